@@ -1,0 +1,199 @@
+package dev.refkern.mm;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The kernel command line ({@code Documentation/admin-guide/kernel-parameters.txt}): {@code mem=},
+ * {@code movablecore=}, {@code kernelcore=}, {@code min_free_kbytes=}, refkern's {@code
+ * zone_device=} (memmap reserved for {@code dev_pagemap} ranges), and dotted policy keys such as
+ * {@code gup.pin_tracking=bias} that later layers read.
+ *
+ * <p>Like the kernel, a parameter it does not know is kept (the kernel passes it to init) and
+ * reported by {@link #unknown()}; a known parameter with a bad value is {@code -EINVAL}.
+ */
+public final class BootParams {
+  /** The page size, {@code PAGE_SIZE}. */
+  public static final long PAGE_SIZE = 4096;
+
+  /** Default memory when {@code mem=} is absent. */
+  public static final long DEFAULT_MEM = 1L << 30;
+
+  /** Largest {@code mem=} accepted (the pfn must fit the memmap's 31-bit links). */
+  public static final long MAX_MEM = 4L << 40;
+
+  private static final java.util.Set<String> KNOWN =
+      java.util.Set.of("mem", "movablecore", "kernelcore", "min_free_kbytes", "zone_device");
+
+  private final String cmdline;
+  private final Map<String, String> values;
+  private final long memBytes;
+  private final long movableBytes;
+  private final long zoneDeviceBytes;
+  private final long minFreeKbytes;
+
+  private BootParams(String cmdline, Map<String, String> values) {
+    this.cmdline = cmdline;
+    this.values = Collections.unmodifiableMap(values);
+    this.memBytes = roundDownToPage(sizeOr("mem", DEFAULT_MEM));
+    if (memBytes < (16L << 20) || memBytes > MAX_MEM) {
+      throw invalid("mem=" + values.get("mem") + " must be between 16M and 4T");
+    }
+    long movable = 0;
+    if (values.containsKey("movablecore")) {
+      movable = sizeOrPercent("movablecore", memBytes);
+    }
+    if (values.containsKey("kernelcore")) {
+      long kernelcore = sizeOrPercent("kernelcore", memBytes);
+      movable = Math.max(movable, memBytes - kernelcore);
+    }
+    movable = roundDownToPage(movable);
+    if (movable < 0 || movable >= memBytes) {
+      throw invalid("ZONE_MOVABLE would take all memory (" + movable + " of " + memBytes + ")");
+    }
+    this.movableBytes = movable;
+    this.zoneDeviceBytes = roundDownToPage(sizeOr("zone_device", 256L << 20));
+    if (zoneDeviceBytes < 0 || zoneDeviceBytes > MAX_MEM) {
+      throw invalid("zone_device=" + values.get("zone_device"));
+    }
+    long mfk = -1;
+    if (values.containsKey("min_free_kbytes")) {
+      mfk = parseLong("min_free_kbytes", values.get("min_free_kbytes"));
+      if (mfk < 128 || mfk * 1024 > memBytes / 4) {
+        throw invalid("min_free_kbytes=" + mfk + " out of range");
+      }
+    }
+    this.minFreeKbytes = mfk;
+  }
+
+  /** Parses a command line such as {@code "mem=64G movablecore=8G gup.pin_tracking=bias"}. */
+  public static BootParams parse(String cmdline) {
+    String line = cmdline == null ? "" : cmdline.trim();
+    Map<String, String> values = new LinkedHashMap<>();
+    if (!line.isEmpty()) {
+      for (String word : line.split("\\s+")) {
+        int eq = word.indexOf('=');
+        String key = eq < 0 ? word : word.substring(0, eq);
+        String value = eq < 0 ? "" : word.substring(eq + 1);
+        if (key.isEmpty()) {
+          throw invalid("empty parameter name in '" + word + "'");
+        }
+        values.put(key, value); // later words win, as in the kernel
+      }
+    }
+    return new BootParams(line, values);
+  }
+
+  /** Parses {@code memparse()} sizes: a number with an optional K, M, G or T suffix. */
+  public static long memparse(String s) {
+    if (s == null || s.isEmpty()) {
+      throw invalid("empty size");
+    }
+    char last = Character.toUpperCase(s.charAt(s.length() - 1));
+    int shift =
+        switch (last) {
+          case 'K' -> 10;
+          case 'M' -> 20;
+          case 'G' -> 30;
+          case 'T' -> 40;
+          default -> 0;
+        };
+    String digits = shift == 0 ? s : s.substring(0, s.length() - 1);
+    long n = parseLong("size", digits);
+    if (n < 0 || (shift > 0 && n > (Long.MAX_VALUE >> shift))) {
+      throw invalid("size out of range: " + s);
+    }
+    return n << shift;
+  }
+
+  private static long parseLong(String what, String s) {
+    try {
+      return Long.parseLong(s);
+    } catch (NumberFormatException e) {
+      throw invalid(what + ": not a number: '" + s + "'");
+    }
+  }
+
+  private long sizeOr(String key, long dflt) {
+    String v = values.get(key);
+    return v == null ? dflt : memparse(v);
+  }
+
+  private long sizeOrPercent(String key, long total) {
+    String v = values.get(key);
+    if (v.endsWith("%")) {
+      long pct = parseLong(key, v.substring(0, v.length() - 1));
+      if (pct < 0 || pct > 100) {
+        throw invalid(key + "=" + v);
+      }
+      return total * pct / 100;
+    }
+    return memparse(v);
+  }
+
+  private static long roundDownToPage(long bytes) {
+    return bytes & ~(PAGE_SIZE - 1);
+  }
+
+  private static KernelException invalid(String message) {
+    return new KernelException(Errno.EINVAL, "bad kernel command line: " + message);
+  }
+
+  /** The command line as given. */
+  public String cmdline() {
+    return cmdline;
+  }
+
+  /** Bytes of RAM ({@code mem=}), page aligned. */
+  public long memBytes() {
+    return memBytes;
+  }
+
+  /** Bytes of RAM in {@code ZONE_MOVABLE} ({@code movablecore=} / {@code kernelcore=}). */
+  public long movableBytes() {
+    return movableBytes;
+  }
+
+  /** Bytes of physical address space reserved for {@code ZONE_DEVICE} memmap. */
+  public long zoneDeviceBytes() {
+    return zoneDeviceBytes;
+  }
+
+  /** {@code min_free_kbytes=}, or -1 to compute it as the kernel does. */
+  public long minFreeKbytes() {
+    return minFreeKbytes;
+  }
+
+  /** A parameter's value (empty for a bare flag), or {@code dflt} when absent. */
+  public String get(String key, String dflt) {
+    return values.getOrDefault(key, dflt);
+  }
+
+  /** True when the parameter was given. */
+  public boolean has(String key) {
+    return values.containsKey(key);
+  }
+
+  /** Every parameter, in command-line order. */
+  public Map<String, String> all() {
+    return values;
+  }
+
+  /** Parameters that are neither known to mm-core nor dotted policy keys of a later layer. */
+  public Map<String, String> unknown() {
+    Map<String, String> u = new LinkedHashMap<>();
+    values.forEach(
+        (k, v) -> {
+          if (!KNOWN.contains(k) && k.indexOf('.') < 0) {
+            u.put(k, v);
+          }
+        });
+    return u;
+  }
+
+  @Override
+  public String toString() {
+    return cmdline;
+  }
+}

@@ -1,0 +1,42 @@
+package dev.refkern.mm;
+
+/** A kernel error number ({@code include/uapi/asm-generic/errno-base.h}); values are Linux's. */
+public enum Errno {
+  EPERM(1),
+  ENOENT(2),
+  EIO(5),
+  ENXIO(6),
+  E2BIG(7),
+  EAGAIN(11),
+  ENOMEM(12),
+  EFAULT(14),
+  EBUSY(16),
+  EEXIST(17),
+  EINVAL(22),
+  ENOSPC(28),
+  ERANGE(34),
+  EOVERFLOW(75),
+  EOPNOTSUPP(95);
+
+  private final int number;
+
+  Errno(int number) {
+    this.number = number;
+  }
+
+  /** The positive errno value; the kernel returns its negation. */
+  public int number() {
+    return number;
+  }
+
+  /** The errno with this positive or negative number. */
+  public static Errno of(int number) {
+    int n = Math.abs(number);
+    for (Errno e : values()) {
+      if (e.number == n) {
+        return e;
+      }
+    }
+    throw new IllegalArgumentException("unknown errno " + number);
+  }
+}

@@ -1,0 +1,248 @@
+package dev.refkern.mm;
+
+import static dev.refkern.mm.PageFlags.*;
+
+import dev.refkern.mm.internal.memmap.MemmapFile;
+import dev.refkern.mm.internal.memmap.OffHeapMemmap;
+import dev.refkern.mm.internal.memmap.PageDescriptor;
+import dev.refkern.mm.internal.page.BuddyAllocator;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The simulated machine's physical memory, booted from a command line ({@code mm_core_init()}):
+ * the persistent memmap, the zones and buddy allocator, RAM contents, vmstat, the {@code BUG}/
+ * {@code WARN} state and {@code ZONE_DEVICE} ({@code memremap_pages()}).
+ *
+ * <p>Layout: pfns {@code [0, movableStart)} are {@code ZONE_NORMAL}, {@code [movableStart,
+ * ramPfns)} {@code ZONE_MOVABLE}, then {@code zone_device=} bytes of {@code ZONE_DEVICE} frames.
+ */
+public final class PhysicalMemory implements AutoCloseable {
+  private final BootParams params;
+  private final MemmapFile file;
+  private final OffHeapMemmap memmap;
+  private final BuddyAllocator allocator;
+  private final PageMemory ram;
+  private final VmStat vmstat = new VmStat();
+  private final KernelHealth health = new KernelHealth();
+  private final long ramPfns;
+  private final long movableStart;
+  private final Map<Integer, DevPagemap> pagemaps = new ConcurrentHashMap<>();
+  private final AtomicInteger nextPgmapId = new AtomicInteger(1);
+  private volatile boolean closed;
+
+  private PhysicalMemory(BootParams params, Path stateDir, boolean reset) {
+    this.params = params;
+    this.ramPfns = params.memBytes() / BootParams.PAGE_SIZE;
+    long movablePfns = params.movableBytes() / BootParams.PAGE_SIZE;
+    long maxBlock = 1L << PageAllocator.MAX_ORDER;
+    long ms = movablePfns == 0 ? ramPfns : ((ramPfns - movablePfns + maxBlock - 1) / maxBlock) * maxBlock;
+    this.movableStart = Math.min(ms, ramPfns);
+    long nrPfns = ramPfns + params.zoneDeviceBytes() / BootParams.PAGE_SIZE;
+    this.file = MemmapFile.create(stateDir, nrPfns, params.cmdline(), reset);
+    try {
+      this.memmap = new OffHeapMemmap(file.sectionBases(), nrPfns, movableStart, ramPfns);
+      this.ram = new PageMemory(nrPfns);
+      this.allocator =
+          new BuddyAllocator(
+              memmap, ram, vmstat, health, ramPfns, movableStart, nrPfns, params.minFreeKbytes());
+      allocator.setDeviceFree(this::freeZoneDevicePage);
+      health.onBug(msg -> file.setStatus("crashed", msg));
+    } catch (RuntimeException e) {
+      file.setStatus("crashed", "boot failed: " + e);
+      file.close();
+      throw e;
+    }
+  }
+
+  /**
+   * Boots physical memory on {@code stateDir}.
+   *
+   * @param reset discard a previous kernel's memmap in {@code stateDir} rather than refuse
+   * @throws KernelException {@code EINVAL} for a bad command line, {@code EBUSY} if another
+   *     kernel runs on {@code stateDir}, {@code EEXIST} if it holds a previous memmap and {@code
+   *     reset} is false
+   */
+  public static PhysicalMemory boot(BootParams params, Path stateDir, boolean reset) {
+    return new PhysicalMemory(params, stateDir, reset);
+  }
+
+  public BootParams params() {
+    return params;
+  }
+
+  public Memmap memmap() {
+    return memmap;
+  }
+
+  public PageAllocator allocator() {
+    return allocator;
+  }
+
+  /** Simulated RAM contents. */
+  public PageMemory ram() {
+    return ram;
+  }
+
+  public VmStat vmstat() {
+    return vmstat;
+  }
+
+  public KernelHealth health() {
+    return health;
+  }
+
+  /** Frames of RAM. */
+  public long ramPfns() {
+    return ramPfns;
+  }
+
+  /** The state directory holding the memmap. */
+  public Path stateDir() {
+    return file.dir();
+  }
+
+  /** Bytes of memmap file per described frame (budget: {@code sizeof(struct page)} = 64). */
+  public double memmapBytesPerFrame() {
+    return (double) file.fileBytes() / memmap.nrPfns();
+  }
+
+  /** Bytes of descriptor per frame, as laid out. */
+  public static int descriptorBytes() {
+    return PageDescriptor.SIZE;
+  }
+
+  /**
+   * {@code memremap_pages()}: gives {@code pgmap} {@code nrPages} frames of {@code ZONE_DEVICE}
+   * with initialised descriptors. Device-private and coherent pages start free (refcount 0), owned
+   * by the driver; a {@code GENERIC} page starts with refcount 1.
+   *
+   * @return the first pfn
+   * @throws KernelException {@code EINVAL} for a bad size or a pagemap already mapped; {@code
+   *     ERANGE} when no free range is left ({@code request_free_mem_region()})
+   */
+  public synchronized long memremapPages(DevPagemap pgmap, long nrPages) {
+    health.checkAlive();
+    if (nrPages <= 0 || pgmap.startPfn() >= 0) {
+      throw new KernelException(Errno.EINVAL, "memremap_pages: bad size or pagemap already mapped");
+    }
+    long start = ramPfns;
+    List<DevPagemap> sorted = new ArrayList<>(pagemaps.values());
+    sorted.sort((a, b) -> Long.compare(a.startPfn(), b.startPfn()));
+    for (DevPagemap p : sorted) {
+      if (start + nrPages <= p.startPfn()) {
+        break;
+      }
+      start = Math.max(start, p.startPfn() + p.nrPages());
+    }
+    if (start + nrPages > memmap.nrPfns()) {
+      throw new KernelException(
+          Errno.ERANGE, "memremap_pages: no free ZONE_DEVICE range of " + nrPages + " pages");
+    }
+    int id = nextPgmapId.getAndIncrement();
+    for (long pfn = start; pfn < start + nrPages; pfn++) {
+      memmap.clearDescriptor(pfn);
+      memmap.setFlag(pfn, PG_DEVICE);
+      memmap.setPgmap(pfn, id);
+      if (pgmap.type() == DevPagemap.MemoryType.GENERIC) {
+        memmap.setRefcount(pfn, 1);
+      }
+    }
+    pgmap.id = id;
+    pgmap.nrPages = nrPages;
+    pgmap.startPfn = start;
+    pagemaps.put(id, pgmap);
+    return start;
+  }
+
+  /**
+   * {@code memunmapPages()}: returns the range. The kernel waits for every page reference to
+   * drop; refkern refuses with {@code EBUSY} instead, so a leaked reference shows at once.
+   */
+  public synchronized void memunmapPages(DevPagemap pgmap) {
+    health.checkAlive();
+    if (pagemaps.get(pgmap.id()) != pgmap) {
+      throw new KernelException(Errno.EINVAL, "memunmap_pages: pagemap is not mapped");
+    }
+    long start = pgmap.startPfn();
+    long idle = pgmap.type() == DevPagemap.MemoryType.GENERIC ? 1 : 0;
+    for (long pfn = start; pfn < start + pgmap.nrPages(); pfn++) {
+      if (memmap.refcount(pfn) != idle) {
+        throw new KernelException(
+            Errno.EBUSY, "memunmap_pages: pfn " + pfn + " still has refcount " + memmap.refcount(pfn));
+      }
+    }
+    for (long pfn = start; pfn < start + pgmap.nrPages(); pfn++) {
+      memmap.clearDescriptor(pfn);
+    }
+    pagemaps.remove(pgmap.id());
+    pgmap.startPfn = -1;
+    pgmap.nrPages = 0;
+    pgmap.id = 0;
+  }
+
+  /**
+   * {@code zone_device_page_init()}: the driver hands out a free device page; its refcount goes
+   * from 0 to 1. A page that is not free is a {@code BUG}.
+   */
+  public void zoneDevicePageInit(long pfn) {
+    health.checkAlive();
+    DevPagemap p = pagemapOf(pfn);
+    if (p == null) {
+      throw new KernelException(Errno.EINVAL, "pfn " + pfn + " is not ZONE_DEVICE memory");
+    }
+    if (!memmap.refCompareAndSet(pfn, 0, 1)) {
+      throw health.bug(
+          "VM_BUG_ON_PAGE: zone_device_page_init() on pfn " + pfn + " refcount " + memmap.refcount(pfn));
+    }
+  }
+
+  /** {@code page_pgmap()}: the device pagemap owning {@code pfn}, or null. */
+  public DevPagemap pagemapOf(long pfn) {
+    if (!memmap.pfnValid(pfn) || memmap.zone(pfn) != ZoneType.DEVICE) {
+      return null;
+    }
+    return pagemaps.get(memmap.pgmap(pfn));
+  }
+
+  /** {@code free_zone_device_folio()}: the last reference dropped; back to the driver. */
+  private void freeZoneDevicePage(long pfn) {
+    DevPagemap p = pagemaps.get(memmap.pgmap(pfn));
+    if (p == null) {
+      health.badPage(pfn, "ZONE_DEVICE page without a dev_pagemap");
+      return;
+    }
+    memmap.setMapping(pfn, 0);
+    memmap.setIndex(pfn, 0);
+    memmap.clearFlag(pfn, PG_ANON);
+    memmap.clearFlag(pfn, PG_DIRTY);
+    memmap.clearFlag(pfn, PG_DMA_PINNED);
+    if (p.type() == DevPagemap.MemoryType.GENERIC) {
+      memmap.setRefcount(pfn, 1);
+      return;
+    }
+    p.ops().pageFree(pfn);
+  }
+
+  /** The {@code CONFIG_DEBUG_VM} invariant checker over this machine. */
+  public DebugVm debugVm() {
+    return new DebugVm(this, allocator);
+  }
+
+  /** Marks the kernel stopped and unmaps the memmap; its file stays for inspection. */
+  @Override
+  public synchronized void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    if (!health.isDead()) {
+      file.setStatus("stopped", null);
+    }
+    file.close();
+  }
+}

@@ -1,0 +1,27 @@
+package dev.refkern.mm;
+
+import java.util.Locale;
+
+/**
+ * A {@code /proc/vmstat} counter ({@code enum node_stat_item}, {@code enum vm_event_item}): the
+ * ones refkern models. {@link #procName()} is the name {@code /proc/vmstat} prints.
+ */
+public enum VmItem {
+  NR_FREE_PAGES,
+  NR_FOLL_PIN_ACQUIRED,
+  NR_FOLL_PIN_RELEASED,
+  PGALLOC_NORMAL,
+  PGALLOC_MOVABLE,
+  PGFREE,
+  ALLOCSTALL,
+  PGMIGRATE_SUCCESS,
+  PGMIGRATE_FAIL,
+  PGFAULT,
+  PGMAJFAULT,
+  THP_FAULT_ALLOC;
+
+  /** The lower-case name {@code /proc/vmstat} uses. */
+  public String procName() {
+    return name().toLowerCase(Locale.ROOT);
+  }
+}

@@ -1,0 +1,25 @@
+package dev.refkern.mm.spi;
+
+/**
+ * The driver's callbacks for its device memory ({@code struct dev_pagemap_ops}).
+ *
+ * <p>A driver (the HMM dmirror, a GPU model) implements this; mm-core calls it.
+ */
+public interface DevPagemapOps {
+  /** {@code page_free()}: the last reference to a device page dropped; it is the driver's again. */
+  void pageFree(long pfn);
+
+  /**
+   * {@code migrate_to_ram()}: the CPU touched a {@code MEMORY_DEVICE_PRIVATE} page. Returns 0 or a
+   * {@code VM_FAULT_*} code. The default refuses ({@code VM_FAULT_SIGBUS}), as a driver without
+   * private memory would.
+   *
+   * @param owner the faulting address space, opaque here
+   */
+  default int migrateToRam(long pfn, Object owner, long address) {
+    return VM_FAULT_SIGBUS;
+  }
+
+  /** {@code VM_FAULT_SIGBUS}. */
+  int VM_FAULT_SIGBUS = 0x000002;
+}
