@@ -43,7 +43,13 @@ public final class PhysicalMemory implements AutoCloseable {
     long ms = movablePfns == 0 ? ramPfns : ((ramPfns - movablePfns + maxBlock - 1) / maxBlock) * maxBlock;
     this.movableStart = Math.min(ms, ramPfns);
     long nrPfns = ramPfns + params.zoneDeviceBytes() / BootParams.PAGE_SIZE;
-    this.file = MemmapFile.create(stateDir, nrPfns, params.cmdline(), reset);
+    this.file =
+        MemmapFile.create(
+            stateDir,
+            nrPfns,
+            params.cmdline(),
+            reset,
+            Map.of("ram_pfns", Long.toString(ramPfns), "movable_start", Long.toString(movableStart)));
     try {
       this.memmap = new OffHeapMemmap(file.sectionBases(), nrPfns, movableStart, ramPfns);
       this.ram = new PageMemory(nrPfns);

@@ -110,6 +110,7 @@ class MmuNotifierRangeTest {
   void errnoNamesAndExceptionSign() {
     assertEquals("EAGAIN", NotifierErrno.name(-NotifierErrno.EAGAIN));
     assertEquals(NotifierErrno.EBUSY, new NotifierException(-NotifierErrno.EBUSY, "x").errno());
-    assertTrue(new NotifierException(NotifierErrno.ENOENT, "gone").getMessage().startsWith("ENOENT"));
+    assertTrue(
+        new NotifierException(NotifierErrno.ENOENT, "gone").getMessage().startsWith("ENOENT"));
   }
 }

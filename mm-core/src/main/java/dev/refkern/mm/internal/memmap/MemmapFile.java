@@ -69,7 +69,8 @@ public final class MemmapFile implements AutoCloseable {
    * @throws KernelException {@code EBUSY} if a kernel runs on {@code dir}; {@code EEXIST} if it
    *     holds a previous kernel's memmap and {@code reset} is false
    */
-  public static MemmapFile create(Path dir, long nrPfns, String cmdline, boolean reset) {
+  public static MemmapFile create(
+      Path dir, long nrPfns, String cmdline, boolean reset, java.util.Map<String, String> extra) {
     FileChannel ch = null;
     FileLock lock = null;
     try {
@@ -115,6 +116,7 @@ public final class MemmapFile implements AutoCloseable {
       p.setProperty("boot_time", java.time.Instant.now().toString());
       p.setProperty("file_size", Long.toString(Files.size(mapFile)));
       p.setProperty("header_crc", Long.toString(headerCrc(mapFile)));
+      extra.forEach(p::setProperty);
       p.setProperty("status", "running");
       MemmapFile f = new MemmapFile(dir, map, bases, p, ch, lock);
       f.storeProps();
@@ -186,6 +188,7 @@ public final class MemmapFile implements AutoCloseable {
     return ChronicleMapBuilder.of(Integer.class, byte[].class)
         .name("refkern-memmap")
         .entries(sections)
+        .actualSegments(1) // one segment: no per-segment over-allocation, file = sections x 2 MiB
         .constantValueSizeBySample(new byte[SECTION_BYTES]);
   }
 

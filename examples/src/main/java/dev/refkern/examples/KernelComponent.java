@@ -1,0 +1,26 @@
+package dev.refkern.examples;
+
+import dagger.BindsInstance;
+import dagger.Component;
+import dev.refkern.mm.BootConfig;
+import dev.refkern.mm.MmModule;
+import dev.refkern.mm.PhysicalMemory;
+import jakarta.inject.Singleton;
+
+/** The standard kernel: every layer's Dagger module, booted from one {@link BootConfig}. */
+@Singleton
+@Component(modules = MmModule.class)
+public interface KernelComponent {
+  PhysicalMemory physicalMemory();
+
+  /** Builds a kernel from a command line and a state directory. */
+  @Component.Factory
+  interface Factory {
+    KernelComponent create(@BindsInstance BootConfig config);
+  }
+
+  /** Boots the standard kernel. */
+  static KernelComponent boot(BootConfig config) {
+    return DaggerKernelComponent.factory().create(config);
+  }
+}

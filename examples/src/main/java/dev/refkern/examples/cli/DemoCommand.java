@@ -1,0 +1,98 @@
+package dev.refkern.examples.cli;
+
+import dev.refkern.examples.KernelComponent;
+import dev.refkern.examples.PageTypes;
+import dev.refkern.examples.ProcFiles;
+import dev.refkern.mm.BootConfig;
+import dev.refkern.mm.BootParams;
+import dev.refkern.mm.DevPagemap;
+import dev.refkern.mm.Gfp;
+import dev.refkern.mm.KernelBugException;
+import dev.refkern.mm.MemmapInspection;
+import dev.refkern.mm.PhysicalMemory;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code refkern demo}: a tour of everything refkern models so far. */
+@Command(name = "demo", description = "Run the demo: boot, allocate, device memory, notifiers, a BUG and its post-mortem.")
+final class DemoCommand implements Callable<Integer> {
+  @Option(names = "--state", defaultValue = "refkern-state/demo", description = "State directory root (default: ${DEFAULT-VALUE}).")
+  Path state;
+
+  @Option(names = "--cmdline", defaultValue = "mem=4G movablecore=1G zone_device=256M", description = "Kernel command line (default: ${DEFAULT-VALUE}).")
+  String cmdline;
+
+  private final PrintStream out = System.out;
+
+  private void section(String title) {
+    out.println();
+    out.println("=== " + title + " ===");
+  }
+
+  @Override
+  public Integer call() {
+    section("1. boot: " + cmdline);
+    Path dir = state.resolve("kernel");
+    KernelComponent k = KernelComponent.boot(new BootConfig(BootParams.parse(cmdline), dir, true));
+    try (PhysicalMemory mem = k.physicalMemory()) {
+      out.printf("memmap: %s, %d frames, %.1f bytes/frame%n", dir, mem.memmap().nrPfns(), mem.memmapBytesPerFrame());
+      out.print(ProcFiles.meminfo(mem));
+      out.print(ProcFiles.buddyinfo(mem));
+
+      section("2. the buddy allocator and struct page");
+      long small = mem.allocator().allocPages(Gfp.KERNEL, 0);
+      long user = mem.allocator().allocPages(Gfp.HIGHUSER_MOVABLE, 0);
+      long thp = mem.allocator().folioAlloc(Gfp.HIGHUSER_MOVABLE, 9);
+      out.printf("order-0 kernel page pfn %d (%s), user page pfn %d (%s), 2 MiB folio head pfn %d%n",
+          small, mem.memmap().zone(small), user, mem.memmap().zone(user), thp);
+      mem.allocator().getPage(thp + 17);
+      out.print(PageTypes.describe(mem.memmap(), thp));
+      out.print(ProcFiles.buddyinfo(mem));
+
+      section("3. ZONE_DEVICE: a driver's dev_pagemap");
+      DevPagemap pg = new DevPagemap(DevPagemap.MemoryType.DEVICE_PRIVATE, pfn -> out.println("  driver: page_free(pfn " + pfn + ")"), "demo-gpu");
+      long dev = mem.memremapPages(pg, 1024);
+      mem.zoneDevicePageInit(dev);
+      out.printf("memremap_pages: 1024 device-private pages at pfn %d; the driver hands out pfn %d%n", dev, dev);
+      mem.allocator().putPage(dev);
+
+      section("4. live inspection of the running kernel's memmap (refkern inspect)");
+      try (MemmapInspection in = MemmapInspection.open(dir)) {
+        out.println("state seen by the inspector: " + in.state());
+        out.print(PageTypes.table(PageTypes.count(in.memmap(), in.memmap().nrPfns())));
+      }
+
+      section("5. CONFIG_DEBUG_VM invariant check");
+      mem.allocator().putPage(thp);
+      mem.allocator().putPage(thp);
+      mem.allocator().putPage(small);
+      mem.allocator().putPage(user);
+      List<String> problems = mem.debugVm().check();
+      out.println(problems.isEmpty() ? "consistent: no violations" : "VIOLATIONS: " + problems);
+      out.print(ProcFiles.vmstat(mem));
+    }
+
+    section("6. a BUG and its post-mortem");
+    Path crash = state.resolve("crashed-kernel");
+    try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=256M"), crash, true)) {
+      long pfn = mem.allocator().allocPages(Gfp.KERNEL, 0);
+      mem.allocator().putPage(pfn);
+      try {
+        mem.allocator().putPage(pfn); // double free
+      } catch (KernelBugException e) {
+        out.println("the kernel stopped: " + e.getMessage());
+      }
+    }
+    try (MemmapInspection in = MemmapInspection.open(crash)) {
+      out.println("post-mortem: kernel " + in.state() + ", " + in.property("status_detail"));
+      out.print(PageTypes.table(PageTypes.count(in.memmap(), in.memmap().nrPfns())));
+    }
+    out.println();
+    out.println("inspect either state directory again with: ./refkern inspect --state " + crash);
+    return 0;
+  }
+}

@@ -1,0 +1,43 @@
+package dev.refkern.examples.cli;
+
+import dev.refkern.examples.PageTypes;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import dev.refkern.mm.MemmapInspection;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code refkern inspect}: reads a live or dead memmap like {@code page-types}. */
+@Command(
+    name = "inspect",
+    description = "Read the memmap of a running or dead kernel and print a page-types-style table.")
+final class InspectCommand implements Callable<Integer> {
+  @Option(names = "--state", defaultValue = "refkern-state", description = "State directory (default: ${DEFAULT-VALUE}).")
+  Path state;
+
+  @Option(names = "--pfn", description = "Describe this one frame's struct page instead of the table.")
+  Long pfn;
+
+  @Override
+  public Integer call() {
+    try (MemmapInspection in = MemmapInspection.open(state)) {
+      System.out.printf(
+          "kernel: %s (pid %s, booted %s)%ncmdline: %s%n",
+          in.state(), in.property("pid"), in.property("boot_time"), in.property("cmdline"));
+      if (in.property("status_detail") != null) {
+        System.out.println("detail: " + in.property("status_detail"));
+      }
+      if (pfn != null) {
+        if (!in.memmap().pfnValid(pfn)) {
+          throw new KernelException(Errno.EINVAL, "pfn " + pfn + " outside the memmap [0, " + in.memmap().nrPfns() + ")");
+        }
+        System.out.print(PageTypes.describe(in.memmap(), pfn));
+        return 0;
+      }
+      System.out.print(PageTypes.table(PageTypes.count(in.memmap(), in.memmap().nrPfns())));
+    }
+    return 0;
+  }
+}

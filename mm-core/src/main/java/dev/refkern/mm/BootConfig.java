@@ -1,0 +1,19 @@
+package dev.refkern.mm;
+
+import java.nio.file.Path;
+
+/**
+ * What a kernel boots from: its command line and its state directory.
+ *
+ * @param reset discard a previous kernel's memmap in {@code stateDir} instead of refusing
+ */
+public record BootConfig(BootParams params, Path stateDir, boolean reset) {
+  /** The default state directory, {@code ./refkern-state}. */
+  public static final Path DEFAULT_STATE_DIR = Path.of("refkern-state");
+
+  public BootConfig {
+    if (params == null || stateDir == null) {
+      throw new KernelException(Errno.EINVAL, "boot needs a command line and a state directory");
+    }
+  }
+}
