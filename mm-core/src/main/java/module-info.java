@@ -1,6 +1,6 @@
 /** refkern mm-core: the memmap, physical memory, and (later) virtual memory, GUP and reclaim. */
 module dev.refkern.mm {
-  //TMP requires transitive dev.refkern.notifier;
+  requires transitive dev.refkern.notifier;
   requires com.google.common;
   requires dagger;
   requires jakarta.inject;
