@@ -8,7 +8,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
-/** A {@code page-types}-style table ({@code tools/mm/page-types.c}): flag combinations and counts. */
+/**
+ * A {@code page-types}-style table ({@code tools/mm/page-types.c}): flag combinations and counts.
+ */
 public final class PageTypes {
   private PageTypes() {}
 
@@ -28,7 +30,13 @@ public final class PageTypes {
     StringBuilder sb = new StringBuilder();
     sb.append(
         String.format(
-            Locale.ROOT, "%18s %12s %8s  %-25s %s%n", "flags", "page-count", "MB", "symbolic-flags", "long-symbolic-flags"));
+            Locale.ROOT,
+            "%18s %12s %8s  %-25s %s%n",
+            "flags",
+            "page-count",
+            "MB",
+            "symbolic-flags",
+            "long-symbolic-flags"));
     long total = 0;
     for (Map.Entry<Long, Long> r : rows) {
       total += r.getValue();

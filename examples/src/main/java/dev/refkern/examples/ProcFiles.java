@@ -8,7 +8,10 @@ import dev.refkern.mm.ZoneType;
 import java.util.Locale;
 import java.util.Map;
 
-/** Renders what {@code /proc/meminfo}, {@code /proc/zoneinfo}, {@code /proc/buddyinfo} and {@code /proc/vmstat} would show. */
+/**
+ * Renders what {@code /proc/meminfo}, {@code /proc/zoneinfo}, {@code /proc/buddyinfo} and {@code
+ * /proc/vmstat} would show.
+ */
 public final class ProcFiles {
   private ProcFiles() {}
 

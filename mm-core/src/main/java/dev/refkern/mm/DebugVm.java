@@ -11,10 +11,10 @@ import java.util.List;
  * every broken invariant. Tests run it after a scenario and assert that it finds nothing.
  *
  * <p>Checked: refcount, mapcount and pincount never negative; free (buddy) blocks have no
- * references, lie aligned in their zone and match the free counters; compound tails point at a
- * head that covers them; a pinned large folio's refcount covers its pins; {@code ZONE_DEVICE}
- * flags only in the device range; pins balance ({@code nr_foll_pin_acquired ==
- * nr_foll_pin_released}) when the caller says none is held.
+ * references, lie aligned in their zone and match the free counters; compound tails point at a head
+ * that covers them; a pinned large folio's refcount covers its pins; {@code ZONE_DEVICE} flags only
+ * in the device range; pins balance ({@code nr_foll_pin_acquired == nr_foll_pin_released}) when the
+ * caller says none is held.
  */
 public final class DebugVm {
   private static final int MAX_REPORTED = 50;
@@ -68,7 +68,11 @@ public final class DebugVm {
     p.addAll(allocator.checkFreeLists());
     long free = mem.allocator().nrFreePages();
     if (free != mem.vmstat().get(VmItem.NR_FREE_PAGES)) {
-      p.add("nr_free_pages " + mem.vmstat().get(VmItem.NR_FREE_PAGES) + " but free lists hold " + free);
+      p.add(
+          "nr_free_pages "
+              + mem.vmstat().get(VmItem.NR_FREE_PAGES)
+              + " but free lists hold "
+              + free);
     }
     return p;
   }

@@ -29,8 +29,8 @@ public final class DevPagemap {
   volatile long nrPages;
 
   /**
-   * @param owner the driver's identity ({@code pgmap->owner}), compared by {@code
-   *     hmm_range_fault} and {@code migrate_vma}
+   * @param owner the driver's identity ({@code pgmap->owner}), compared by {@code hmm_range_fault}
+   *     and {@code migrate_vma}
    */
   public DevPagemap(MemoryType type, DevPagemapOps ops, Object owner) {
     if (type == null || ops == null) {

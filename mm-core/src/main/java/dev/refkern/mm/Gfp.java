@@ -1,6 +1,8 @@
 package dev.refkern.mm;
 
-/** Allocation flags ({@code gfp_t}, {@code include/linux/gfp_types.h}): the subset refkern models. */
+/**
+ * Allocation flags ({@code gfp_t}, {@code include/linux/gfp_types.h}): the subset refkern models.
+ */
 public final class Gfp {
   /** {@code __GFP_HIGH}: may dip into half of the min watermark reserve. */
   public static final int HIGH = 1;

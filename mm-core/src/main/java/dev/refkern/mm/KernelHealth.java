@@ -10,10 +10,10 @@ import java.util.function.Consumer;
 /**
  * {@code BUG()}, {@code WARN()} and the taint state ({@code include/asm-generic/bug.h}).
  *
- * <p>A {@code WARN} is counted, logged, recorded as a Flight Recorder event and the kernel goes
- * on. A {@code BUG} marks the kernel dead (the state directory records it as crashed, the memmap
- * stays for post-mortem) and throws {@link KernelBugException}; {@link #checkAlive()} then fails
- * every later entry into the kernel.
+ * <p>A {@code WARN} is counted, logged, recorded as a Flight Recorder event and the kernel goes on.
+ * A {@code BUG} marks the kernel dead (the state directory records it as crashed, the memmap stays
+ * for post-mortem) and throws {@link KernelBugException}; {@link #checkAlive()} then fails every
+ * later entry into the kernel.
  */
 public final class KernelHealth {
   private static final System.Logger LOG = System.getLogger("dev.refkern.kernel");
@@ -26,8 +26,8 @@ public final class KernelHealth {
   private final List<Consumer<String>> bugListeners = new CopyOnWriteArrayList<>();
 
   /**
-   * {@code WARN(cond, ...)}: returns {@code condition} so it can guard the caller's recovery, as
-   * in {@code if (WARN_ON(x)) return -EINVAL;}.
+   * {@code WARN(cond, ...)}: returns {@code condition} so it can guard the caller's recovery, as in
+   * {@code if (WARN_ON(x)) return -EINVAL;}.
    */
   public boolean warn(boolean condition, String message) {
     if (condition) {
@@ -57,8 +57,8 @@ public final class KernelHealth {
   }
 
   /**
-   * {@code bad_page()}: reports "BUG: Bad page state", taints the kernel ({@code
-   * TAINT_BAD_PAGE}) and goes on; the caller leaks the page rather than freeing it.
+   * {@code bad_page()}: reports "BUG: Bad page state", taints the kernel ({@code TAINT_BAD_PAGE})
+   * and goes on; the caller leaks the page rather than freeing it.
    */
   public void badPage(long pfn, String reason) {
     badPages.incrementAndGet();

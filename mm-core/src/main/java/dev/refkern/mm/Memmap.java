@@ -4,9 +4,9 @@ package dev.refkern.mm;
  * The memmap: one {@code struct page} per frame, reached by pfn in O(1) ({@code pfn_to_page()}),
  * with the atomic operations of {@code include/linux/page_ref.h} and {@code page-flags.h}.
  *
- * <p>Every accessor takes a pfn. These are the hot-path primitives: they allocate nothing and
- * never query the persistent map. They do not validate the pfn (the kernel's {@code
- * pfn_to_page()} does not either); callers that take a pfn from outside check {@link #pfnValid}.
+ * <p>Every accessor takes a pfn. These are the hot-path primitives: they allocate nothing and never
+ * query the persistent map. They do not validate the pfn (the kernel's {@code pfn_to_page()} does
+ * not either); callers that take a pfn from outside check {@link #pfnValid}.
  */
 public interface Memmap {
   /** Frames described: RAM followed by the {@code ZONE_DEVICE} range. */

@@ -6,9 +6,9 @@ import java.nio.file.Path;
 import java.util.Properties;
 
 /**
- * A memmap opened by another process for post-mortem or live inspection, the way {@code
- * page-types} reads {@code /proc/kpageflags}: works while its kernel runs, after a clean shutdown,
- * after a {@code BUG()} and after the process was killed.
+ * A memmap opened by another process for post-mortem or live inspection, the way {@code page-types}
+ * reads {@code /proc/kpageflags}: works while its kernel runs, after a clean shutdown, after a
+ * {@code BUG()} and after the process was killed.
  */
 public final class MemmapInspection implements AutoCloseable {
   /** What the state directory says of its kernel. */
@@ -39,8 +39,8 @@ public final class MemmapInspection implements AutoCloseable {
   /**
    * Opens the memmap in {@code stateDir}.
    *
-   * @throws KernelException {@code ENOENT} if there is none; {@code EINVAL} if it is corrupt or
-   *     of another format
+   * @throws KernelException {@code ENOENT} if there is none; {@code EINVAL} if it is corrupt or of
+   *     another format
    */
   public static MemmapInspection open(Path stateDir) {
     boolean live = MemmapFile.isLive(stateDir);
@@ -66,7 +66,9 @@ public final class MemmapInspection implements AutoCloseable {
     return state;
   }
 
-  /** A recorded property: {@code cmdline}, {@code pid}, {@code boot_time}, {@code status_detail}. */
+  /**
+   * A recorded property: {@code cmdline}, {@code pid}, {@code boot_time}, {@code status_detail}.
+   */
   public String property(String key) {
     return file.properties().getProperty(key);
   }

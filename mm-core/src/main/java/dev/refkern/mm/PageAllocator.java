@@ -8,8 +8,8 @@ import java.util.List;
  *
  * <p>Orders 0 to {@value #MAX_ORDER} ({@code MAX_PAGE_ORDER}); per-zone free lists kept in the
  * memmap itself (the kernel's {@code page->buddy_list}), watermarks as {@code
- * __setup_per_zone_wmarks()} computes them. Pages are identified by pfn; {@link #NO_PFN} stands
- * for {@code NULL}.
+ * __setup_per_zone_wmarks()} computes them. Pages are identified by pfn; {@link #NO_PFN} stands for
+ * {@code NULL}.
  */
 public interface PageAllocator {
   int MAX_ORDER = 10;
@@ -17,9 +17,9 @@ public interface PageAllocator {
 
   /**
    * {@code alloc_pages(gfp, order)}: a block of {@code 1 << order} frames with refcount 1, a large
-   * folio if {@code gfp} has {@link Gfp#COMP}. Returns {@link #NO_PFN} when no zone the flags
-   * allow has the memory above its watermark; an order above {@value #MAX_ORDER} also returns
-   * {@code NO_PFN} and {@code WARN}s, as the kernel does.
+   * folio if {@code gfp} has {@link Gfp#COMP}. Returns {@link #NO_PFN} when no zone the flags allow
+   * has the memory above its watermark; an order above {@value #MAX_ORDER} also returns {@code
+   * NO_PFN} and {@code WARN}s, as the kernel does.
    */
   long allocPages(int gfp, int order);
 
@@ -29,9 +29,9 @@ public interface PageAllocator {
   }
 
   /**
-   * {@code __free_pages(page, order)}: drops the caller's reference and frees the block when it
-   * was the last. An unaligned pfn or a page with no reference is a {@code BUG}
-   * ({@code VM_BUG_ON_PAGE}); an invalid pfn is {@code -EINVAL}.
+   * {@code __free_pages(page, order)}: drops the caller's reference and frees the block when it was
+   * the last. An unaligned pfn or a page with no reference is a {@code BUG} ({@code
+   * VM_BUG_ON_PAGE}); an invalid pfn is {@code -EINVAL}.
    */
   void freePages(long pfn, int order);
 

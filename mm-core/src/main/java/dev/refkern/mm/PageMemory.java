@@ -22,8 +22,7 @@ public final class PageMemory {
   public PageMemory(long nrPfns) {
     this.nrPfns = nrPfns;
     long chunks = (nrPfns + CHUNK_PAGES - 1) >>> CHUNK_SHIFT;
-    this.groups =
-        new AtomicReferenceArray<>((int) ((chunks >>> CHUNKS_PER_GROUP_SHIFT) + 1));
+    this.groups = new AtomicReferenceArray<>((int) ((chunks >>> CHUNKS_PER_GROUP_SHIFT) + 1));
   }
 
   private ByteBuffer chunk(long pfn, boolean create) {
@@ -44,7 +43,9 @@ public final class PageMemory {
     ByteBuffer b = group.get(i);
     if (b == null && create) {
       group.compareAndSet(
-          i, null, ByteBuffer.allocateDirect(CHUNK_PAGES * PAGE_SIZE).order(ByteOrder.LITTLE_ENDIAN));
+          i,
+          null,
+          ByteBuffer.allocateDirect(CHUNK_PAGES * PAGE_SIZE).order(ByteOrder.LITTLE_ENDIAN));
       b = group.get(i);
     }
     return b;

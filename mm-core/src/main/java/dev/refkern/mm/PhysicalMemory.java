@@ -14,9 +14,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The simulated machine's physical memory, booted from a command line ({@code mm_core_init()}):
- * the persistent memmap, the zones and buddy allocator, RAM contents, vmstat, the {@code BUG}/
- * {@code WARN} state and {@code ZONE_DEVICE} ({@code memremap_pages()}).
+ * The simulated machine's physical memory, booted from a command line ({@code mm_core_init()}): the
+ * persistent memmap, the zones and buddy allocator, RAM contents, vmstat, the {@code BUG}/ {@code
+ * WARN} state and {@code ZONE_DEVICE} ({@code memremap_pages()}).
  *
  * <p>Layout: pfns {@code [0, movableStart)} are {@code ZONE_NORMAL}, {@code [movableStart,
  * ramPfns)} {@code ZONE_MOVABLE}, then {@code zone_device=} bytes of {@code ZONE_DEVICE} frames.
@@ -40,7 +40,8 @@ public final class PhysicalMemory implements AutoCloseable {
     this.ramPfns = params.memBytes() / BootParams.PAGE_SIZE;
     long movablePfns = params.movableBytes() / BootParams.PAGE_SIZE;
     long maxBlock = 1L << PageAllocator.MAX_ORDER;
-    long ms = movablePfns == 0 ? ramPfns : ((ramPfns - movablePfns + maxBlock - 1) / maxBlock) * maxBlock;
+    long ms =
+        movablePfns == 0 ? ramPfns : ((ramPfns - movablePfns + maxBlock - 1) / maxBlock) * maxBlock;
     this.movableStart = Math.min(ms, ramPfns);
     long nrPfns = ramPfns + params.zoneDeviceBytes() / BootParams.PAGE_SIZE;
     this.file =
@@ -49,7 +50,8 @@ public final class PhysicalMemory implements AutoCloseable {
             nrPfns,
             params.cmdline(),
             reset,
-            Map.of("ram_pfns", Long.toString(ramPfns), "movable_start", Long.toString(movableStart)));
+            Map.of(
+                "ram_pfns", Long.toString(ramPfns), "movable_start", Long.toString(movableStart)));
     try {
       this.memmap = new OffHeapMemmap(file.sectionBases(), nrPfns, movableStart, ramPfns);
       this.ram = new PageMemory(nrPfns);
@@ -69,9 +71,9 @@ public final class PhysicalMemory implements AutoCloseable {
    * Boots physical memory on {@code stateDir}.
    *
    * @param reset discard a previous kernel's memmap in {@code stateDir} rather than refuse
-   * @throws KernelException {@code EINVAL} for a bad command line, {@code EBUSY} if another
-   *     kernel runs on {@code stateDir}, {@code EEXIST} if it holds a previous memmap and {@code
-   *     reset} is false
+   * @throws KernelException {@code EINVAL} for a bad command line, {@code EBUSY} if another kernel
+   *     runs on {@code stateDir}, {@code EEXIST} if it holds a previous memmap and {@code reset} is
+   *     false
    */
   public static PhysicalMemory boot(BootParams params, Path stateDir, boolean reset) {
     return new PhysicalMemory(params, stateDir, reset);
@@ -166,8 +168,8 @@ public final class PhysicalMemory implements AutoCloseable {
   }
 
   /**
-   * {@code memunmapPages()}: returns the range. The kernel waits for every page reference to
-   * drop; refkern refuses with {@code EBUSY} instead, so a leaked reference shows at once.
+   * {@code memunmapPages()}: returns the range. The kernel waits for every page reference to drop;
+   * refkern refuses with {@code EBUSY} instead, so a leaked reference shows at once.
    */
   public synchronized void memunmapPages(DevPagemap pgmap) {
     health.checkAlive();
@@ -179,7 +181,8 @@ public final class PhysicalMemory implements AutoCloseable {
     for (long pfn = start; pfn < start + pgmap.nrPages(); pfn++) {
       if (memmap.refcount(pfn) != idle) {
         throw new KernelException(
-            Errno.EBUSY, "memunmap_pages: pfn " + pfn + " still has refcount " + memmap.refcount(pfn));
+            Errno.EBUSY,
+            "memunmap_pages: pfn " + pfn + " still has refcount " + memmap.refcount(pfn));
       }
     }
     for (long pfn = start; pfn < start + pgmap.nrPages(); pfn++) {
@@ -203,7 +206,10 @@ public final class PhysicalMemory implements AutoCloseable {
     }
     if (!memmap.refCompareAndSet(pfn, 0, 1)) {
       throw health.bug(
-          "VM_BUG_ON_PAGE: zone_device_page_init() on pfn " + pfn + " refcount " + memmap.refcount(pfn));
+          "VM_BUG_ON_PAGE: zone_device_page_init() on pfn "
+              + pfn
+              + " refcount "
+              + memmap.refcount(pfn));
     }
   }
 

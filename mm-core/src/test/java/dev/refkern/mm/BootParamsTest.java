@@ -11,7 +11,9 @@ class BootParamsTest {
     assertEquals(8L << 20, BootParams.memparse("8m"));
     assertEquals(1L << 40, BootParams.memparse("1T"));
     assertEquals(4096, BootParams.memparse("4096"));
-    assertEquals(Errno.EINVAL, assertThrows(KernelException.class, () -> BootParams.memparse("12Q")).errno());
+    assertEquals(
+        Errno.EINVAL,
+        assertThrows(KernelException.class, () -> BootParams.memparse("12Q")).errno());
   }
 
   @Test
@@ -27,7 +29,13 @@ class BootParamsTest {
   void badValuesAreEinval() {
     for (String bad :
         new String[] {
-          "mem=1M", "mem=abc", "mem=64G movablecore=64G", "movablecore=101%", "mem=9T", "=x", "min_free_kbytes=1"
+          "mem=1M",
+          "mem=abc",
+          "mem=64G movablecore=64G",
+          "movablecore=101%",
+          "mem=9T",
+          "=x",
+          "min_free_kbytes=1"
         }) {
       KernelException e = assertThrows(KernelException.class, () -> BootParams.parse(bad), bad);
       assertEquals(Errno.EINVAL, e.errno(), bad);

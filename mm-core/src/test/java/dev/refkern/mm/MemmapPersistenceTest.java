@@ -24,7 +24,9 @@ class MemmapPersistenceTest {
     }
     try (MemmapFile f = MemmapFile.openForInspection(dir)) {
       assertEquals("stopped", f.properties().getProperty("status"));
-      var m = new dev.refkern.mm.internal.memmap.OffHeapMemmap(f.sectionBases(), f.nrPfns(), f.nrPfns(), f.nrPfns());
+      var m =
+          new dev.refkern.mm.internal.memmap.OffHeapMemmap(
+              f.sectionBases(), f.nrPfns(), f.nrPfns(), f.nrPfns());
       assertEquals(2, m.refcount(pfn));
       assertEquals(4242, m.index(pfn));
       assertTrue(m.testFlag(pfn, PageFlags.PG_DIRTY));
@@ -39,7 +41,9 @@ class MemmapPersistenceTest {
       assertTrue(MemmapFile.isLive(dir));
       try (MemmapFile f = MemmapFile.openForInspection(dir)) {
         assertEquals("running", f.properties().getProperty("status"));
-        var m = new dev.refkern.mm.internal.memmap.OffHeapMemmap(f.sectionBases(), f.nrPfns(), f.nrPfns(), f.nrPfns());
+        var m =
+            new dev.refkern.mm.internal.memmap.OffHeapMemmap(
+                f.sectionBases(), f.nrPfns(), f.nrPfns(), f.nrPfns());
         assertEquals(7, m.index(pfn));
         // a write by the live kernel is visible to the inspector: the same mapped memory
         mem.memmap().setIndex(pfn, 8);
@@ -53,7 +57,9 @@ class MemmapPersistenceTest {
   void secondKernelOnTheSameDirectoryIsEbusy() {
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false)) {
       KernelException e =
-          assertThrows(KernelException.class, () -> PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, true));
+          assertThrows(
+              KernelException.class,
+              () -> PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, true));
       assertEquals(Errno.EBUSY, e.errno());
       assertEquals(1, mem.memmap().refcount(mem.allocator().allocPages(Gfp.KERNEL, 0)));
     }
@@ -65,7 +71,9 @@ class MemmapPersistenceTest {
       mem.allocator().allocPages(Gfp.KERNEL, 0);
     }
     KernelException e =
-        assertThrows(KernelException.class, () -> PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false));
+        assertThrows(
+            KernelException.class,
+            () -> PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false));
     assertEquals(Errno.EEXIST, e.errno());
     assertTrue(e.getMessage().contains("--reset"), e.getMessage());
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=32M"), dir, true)) {
@@ -82,7 +90,8 @@ class MemmapPersistenceTest {
     try (var ch = java.nio.channels.FileChannel.open(map, java.nio.file.StandardOpenOption.WRITE)) {
       ch.truncate(Files.size(map) / 2);
     }
-    KernelException e = assertThrows(KernelException.class, () -> MemmapFile.openForInspection(dir));
+    KernelException e =
+        assertThrows(KernelException.class, () -> MemmapFile.openForInspection(dir));
     assertEquals(Errno.EINVAL, e.errno());
     assertTrue(e.getMessage().contains("corrupt"), e.getMessage());
   }
@@ -96,7 +105,8 @@ class MemmapPersistenceTest {
     try (var ch = java.nio.channels.FileChannel.open(map, java.nio.file.StandardOpenOption.WRITE)) {
       ch.write(java.nio.ByteBuffer.wrap("garbage garbage garbage".getBytes()), 0);
     }
-    KernelException e = assertThrows(KernelException.class, () -> MemmapFile.openForInspection(dir));
+    KernelException e =
+        assertThrows(KernelException.class, () -> MemmapFile.openForInspection(dir));
     assertEquals(Errno.EINVAL, e.errno());
   }
 
@@ -114,20 +124,34 @@ class MemmapPersistenceTest {
     try (var out = Files.newOutputStream(props)) {
       p.store(out, null);
     }
-    KernelException e = assertThrows(KernelException.class, () -> MemmapFile.openForInspection(dir));
+    KernelException e =
+        assertThrows(KernelException.class, () -> MemmapFile.openForInspection(dir));
     assertEquals(Errno.EINVAL, e.errno());
     assertTrue(e.getMessage().contains("incompatible"), e.getMessage());
   }
 
   @Test
   void missingStateIsEnoent() {
-    KernelException e = assertThrows(KernelException.class, () -> MemmapFile.openForInspection(dir));
+    KernelException e =
+        assertThrows(KernelException.class, () -> MemmapFile.openForInspection(dir));
     assertEquals(Errno.ENOENT, e.errno());
   }
 
   @Test
+  void descriptorsStartOnCacheLines() {
+    // an atomic straddling a cache line would be a split lock
+    try (MemmapFile f =
+        MemmapFile.create(dir, 5 * MemmapFile.PAGES_PER_SECTION, "t", false, java.util.Map.of())) {
+      for (long base : f.sectionBases()) {
+        assertEquals(0, base % 64, "section base " + base);
+      }
+    }
+  }
+
+  @Test
   void memmapBudgetIsAtMost64BytesPerFrame() {
-    try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=512M zone_device=0"), dir, false)) {
+    try (PhysicalMemory mem =
+        PhysicalMemory.boot(BootParams.parse("mem=512M zone_device=0"), dir, false)) {
       assertEquals(64, PhysicalMemory.descriptorBytes());
       assertTrue(mem.memmapBytesPerFrame() <= 64.5, "bytes/frame " + mem.memmapBytesPerFrame());
     }

@@ -29,7 +29,11 @@ class PageAllocatorTest {
   }
 
   private long[] freeByOrder(ZoneType t) {
-    return mem.allocator().zones().stream().filter(z -> z.type() == t).findFirst().orElseThrow().freeByOrder();
+    return mem.allocator().zones().stream()
+        .filter(z -> z.type() == t)
+        .findFirst()
+        .orElseThrow()
+        .freeByOrder();
   }
 
   @Test
@@ -160,11 +164,19 @@ class PageAllocatorTest {
   @Test
   void unknownGfpAndInvalidPfnAreEinval() {
     boot("mem=64M");
-    assertEquals(Errno.EINVAL, assertThrows(KernelException.class, () -> mem.allocator().allocPages(1 << 20, 0)).errno());
-    assertEquals(Errno.EINVAL, assertThrows(KernelException.class, () -> mem.allocator().freePages(-1, 0)).errno());
+    assertEquals(
+        Errno.EINVAL,
+        assertThrows(KernelException.class, () -> mem.allocator().allocPages(1 << 20, 0)).errno());
+    assertEquals(
+        Errno.EINVAL,
+        assertThrows(KernelException.class, () -> mem.allocator().freePages(-1, 0)).errno());
     long beyond = mem.memmap().nrPfns();
-    assertEquals(Errno.EINVAL, assertThrows(KernelException.class, () -> mem.allocator().putPage(beyond)).errno());
-    assertEquals(Errno.EINVAL, assertThrows(KernelException.class, () -> mem.allocator().getPage(beyond)).errno());
+    assertEquals(
+        Errno.EINVAL,
+        assertThrows(KernelException.class, () -> mem.allocator().putPage(beyond)).errno());
+    assertEquals(
+        Errno.EINVAL,
+        assertThrows(KernelException.class, () -> mem.allocator().getPage(beyond)).errno());
     mem.debugVm().assertConsistent();
   }
 
@@ -172,7 +184,8 @@ class PageAllocatorTest {
   void unalignedFreeIsBugAndLeavesTheMemmapForPostMortem() {
     boot("mem=64M");
     long pfn = mem.allocator().allocPages(Gfp.KERNEL, 2);
-    KernelBugException bug = assertThrows(KernelBugException.class, () -> mem.allocator().freePages(pfn + 1, 2));
+    KernelBugException bug =
+        assertThrows(KernelBugException.class, () -> mem.allocator().freePages(pfn + 1, 2));
     assertTrue(bug.getMessage().contains("not aligned"), bug.getMessage());
     assertTrue(mem.health().isDead());
     assertEquals(1, mem.memmap().refcount(pfn), "memmap untouched by the failed free");
@@ -258,7 +271,8 @@ class PageAllocatorTest {
     }
     assertTrue(errors.isEmpty(), "seed=" + seed + " " + errors);
     assertEquals(16384, mem.allocator().nrFreePages(), "seed=" + seed);
-    assertEquals(16, freeByOrder(ZoneType.NORMAL)[MAX_ORDER], "seed=" + seed + ": every block merged back");
+    assertEquals(
+        16, freeByOrder(ZoneType.NORMAL)[MAX_ORDER], "seed=" + seed + ": every block merged back");
     assertTrue(mem.debugVm().check().isEmpty(), "seed=" + seed + " " + mem.debugVm().check());
   }
 }

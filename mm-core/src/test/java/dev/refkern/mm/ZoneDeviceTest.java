@@ -34,7 +34,8 @@ class ZoneDeviceTest {
     assertEquals(mem.ramPfns(), start);
     assertEquals(ZoneType.DEVICE, mem.memmap().zone(start));
     assertTrue(mem.memmap().testFlag(start + 511, PageFlags.PG_DEVICE));
-    assertEquals(0, mem.memmap().refcount(start), "device-private pages start free, owned by the driver");
+    assertEquals(
+        0, mem.memmap().refcount(start), "device-private pages start free, owned by the driver");
     assertSame(pg, mem.pagemapOf(start + 5));
     assertNull(mem.pagemapOf(0));
     DevPagemap second = new DevPagemap(DevPagemap.MemoryType.DEVICE_COHERENT, ops, "gpu1");
@@ -54,7 +55,8 @@ class ZoneDeviceTest {
     mem.allocator().putPage(start + 1);
     assertEquals(List.of(start + 1), freed);
     assertEquals(0, mem.memmap().refcount(start + 1));
-    assertEquals(65536 / 4, mem.allocator().nrFreePages(), "device pages never enter the buddy allocator");
+    assertEquals(
+        65536 / 4, mem.allocator().nrFreePages(), "device pages never enter the buddy allocator");
   }
 
   @Test
@@ -70,7 +72,8 @@ class ZoneDeviceTest {
     DevPagemap pg = new DevPagemap(DevPagemap.MemoryType.DEVICE_PRIVATE, ops, "gpu0");
     long start = mem.memremapPages(pg, 4);
     mem.zoneDevicePageInit(start + 2);
-    assertEquals(Errno.EBUSY, assertThrows(KernelException.class, () -> mem.memunmapPages(pg)).errno());
+    assertEquals(
+        Errno.EBUSY, assertThrows(KernelException.class, () -> mem.memunmapPages(pg)).errno());
     mem.allocator().putPage(start + 2);
     mem.memunmapPages(pg);
     assertEquals(-1, pg.startPfn());
@@ -81,10 +84,15 @@ class ZoneDeviceTest {
   @Test
   void exhaustedDeviceRangeIsErangeAndBadArgsEinval() {
     DevPagemap pg = new DevPagemap(DevPagemap.MemoryType.DEVICE_PRIVATE, ops, "gpu0");
-    assertEquals(Errno.ERANGE, assertThrows(KernelException.class, () -> mem.memremapPages(pg, 2049)).errno());
-    assertEquals(Errno.EINVAL, assertThrows(KernelException.class, () -> mem.memremapPages(pg, 0)).errno());
+    assertEquals(
+        Errno.ERANGE,
+        assertThrows(KernelException.class, () -> mem.memremapPages(pg, 2049)).errno());
+    assertEquals(
+        Errno.EINVAL, assertThrows(KernelException.class, () -> mem.memremapPages(pg, 0)).errno());
     mem.memremapPages(pg, 2048);
-    assertEquals(Errno.EINVAL, assertThrows(KernelException.class, () -> mem.memremapPages(pg, 1)).errno());
-    assertEquals(Errno.EINVAL, assertThrows(KernelException.class, () -> mem.zoneDevicePageInit(3)).errno());
+    assertEquals(
+        Errno.EINVAL, assertThrows(KernelException.class, () -> mem.memremapPages(pg, 1)).errno());
+    assertEquals(
+        Errno.EINVAL, assertThrows(KernelException.class, () -> mem.zoneDevicePageInit(3)).errno());
   }
 }

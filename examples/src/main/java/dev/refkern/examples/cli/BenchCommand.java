@@ -14,17 +14,28 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code refkern bench memmap}: the physical-memory benchmarks reported in the README. */
-@Command(name = "bench", description = "Benchmarks: memmap boot, bytes per frame, page alloc+free, refcount update.")
+@Command(
+    name = "bench",
+    description = "Benchmarks: memmap boot, bytes per frame, page alloc+free, refcount update.")
 final class BenchCommand implements Callable<Integer> {
   static final int GUP_PIN_COUNTING_BIAS = 1024;
 
-  @Option(names = "--mem", defaultValue = "64G", description = "Memory to boot (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--mem",
+      defaultValue = "64G",
+      description = "Memory to boot (default: ${DEFAULT-VALUE}).")
   String mem;
 
-  @Option(names = "--ops", defaultValue = "4000000", description = "Operations per measurement (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--ops",
+      defaultValue = "4000000",
+      description = "Operations per measurement (default: ${DEFAULT-VALUE}).")
   int ops;
 
-  @Option(names = "--rounds", defaultValue = "5", description = "Measured rounds after one warm-up round (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--rounds",
+      defaultValue = "5",
+      description = "Measured rounds after one warm-up round (default: ${DEFAULT-VALUE}).")
   int rounds;
 
   @Override
@@ -32,9 +43,11 @@ final class BenchCommand implements Callable<Integer> {
     Path dir = Files.createTempDirectory("refkern-bench");
     try {
       long t0 = System.nanoTime();
-      try (PhysicalMemory m = PhysicalMemory.boot(BootParams.parse("mem=" + mem + " zone_device=0"), dir, false)) {
+      try (PhysicalMemory m =
+          PhysicalMemory.boot(BootParams.parse("mem=" + mem + " zone_device=0"), dir, false)) {
         double bootMs = (System.nanoTime() - t0) / 1e6;
-        System.out.printf("boot mem=%s: %d frames in %.0f ms; memmap %.2f bytes/frame (budget 64)%n",
+        System.out.printf(
+            "boot mem=%s: %d frames in %.0f ms; memmap %.2f bytes/frame (budget 64)%n",
             mem, m.memmap().nrPfns(), bootMs, m.memmapBytesPerFrame());
         PageAllocator a = m.allocator();
         Memmap mm = m.memmap();
@@ -53,7 +66,8 @@ final class BenchCommand implements Callable<Integer> {
             done += batch;
           }
           double ns = (System.nanoTime() - start) / (double) done;
-          System.out.printf("%s alloc+free order-0: %.1f ns/page%n", r == 0 ? "warm-up" : "round " + r, ns);
+          System.out.printf(
+              "%s alloc+free order-0: %.1f ns/page%n", r == 0 ? "warm-up" : "round " + r, ns);
         }
         for (int i = 0; i < batch; i++) {
           pfns[i] = a.allocPages(Gfp.KERNEL, 0);
@@ -71,7 +85,8 @@ final class BenchCommand implements Callable<Integer> {
             done += 2L * batch;
           }
           double ns = (System.nanoTime() - start) / (double) done;
-          System.out.printf("%s pfn->struct page + atomic refcount add (pin-sized): %.2f ns/update%n",
+          System.out.printf(
+              "%s pfn->struct page + atomic refcount add (pin-sized): %.2f ns/update%n",
               r == 0 ? "warm-up" : "round " + r, ns);
         }
         for (long p : pfns) {

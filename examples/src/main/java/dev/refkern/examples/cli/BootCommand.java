@@ -14,31 +14,43 @@ import picocli.CommandLine.Option;
 /** {@code refkern boot}: boots a kernel and prints its {@code /proc} files. */
 @Command(
     name = "boot",
-    description = "Boot a kernel and print /proc/meminfo, /proc/zoneinfo, /proc/buddyinfo, /proc/vmstat.")
+    description =
+        "Boot a kernel and print /proc/meminfo, /proc/zoneinfo, /proc/buddyinfo, /proc/vmstat.")
 final class BootCommand implements Callable<Integer> {
   @Option(
       names = "--cmdline",
       defaultValue = "mem=1G",
-      description = "Kernel command line, e.g. \"mem=64G movablecore=8G\" (default: ${DEFAULT-VALUE}).")
+      description =
+          "Kernel command line, e.g. \"mem=64G movablecore=8G\" (default: ${DEFAULT-VALUE}).")
   String cmdline;
 
-  @Option(names = "--state", defaultValue = "refkern-state", description = "State directory for the memmap (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--state",
+      defaultValue = "refkern-state",
+      description = "State directory for the memmap (default: ${DEFAULT-VALUE}).")
   Path state;
 
-  @Option(names = "--reset", description = "Discard a previous kernel's memmap in the state directory.")
+  @Option(
+      names = "--reset",
+      description = "Discard a previous kernel's memmap in the state directory.")
   boolean reset;
 
-  @Option(names = "--hold", description = "Keep the kernel running until standard input closes (for live inspection).")
+  @Option(
+      names = "--hold",
+      description = "Keep the kernel running until standard input closes (for live inspection).")
   boolean hold;
 
   @Override
   public Integer call() throws Exception {
     PrintStream out = System.out;
     long t0 = System.nanoTime();
-    KernelComponent k = KernelComponent.boot(new BootConfig(BootParams.parse(cmdline), state, reset));
+    KernelComponent k =
+        KernelComponent.boot(new BootConfig(BootParams.parse(cmdline), state, reset));
     try (PhysicalMemory mem = k.physicalMemory()) {
       long ms = (System.nanoTime() - t0) / 1_000_000;
-      out.printf("booted \"%s\" in %d ms; memmap %s (%.1f bytes/frame)%n", cmdline, ms, state, mem.memmapBytesPerFrame());
+      out.printf(
+          "booted \"%s\" in %d ms; memmap %s (%.1f bytes/frame)%n",
+          cmdline, ms, state, mem.memmapBytesPerFrame());
       if (!mem.params().unknown().isEmpty()) {
         out.println("unknown parameters (passed to init): " + mem.params().unknown().keySet());
       }

@@ -18,12 +18,21 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code refkern demo}: a tour of everything refkern models so far. */
-@Command(name = "demo", description = "Run the demo: boot, allocate, device memory, notifiers, a BUG and its post-mortem.")
+@Command(
+    name = "demo",
+    description =
+        "Run the demo: boot, allocate, device memory, notifiers, a BUG and its post-mortem.")
 final class DemoCommand implements Callable<Integer> {
-  @Option(names = "--state", defaultValue = "refkern-state/demo", description = "State directory root (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--state",
+      defaultValue = "refkern-state/demo",
+      description = "State directory root (default: ${DEFAULT-VALUE}).")
   Path state;
 
-  @Option(names = "--cmdline", defaultValue = "mem=4G movablecore=1G zone_device=256M", description = "Kernel command line (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--cmdline",
+      defaultValue = "mem=4G movablecore=1G zone_device=256M",
+      description = "Kernel command line (default: ${DEFAULT-VALUE}).")
   String cmdline;
 
   private final PrintStream out = System.out;
@@ -39,7 +48,9 @@ final class DemoCommand implements Callable<Integer> {
     Path dir = state.resolve("kernel");
     KernelComponent k = KernelComponent.boot(new BootConfig(BootParams.parse(cmdline), dir, true));
     try (PhysicalMemory mem = k.physicalMemory()) {
-      out.printf("memmap: %s, %d frames, %.1f bytes/frame%n", dir, mem.memmap().nrPfns(), mem.memmapBytesPerFrame());
+      out.printf(
+          "memmap: %s, %d frames, %.1f bytes/frame%n",
+          dir, mem.memmap().nrPfns(), mem.memmapBytesPerFrame());
       out.print(ProcFiles.meminfo(mem));
       out.print(ProcFiles.buddyinfo(mem));
 
@@ -47,17 +58,24 @@ final class DemoCommand implements Callable<Integer> {
       long small = mem.allocator().allocPages(Gfp.KERNEL, 0);
       long user = mem.allocator().allocPages(Gfp.HIGHUSER_MOVABLE, 0);
       long thp = mem.allocator().folioAlloc(Gfp.HIGHUSER_MOVABLE, 9);
-      out.printf("order-0 kernel page pfn %d (%s), user page pfn %d (%s), 2 MiB folio head pfn %d%n",
+      out.printf(
+          "order-0 kernel page pfn %d (%s), user page pfn %d (%s), 2 MiB folio head pfn %d%n",
           small, mem.memmap().zone(small), user, mem.memmap().zone(user), thp);
       mem.allocator().getPage(thp + 17);
       out.print(PageTypes.describe(mem.memmap(), thp));
       out.print(ProcFiles.buddyinfo(mem));
 
       section("3. ZONE_DEVICE: a driver's dev_pagemap");
-      DevPagemap pg = new DevPagemap(DevPagemap.MemoryType.DEVICE_PRIVATE, pfn -> out.println("  driver: page_free(pfn " + pfn + ")"), "demo-gpu");
+      DevPagemap pg =
+          new DevPagemap(
+              DevPagemap.MemoryType.DEVICE_PRIVATE,
+              pfn -> out.println("  driver: page_free(pfn " + pfn + ")"),
+              "demo-gpu");
       long dev = mem.memremapPages(pg, 1024);
       mem.zoneDevicePageInit(dev);
-      out.printf("memremap_pages: 1024 device-private pages at pfn %d; the driver hands out pfn %d%n", dev, dev);
+      out.printf(
+          "memremap_pages: 1024 device-private pages at pfn %d; the driver hands out pfn %d%n",
+          dev, dev);
       mem.allocator().putPage(dev);
 
       section("4. live inspection of the running kernel's memmap (refkern inspect)");

@@ -14,10 +14,15 @@ import picocli.CommandLine.Option;
     name = "inspect",
     description = "Read the memmap of a running or dead kernel and print a page-types-style table.")
 final class InspectCommand implements Callable<Integer> {
-  @Option(names = "--state", defaultValue = "refkern-state", description = "State directory (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--state",
+      defaultValue = "refkern-state",
+      description = "State directory (default: ${DEFAULT-VALUE}).")
   Path state;
 
-  @Option(names = "--pfn", description = "Describe this one frame's struct page instead of the table.")
+  @Option(
+      names = "--pfn",
+      description = "Describe this one frame's struct page instead of the table.")
   Long pfn;
 
   @Override
@@ -31,7 +36,8 @@ final class InspectCommand implements Callable<Integer> {
       }
       if (pfn != null) {
         if (!in.memmap().pfnValid(pfn)) {
-          throw new KernelException(Errno.EINVAL, "pfn " + pfn + " outside the memmap [0, " + in.memmap().nrPfns() + ")");
+          throw new KernelException(
+              Errno.EINVAL, "pfn " + pfn + " outside the memmap [0, " + in.memmap().nrPfns() + ")");
         }
         System.out.print(PageTypes.describe(in.memmap(), pfn));
         return 0;

@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
     name = "refkern",
     mixinStandardHelpOptions = true,
     version = "refkern 0.1.0",
-    description = "A reference model of the Linux kernel's memory management around pinned (GUP/DMA) pages.",
+    description =
+        "A reference model of the Linux kernel's memory management around pinned (GUP/DMA) pages.",
     subcommands = {
       BootCommand.class,
       InspectCommand.class,

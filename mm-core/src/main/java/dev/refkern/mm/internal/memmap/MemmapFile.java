@@ -26,14 +26,22 @@ import net.openhft.chronicle.map.MapEntry;
  * The map is queried once per section at open; afterwards descriptors are reached by address
  * arithmetic, as {@code pfn_to_page()} does.
  *
- * <p>Beside the map, {@code kernel.properties} records the layout and the kernel's status
- * (running, stopped, crashed) and {@code lock} is held by the running kernel, so that a second
- * kernel cannot boot on the same directory and an inspector can tell a live memmap from a dead one.
+ * <p>Beside the map, {@code kernel.properties} records the layout and the kernel's status (running,
+ * stopped, crashed) and {@code lock} is held by the running kernel, so that a second kernel cannot
+ * boot on the same directory and an inspector can tell a live memmap from a dead one.
  */
 public final class MemmapFile implements AutoCloseable {
   public static final int SECTION_SHIFT = 15;
   public static final long PAGES_PER_SECTION = 1L << SECTION_SHIFT;
   public static final int SECTION_BYTES = (int) (PAGES_PER_SECTION * PageDescriptor.SIZE);
+
+  /**
+   * Each section's value carries one spare descriptor's worth of bytes so that its descriptors can
+   * start on a 64-byte (cache-line) boundary: Chronicle does not align values, and an atomic that
+   * straddles a cache line is a split lock, microseconds each.
+   */
+  static final int VALUE_BYTES = SECTION_BYTES + PageDescriptor.SIZE;
+
   public static final String FORMAT = "refkern-memmap-1";
   public static final String MAP_FILE = "memmap.cmap";
   public static final String PROPS_FILE = "kernel.properties";
@@ -100,7 +108,7 @@ public final class MemmapFile implements AutoCloseable {
       }
       int sections = (int) ((nrPfns + PAGES_PER_SECTION - 1) >>> SECTION_SHIFT);
       ChronicleMap<Integer, byte[]> map = builder(sections).createPersistedTo(mapFile.toFile());
-      byte[] zero = new byte[SECTION_BYTES];
+      byte[] zero = new byte[VALUE_BYTES];
       for (int s = 0; s < sections; s++) {
         map.put(s, zero);
       }
@@ -131,8 +139,8 @@ public final class MemmapFile implements AutoCloseable {
   }
 
   /**
-   * Opens a memmap for inspection while its kernel runs or after it died. Validates the layout
-   * and the file before mapping it, so a corrupt or foreign file is a clear error, not a crash.
+   * Opens a memmap for inspection while its kernel runs or after it died. Validates the layout and
+   * the file before mapping it, so a corrupt or foreign file is a clear error, not a crash.
    *
    * @throws KernelException {@code ENOENT} if there is no memmap; {@code EINVAL} if it is corrupt
    *     or of another format
@@ -189,7 +197,7 @@ public final class MemmapFile implements AutoCloseable {
         .name("refkern-memmap")
         .entries(sections)
         .actualSegments(1) // one segment: no per-segment over-allocation, file = sections x 2 MiB
-        .constantValueSizeBySample(new byte[SECTION_BYTES]);
+        .constantValueSizeBySample(new byte[VALUE_BYTES]);
   }
 
   private static long[] addresses(ChronicleMap<Integer, byte[]> map, int sections) {
@@ -201,11 +209,12 @@ public final class MemmapFile implements AutoCloseable {
           throw new KernelException(Errno.EINVAL, "memmap section " + s + " missing");
         }
         Data<byte[]> v = e.value();
-        if (v.size() != SECTION_BYTES) {
+        if (v.size() != VALUE_BYTES) {
           throw new KernelException(Errno.EINVAL, "memmap section " + s + " has wrong size");
         }
         RandomDataInput bytes = v.bytes();
-        bases[s] = bytes.addressForRead(v.offset());
+        long raw = bytes.addressForRead(v.offset());
+        bases[s] = (raw + PageDescriptor.SIZE - 1) & -PageDescriptor.SIZE;
       }
     }
     return bases;
@@ -286,7 +295,14 @@ public final class MemmapFile implements AutoCloseable {
     if (!expect.equals(v)) {
       throw new KernelException(
           Errno.EINVAL,
-          "incompatible memmap in " + dir + ": " + key + "=" + v + ", this refkern needs " + expect);
+          "incompatible memmap in "
+              + dir
+              + ": "
+              + key
+              + "="
+              + v
+              + ", this refkern needs "
+              + expect);
     }
   }
 
@@ -323,7 +339,10 @@ public final class MemmapFile implements AutoCloseable {
         props.store(out, "refkern kernel state; memmap in " + MAP_FILE);
       }
       Files.move(
-          tmp, dir.resolve(PROPS_FILE), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+          tmp,
+          dir.resolve(PROPS_FILE),
+          StandardCopyOption.REPLACE_EXISTING,
+          StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {
       throw new KernelException(Errno.EIO, "cannot write " + PROPS_FILE + ": " + e);
     }
@@ -360,5 +379,4 @@ public final class MemmapFile implements AutoCloseable {
     map.close();
     release(lockChannel, lock);
   }
-
 }

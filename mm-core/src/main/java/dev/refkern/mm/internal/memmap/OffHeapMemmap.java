@@ -235,6 +235,11 @@ public final class OffHeapMemmap implements Memmap {
 
   @Override
   public void clearDescriptor(long pfn) {
-    UNSAFE.setMemory(addr(pfn), PageDescriptor.SIZE, (byte) 0);
+    long a = addr(pfn);
+    // eight plain stores: cheaper than the native setMemory call for 64 bytes
+    for (int off = 0; off < PageDescriptor.SIZE; off += Long.BYTES) {
+      UNSAFE.putLong(a + off, 0L);
+    }
+    UNSAFE.storeFence();
   }
 }

@@ -17,7 +17,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.LongConsumer;
 
-/** The buddy allocator over {@code ZONE_NORMAL} and {@code ZONE_MOVABLE} ({@code mm/page_alloc.c}). */
+/**
+ * The buddy allocator over {@code ZONE_NORMAL} and {@code ZONE_MOVABLE} ({@code mm/page_alloc.c}).
+ */
 public final class BuddyAllocator implements PageAllocator {
   private final Memmap memmap;
   private final PageMemory ram;
@@ -49,7 +51,9 @@ public final class BuddyAllocator implements PageAllocator {
     this.health = health;
     this.normal = new BuddyZone(ZoneType.NORMAL, 0, movableStart, memmap);
     this.movable =
-        movableStart < ramPfns ? new BuddyZone(ZoneType.MOVABLE, movableStart, ramPfns, memmap) : null;
+        movableStart < ramPfns
+            ? new BuddyZone(ZoneType.MOVABLE, movableStart, ramPfns, memmap)
+            : null;
     this.deviceStart = ramPfns;
     this.deviceEnd = deviceEnd;
     freeRange(normal);
@@ -111,7 +115,8 @@ public final class BuddyAllocator implements PageAllocator {
     if (!Gfp.valid(gfp)) {
       throw new KernelException(Errno.EINVAL, "unknown gfp bits 0x" + Integer.toHexString(gfp));
     }
-    if (health.warn(order < 0 || order > MAX_ORDER, "alloc_pages: order " + order + " > MAX_PAGE_ORDER")) {
+    if (health.warn(
+        order < 0 || order > MAX_ORDER, "alloc_pages: order " + order + " > MAX_PAGE_ORDER")) {
       return NO_PFN;
     }
     boolean movableOk = (gfp & Gfp.MOVABLE) != 0 && movable != null;
@@ -128,12 +133,15 @@ public final class BuddyAllocator implements PageAllocator {
     }
     if (pfn == NO_PFN) {
       if ((gfp & Gfp.NOWARN) == 0) {
-        health.allocFailure("page allocation failure: order:" + order + ", gfp:0x" + Integer.toHexString(gfp));
+        health.allocFailure(
+            "page allocation failure: order:" + order + ", gfp:0x" + Integer.toHexString(gfp));
       }
       return NO_PFN;
     }
     prepNewPage(pfn, order, gfp);
-    vmstat.add(movable != null && movable.contains(pfn) ? VmItem.PGALLOC_MOVABLE : VmItem.PGALLOC_NORMAL, 1L << order);
+    vmstat.add(
+        movable != null && movable.contains(pfn) ? VmItem.PGALLOC_MOVABLE : VmItem.PGALLOC_NORMAL,
+        1L << order);
     return pfn;
   }
 
@@ -177,7 +185,8 @@ public final class BuddyAllocator implements PageAllocator {
 
   private void checkPfn(long pfn) {
     if (!memmap.pfnValid(pfn)) {
-      throw new KernelException(Errno.EINVAL, "pfn " + pfn + " is not valid (pfn_valid() is false)");
+      throw new KernelException(
+          Errno.EINVAL, "pfn " + pfn + " is not valid (pfn_valid() is false)");
     }
   }
 
@@ -197,19 +206,27 @@ public final class BuddyAllocator implements PageAllocator {
     boolean head = memmap.testFlag(pfn, PG_HEAD);
     if (head && memmap.folioOrder(pfn) != order) {
       throw health.bug(
-          "VM_BUG_ON_PAGE: free of folio pfn " + pfn + " order " + memmap.folioOrder(pfn) + " as order " + order);
+          "VM_BUG_ON_PAGE: free of folio pfn "
+              + pfn
+              + " order "
+              + memmap.folioOrder(pfn)
+              + " as order "
+              + order);
     }
     if (putTestZero(pfn)) {
       freeFrozen(pfn, order);
     }
   }
 
-  /** {@code put_page_testzero()}: a drop from zero is {@code VM_BUG_ON_PAGE}, the memmap untouched. */
+  /**
+   * {@code put_page_testzero()}: a drop from zero is {@code VM_BUG_ON_PAGE}, the memmap untouched.
+   */
   private boolean putTestZero(long pfn) {
     while (true) {
       int c = memmap.refcount(pfn);
       if (c <= 0) {
-        throw health.bug("VM_BUG_ON_PAGE(page_ref_count(page) == 0): pfn " + pfn + " refcount " + c);
+        throw health.bug(
+            "VM_BUG_ON_PAGE(page_ref_count(page) == 0): pfn " + pfn + " refcount " + c);
       }
       if (memmap.refCompareAndSet(pfn, c, c - 1)) {
         return c == 1;
@@ -364,7 +381,8 @@ public final class BuddyAllocator implements PageAllocator {
           }
           for (long pfn : list) {
             if (!z.contains(pfn) || !z.contains(pfn + (1L << o) - 1)) {
-              problems.add(z.type + ": free block pfn " + pfn + " order " + o + " outside the zone");
+              problems.add(
+                  z.type + ": free block pfn " + pfn + " order " + o + " outside the zone");
             }
             if ((pfn & ((1L << o) - 1)) != 0) {
               problems.add(z.type + ": free block pfn " + pfn + " not aligned to order " + o);
@@ -382,7 +400,8 @@ public final class BuddyAllocator implements PageAllocator {
           total += (long) list.length << o;
         }
         if (total != z.freePages()) {
-          problems.add(z.type + ": free lists hold " + total + " pages, counter says " + z.freePages());
+          problems.add(
+              z.type + ": free lists hold " + total + " pages, counter says " + z.freePages());
         }
       }
     }
