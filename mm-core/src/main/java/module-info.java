@@ -13,4 +13,5 @@ module dev.refkern.mm {
 
   exports dev.refkern.mm;
   exports dev.refkern.mm.spi;
+  exports dev.refkern.mm.sched;
 }

@@ -5,6 +5,7 @@ import dagger.Component;
 import dev.refkern.mm.BootConfig;
 import dev.refkern.mm.MmModule;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.sched.Scheduler;
 import jakarta.inject.Singleton;
 
 /** The standard kernel: every layer's Dagger module, booted from one {@link BootConfig}. */
@@ -12,6 +13,9 @@ import jakarta.inject.Singleton;
 @Component(modules = MmModule.class)
 public interface KernelComponent {
   PhysicalMemory physicalMemory();
+
+  /** The injected scheduler ({@code sched=threads} or {@code sched=sim:SEED}). */
+  Scheduler scheduler();
 
   /** Builds a kernel from a command line and a state directory. */
   @Component.Factory

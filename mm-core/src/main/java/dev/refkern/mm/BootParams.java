@@ -24,7 +24,8 @@ public final class BootParams {
   public static final long MAX_MEM = 4L << 40;
 
   private static final java.util.Set<String> KNOWN =
-      java.util.Set.of("mem", "movablecore", "kernelcore", "min_free_kbytes", "zone_device");
+      java.util.Set.of(
+          "mem", "movablecore", "kernelcore", "min_free_kbytes", "zone_device", "sched");
 
   private final String cmdline;
   private final Map<String, String> values;

@@ -2,6 +2,8 @@ package dev.refkern.mm;
 
 import dagger.Module;
 import dagger.Provides;
+import dev.refkern.mm.sched.Scheduler;
+import dev.refkern.mm.sched.Schedulers;
 import jakarta.inject.Singleton;
 
 /**
@@ -16,6 +18,20 @@ public final class MmModule {
   @Singleton
   static PhysicalMemory physicalMemory(BootConfig config) {
     return PhysicalMemory.boot(config.params(), config.stateDir(), config.reset());
+  }
+
+  /**
+   * The one source of asynchrony, chosen by {@code sched=}: {@code threads} (default) or {@code
+   * sim:SEED} for the deterministic simulation.
+   */
+  @Provides
+  @Singleton
+  static Scheduler scheduler(BootConfig config) {
+    try {
+      return Schedulers.fromSpec(config.params().get("sched", "threads"));
+    } catch (IllegalArgumentException e) {
+      throw new KernelException(Errno.EINVAL, "bad kernel command line: " + e.getMessage());
+    }
   }
 
   @Provides

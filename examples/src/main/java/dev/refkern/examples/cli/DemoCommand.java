@@ -1,6 +1,7 @@
 package dev.refkern.examples.cli;
 
 import dev.refkern.examples.KernelComponent;
+import dev.refkern.examples.NotifierDemo;
 import dev.refkern.examples.PageTypes;
 import dev.refkern.examples.ProcFiles;
 import dev.refkern.mm.BootConfig;
@@ -34,6 +35,12 @@ final class DemoCommand implements Callable<Integer> {
       defaultValue = "mem=4G movablecore=1G zone_device=256M",
       description = "Kernel command line (default: ${DEFAULT-VALUE}).")
   String cmdline;
+
+  @Option(
+      names = "--seed",
+      defaultValue = "42",
+      description = "Seed of the deterministic scheduler (default: ${DEFAULT-VALUE}).")
+  long seed;
 
   private final PrintStream out = System.out;
 
@@ -78,13 +85,20 @@ final class DemoCommand implements Callable<Integer> {
           dev, dev);
       mem.allocator().putPage(dev);
 
-      section("4. live inspection of the running kernel's memmap (refkern inspect)");
+      section("4. mmu notifiers: a driver mirroring a page, deterministic scheduler seed " + seed);
+      int retries = NotifierDemo.run(seed, out);
+      out.println(
+          "the driver retried "
+              + retries
+              + " times; the same --seed replays the same interleaving");
+
+      section("5. live inspection of the running kernel's memmap (refkern inspect)");
       try (MemmapInspection in = MemmapInspection.open(dir)) {
         out.println("state seen by the inspector: " + in.state());
         out.print(PageTypes.table(PageTypes.count(in.memmap(), in.memmap().nrPfns())));
       }
 
-      section("5. CONFIG_DEBUG_VM invariant check");
+      section("6. CONFIG_DEBUG_VM invariant check");
       mem.allocator().putPage(thp);
       mem.allocator().putPage(thp);
       mem.allocator().putPage(small);
@@ -94,7 +108,7 @@ final class DemoCommand implements Callable<Integer> {
       out.print(ProcFiles.vmstat(mem));
     }
 
-    section("6. a BUG and its post-mortem");
+    section("7. a BUG and its post-mortem");
     Path crash = state.resolve("crashed-kernel");
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=256M"), crash, true)) {
       long pfn = mem.allocator().allocPages(Gfp.KERNEL, 0);

@@ -1,0 +1,13 @@
+package dev.refkern.mm.sched;
+
+/**
+ * A {@code work_struct} or {@code kthread} body threw; reported by the next flush, join or
+ * shutdown, so an asynchronous failure is never lost. Later failures are suppressed exceptions.
+ */
+public final class WorkFailedException extends RuntimeException {
+  private static final long serialVersionUID = 1L;
+
+  public WorkFailedException(String message, Throwable cause) {
+    super(message, cause);
+  }
+}
