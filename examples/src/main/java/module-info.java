@@ -5,9 +5,12 @@ module dev.refkern.examples {
   requires jakarta.inject;
   requires static java.compiler;
   requires info.picocli;
+  requires jmh.core;
 
   opens dev.refkern.examples.cli to
       info.picocli;
 
   exports dev.refkern.examples;
+  exports dev.refkern.examples.bench;
+  exports dev.refkern.examples.bench.jmh_generated;
 }

@@ -45,6 +45,35 @@ class LauncherIT {
 
   private record Result(int exit, String out) {}
 
+  /** The class-path launch mode that {@code ./refkern jmh} (and JMH's forks) use. */
+  @Test
+  void memmapWorksOnTheClassPathToo() throws Exception {
+    List<String> cmd =
+        command(
+            "boot", "--cmdline", "mem=512M zone_device=0", "--state", tmp.resolve("cp").toString());
+    Path target = Path.of(System.getProperty("refkern.launcher.dir", "target"));
+    int mp = cmd.indexOf("--module-path");
+    cmd.subList(mp, mp + 6).clear(); // --module-path X --add-modules Y -m Z
+    cmd.replaceAll(a -> a.replaceAll("=ALL-UNNAMED,.*", "=ALL-UNNAMED")); // as ./refkern jmh does
+    cmd.add(mp, "-cp");
+    cmd.add(
+        mp + 1,
+        target.resolve("lib")
+            + File.separator
+            + "*"
+            + File.pathSeparator
+            + target.resolve("refkern-examples.jar"));
+    cmd.add(mp + 2, "dev.refkern.examples.cli.Main");
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    p.getOutputStream().close();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertTrue(p.waitFor(120, TimeUnit.SECONDS));
+    assertEquals(0, p.exitValue(), String.join(" ", cmd) + "\n" + out);
+    assertTrue(out.contains("MemTotal:         524288 kB"), out);
+    assertTrue(out.matches("(?s).*\\(64\\.[01] bytes/frame\\).*"), out);
+    assertFalse(out.contains("Unknown module"), out);
+  }
+
   private Result run(String... args) throws Exception {
     Process p = new ProcessBuilder(command(args)).redirectErrorStream(true).start();
     p.getOutputStream().close();

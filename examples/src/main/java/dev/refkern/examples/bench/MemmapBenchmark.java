@@ -1,0 +1,98 @@
+package dev.refkern.examples.bench;
+
+import dev.refkern.mm.BootParams;
+import dev.refkern.mm.Gfp;
+import dev.refkern.mm.Memmap;
+import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.PhysicalMemory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/** JMH benchmarks of the physical-memory hot paths: the memmap and the buddy allocator. */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.NANOSECONDS)
+@Warmup(iterations = 3, time = 1)
+@Measurement(iterations = 5, time = 1)
+@Fork(1)
+public class MemmapBenchmark {
+  private static final int BATCH = 512;
+  private static final int GUP_PIN_COUNTING_BIAS = 1024;
+
+  private Path dir;
+  private PhysicalMemory mem;
+  private Memmap memmap;
+  private PageAllocator allocator;
+  private final long[] pfns = new long[BATCH];
+
+  @Setup(Level.Trial)
+  public void boot() throws IOException {
+    dir = Files.createTempDirectory("refkern-jmh");
+    mem = PhysicalMemory.boot(BootParams.parse("mem=1G zone_device=0"), dir, false);
+    memmap = mem.memmap();
+    allocator = mem.allocator();
+    for (int i = 0; i < BATCH; i++) {
+      pfns[i] = allocator.allocPages(Gfp.KERNEL, 0);
+    }
+  }
+
+  @TearDown(Level.Trial)
+  public void shutdown() throws IOException {
+    for (long pfn : pfns) {
+      allocator.putPage(pfn);
+    }
+    mem.close();
+    deleteTree(dir);
+  }
+
+  static void deleteTree(Path dir) throws IOException {
+    try (Stream<Path> s = Files.walk(dir)) {
+      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    }
+  }
+
+  /** {@code pfn_to_page()} plus a pin-sized atomic {@code page_ref_add()}, and its release. */
+  @Benchmark
+  @OperationsPerInvocation(2 * BATCH)
+  public int pinSizedRefcountUpdate() {
+    int sum = 0;
+    for (int i = 0; i < BATCH; i++) {
+      sum += memmap.refAdd(pfns[i], GUP_PIN_COUNTING_BIAS);
+    }
+    for (int i = 0; i < BATCH; i++) {
+      sum += memmap.refAdd(pfns[i], -GUP_PIN_COUNTING_BIAS);
+    }
+    return sum;
+  }
+
+  /** {@code alloc_pages(GFP_KERNEL, 0)} followed by {@code put_page()}, per page. */
+  @Benchmark
+  @OperationsPerInvocation(BATCH)
+  public long allocFreeOrder0() {
+    long[] held = new long[BATCH];
+    for (int i = 0; i < BATCH; i++) {
+      held[i] = allocator.allocPages(Gfp.KERNEL, 0);
+    }
+    for (int i = 0; i < BATCH; i++) {
+      allocator.putPage(held[i]);
+    }
+    return held[0];
+  }
+}
