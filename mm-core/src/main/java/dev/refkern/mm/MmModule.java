@@ -16,8 +16,8 @@ public final class MmModule {
 
   @Provides
   @Singleton
-  static PhysicalMemory physicalMemory(BootConfig config) {
-    return PhysicalMemory.boot(config.params(), config.stateDir(), config.reset());
+  static PhysicalMemory physicalMemory(BootConfig config, Scheduler scheduler) {
+    return PhysicalMemory.boot(config.params(), config.stateDir(), config.reset(), scheduler);
   }
 
   /**

@@ -6,6 +6,8 @@ import dev.refkern.mm.internal.memmap.MemmapFile;
 import dev.refkern.mm.internal.memmap.OffHeapMemmap;
 import dev.refkern.mm.internal.memmap.PageDescriptor;
 import dev.refkern.mm.internal.page.BuddyAllocator;
+import dev.refkern.mm.sched.Scheduler;
+import dev.refkern.mm.sched.Schedulers;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,6 +25,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class PhysicalMemory implements AutoCloseable {
   private final BootParams params;
+  private final Scheduler scheduler;
   private final MemmapFile file;
   private final OffHeapMemmap memmap;
   private final BuddyAllocator allocator;
@@ -35,8 +38,9 @@ public final class PhysicalMemory implements AutoCloseable {
   private final AtomicInteger nextPgmapId = new AtomicInteger(1);
   private volatile boolean closed;
 
-  private PhysicalMemory(BootParams params, Path stateDir, boolean reset) {
+  private PhysicalMemory(BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
     this.params = params;
+    this.scheduler = scheduler;
     this.ramPfns = params.memBytes() / BootParams.PAGE_SIZE;
     long movablePfns = params.movableBytes() / BootParams.PAGE_SIZE;
     long maxBlock = 1L << PageAllocator.MAX_ORDER;
@@ -76,7 +80,18 @@ public final class PhysicalMemory implements AutoCloseable {
    *     false
    */
   public static PhysicalMemory boot(BootParams params, Path stateDir, boolean reset) {
-    return new PhysicalMemory(params, stateDir, reset);
+    return new PhysicalMemory(params, stateDir, reset, Schedulers.threads());
+  }
+
+  /** Boots with an explicit scheduler (the deterministic simulation in tests). */
+  public static PhysicalMemory boot(
+      BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
+    return new PhysicalMemory(params, stateDir, reset, scheduler);
+  }
+
+  /** The one source of asynchrony: workqueues, kthreads, sleeping locks, the clock. */
+  public Scheduler scheduler() {
+    return scheduler;
   }
 
   public BootParams params() {
