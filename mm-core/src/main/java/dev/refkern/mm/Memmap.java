@@ -101,6 +101,14 @@ public interface Memmap {
 
   void setPgmap(long pfn, int id);
 
+  /**
+   * {@code folio->_entire_mapcount}: PMD mappings of the large folio whose head is {@code head}.
+   * Kept, as in the kernel, in a field of the first tail page.
+   */
+  int entireMapcount(long head);
+
+  int entireMapcountAdd(long head, int delta);
+
   /** Zeroes a descriptor (a frame's {@code struct page} reinitialised). */
   void clearDescriptor(long pfn);
 }

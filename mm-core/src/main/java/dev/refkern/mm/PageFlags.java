@@ -28,6 +28,11 @@ public final class PageFlags {
   public static final int PG_MLOCKED = 16;
   public static final int PG_HWPOISON = 17;
 
+  /**
+   * {@code PG_anon_exclusive}: this anon page is mapped by exactly one process and may be pinned.
+   */
+  public static final int PG_ANON_EXCLUSIVE = 18;
+
   /** {@code PG_buddy} page type: a free block head in the buddy allocator. */
   public static final int PG_BUDDY = 24;
 
@@ -86,6 +91,7 @@ public final class PageFlags {
     name(PG_UNEVICTABLE, "unevictable", 'u');
     name(PG_MLOCKED, "mlocked", 'm');
     name(PG_HWPOISON, "hwpoison", 'X');
+    name(PG_ANON_EXCLUSIVE, "anon_exclusive", 'e');
     name(PG_BUDDY, "buddy", 'B');
     name(PG_TAIL, "compound_tail", 'T');
     name(PG_ANON, "anonymous", 'a');

@@ -6,6 +6,7 @@ import dev.refkern.mm.internal.memmap.MemmapFile;
 import dev.refkern.mm.internal.memmap.OffHeapMemmap;
 import dev.refkern.mm.internal.memmap.PageDescriptor;
 import dev.refkern.mm.internal.page.BuddyAllocator;
+import dev.refkern.mm.internal.pagecache.PageCacheState;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.Schedulers;
 import java.nio.file.Path;
@@ -36,6 +37,7 @@ public final class PhysicalMemory implements AutoCloseable {
   private final long movableStart;
   private final Map<Integer, DevPagemap> pagemaps = new ConcurrentHashMap<>();
   private final AtomicInteger nextPgmapId = new AtomicInteger(1);
+  private final PageCacheState<AddressSpace> pageCache = new PageCacheState<>();
   private volatile boolean closed;
 
   private PhysicalMemory(BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
@@ -253,6 +255,19 @@ public final class PhysicalMemory implements AutoCloseable {
       return;
     }
     p.ops().pageFree(pfn);
+  }
+
+  /**
+   * The page-cache {@code address_space} whose id a memmap {@code mapping} field holds, or null.
+   * Only meaningful for a folio without {@code PG_ANON} (an anon folio's field names its anon_vma).
+   */
+  public AddressSpace mapping(long id) {
+    return pageCache.mapping(id);
+  }
+
+  /** The registry and folio wait queues every {@link AddressSpace} and {@link FolioOps} share. */
+  PageCacheState<AddressSpace> pageCache() {
+    return pageCache;
   }
 
   /** The {@code CONFIG_DEBUG_VM} invariant checker over this machine. */

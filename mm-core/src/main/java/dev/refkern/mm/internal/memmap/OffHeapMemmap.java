@@ -12,6 +12,12 @@ import dev.refkern.mm.ZoneType;
  * by one array load and a shift, like {@code __pfn_to_page()} with {@code SPARSEMEM}.
  */
 public final class OffHeapMemmap implements Memmap {
+  /**
+   * A tail page's {@code LRU_STATE} word holds the folio's entire mapcount (tails are never on an
+   * LRU).
+   */
+  private static final int SPARE_TAIL = LRU_STATE;
+
   private static final long SECTION_MASK = MemmapFile.PAGES_PER_SECTION - 1;
 
   private final long[] sectionBase;
@@ -231,6 +237,16 @@ public final class OffHeapMemmap implements Memmap {
   @Override
   public void setPgmap(long pfn, int id) {
     UNSAFE.putIntVolatile(null, addr(pfn) + PGMAP, id);
+  }
+
+  @Override
+  public int entireMapcount(long head) {
+    return UNSAFE.getIntVolatile(null, addr(head + 1) + SPARE_TAIL);
+  }
+
+  @Override
+  public int entireMapcountAdd(long head, int delta) {
+    return UNSAFE.getAndAddInt(null, addr(head + 1) + SPARE_TAIL, delta) + delta;
   }
 
   @Override

@@ -253,6 +253,9 @@ public final class BuddyAllocator implements PageAllocator {
     if (bad == null && memmap.testFlag(pfn, PG_HEAD) && memmap.pincount(pfn) != 0) {
       bad = "nonzero _pincount " + memmap.pincount(pfn);
     }
+    if (bad == null && memmap.testFlag(pfn, PG_HEAD) && memmap.entireMapcount(pfn) != 0) {
+      bad = "nonzero entire_mapcount " + memmap.entireMapcount(pfn);
+    }
     if (bad != null) {
       health.badPage(pfn, bad);
       return;
@@ -278,7 +281,8 @@ public final class BuddyAllocator implements PageAllocator {
     if (memmap.mapcount(pfn) != 0) {
       return "nonzero mapcount " + memmap.mapcount(pfn);
     }
-    if (memmap.mapping(pfn) != 0) {
+    // an anon page's mapping names its anon_vma (PAGE_MAPPING_ANON) and is simply cleared
+    if (memmap.mapping(pfn) != 0 && !memmap.testFlag(pfn, PG_ANON)) {
       return "non-NULL mapping";
     }
     if (memmap.refcount(pfn) != 0) {

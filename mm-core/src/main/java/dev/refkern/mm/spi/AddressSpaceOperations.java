@@ -1,0 +1,105 @@
+package dev.refkern.mm.spi;
+
+import dev.refkern.mm.AddressSpace;
+
+/**
+ * What a filesystem provides to its page cache, {@code struct address_space_operations} ({@code
+ * include/linux/fs.h}), plus the {@code vm_operations_struct.page_mkwrite} hook.
+ *
+ * <p>Folios are passed by head pfn. Where the kernel has a generic helper the method has it as its
+ * default ({@code filemap_dirty_folio}, {@code filemap_page_mkwrite}, {@code write_cache_pages},
+ * {@code filemap_migrate_folio}); a filesystem with a backing store writes {@link #readFolio} and
+ * {@link #writeFolio}. Errors are negative errnos, as in the kernel.
+ */
+public interface AddressSpaceOperations {
+  /** {@code VM_FAULT_SIGBUS}: {@link #pageMkwrite} refuses the write. */
+  int VM_FAULT_SIGBUS = 0x0002;
+
+  /** {@code VM_FAULT_NOPAGE}: the folio left the mapping meanwhile; the fault should retry. */
+  int VM_FAULT_NOPAGE = 0x0100;
+
+  /**
+   * {@code AOP_WRITEPAGE_ACTIVATE}: {@link #writeFolio} wrote nothing and the folio stays dirty
+   * (what {@code shmem_writepage()} answers when there is nowhere to write).
+   */
+  int AOP_WRITEPAGE_ACTIVATE = 0x80000;
+
+  /**
+   * {@code ->read_folio}: fills the locked folio from the backing store, sets {@code PG_uptodate}
+   * on success and unlocks it in every case (possibly later, from I/O completion).
+   *
+   * @return 0, or a negative errno ({@code -EIO})
+   */
+  int readFolio(AddressSpace mapping, long pfn);
+
+  /**
+   * The per-folio write that {@link #writepages}'s default drives (the kernel's old {@code
+   * ->writepage}, now a filesystem's {@code writeback_iter()} loop body): copies the folio to the
+   * backing store. Called with the folio locked and under writeback; must not unlock it or end the
+   * writeback. Default: no backing store, {@link #AOP_WRITEPAGE_ACTIVATE}.
+   *
+   * @return 0, {@link #AOP_WRITEPAGE_ACTIVATE} to keep the folio dirty, or a negative errno ({@code
+   *     -EIO}, {@code -ENOSPC})
+   */
+  default int writeFolio(AddressSpace mapping, long pfn) {
+    return AOP_WRITEPAGE_ACTIVATE;
+  }
+
+  /**
+   * {@code ->dirty_folio}: default {@code filemap_dirty_folio()}: sets {@code PG_dirty}, accounts
+   * it and sets the dirty tag.
+   *
+   * @return true if the folio was newly dirtied
+   */
+  default boolean dirtyFolio(AddressSpace mapping, long pfn) {
+    return mapping.filemapDirtyFolio(pfn);
+  }
+
+  /**
+   * {@code ->page_mkwrite}: a shared mapping is about to write the folio (the filesystem allocates
+   * blocks, starts a journal handle, waits for stable pages). Default {@code
+   * filemap_page_mkwrite()}: lock, mark dirty, {@code folio_wait_stable()}, unlock.
+   *
+   * @return 0 when the write may proceed (the folio is dirty and unlocked), {@link
+   *     #VM_FAULT_NOPAGE} if the folio was truncated meanwhile, {@link #VM_FAULT_SIGBUS} or a
+   *     negative errno to refuse
+   */
+  default int pageMkwrite(AddressSpace mapping, long pfn) {
+    return mapping.filemapPageMkwrite(pfn);
+  }
+
+  /**
+   * {@code ->writepages}: writes the dirty folios with index in {@code [startIndex, endIndex]}
+   * (inclusive, like {@code wbc->range_end}). Default {@code write_cache_pages()} over {@link
+   * #writeFolio}, synchronous: each folio is locked, cleaned for I/O, under writeback while
+   * written, then unlocked. An error is recorded in the mapping ({@code mapping_set_error()}) and
+   * the walk goes on.
+   *
+   * @return 0, or the first negative errno
+   */
+  default int writepages(AddressSpace mapping, long startIndex, long endIndex) {
+    return mapping.writeCachePages(startIndex, endIndex);
+  }
+
+  /**
+   * {@code ->migrate_folio}: moves the locked, unmapped folio {@code src} to the locked new folio
+   * {@code dst}. Default {@code filemap_migrate_folio()}: refuses with {@code -EAGAIN} unless the
+   * refcount is exactly the expected one, else copies contents and flags and moves the cache slot.
+   *
+   * @return 0, or a negative errno
+   */
+  default int migrateFolio(AddressSpace mapping, long dst, long src) {
+    return mapping.filemapMigrateFolio(dst, src);
+  }
+
+  /**
+   * {@code ->invalidate_folio}: truncate is dropping bytes {@code [offset, offset + length)} of a
+   * folio with {@code PG_private}. Default: when the whole folio goes, detach the private data
+   * ({@code folio_detach_private()}) so its reference does not keep the folio alive.
+   */
+  default void invalidateFolio(AddressSpace mapping, long pfn, int offset, int length) {
+    if (offset == 0 && length >= mapping.folioSize(pfn)) {
+      mapping.folios().folioDetachPrivate(pfn);
+    }
+  }
+}

@@ -1,0 +1,664 @@
+package dev.refkern.mm.vm;
+
+import static dev.refkern.mm.PageFlags.*;
+import static dev.refkern.mm.vm.Foll.*;
+import static dev.refkern.mm.vm.Pte.*;
+
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Memmap;
+import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.VmItem;
+import dev.refkern.mm.VmStat;
+import dev.refkern.mm.ZoneType;
+
+/**
+ * {@code get_user_pages()} and {@code pin_user_pages()} in all their variants, and the matching
+ * releases ({@code mm/gup.c}). Pages are returned as pfns; {@link PageAllocator#NO_PFN} is {@code
+ * NULL}. Every call returns how many pages it took; an error is thrown only when it took none
+ * (partial success, as the kernel does).
+ *
+ * <p>Deviation: {@code FOLL_LONGTERM} would migrate {@code ZONE_MOVABLE} pages out before pinning
+ * them; until migration exists such a pin drops every page it took and fails with {@code -ENOMEM},
+ * the error {@code migrate_longterm_unpinnable_folios()} returns when migration fails.
+ */
+public final class Gup {
+  private static final long PAGE_MASK = ~4095L;
+
+  private final VirtualMemory vm;
+  private final Memmap memmap;
+  private final PageAllocator alloc;
+  private final VmStat vmstat;
+
+  Gup(VirtualMemory vm) {
+    this.vm = vm;
+    this.memmap = vm.memmap;
+    this.alloc = vm.alloc;
+    this.vmstat = vm.mem.vmstat();
+  }
+
+  // ---------------------------------------------------------------- entry points
+
+  /**
+   * {@code get_user_pages()}: references ({@code FOLL_GET}) on {@code task}'s pages; {@code pages}
+   * may be null.
+   */
+  public long getUserPages(Task task, long start, long nrPages, int gupFlags, long[] pages) {
+    checkArgs(pages, nrPages, gupFlags, FOLL_GET);
+    return slowLocked(
+        mmOf(task),
+        start,
+        nrPages,
+        gupFlags | (pages != null ? FOLL_GET : 0) | FOLL_TOUCH,
+        pages,
+        0);
+  }
+
+  /** {@code get_user_pages_fast()}: lockless first, then the slow path for the rest. */
+  public long getUserPagesFast(Task task, long start, long nrPages, int gupFlags, long[] pages) {
+    checkArgs(pages, nrPages, gupFlags, FOLL_GET);
+    return fastFallback(mmOf(task), start, nrPages, gupFlags | FOLL_GET, pages);
+  }
+
+  /** {@code get_user_pages_remote()}: another task's pages; needs a reference on its mm. */
+  public long getUserPagesRemote(MmRef mm, long start, long nrPages, int gupFlags, long[] pages) {
+    checkArgs(pages, nrPages, gupFlags, FOLL_GET);
+    return slowLocked(
+        mm.mm(),
+        start,
+        nrPages,
+        gupFlags | (pages != null ? FOLL_GET : 0) | FOLL_TOUCH | FOLL_REMOTE,
+        pages,
+        0);
+  }
+
+  /** {@code pin_user_pages()}: {@code FOLL_PIN}, released only by {@link #unpinUserPage}. */
+  public long pinUserPages(Task task, long start, long nrPages, int gupFlags, long[] pages) {
+    checkArgs(pages, nrPages, gupFlags, FOLL_PIN);
+    MmStruct mm = mmOf(task);
+    mm.hasPinned = true;
+    return longterm(mm, start, nrPages, gupFlags | FOLL_PIN | FOLL_TOUCH, pages, false);
+  }
+
+  /** {@code pin_user_pages_fast()}. */
+  public long pinUserPagesFast(Task task, long start, long nrPages, int gupFlags, long[] pages) {
+    checkArgs(pages, nrPages, gupFlags, FOLL_PIN);
+    MmStruct mm = mmOf(task);
+    mm.hasPinned = true;
+    return longterm(mm, start, nrPages, gupFlags | FOLL_PIN, pages, true);
+  }
+
+  /** {@code pin_user_pages_remote()}. */
+  public long pinUserPagesRemote(MmRef ref, long start, long nrPages, int gupFlags, long[] pages) {
+    checkArgs(pages, nrPages, gupFlags, FOLL_PIN);
+    MmStruct mm = ref.mm();
+    mm.hasPinned = true;
+    return longterm(
+        mm, start, nrPages, gupFlags | FOLL_PIN | FOLL_TOUCH | FOLL_REMOTE, pages, false);
+  }
+
+  private MmStruct mmOf(Task task) {
+    MmStruct mm = task.mm();
+    if (mm == null) {
+      throw new KernelException(Errno.EFAULT, "task " + task.pid() + " has no mm");
+    }
+    return mm;
+  }
+
+  /** {@code is_valid_gup_args()}: contradictory flags are a {@code WARN} and {@code -EINVAL}. */
+  private void checkArgs(long[] pages, long nrPages, int gupFlags, int toSet) {
+    vm.mem.health().checkAlive();
+    String bad = null;
+    if ((gupFlags & INTERNAL) != 0) {
+      bad = "internal FOLL_ flags 0x" + Integer.toHexString(gupFlags & INTERNAL) + " from a caller";
+    } else if ((gupFlags & toSet & FOLL_GET) != 0
+        || ((gupFlags & FOLL_GET) != 0 && toSet == FOLL_PIN)) {
+      bad = "FOLL_GET with FOLL_PIN";
+    } else if ((gupFlags & FOLL_LONGTERM) != 0 && toSet != FOLL_PIN) {
+      bad = "FOLL_LONGTERM without FOLL_PIN";
+    } else if (pages == null && toSet == FOLL_PIN) {
+      bad = "FOLL_PIN with a NULL pages array";
+    } else if ((gupFlags & FOLL_PCI_P2PDMA) != 0 && toSet != FOLL_PIN) {
+      bad = "FOLL_PCI_P2PDMA without FOLL_PIN";
+    } else if (nrPages < 0 || (pages != null && nrPages > pages.length)) {
+      bad = "nr_pages " + nrPages + " does not fit the pages array";
+    }
+    if (bad != null) {
+      vm.mem.health().warn(true, "is_valid_gup_args: " + bad);
+      throw new KernelException(Errno.EINVAL, bad);
+    }
+  }
+
+  // ---------------------------------------------------------------- FOLL_LONGTERM
+
+  private long longterm(
+      MmStruct mm, long start, long nrPages, int flags, long[] pages, boolean fast) {
+    long n =
+        fast
+            ? fastFallback(mm, start, nrPages, flags, pages)
+            : slowLocked(mm, start, nrPages, flags, pages, 0);
+    if ((flags & FOLL_LONGTERM) == 0 || n <= 0) {
+      return n;
+    }
+    // check_and_migrate_movable_folios()
+    for (int i = 0; i < n; i++) {
+      long pfn = pages[i];
+      if (pfn != PageAllocator.NO_PFN && !longtermPinnable(pfn)) {
+        unpinUserPages(pages, (int) n);
+        throw new KernelException(
+            Errno.ENOMEM,
+            "FOLL_LONGTERM: pfn "
+                + pfn
+                + " is in ZONE_MOVABLE and migration is not available; every pin dropped");
+      }
+    }
+    return n;
+  }
+
+  /** {@code folio_is_longterm_pinnable()}. */
+  private boolean longtermPinnable(long pfn) {
+    if (memmap.testFlag(pfn, PG_ZERO_PAGE)) {
+      return true;
+    }
+    return memmap.zone(pfn) != ZoneType.MOVABLE && memmap.zone(pfn) != ZoneType.DEVICE;
+  }
+
+  // ---------------------------------------------------------------- gup_fast
+
+  /** {@code gup_fast_fallback()}. */
+  private long fastFallback(MmStruct mm, long start, long nrPages, int flags, long[] pages) {
+    start &= PAGE_MASK;
+    if (nrPages == 0) {
+      return 0;
+    }
+    long len = nrPages << 12;
+    long end = start + len;
+    if ((nrPages >>> 51) != 0 || Long.compareUnsigned(end, start) < 0) {
+      throw new KernelException(Errno.EOVERFLOW, "range wraps");
+    }
+    if (Long.compareUnsigned(end, MmStruct.TASK_SIZE) > 0) {
+      throw new KernelException(Errno.EFAULT, "range beyond TASK_SIZE");
+    }
+    int nr = gupFast(mm, start, end, flags, pages);
+    if (nr == nrPages || (flags & FOLL_FAST_ONLY) != 0) {
+      return nr;
+    }
+    try {
+      long rest =
+          slowLocked(mm, start + ((long) nr << 12), nrPages - nr, flags | FOLL_TOUCH, pages, nr);
+      return nr + rest;
+    } catch (KernelException e) {
+      if (nr > 0) {
+        return nr; // partial success hides the error
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * {@code gup_fast()}: walks the page table with no lock, takes each folio with a speculative
+   * reference, re-checks the entry, and stops at anything it cannot prove safe.
+   */
+  private int gupFast(MmStruct mm, long start, long end, int flags, long[] pages) {
+    int seq = 0;
+    if ((flags & FOLL_PIN) != 0) {
+      seq = mm.writeProtectSeq.get();
+      if ((seq & 1) != 0) {
+        return 0; // fork is write-protecting: no fast pins now
+      }
+    }
+    boolean write = (flags & FOLL_WRITE) != 0;
+    int nr = 0;
+    long addr = start;
+    while (addr < end) {
+      PageTable.Pmd pmd = mm.pgtable.pmd(addr);
+      if (pmd == null) {
+        break;
+      }
+      int hi = PageTable.pmdIndex(addr);
+      long h = PageTable.get(pmd.huge, hi);
+      if (h != 0) {
+        long pmdEnd = Math.min(end, (addr & PageTable.PMD_MASK) + PageTable.PMD_SIZE);
+        int refs = (int) ((pmdEnd - addr) >>> 12);
+        if ((h & PRESENT) == 0 || (write && !Pte.write(h)) || !fastAllowed(h, flags)) {
+          break;
+        }
+        long head = Pte.pfn(h);
+        if (!tryGrabFast(head, refs, flags)) {
+          break;
+        }
+        if (PageTable.get(pmd.huge, hi) != h || mustUnshare(head, h, flags)) {
+          putFolio(head, refs, flags);
+          break;
+        }
+        long first = head + ((addr >>> 12) & (VirtualMemory.HPAGE_PMD_NR - 1));
+        for (int i = 0; i < refs; i++) {
+          pages[nr + i] = first + i;
+        }
+        nr += refs;
+        addr = pmdEnd;
+        continue;
+      }
+      long[] t = PageTable.pteTable(pmd, addr);
+      if (t == null) {
+        break;
+      }
+      int i = PageTable.pteIndex(addr);
+      long e = PageTable.get(t, i);
+      if ((e & PRESENT) == 0 || special(e) || (write && !Pte.write(e)) || !fastAllowed(e, flags)) {
+        break;
+      }
+      long pfn = Pte.pfn(e);
+      long head = memmap.compoundHead(pfn);
+      if (!tryGrabFast(head, 1, flags)) {
+        break;
+      }
+      if (PageTable.get(t, i) != e || mustUnshare(head, e, flags)) {
+        putFolio(head, 1, flags);
+        break;
+      }
+      pages[nr++] = pfn;
+      addr += 4096;
+    }
+    if ((flags & FOLL_PIN) != 0 && mm.writeProtectSeq.get() != seq) {
+      // a fork ran meanwhile: what we pinned may be COW-shared now
+      for (int i = 0; i < nr; i++) {
+        unpinUserPage(pages[i]);
+      }
+      return 0;
+    }
+    return nr;
+  }
+
+  /**
+   * {@code gup_fast_folio_allowed()}: long-term or writable pins of file pages need the slow path.
+   */
+  private boolean fastAllowed(long e, int flags) {
+    if ((flags & (FOLL_LONGTERM | FOLL_WRITE)) == 0) {
+      return true;
+    }
+    long head = memmap.compoundHead(Pte.pfn(e));
+    if (memmap.testFlag(head, PG_ANON)) {
+      return (flags & FOLL_LONGTERM) == 0 || longtermPinnable(head);
+    }
+    return (flags & FOLL_LONGTERM) == 0; // a file folio: let the slow path check dirty tracking
+  }
+
+  /** {@code gup_must_unshare()}: a pin of a read-only anon page that is not exclusive. */
+  private boolean mustUnshare(long head, long e, int flags) {
+    return (flags & FOLL_PIN) != 0
+        && !Pte.write(e)
+        && memmap.testFlag(head, PG_ANON)
+        && !memmap.testFlag(Pte.pfn(e), PG_ANON_EXCLUSIVE)
+        && !memmap.testFlag(head, PG_ANON_EXCLUSIVE);
+  }
+
+  /** {@code try_grab_folio_fast()}: refuses a free folio and an overflowing count. */
+  private boolean tryGrabFast(long head, int refs, int flags) {
+    int add = addFor(head, refs, flags);
+    while (true) {
+      int c = memmap.refcount(head);
+      if (c <= 0 || c > Integer.MAX_VALUE - add) {
+        return false;
+      }
+      if (memmap.refCompareAndSet(head, c, c + add)) {
+        break;
+      }
+    }
+    accountPin(head, refs, flags);
+    return true;
+  }
+
+  private int addFor(long head, int refs, int flags) {
+    if ((flags & FOLL_PIN) != 0 && memmap.folioOrder(head) == 0) {
+      return refs * GUP_PIN_COUNTING_BIAS;
+    }
+    return refs;
+  }
+
+  private void accountPin(long head, int refs, int flags) {
+    if ((flags & FOLL_PIN) != 0) {
+      if (memmap.folioOrder(head) > 0) {
+        memmap.pincountAdd(head, refs);
+      }
+      vmstat.add(VmItem.NR_FOLL_PIN_ACQUIRED, refs);
+    }
+  }
+
+  /**
+   * {@code try_grab_folio()}: {@code FOLL_GET} adds 1 per page; {@code FOLL_PIN} adds {@value
+   * Foll#GUP_PIN_COUNTING_BIAS} to a small folio or 1 plus 1 on {@code _pincount} to a large one;
+   * the zero page is never pinned. Fails with {@code ENOMEM} rather than overflow.
+   */
+  int tryGrabFolio(long pfn, int refs, int flags) {
+    long head = memmap.compoundHead(pfn);
+    if ((flags & FOLL_PIN) != 0 && memmap.testFlag(head, PG_ZERO_PAGE)) {
+      return 0;
+    }
+    int add = (flags & (FOLL_PIN | FOLL_GET)) == 0 ? 0 : addFor(head, refs, flags);
+    while (true) {
+      int c = memmap.refcount(head);
+      if (vm.mem.health().warn(c <= 0, "try_grab_folio() on free pfn " + pfn)) {
+        return -Errno.ENOMEM.number();
+      }
+      if (c > Integer.MAX_VALUE - add) {
+        return -Errno.ENOMEM.number(); // refcount overflow: refuse rather than wrap
+      }
+      if (memmap.refCompareAndSet(head, c, c + add)) {
+        break;
+      }
+    }
+    accountPin(head, refs, flags);
+    return 0;
+  }
+
+  // ---------------------------------------------------------------- slow path
+
+  private long slowLocked(
+      MmStruct mm, long start, long nrPages, int flags, long[] pages, int offset) {
+    if (nrPages == 0) {
+      return 0;
+    }
+    mm.mmapLock.readLock().lock();
+    try {
+      mm.checkAlive();
+      return getUserPagesSlow(mm, start, nrPages, flags, pages, offset);
+    } finally {
+      mm.mmapLock.readLock().unlock();
+    }
+  }
+
+  /** {@code __get_user_pages()}: follow each page, faulting it in where needed. */
+  private long getUserPagesSlow(
+      MmStruct mm, long start, long nrPages, int flags, long[] pages, int offset) {
+    long addr = start & PAGE_MASK;
+    long i = 0;
+    Errno err = null;
+    String why = null;
+    Vma vma = null;
+    outer:
+    while (i < nrPages) {
+      if (vma == null || addr >= vma.end || addr < vma.start) {
+        vma = addr >= MmStruct.TASK_SIZE || addr < 0 ? null : mm.vmaContaining(addr);
+        if (vma == null) {
+          err = Errno.EFAULT;
+          why = "no VMA at 0x" + Long.toHexString(addr);
+          break;
+        }
+        Errno e = checkVmaFlags(vma, flags);
+        if (e != null) {
+          err = e;
+          why = "check_vma_flags refused " + vma;
+          break;
+        }
+      }
+      int tries = 0;
+      while (true) {
+        int r = followPage(mm, vma, addr, flags, pages, offset + (int) i);
+        if (r > 0) {
+          break;
+        }
+        if (r < 0 && r != -Errno.EMLINK.number()) {
+          err = Errno.of(r);
+          why = "grab failed at 0x" + Long.toHexString(addr);
+          break outer;
+        }
+        if ((flags & FOLL_NOFAULT) != 0 || tries++ > 4) {
+          err = Errno.EFAULT;
+          why = "FOLL_NOFAULT or no progress at 0x" + Long.toHexString(addr);
+          break outer;
+        }
+        int ff = 0;
+        if ((flags & FOLL_WRITE) != 0) {
+          ff |= VirtualMemory.FAULT_FLAG_WRITE;
+        } else if (r == -Errno.EMLINK.number()) {
+          ff |= VirtualMemory.FAULT_FLAG_UNSHARE;
+        }
+        if ((flags & FOLL_REMOTE) != 0) {
+          ff |= VirtualMemory.FAULT_FLAG_REMOTE;
+        }
+        int fr = vm.handleMmFault(mm, vma, addr, ff);
+        if ((fr & VirtualMemory.VM_FAULT_OOM) != 0) {
+          err = Errno.ENOMEM;
+          why = "out of memory faulting 0x" + Long.toHexString(addr);
+          break outer;
+        }
+        if ((fr & (VirtualMemory.VM_FAULT_SIGBUS | VirtualMemory.VM_FAULT_SIGSEGV)) != 0) {
+          err = Errno.EFAULT;
+          why = "fault failed at 0x" + Long.toHexString(addr);
+          break outer;
+        }
+      }
+      i++;
+      addr += 4096;
+    }
+    if (i > 0 || err == null) {
+      return i;
+    }
+    throw new KernelException(err, why);
+  }
+
+  /** {@code check_vma_flags()}. */
+  private Errno checkVmaFlags(Vma vma, int flags) {
+    long vf = vma.flags;
+    boolean write = (flags & FOLL_WRITE) != 0;
+    if ((vf & (VmFlags.VM_IO | VmFlags.VM_PFNMAP)) != 0) {
+      return Errno.EFAULT;
+    }
+    if ((flags & FOLL_ANON) != 0 && !vma.isAnonymous()) {
+      return Errno.EFAULT;
+    }
+    if ((flags & FOLL_LONGTERM) != 0 && (vf & VmFlags.VM_FSDAX) != 0) {
+      return Errno.EOPNOTSUPP;
+    }
+    if ((vf & VmFlags.VM_SECRETMEM) != 0) {
+      return Errno.EFAULT;
+    }
+    if (write) {
+      if (!vma.isAnonymous() && !writableFileMappingAllowed(vma, flags)) {
+        return Errno.EFAULT;
+      }
+      if ((vf & VmFlags.VM_WRITE) == 0) {
+        if ((flags & FOLL_FORCE) == 0 || !VmFlags.isCowMapping(vf)) {
+          return Errno.EFAULT;
+        }
+      }
+    } else if ((vf & VmFlags.VM_READ) == 0) {
+      if ((flags & FOLL_FORCE) == 0 || (vf & VmFlags.VM_MAYREAD) == 0) {
+        return Errno.EFAULT;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * {@code writable_file_mapping_allowed()}: a long-term writable pin of a shared file mapping
+   * whose filesystem tracks dirty pages is refused: writeback could not see the DMA's writes.
+   */
+  private boolean writableFileMappingAllowed(Vma vma, int flags) {
+    if ((flags & FOLL_LONGTERM) == 0) {
+      return true;
+    }
+    boolean needsDirtyTracking =
+        (vma.flags & VmFlags.VM_SHARED) != 0 && !(vma.file.aops() instanceof ShmemAops);
+    return !needsDirtyTracking;
+  }
+
+  /**
+   * {@code follow_page_mask()} for one address: 1 if the page was taken into {@code pages}, 0 if a
+   * fault is needed, {@code -EMLINK} if it must be unshared first, or another negative errno.
+   */
+  private int followPage(MmStruct mm, Vma vma, long addr, int flags, long[] pages, int slot) {
+    boolean write = (flags & FOLL_WRITE) != 0;
+    mm.ptl.lock();
+    try {
+      long e = mm.pgtable.pte(addr);
+      if (!present(e)) {
+        return 0;
+      }
+      if (protnone(e) && (flags & FOLL_FORCE) == 0) {
+        return 0;
+      }
+      long pfn =
+          huge(e) ? Pte.pfn(e) + ((addr >>> 12) & (VirtualMemory.HPAGE_PMD_NR - 1)) : Pte.pfn(e);
+      if (write && !Pte.write(e) && !canFollowWritePte(e, pfn, vma, flags)) {
+        return 0;
+      }
+      if (special(e) && (pfn != vm.zeroPfn || write)) {
+        return 0;
+      }
+      long head = memmap.compoundHead(pfn);
+      if (mustUnshare(head, e, flags) && !special(e)) {
+        return -Errno.EMLINK.number();
+      }
+      if (pages != null) {
+        int r = tryGrabFolio(pfn, 1, flags);
+        if (r < 0) {
+          return r;
+        }
+        pages[slot] = pfn;
+      }
+      if ((flags & FOLL_TOUCH) != 0 && !special(e)) {
+        if (write && !dirty(e) && !memmap.testFlag(head, PG_DIRTY)) {
+          memmap.setFlag(head, PG_DIRTY); // set_page_dirty(): the DMA will write it
+        }
+        memmap.setFlag(head, PG_REFERENCED);
+      }
+      return 1;
+    } finally {
+      mm.ptl.unlock();
+    }
+  }
+
+  /**
+   * {@code can_follow_write_pte()}: {@code FOLL_FORCE} may write an exclusive anon page of a COW
+   * mapping.
+   */
+  private boolean canFollowWritePte(long e, long pfn, Vma vma, int flags) {
+    if ((flags & FOLL_FORCE) == 0 || !VmFlags.isCowMapping(vma.flags) || special(e)) {
+      return false;
+    }
+    long head = memmap.compoundHead(pfn);
+    return memmap.testFlag(head, PG_ANON)
+        && (memmap.testFlag(pfn, PG_ANON_EXCLUSIVE) || memmap.testFlag(head, PG_ANON_EXCLUSIVE))
+        && dirty(e);
+  }
+
+  // ---------------------------------------------------------------- release
+
+  /** {@code gup_put_folio()}. */
+  private void putFolio(long head, int refs, int flags) {
+    if ((flags & FOLL_PIN) != 0) {
+      if (memmap.testFlag(head, PG_ZERO_PAGE)) {
+        return;
+      }
+      vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, refs);
+      if (memmap.folioOrder(head) > 0) {
+        memmap.pincountAdd(head, -refs);
+      } else {
+        refs *= GUP_PIN_COUNTING_BIAS;
+      }
+    }
+    folioPutRefs(head, refs);
+  }
+
+  private void folioPutRefs(long head, int refs) {
+    while (refs > 1) {
+      int c = memmap.refcount(head);
+      if (c <= refs) {
+        break; // the last references go through putPage, which frees and checks
+      }
+      if (memmap.refCompareAndSet(head, c, c - refs)) {
+        return;
+      }
+    }
+    for (int i = 0; i < refs; i++) {
+      alloc.putPage(head);
+    }
+  }
+
+  /** {@code unpin_user_page()}: releases one {@code FOLL_PIN} reference. */
+  public void unpinUserPage(long pfn) {
+    if (!memmap.pfnValid(pfn)) {
+      throw new KernelException(Errno.EINVAL, "unpin of invalid pfn " + pfn);
+    }
+    long head = memmap.compoundHead(pfn);
+    if (!memmap.testFlag(head, PG_ZERO_PAGE)) {
+      int order = memmap.folioOrder(head);
+      boolean pinned =
+          order > 0 ? memmap.pincount(head) > 0 : memmap.refcount(head) >= GUP_PIN_COUNTING_BIAS;
+      if (!pinned) {
+        throw vm.mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
+      }
+    }
+    putFolio(head, 1, FOLL_PIN);
+  }
+
+  /** {@code unpin_user_pages()}: NULL entries ({@link PageAllocator#NO_PFN}) are skipped. */
+  public void unpinUserPages(long[] pages, int npages) {
+    for (int i = 0; i < npages; i++) {
+      if (pages[i] != PageAllocator.NO_PFN) {
+        unpinUserPage(pages[i]);
+      }
+    }
+  }
+
+  /**
+   * {@code unpin_user_pages_dirty_lock()}: with {@code makeDirty}, each clean folio is locked,
+   * marked dirty and unlocked before its pin is dropped; NULL entries are skipped.
+   */
+  public void unpinUserPagesDirtyLock(long[] pages, int npages, boolean makeDirty) {
+    for (int i = 0; i < npages; i++) {
+      long pfn = pages[i];
+      if (pfn == PageAllocator.NO_PFN) {
+        continue;
+      }
+      if (makeDirty) {
+        markDirtyLocked(pfn);
+      }
+      unpinUserPage(pfn);
+    }
+  }
+
+  /**
+   * {@code unpin_user_page_range_dirty_lock()}: {@code npages} contiguous pages from {@code pfn}.
+   */
+  public void unpinUserPageRangeDirtyLock(long pfn, int npages, boolean makeDirty) {
+    for (int i = 0; i < npages; i++) {
+      if (makeDirty) {
+        markDirtyLocked(pfn + i);
+      }
+      unpinUserPage(pfn + i);
+    }
+  }
+
+  private void markDirtyLocked(long pfn) {
+    long head = memmap.compoundHead(pfn);
+    if (memmap.testFlag(head, PG_ZERO_PAGE) || memmap.testFlag(head, PG_DIRTY)) {
+      return;
+    }
+    vm.folios.folioLock(head);
+    try {
+      vm.folios.folioMarkDirty(head);
+    } finally {
+      vm.folios.folioUnlock(head);
+    }
+  }
+
+  /** {@code put_page()} for a {@code FOLL_GET} reference. */
+  public void putPage(long pfn) {
+    alloc.putPage(pfn);
+  }
+
+  /**
+   * {@code folio_maybe_dma_pinned()}: a large folio counts pins exactly; a small one guesses from
+   * the refcount (1024 plain references look like a pin: false positives, never false negatives).
+   */
+  public boolean folioMaybeDmaPinned(long pfn) {
+    long head = memmap.compoundHead(pfn);
+    if (memmap.folioOrder(head) > 0) {
+      return memmap.pincount(head) > 0;
+    }
+    return memmap.refcount(head) >= GUP_PIN_COUNTING_BIAS;
+  }
+}

@@ -1,0 +1,69 @@
+package dev.refkern.mm.vm;
+
+/**
+ * A page-table entry ({@code pte_t} / {@code pmd_t}, x86-64 layout): the pfn in bits 12–51 and the
+ * bits below. An entry of 0 is {@code pte_none()}.
+ */
+public final class Pte {
+  public static final long PRESENT = 1L;
+  public static final long WRITE = 1L << 1;
+  public static final long USER = 1L << 2;
+  public static final long YOUNG = 1L << 5;
+  public static final long DIRTY = 1L << 6;
+
+  /** {@code _PAGE_PSE}: a PMD entry mapping a whole 2 MiB folio. */
+  public static final long HUGE = 1L << 7;
+
+  /** {@code _PAGE_PROTNONE}: present for the kernel, inaccessible to the CPU and to gup_fast. */
+  public static final long PROTNONE = 1L << 8;
+
+  /** {@code _PAGE_SPECIAL}: no {@code struct page} refcounting (the shared zero page). */
+  public static final long SPECIAL = 1L << 9;
+
+  private static final long PFN_MASK = ((1L << 52) - 1) & ~0xfffL;
+
+  private Pte() {}
+
+  /** {@code pfn_pte()}. */
+  public static long make(long pfn, long bits) {
+    return (pfn << 12) | bits;
+  }
+
+  /** {@code pte_pfn()}. */
+  public static long pfn(long pte) {
+    return (pte & PFN_MASK) >>> 12;
+  }
+
+  /** {@code pte_present()}: present, or PROT_NONE (the kernel still owns the page). */
+  public static boolean present(long pte) {
+    return (pte & (PRESENT | PROTNONE)) != 0;
+  }
+
+  public static boolean none(long pte) {
+    return pte == 0;
+  }
+
+  public static boolean write(long pte) {
+    return (pte & WRITE) != 0;
+  }
+
+  public static boolean dirty(long pte) {
+    return (pte & DIRTY) != 0;
+  }
+
+  public static boolean young(long pte) {
+    return (pte & YOUNG) != 0;
+  }
+
+  public static boolean special(long pte) {
+    return (pte & SPECIAL) != 0;
+  }
+
+  public static boolean protnone(long pte) {
+    return (pte & PROTNONE) != 0;
+  }
+
+  public static boolean huge(long pte) {
+    return (pte & HUGE) != 0;
+  }
+}
