@@ -225,7 +225,7 @@ class AddressSpaceWritebackTest {
     assertTrue(as.stableWrites());
     long pfn = readPages(1)[0];
     folios.folioMarkDirty(pfn);
-    startWriteback(0);
+    assertEquals(pfn, startWriteback(0));
     CountDownLatch done = new CountDownLatch(1);
     Thread writer =
         new Thread(
@@ -254,6 +254,7 @@ class AddressSpaceWritebackTest {
     assertTrue(as.testDirtyTag(0), "redirtied during writeback");
     folios.folioEndWriteback(pfn);
     assertFalse(as.testWritebackTag(0));
+    alloc.putPage(pfn);
     assertAllFreedAfterTruncate();
   }
 

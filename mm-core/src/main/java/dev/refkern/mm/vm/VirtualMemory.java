@@ -14,6 +14,7 @@ import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -68,6 +69,80 @@ public final class VirtualMemory {
     memmap.setFlag(zero, PG_RESERVED);
     this.zeroPfn = zero;
     this.gup = new Gup(this);
+    folios.setFolioMkclean(this::folioMkclean);
+  }
+
+  /**
+   * {@code folio_mkclean()}: write-protects and cleans every pte mapping the folio, so the next
+   * write faults and dirties it again; returns whether a pte was dirty. Writeback calls it.
+   */
+  public boolean folioMkclean(long pfn) {
+    boolean[] dirty = {false};
+    rmapWalk(
+        pfn,
+        (vma, addr) -> {
+          if ((vma.flags & VmFlags.VM_SHARED) == 0) {
+            return true;
+          }
+          MmStruct mm = vma.mm;
+          MmuNotifierRange r =
+              MmuNotifierRange.init(
+                  MmuNotifierEvent.PROTECTION_PAGE,
+                  MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
+                  mm,
+                  addr,
+                  addr + 4096);
+          mm.notifiers.invalidateRangeStart(r);
+          mm.ptl.lock();
+          try {
+            PageTable.Pmd pmd = mm.pgtable.pmd(addr);
+            long[] t = pmd == null ? null : PageTable.pteTable(pmd, addr);
+            if (t != null) {
+              int i = PageTable.pteIndex(addr);
+              long e = PageTable.get(t, i);
+              dirty[0] |= Pte.dirty(e);
+              PageTable.set(t, i, e & ~(WRITE | DIRTY));
+            }
+          } finally {
+            mm.ptl.unlock();
+          }
+          mm.notifiers.invalidateRangeEnd(r);
+          return true;
+        });
+    return dirty[0];
+  }
+
+  /**
+   * {@code unmap_mapping_folio()}: removes every pte mapping the folio ({@code CLEAR} notifiers),
+   * as truncate does before it drops a folio from the page cache. A pin keeps the folio alive.
+   */
+  public void unmapMappingFolio(long pfn) {
+    List<Vma> vmas = new ArrayList<>();
+    List<Long> addrs = new ArrayList<>();
+    rmapWalk(
+        pfn,
+        (vma, addr) -> {
+          vmas.add(vma);
+          addrs.add(addr);
+          return true;
+        });
+    for (int k = 0; k < vmas.size(); k++) {
+      MmStruct mm = vmas.get(k).mm;
+      long addr = addrs.get(k);
+      MmuNotifierRange r =
+          MmuNotifierRange.init(
+              MmuNotifierEvent.CLEAR,
+              MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
+              mm,
+              addr,
+              addr + 4096);
+      mm.notifiers.invalidateRangeStart(r);
+      try {
+        zapRange(mm, addr, addr + 4096);
+      } finally {
+        mm.notifiers.invalidateRangeEnd(r);
+      }
+    }
   }
 
   public PhysicalMemory physicalMemory() {
@@ -416,7 +491,10 @@ public final class VirtualMemory {
       int rc = file.aops().pageMkwrite(file, pfn);
       if (rc != 0) {
         alloc.putPage(pfn);
-        return VM_FAULT_SIGBUS;
+        // VM_FAULT_NOPAGE: truncated meanwhile; the retried fault sees the new state
+        return rc == dev.refkern.mm.spi.AddressSpaceOperations.VM_FAULT_NOPAGE
+            ? 0
+            : VM_FAULT_SIGBUS;
       }
       writable = true;
     }
@@ -456,7 +534,9 @@ public final class VirtualMemory {
       }
       int rc = vma.file.aops().pageMkwrite(vma.file, pfn);
       if (rc != 0) {
-        return VM_FAULT_SIGBUS;
+        return rc == dev.refkern.mm.spi.AddressSpaceOperations.VM_FAULT_NOPAGE
+            ? 0
+            : VM_FAULT_SIGBUS;
       }
       replacePte(mm, addr, pte, pte | WRITE | DIRTY | YOUNG);
       return 0;

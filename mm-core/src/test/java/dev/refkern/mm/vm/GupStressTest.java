@@ -65,7 +65,23 @@ class GupStressTest extends VmTestBase {
     task.exit();
     assertTrue(
         mem.debugVm().checkNoPinsHeld().isEmpty(), tag + ": " + mem.debugVm().checkNoPinsHeld());
-    assertEquals(freeAtStart, mem.allocator().nrFreePages(), tag + ": pages leaked");
+    assertEquals(0, mem.health().badPageCount(), tag + ": " + mem.health().warnings());
+    assertEquals(freeAtStart, mem.allocator().nrFreePages(), tag + ": pages leaked " + leaked());
+  }
+
+  private String leaked() {
+    StringBuilder sb = new StringBuilder();
+    for (long pfn = 0; pfn < mem.ramPfns() && sb.length() < 2000; pfn++) {
+      if (mem.memmap().refcount(pfn) > 0 && pfn != vm.zeroPfn()) {
+        sb.append(dev.refkern.mm.PageFlags.longSymbolic(mem.memmap().flags(pfn)))
+            .append(" ref=")
+            .append(mem.memmap().refcount(pfn))
+            .append(" map=")
+            .append(mem.memmap().mapcount(pfn))
+            .append("; ");
+      }
+    }
+    return sb.toString();
   }
 
   private void step(
@@ -81,12 +97,14 @@ class GupStressTest extends VmTestBase {
               rnd.nextBoolean()
                   ? gup.pinUserPagesFast(task, addr, n, Foll.FOLL_WRITE, pages)
                   : gup.pinUserPages(task, addr, n, rnd.nextBoolean() ? Foll.FOLL_WRITE : 0, pages);
-          pinned.add(java.util.Arrays.copyOf(pages, (int) got));
-          for (long pfn : java.util.Arrays.copyOf(pages, (int) got)) {
+          long[] taken = java.util.Arrays.copyOf(pages, (int) got);
+          for (long pfn : taken) {
+            // checked before publishing: once queued, another thread may unpin it
             assertTrue(
                 gup.folioMaybeDmaPinned(pfn) || pfn == vm.zeroPfn(),
                 "pinned page not seen as pinned");
           }
+          pinned.add(taken);
         }
         case 4 -> {
           long[] p = pinned.poll();
