@@ -14,4 +14,5 @@ module dev.refkern.mm {
   exports dev.refkern.mm;
   exports dev.refkern.mm.spi;
   exports dev.refkern.mm.sched;
+  exports dev.refkern.mm.vm;
 }

@@ -115,10 +115,13 @@ class GupStressTest extends VmTestBase {
         case 5 -> task.madvise(addr, n * 4096L, Mman.MADV_DONTNEED);
         case 6 -> {
           Task child = task.fork("child");
-          if (rnd.nextBoolean()) {
-            child.storeLong(base, 1);
+          try {
+            if (rnd.nextBoolean()) {
+              child.storeLong(base, 1); // EFAULT if base was a hole at fork time
+            }
+          } finally {
+            child.exit();
           }
-          child.exit();
         }
         default -> {
           // munmap a page and map it back at the same place
