@@ -243,22 +243,34 @@ public final class Gup {
       if (t == null) {
         break;
       }
-      int i = PageTable.pteIndex(addr);
-      long e = PageTable.get(t, i);
-      if ((e & PRESENT) == 0 || special(e) || (write && !Pte.write(e)) || !fastAllowed(e, flags)) {
+      // gup_fast_pte_range(): every entry of this pte table within the range
+      long tableEnd = Math.min(end, (addr & PageTable.PMD_MASK) + PageTable.PMD_SIZE);
+      boolean stop = false;
+      for (int i = PageTable.pteIndex(addr); addr < tableEnd; i++, addr += 4096) {
+        long e = PageTable.get(t, i);
+        if ((e & PRESENT) == 0
+            || special(e)
+            || (write && !Pte.write(e))
+            || !fastAllowed(e, flags)) {
+          stop = true;
+          break;
+        }
+        long pfn = Pte.pfn(e);
+        long head = memmap.compoundHead(pfn);
+        if (!tryGrabFast(head, 1, flags)) {
+          stop = true;
+          break;
+        }
+        if (PageTable.get(t, i) != e || mustUnshare(head, e, flags)) {
+          putFolio(head, 1, flags);
+          stop = true;
+          break;
+        }
+        pages[nr++] = pfn;
+      }
+      if (stop) {
         break;
       }
-      long pfn = Pte.pfn(e);
-      long head = memmap.compoundHead(pfn);
-      if (!tryGrabFast(head, 1, flags)) {
-        break;
-      }
-      if (PageTable.get(t, i) != e || mustUnshare(head, e, flags)) {
-        putFolio(head, 1, flags);
-        break;
-      }
-      pages[nr++] = pfn;
-      addr += 4096;
     }
     if ((flags & FOLL_PIN) != 0 && mm.writeProtectSeq.get() != seq) {
       // a fork ran meanwhile: what we pinned may be COW-shared now
@@ -338,7 +350,8 @@ public final class Gup {
     int add = (flags & (FOLL_PIN | FOLL_GET)) == 0 ? 0 : addFor(head, refs, flags);
     while (true) {
       int c = memmap.refcount(head);
-      if (vm.mem.health().warn(c <= 0, "try_grab_folio() on free pfn " + pfn)) {
+      if (c <= 0) {
+        vm.mem.health().warn(true, "try_grab_folio() on free pfn " + pfn);
         return -Errno.ENOMEM.number();
       }
       if (c > Integer.MAX_VALUE - add) {
@@ -394,8 +407,19 @@ public final class Gup {
       }
       int tries = 0;
       while (true) {
-        int r = followPage(mm, vma, addr, flags, pages, offset + (int) i);
+        long max = Math.min(nrPages - i, (vma.end - addr) >>> 12);
+        int r =
+            followPages(
+                mm,
+                vma,
+                addr,
+                (int) Math.min(max, Integer.MAX_VALUE),
+                flags,
+                pages,
+                offset + (int) i);
         if (r > 0) {
+          i += r - 1; // the loop's own step takes the last one
+          addr += (long) (r - 1) << 12;
           break;
         }
         if (r < 0 && r != -Errno.EMLINK.number()) {
@@ -485,48 +509,96 @@ public final class Gup {
   }
 
   /**
-   * {@code follow_page_mask()} for one address: 1 if the page was taken into {@code pages}, 0 if a
-   * fault is needed, {@code -EMLINK} if it must be unshared first, or another negative errno.
+   * {@code follow_page_mask()} over a run of pages under one page-table lock: takes up to {@code
+   * max} pages from {@code addr} that need no fault (never crossing a PMD). Returns how many it
+   * took, 0 if the first needs a fault, {@code -EMLINK} if it must be unshared first, or another
+   * negative errno.
    */
-  private int followPage(MmStruct mm, Vma vma, long addr, int flags, long[] pages, int slot) {
+  private int followPages(
+      MmStruct mm, Vma vma, long addr, int max, int flags, long[] pages, int slot) {
     boolean write = (flags & FOLL_WRITE) != 0;
+    int done = 0;
     mm.ptl.lock();
     try {
-      long e = mm.pgtable.pte(addr);
-      if (!present(e)) {
+      PageTable.Pmd pmd = mm.pgtable.pmd(addr);
+      if (pmd == null) {
         return 0;
       }
-      if (protnone(e) && (flags & FOLL_FORCE) == 0) {
-        return 0;
-      }
-      long pfn =
-          huge(e) ? Pte.pfn(e) + ((addr >>> 12) & (VirtualMemory.HPAGE_PMD_NR - 1)) : Pte.pfn(e);
-      if (write && !Pte.write(e) && !canFollowWritePte(e, pfn, vma, flags)) {
-        return 0;
-      }
-      if (special(e) && (pfn != vm.zeroPfn || write)) {
-        return 0;
-      }
-      long head = memmap.compoundHead(pfn);
-      if (mustUnshare(head, e, flags) && !special(e)) {
-        return -Errno.EMLINK.number();
-      }
-      if (pages != null) {
-        int r = tryGrabFolio(pfn, 1, flags);
-        if (r < 0) {
-          return r;
+      long pmdEnd = (addr & PageTable.PMD_MASK) + PageTable.PMD_SIZE;
+      int inPmd = (int) Math.min(max, (pmdEnd - addr) >>> 12);
+      long h = PageTable.get(pmd.huge, PageTable.pmdIndex(addr));
+      if (h != 0) {
+        // follow_huge_pmd(): the whole run in one grab of the folio
+        if ((protnone(h) && (flags & FOLL_FORCE) == 0) || (write && !Pte.write(h))) {
+          return 0;
         }
-        pages[slot] = pfn;
-      }
-      if ((flags & FOLL_TOUCH) != 0 && !special(e)) {
-        if (write && !dirty(e) && !memmap.testFlag(head, PG_DIRTY)) {
-          memmap.setFlag(head, PG_DIRTY); // set_page_dirty(): the DMA will write it
+        long head = Pte.pfn(h);
+        if (mustUnshare(head, h, flags)) {
+          return -Errno.EMLINK.number();
         }
-        memmap.setFlag(head, PG_REFERENCED);
+        long first = head + ((addr >>> 12) & (VirtualMemory.HPAGE_PMD_NR - 1));
+        if (pages != null) {
+          int r = tryGrabFolio(head, inPmd, flags);
+          if (r < 0) {
+            return r;
+          }
+          for (int k = 0; k < inPmd; k++) {
+            pages[slot + k] = first + k;
+          }
+        }
+        if ((flags & FOLL_TOUCH) != 0) {
+          touch(head, h, write);
+        }
+        return inPmd;
       }
-      return 1;
+      long[] t = PageTable.pteTable(pmd, addr);
+      if (t == null) {
+        return 0;
+      }
+      for (int i = PageTable.pteIndex(addr); done < inPmd; i++) {
+        long e = PageTable.get(t, i);
+        if (!present(e) || (protnone(e) && (flags & FOLL_FORCE) == 0)) {
+          break;
+        }
+        long pfn = Pte.pfn(e);
+        if (write && !Pte.write(e) && !canFollowWritePte(e, pfn, vma, flags)) {
+          break;
+        }
+        if (special(e) && (pfn != vm.zeroPfn || write)) {
+          break;
+        }
+        long head = memmap.compoundHead(pfn);
+        if (!special(e) && mustUnshare(head, e, flags)) {
+          return done > 0 ? done : -Errno.EMLINK.number();
+        }
+        if (pages != null) {
+          int r = tryGrabFolio(pfn, 1, flags);
+          if (r < 0) {
+            return done > 0 ? done : r;
+          }
+          pages[slot + done] = pfn;
+        }
+        if ((flags & FOLL_TOUCH) != 0 && !special(e)) {
+          touch(head, e, write);
+        }
+        done++;
+      }
+      return done;
     } finally {
       mm.ptl.unlock();
+    }
+  }
+
+  /**
+   * {@code FOLL_TOUCH}: {@code mark_page_accessed()}, and dirty for a write ({@code
+   * set_page_dirty}).
+   */
+  private void touch(long head, long e, boolean write) {
+    if (write && !dirty(e) && !memmap.testFlag(head, PG_DIRTY)) {
+      memmap.setFlag(head, PG_DIRTY);
+    }
+    if (!memmap.testFlag(head, PG_REFERENCED)) {
+      memmap.setFlag(head, PG_REFERENCED);
     }
   }
 
@@ -562,19 +634,24 @@ public final class Gup {
     folioPutRefs(head, refs);
   }
 
+  /** {@code folio_put_refs()}: drops {@code refs}; the last reference frees through put_page. */
   private void folioPutRefs(long head, int refs) {
-    while (refs > 1) {
+    while (true) {
       int c = memmap.refcount(head);
       if (c <= refs) {
-        break; // the last references go through putPage, which frees and checks
+        break;
       }
       if (memmap.refCompareAndSet(head, c, c - refs)) {
         return;
       }
     }
-    for (int i = 0; i < refs; i++) {
-      alloc.putPage(head);
+    // at most the last refs references: leave one and let put_page free (and check) the folio
+    if (refs > 1 && !memmap.refCompareAndSet(head, refs, 1)) {
+      for (int i = 0; i < refs - 1; i++) {
+        alloc.putPage(head);
+      }
     }
+    alloc.putPage(head);
   }
 
   /** {@code unpin_user_page()}: releases one {@code FOLL_PIN} reference. */
@@ -582,25 +659,89 @@ public final class Gup {
     if (!memmap.pfnValid(pfn)) {
       throw new KernelException(Errno.EINVAL, "unpin of invalid pfn " + pfn);
     }
-    long head = memmap.compoundHead(pfn);
-    if (!memmap.testFlag(head, PG_ZERO_PAGE)) {
-      int order = memmap.folioOrder(head);
-      boolean pinned =
-          order > 0 ? memmap.pincount(head) > 0 : memmap.refcount(head) >= GUP_PIN_COUNTING_BIAS;
-      if (!pinned) {
+    long flags = memmap.flags(pfn);
+    long head = pfn;
+    if ((flags & (1L << PG_TAIL)) != 0) {
+      head = pfn - memmap.compound(pfn);
+      flags = memmap.flags(head);
+    }
+    if ((flags & (1L << PG_ZERO_PAGE)) != 0) {
+      return;
+    }
+    if ((flags & (1L << PG_HEAD)) != 0) {
+      if (memmap.pincount(head) <= 0) {
         throw vm.mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
       }
+      vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, 1);
+      memmap.pincountAdd(head, -1);
+      folioPutRefs(head, 1);
+      return;
     }
-    putFolio(head, 1, FOLL_PIN);
+    // small folio: drop the bias in one atomic step unless it holds the last references
+    while (true) {
+      int c = memmap.refcount(head);
+      if (c < GUP_PIN_COUNTING_BIAS) {
+        throw vm.mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
+      }
+      if (c == GUP_PIN_COUNTING_BIAS) {
+        vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, 1);
+        folioPutRefs(head, GUP_PIN_COUNTING_BIAS);
+        return;
+      }
+      if (memmap.refCompareAndSet(head, c, c - GUP_PIN_COUNTING_BIAS)) {
+        vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, 1);
+        return;
+      }
+    }
   }
 
   /** {@code unpin_user_pages()}: NULL entries ({@link PageAllocator#NO_PFN}) are skipped. */
   public void unpinUserPages(long[] pages, int npages) {
-    for (int i = 0; i < npages; i++) {
-      if (pages[i] != PageAllocator.NO_PFN) {
-        unpinUserPage(pages[i]);
+    for (int i = 0; i < npages; ) {
+      long pfn = pages[i];
+      if (pfn == PageAllocator.NO_PFN) {
+        i++;
+        continue;
       }
+      int nr = samefolioRun(pages, i, npages);
+      if (nr == 1) {
+        unpinUserPage(pfn);
+      } else {
+        unpinLargeFolio(pfn, nr);
+      }
+      i += nr;
     }
+  }
+
+  /**
+   * {@code gup_folio_next()}: how many entries from {@code i} belong to the same large folio, so
+   * they are released in one step as the kernel does.
+   */
+  private int samefolioRun(long[] pages, int i, int npages) {
+    long pfn = pages[i];
+    long flags = memmap.flags(pfn);
+    if ((flags & ((1L << PG_HEAD) | (1L << PG_TAIL))) == 0) {
+      return 1;
+    }
+    long head = memmap.compoundHead(pfn);
+    long end = head + (1L << memmap.folioOrder(head));
+    int nr = 1;
+    while (i + nr < npages && pages[i + nr] >= head && pages[i + nr] < end) {
+      nr++;
+    }
+    return nr;
+  }
+
+  private void unpinLargeFolio(long pfn, int nr) {
+    long head = memmap.compoundHead(pfn);
+    if (memmap.pincount(head) < nr) {
+      throw vm.mem
+          .health()
+          .bug("unpin_user_pages() of " + nr + " pins on pfn " + pfn + " holding fewer");
+    }
+    vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, nr);
+    memmap.pincountAdd(head, -nr);
+    folioPutRefs(head, nr);
   }
 
   /**

@@ -115,8 +115,8 @@ public final class BuddyAllocator implements PageAllocator {
     if (!Gfp.valid(gfp)) {
       throw new KernelException(Errno.EINVAL, "unknown gfp bits 0x" + Integer.toHexString(gfp));
     }
-    if (health.warn(
-        order < 0 || order > MAX_ORDER, "alloc_pages: order " + order + " > MAX_PAGE_ORDER")) {
+    if (order < 0 || order > MAX_ORDER) {
+      health.warn(true, "alloc_pages: order " + order + " > MAX_PAGE_ORDER");
       return NO_PFN;
     }
     boolean movableOk = (gfp & Gfp.MOVABLE) != 0 && movable != null;
@@ -319,7 +319,8 @@ public final class BuddyAllocator implements PageAllocator {
     long head = memmap.compoundHead(pfn);
     while (true) {
       int c = memmap.refcount(head);
-      if (health.warn(c <= 0, "try_get_page() on pfn " + pfn + " with refcount " + c)) {
+      if (c <= 0) {
+        health.warn(true, "try_get_page() on pfn " + pfn + " with refcount " + c);
         return false;
       }
       if (c == Integer.MAX_VALUE) {
