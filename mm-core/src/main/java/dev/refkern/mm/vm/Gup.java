@@ -656,6 +656,15 @@ public final class Gup {
 
   /** {@code unpin_user_page()}: releases one {@code FOLL_PIN} reference. */
   public void unpinUserPage(long pfn) {
+    if (unpinOne(pfn)) {
+      vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, 1);
+    }
+  }
+
+  /**
+   * Drops one pin without touching vmstat; returns whether a pin was dropped (not the zero page).
+   */
+  private boolean unpinOne(long pfn) {
     if (!memmap.pfnValid(pfn)) {
       throw new KernelException(Errno.EINVAL, "unpin of invalid pfn " + pfn);
     }
@@ -666,16 +675,15 @@ public final class Gup {
       flags = memmap.flags(head);
     }
     if ((flags & (1L << PG_ZERO_PAGE)) != 0) {
-      return;
+      return false;
     }
     if ((flags & (1L << PG_HEAD)) != 0) {
       if (memmap.pincount(head) <= 0) {
         throw vm.mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
       }
-      vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, 1);
       memmap.pincountAdd(head, -1);
       folioPutRefs(head, 1);
-      return;
+      return true;
     }
     // small folio: drop the bias in one atomic step unless it holds the last references
     while (true) {
@@ -684,19 +692,18 @@ public final class Gup {
         throw vm.mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
       }
       if (c == GUP_PIN_COUNTING_BIAS) {
-        vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, 1);
         folioPutRefs(head, GUP_PIN_COUNTING_BIAS);
-        return;
+        return true;
       }
       if (memmap.refCompareAndSet(head, c, c - GUP_PIN_COUNTING_BIAS)) {
-        vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, 1);
-        return;
+        return true;
       }
     }
   }
 
   /** {@code unpin_user_pages()}: NULL entries ({@link PageAllocator#NO_PFN}) are skipped. */
   public void unpinUserPages(long[] pages, int npages) {
+    long released = 0;
     for (int i = 0; i < npages; ) {
       long pfn = pages[i];
       if (pfn == PageAllocator.NO_PFN) {
@@ -705,12 +712,15 @@ public final class Gup {
       }
       int nr = samefolioRun(pages, i, npages);
       if (nr == 1) {
-        unpinUserPage(pfn);
+        released += unpinOne(pfn) ? 1 : 0;
       } else {
         unpinLargeFolio(pfn, nr);
+        released += nr;
       }
       i += nr;
     }
+    // one vmstat update per call, as the kernel's per-cpu counters make it cheap
+    vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, released);
   }
 
   /**
@@ -739,7 +749,6 @@ public final class Gup {
           .health()
           .bug("unpin_user_pages() of " + nr + " pins on pfn " + pfn + " holding fewer");
     }
-    vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, nr);
     memmap.pincountAdd(head, -nr);
     folioPutRefs(head, nr);
   }
