@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.GupDemo;
 import dev.refkern.examples.KernelComponent;
 import dev.refkern.examples.NotifierDemo;
 import dev.refkern.examples.PageTypes;
@@ -92,13 +93,16 @@ final class DemoCommand implements Callable<Integer> {
               + retries
               + " times; the same --seed replays the same interleaving");
 
-      section("5. live inspection of the running kernel's memmap (refkern inspect)");
+      section("5. get_user_pages: a pinned DMA buffer across fork");
+      GupDemo.run(mem, out);
+
+      section("6. live inspection of the running kernel's memmap (refkern inspect)");
       try (MemmapInspection in = MemmapInspection.open(dir)) {
         out.println("state seen by the inspector: " + in.state());
         out.print(PageTypes.table(PageTypes.count(in.memmap(), in.memmap().nrPfns())));
       }
 
-      section("6. CONFIG_DEBUG_VM invariant check");
+      section("7. CONFIG_DEBUG_VM invariant check");
       mem.allocator().putPage(thp);
       mem.allocator().putPage(thp);
       mem.allocator().putPage(small);
@@ -108,7 +112,14 @@ final class DemoCommand implements Callable<Integer> {
       out.print(ProcFiles.vmstat(mem));
     }
 
-    section("7. a BUG and its post-mortem");
+    section("8. gup_test: pin_user_pages(FOLL_LONGTERM), 256 MiB in batches of 512");
+    int rc = Main.execute("gup-test", "-L", "-m", "256", "-n", "512", "-r", "2", "--no-progress");
+    if (rc != 0) {
+      out.println("gup-test failed with status " + rc);
+      return rc;
+    }
+
+    section("9. a BUG and its post-mortem");
     Path crash = state.resolve("crashed-kernel");
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=256M"), crash, true)) {
       long pfn = mem.allocator().allocPages(Gfp.KERNEL, 0);
