@@ -20,6 +20,12 @@ public final class Pte {
   /** {@code _PAGE_SPECIAL}: no {@code struct page} refcounting (the shared zero page). */
   public static final long SPECIAL = 1L << 9;
 
+  /**
+   * A non-present swap entry ({@code swp_entry_t} in a pte): bit 0 clear, bit 10 marks it, type in
+   * bits 11–15, offset from bit 16. Device-private and migration entries are swap types too.
+   */
+  public static final long SWAP = 1L << 10;
+
   private static final long PFN_MASK = ((1L << 52) - 1) & ~0xfffL;
 
   private Pte() {}
@@ -61,6 +67,29 @@ public final class Pte {
 
   public static boolean protnone(long pte) {
     return (pte & PROTNONE) != 0;
+  }
+
+  /** {@code swp_entry_to_pte(swp_entry(type, offset))}. */
+  public static long swapEntry(int type, long offset) {
+    if (type < 0 || type > 31 || offset < 0 || offset >= (1L << 47)) {
+      throw new IllegalArgumentException("swap entry type " + type + " offset " + offset);
+    }
+    return SWAP | ((long) type << 11) | (offset << 16);
+  }
+
+  /** {@code is_swap_pte()}: not none, not present, a swap entry. */
+  public static boolean isSwap(long pte) {
+    return (pte & (PRESENT | PROTNONE)) == 0 && (pte & SWAP) != 0;
+  }
+
+  /** {@code swp_type()}. */
+  public static int swapType(long pte) {
+    return (int) ((pte >>> 11) & 31);
+  }
+
+  /** {@code swp_offset()}. */
+  public static long swapOffset(long pte) {
+    return pte >>> 16;
   }
 
   public static boolean huge(long pte) {

@@ -212,6 +212,32 @@ class GupTest extends VmTestBase {
   }
 
   @Test
+  void longtermPinOfFsdaxIsEopnotsupp() {
+    boot();
+    long a = populated(1);
+    task.mm().vmaContaining(a).flags |= VmFlags.VM_FSDAX;
+    long[] pages = new long[1];
+    assertEquals(
+        Errno.EOPNOTSUPP,
+        assertThrows(
+                KernelException.class, () -> gup.pinUserPages(task, a, 1, FOLL_LONGTERM, pages))
+            .errno());
+    assertEquals(1, gup.pinUserPages(task, a, 1, 0, pages), "a short-term pin of fsdax is fine");
+    gup.unpinUserPage(pages[0]);
+    task.exit();
+  }
+
+  @Test
+  void swapEntriesEncodeTypeAndOffset() {
+    long e = Pte.swapEntry(3, 123456);
+    assertTrue(Pte.isSwap(e));
+    assertFalse(Pte.present(e));
+    assertEquals(3, Pte.swapType(e));
+    assertEquals(123456, Pte.swapOffset(e));
+    assertFalse(Pte.isSwap(Pte.make(5, Pte.PRESENT)));
+  }
+
+  @Test
   void partialSuccessReturnsTheCountAndAnErrorOnlyWhenNothingWasPinned() {
     boot();
     long a = populated(4);
