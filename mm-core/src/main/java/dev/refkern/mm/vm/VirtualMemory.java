@@ -414,15 +414,26 @@ public final class VirtualMemory {
 
   /** Installs {@code entry} if the pte is still none; false if another fault won. */
   private boolean installPte(MmStruct mm, long addr, long entry, long pfn) {
+    return setPteIf(mm, addr, 0, entry);
+  }
+
+  /**
+   * Sets the pte at {@code addr} to {@code entry} if it still holds {@code expect}, under the ptl;
+   * tables are allocated only to install into an empty slot. False if a racing change won.
+   */
+  private boolean setPteIf(MmStruct mm, long addr, long expect, long entry) {
     mm.ptl.lock();
     try {
-      PageTable.Pmd pmd = mm.pgtable.pmdAlloc(addr);
-      if (PageTable.get(pmd.huge, PageTable.pmdIndex(addr)) != 0) {
+      PageTable.Pmd pmd = expect == 0 ? mm.pgtable.pmdAlloc(addr) : mm.pgtable.pmd(addr);
+      if (pmd == null || PageTable.get(pmd.huge, PageTable.pmdIndex(addr)) != 0) {
         return false;
       }
-      long[] t = PageTable.pteTableAlloc(pmd, addr);
+      long[] t = expect == 0 ? PageTable.pteTableAlloc(pmd, addr) : PageTable.pteTable(pmd, addr);
+      if (t == null) {
+        return false;
+      }
       int i = PageTable.pteIndex(addr);
-      if (PageTable.get(t, i) != 0) {
+      if (PageTable.get(t, i) != expect) {
         return false;
       }
       PageTable.set(t, i, entry);
@@ -593,22 +604,7 @@ public final class VirtualMemory {
   }
 
   private boolean replacePte(MmStruct mm, long addr, long expect, long entry) {
-    mm.ptl.lock();
-    try {
-      PageTable.Pmd pmd = mm.pgtable.pmd(addr);
-      long[] t = pmd == null ? null : PageTable.pteTable(pmd, addr);
-      if (t == null) {
-        return false;
-      }
-      int i = PageTable.pteIndex(addr);
-      if (PageTable.get(t, i) != expect) {
-        return false;
-      }
-      PageTable.set(t, i, entry);
-      return true;
-    } finally {
-      mm.ptl.unlock();
-    }
+    return setPteIf(mm, addr, expect, entry);
   }
 
   /** Drops one pte mapping of {@code pfn}: mapcount, rss and the mapping's reference. */
