@@ -18,9 +18,9 @@ import dev.refkern.mm.ZoneType;
  * NULL}. Every call returns how many pages it took; an error is thrown only when it took none
  * (partial success, as the kernel does).
  *
- * <p>Deviation: {@code FOLL_LONGTERM} would migrate {@code ZONE_MOVABLE} pages out before pinning
- * them; until migration exists such a pin drops every page it took and fails with {@code -ENOMEM},
- * the error {@code migrate_longterm_unpinnable_folios()} returns when migration fails.
+ * <p>{@code FOLL_LONGTERM} migrates {@code ZONE_MOVABLE} pages out before it pins them; if one
+ * cannot move (another pin holds it), every pin is dropped and the call fails with {@code -ENOMEM},
+ * as {@code migrate_longterm_unpinnable_folios()} does.
  */
 public final class Gup {
   private static final long PAGE_MASK = ~4095L;
@@ -133,26 +133,50 @@ public final class Gup {
 
   private long longterm(
       MmStruct mm, long start, long nrPages, int flags, long[] pages, boolean fast) {
-    long n =
-        fast
-            ? fastFallback(mm, start, nrPages, flags, pages)
-            : slowLocked(mm, start, nrPages, flags, pages, 0);
-    if ((flags & FOLL_LONGTERM) == 0 || n <= 0) {
-      return n;
-    }
-    // check_and_migrate_movable_folios()
-    for (int i = 0; i < n; i++) {
-      long pfn = pages[i];
-      if (pfn != PageAllocator.NO_PFN && !longtermPinnable(pfn)) {
-        unpinUserPages(pages, (int) n);
-        throw new KernelException(
-            Errno.ENOMEM,
-            "FOLL_LONGTERM: pfn "
-                + pfn
-                + " is in ZONE_MOVABLE and migration is not available; every pin dropped");
+    for (int attempt = 0; ; attempt++) {
+      long n =
+          fast
+              ? fastFallback(mm, start, nrPages, flags, pages)
+              : slowLocked(mm, start, nrPages, flags, pages, 0);
+      if ((flags & FOLL_LONGTERM) == 0 || n <= 0) {
+        return n;
       }
+      // check_and_migrate_movable_folios(): everything in ZONE_MOVABLE moves out first
+      int unpinnable = 0;
+      for (int i = 0; i < n; i++) {
+        if (pages[i] != PageAllocator.NO_PFN && !longtermPinnable(pages[i])) {
+          unpinnable++;
+        }
+      }
+      if (unpinnable == 0) {
+        return n;
+      }
+      long[] move = new long[unpinnable];
+      for (int i = 0, k = 0; i < n; i++) {
+        if (pages[i] != PageAllocator.NO_PFN && !longtermPinnable(pages[i])) {
+          move[k++] = pages[i];
+        }
+      }
+      unpinUserPages(pages, (int) n);
+      for (long pfn : move) {
+        int rc = vm.migration.migrate(pfn, false);
+        if (rc != 0) {
+          // migrate_longterm_unpinnable_folios(): a folio that will not move fails the pin
+          throw new KernelException(
+              Errno.ENOMEM,
+              "FOLL_LONGTERM: pfn "
+                  + pfn
+                  + " in ZONE_MOVABLE could not be migrated ("
+                  + Errno.of(rc)
+                  + ")");
+        }
+      }
+      if (attempt >= 3) {
+        throw new KernelException(
+            Errno.ENOMEM, "FOLL_LONGTERM: pages kept landing in ZONE_MOVABLE");
+      }
+      // -EAGAIN: pin again; the pages now sit where a long-term pin may hold them
     }
-    return n;
   }
 
   /** {@code folio_is_longterm_pinnable()}. */

@@ -55,6 +55,7 @@ public final class VirtualMemory {
   private final Map<Long, AnonVma> anonVmas = new ConcurrentHashMap<>();
   private final Map<Long, List<Vma>> fileVmas = new ConcurrentHashMap<>();
   private final Gup gup;
+  final Migration migration;
 
   public VirtualMemory(PhysicalMemory mem) {
     this.mem = mem;
@@ -69,6 +70,7 @@ public final class VirtualMemory {
     memmap.setFlag(zero, PG_RESERVED);
     this.zeroPfn = zero;
     this.gup = new Gup(this);
+    this.migration = new Migration(this);
     folios.setFolioMkclean(this::folioMkclean);
   }
 
@@ -241,6 +243,20 @@ public final class VirtualMemory {
     }
   }
 
+  /**
+   * {@code migrate_pages()} of the folio containing {@code pfn}: its mappings are moved to a new
+   * folio, in {@code ZONE_MOVABLE} if {@code toMovable}, else outside it. Returns 0, or {@code
+   * -EAGAIN} if something (a pin) holds a reference the mappings do not explain, {@code -ENOMEM} if
+   * no page could be allocated; {@code pgmigrate_success}/{@code pgmigrate_fail} count them.
+   */
+  public int migrateFolio(long pfn, boolean toMovable) {
+    mem.health().checkAlive();
+    if (!memmap.pfnValid(pfn) || memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
+      throw new KernelException(Errno.EINVAL, "migrate of invalid or device pfn " + pfn);
+    }
+    return migration.migrate(pfn, toMovable);
+  }
+
   /** {@code folio_mapcount()}: page-table mappings of the folio containing {@code pfn}. */
   public int folioMapcount(long pfn) {
     long head = memmap.compoundHead(pfn);
@@ -286,6 +302,13 @@ public final class VirtualMemory {
       return vma.isAnonymous()
           ? doAnonymousPage(mm, vma, addr, write)
           : doFileFault(mm, vma, addr, write);
+    }
+    if (Migration.isMigrationEntry(pte)) {
+      migration.waitForMigration(mm, addr, pte);
+      return 0; // the retried access sees the new folio
+    }
+    if (Pte.isSwap(pte)) {
+      return VM_FAULT_SIGBUS; // do_swap_page(): no swap device yet
     }
     if ((write || unshare) && !Pte.write(pte)) {
       return doWpPage(mm, vma, addr, pte, unshare && !write);
@@ -753,6 +776,10 @@ public final class VirtualMemory {
   private void copyPte(
       MmStruct parent, MmStruct child, Vma c, long addr, long[] t, int i, boolean cow) {
     long e = PageTable.get(t, i);
+    while (Migration.isMigrationEntry(e)) {
+      migration.waitForMigration(parent, addr, e);
+      e = PageTable.get(t, i);
+    }
     if (!present(e)) {
       return;
     }

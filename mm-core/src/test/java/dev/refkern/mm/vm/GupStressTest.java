@@ -89,7 +89,7 @@ class GupStressTest extends VmTestBase {
     long addr = base + rnd.nextInt(PAGES) * 4096L;
     int n = 1 + rnd.nextInt(8);
     try {
-      switch (rnd.nextInt(8)) {
+      switch (rnd.nextInt(9)) {
         case 0, 1 -> task.storeLong(addr, rnd.nextLong());
         case 2, 3 -> {
           long[] pages = new long[n];
@@ -121,6 +121,13 @@ class GupStressTest extends VmTestBase {
             }
           } finally {
             child.exit();
+          }
+        }
+        case 8 -> {
+          long pte = task.mm().pte(addr);
+          if (Pte.present(pte) && !Pte.special(pte)) {
+            int rc = vm.migrateFolio(Pte.pfn(pte), rnd.nextBoolean());
+            assertTrue(rc == 0 || rc == -11 || rc == -12, "migrate returned " + rc);
           }
         }
         default -> {

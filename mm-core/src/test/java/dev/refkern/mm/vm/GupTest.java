@@ -375,26 +375,40 @@ class GupTest extends VmTestBase {
   }
 
   @Test
-  void longtermPinOfZoneMovableFailsUntilMigrationExists() {
+  void longtermPinMigratesZoneMovablePagesOutFirst() {
     boot("mem=256M movablecore=64M");
     long a = populated(2);
-    assertEquals(dev.refkern.mm.ZoneType.MOVABLE, mem.memmap().zone(Pte.pfn(task.mm().pte(a))));
+    long before = Pte.pfn(task.mm().pte(a));
+    assertEquals(dev.refkern.mm.ZoneType.MOVABLE, mem.memmap().zone(before));
+    long[] pages = new long[2];
+    assertEquals(2, gup.pinUserPagesFast(task, a, 2, FOLL_WRITE | FOLL_LONGTERM, pages));
+    for (long pfn : pages) {
+      assertEquals(dev.refkern.mm.ZoneType.NORMAL, mem.memmap().zone(pfn));
+    }
+    assertEquals(pages[0], Pte.pfn(task.mm().pte(a)), "the mapping follows the page");
+    assertEquals(1, task.loadLong(a), "contents moved with it");
+    assertEquals(2, mem.vmstat().get(VmItem.PGMIGRATE_SUCCESS));
+    gup.unpinUserPages(pages, 2);
+    task.exit();
+  }
+
+  @Test
+  void longtermPinFailsWhenAnotherPinHoldsTheMovablePage() {
+    boot("mem=256M movablecore=64M");
+    long a = populated(2);
+    long[] other = new long[1];
+    assertEquals(1, gup.pinUserPages(task, a, 1, 0, other), "a short-term pin, e.g. in-flight DIO");
     long[] pages = new long[2];
     assertEquals(
         Errno.ENOMEM,
         assertThrows(
                 KernelException.class, () -> gup.pinUserPages(task, a, 2, FOLL_LONGTERM, pages))
             .errno());
+    assertEquals(1, mem.vmstat().get(VmItem.PGMIGRATE_FAIL));
+    assertEquals(other[0], Pte.pfn(task.mm().pte(a)), "the pinned page was mapped back unchanged");
     assertEquals(
-        Errno.ENOMEM,
-        assertThrows(
-                KernelException.class, () -> gup.pinUserPagesFast(task, a, 2, FOLL_LONGTERM, pages))
-            .errno());
-    assertEquals(
-        mem.vmstat().get(VmItem.NR_FOLL_PIN_ACQUIRED),
-        mem.vmstat().get(VmItem.NR_FOLL_PIN_RELEASED));
-    assertEquals(2, gup.pinUserPages(task, a, 2, 0, pages), "a short-term pin is fine");
-    gup.unpinUserPages(pages, 2);
+        1 + GUP_PIN_COUNTING_BIAS, mem.memmap().refcount(other[0]), "only the other pin remains");
+    gup.unpinUserPage(other[0]);
     task.exit();
   }
 

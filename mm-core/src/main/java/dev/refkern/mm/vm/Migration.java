@@ -1,0 +1,204 @@
+package dev.refkern.mm.vm;
+
+import static dev.refkern.mm.PageFlags.*;
+import static dev.refkern.mm.vm.Pte.*;
+
+import dev.refkern.mm.AddressSpace;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.Gfp;
+import dev.refkern.mm.Memmap;
+import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.VmItem;
+import dev.refkern.notifier.MmuNotifierEvent;
+import dev.refkern.notifier.MmuNotifierRange;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * {@code migrate_pages()} for one small folio ({@code mm/migrate.c}): isolate, lock, replace every
+ * mapping by a migration entry ({@code try_to_migrate()}, {@code MIGRATE} notifiers), freeze the
+ * refcount at what the mappings and the page cache explain ({@code folio_ref_freeze()}), copy, and
+ * point the migration entries at the new folio ({@code remove_migration_ptes()}). A folio with an
+ * extra reference, a pin above all, fails with {@code -EAGAIN} and is mapped back unchanged.
+ *
+ * <p>Deviation: large folios are not migrated ({@code -EAGAIN}); the kernel would migrate the THP
+ * whole or split it.
+ */
+final class Migration {
+  /** {@code SWP_MIGRATION_READ} / {@code SWP_MIGRATION_WRITE} swap types. */
+  static final int SWP_MIGRATION_READ = 30;
+
+  static final int SWP_MIGRATION_WRITE = 31;
+
+  private final VirtualMemory vm;
+  private final Memmap memmap;
+  private final PageAllocator alloc;
+
+  Migration(VirtualMemory vm) {
+    this.vm = vm;
+    this.memmap = vm.memmap;
+    this.alloc = vm.alloc;
+  }
+
+  static boolean isMigrationEntry(long pte) {
+    return isSwap(pte) && swapType(pte) >= SWP_MIGRATION_READ;
+  }
+
+  private record Mapping(MmStruct mm, long addr, long bits) {}
+
+  /**
+   * Migrates the folio containing {@code pfn}; {@code toMovable} false places the copy outside
+   * {@code ZONE_MOVABLE} (what a long-term pin needs). Returns 0 or a negative errno, and counts
+   * {@code pgmigrate_success} / {@code pgmigrate_fail}.
+   */
+  int migrate(long pfn, boolean toMovable) {
+    int rc = migrateOne(pfn, toMovable);
+    vm.mem.vmstat().inc(rc == 0 ? VmItem.PGMIGRATE_SUCCESS : VmItem.PGMIGRATE_FAIL);
+    return rc;
+  }
+
+  private int migrateOne(long pfn, boolean toMovable) {
+    long src = memmap.compoundHead(pfn);
+    if (memmap.folioOrder(src) > 0 || memmap.testFlag(src, PG_ZERO_PAGE)) {
+      return -Errno.EAGAIN.number();
+    }
+    // folio_isolate: our own reference, refused for a folio being freed
+    int c;
+    do {
+      c = memmap.refcount(src);
+      if (c <= 0) {
+        return -Errno.EAGAIN.number();
+      }
+    } while (!memmap.refCompareAndSet(src, c, c + 1));
+    boolean anon = memmap.testFlag(src, PG_ANON);
+    AddressSpace file = anon ? null : vm.mem.mapping(memmap.mapping(src));
+    if ((!anon && file == null) || !vm.folios.folioTrylock(src)) {
+      alloc.putPage(src);
+      return -Errno.EAGAIN.number();
+    }
+    long dst = alloc.allocPages(toMovable ? Gfp.HIGHUSER_MOVABLE : Gfp.KERNEL | Gfp.NOWARN, 0);
+    if (dst == PageAllocator.NO_PFN) {
+      vm.folios.folioUnlock(src);
+      alloc.putPage(src);
+      return -Errno.ENOMEM.number();
+    }
+    vm.folios.folioTrylock(dst);
+    List<Mapping> unmapped = tryToMigrate(src);
+    int rc;
+    if (file != null) {
+      rc = file.filemapMigrateFolio(dst, src);
+    } else {
+      rc = migrateAnon(dst, src);
+    }
+    long target = rc == 0 ? dst : src;
+    removeMigrationPtes(unmapped, src, target);
+    vm.folios.folioUnlock(dst);
+    vm.folios.folioUnlock(src);
+    if (rc == 0) {
+      alloc.putPage(src); // our reference was the last: src is freed
+      alloc.putPage(dst); // the new folio lives on through its mappings and cache
+    } else {
+      alloc.putPage(dst);
+      alloc.putPage(src);
+    }
+    return rc;
+  }
+
+  /** {@code try_to_migrate()}: every pte of {@code src} becomes a migration entry. */
+  private List<Mapping> tryToMigrate(long src) {
+    List<Mapping> found = new ArrayList<>();
+    vm.rmapWalk(
+        src,
+        (vma, addr) -> {
+          found.add(new Mapping(vma.mm, addr, 0));
+          return true;
+        });
+    List<Mapping> unmapped = new ArrayList<>();
+    for (Mapping m : found) {
+      MmuNotifierRange r =
+          MmuNotifierRange.init(
+              MmuNotifierEvent.MIGRATE,
+              MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
+              m.mm,
+              m.addr,
+              m.addr + 4096);
+      m.mm.notifiers.invalidateRangeStart(r);
+      m.mm.ptl.lock();
+      try {
+        PageTable.Pmd pmd = m.mm.pgtable.pmd(m.addr);
+        long[] t = pmd == null ? null : PageTable.pteTable(pmd, m.addr);
+        if (t != null) {
+          int i = PageTable.pteIndex(m.addr);
+          long e = PageTable.get(t, i);
+          if (present(e) && Pte.pfn(e) == src) {
+            int type = Pte.write(e) ? SWP_MIGRATION_WRITE : SWP_MIGRATION_READ;
+            PageTable.set(t, i, swapEntry(type, src));
+            if (dirty(e)) {
+              memmap.setFlag(src, PG_DIRTY);
+            }
+            memmap.mapcountAdd(src, -1);
+            memmap.refAdd(src, -1); // the mapping's reference; ours keeps src alive
+            unmapped.add(new Mapping(m.mm, m.addr, e & 0xfffL));
+          }
+        }
+      } finally {
+        m.mm.ptl.unlock();
+      }
+      m.mm.notifiers.invalidateRangeEnd(r);
+    }
+    return unmapped;
+  }
+
+  /** Moves an unmapped anon folio: freeze at our single reference, copy, hand over the state. */
+  private int migrateAnon(long dst, long src) {
+    if (!memmap.refCompareAndSet(src, 1, 0)) {
+      return -Errno.EAGAIN.number(); // a pin or another reference: the folio stays
+    }
+    vm.mem.ram().copyPage(dst, src);
+    for (int bit :
+        new int[] {
+          PG_ANON, PG_ANON_EXCLUSIVE, PG_SWAPBACKED, PG_DIRTY, PG_UPTODATE, PG_REFERENCED
+        }) {
+      if (memmap.testAndClearFlag(src, bit)) {
+        memmap.setFlag(dst, bit);
+      }
+    }
+    memmap.setMapping(dst, memmap.mapping(src));
+    memmap.setIndex(dst, memmap.index(src));
+    memmap.setMapping(src, 0);
+    memmap.setRefcount(src, 1); // our reference, dropped by the caller
+    return 0;
+  }
+
+  /** {@code remove_migration_ptes()}: entries still in place now map {@code target}. */
+  private void removeMigrationPtes(List<Mapping> unmapped, long src, long target) {
+    for (Mapping m : unmapped) {
+      m.mm.ptl.lock();
+      try {
+        PageTable.Pmd pmd = m.mm.pgtable.pmd(m.addr);
+        long[] t = pmd == null ? null : PageTable.pteTable(pmd, m.addr);
+        if (t == null) {
+          continue;
+        }
+        int i = PageTable.pteIndex(m.addr);
+        long e = PageTable.get(t, i);
+        if (!isMigrationEntry(e) || swapOffset(e) != src) {
+          continue; // zapped meanwhile: that mapping's reference is already gone
+        }
+        memmap.mapcountAdd(target, 1);
+        memmap.refAdd(target, 1);
+        PageTable.set(t, i, make(target, m.bits));
+      } finally {
+        m.mm.ptl.unlock();
+      }
+    }
+  }
+
+  /** {@code migration_entry_wait()}: spins until the entry at {@code addr} is replaced. */
+  void waitForMigration(MmStruct mm, long addr, long entry) {
+    while (mm.pgtable.pte(addr) == entry) {
+      vm.mem.scheduler().condResched();
+      Thread.onSpinWait();
+    }
+  }
+}
