@@ -396,12 +396,12 @@ public final class Gup {
     if (nrPages == 0) {
       return 0;
     }
-    mm.mmapLock.readLock().lock();
+    mm.mmapLock.readLock();
     try {
       mm.checkAlive();
       return getUserPagesSlow(mm, start, nrPages, flags, pages, offset);
     } finally {
-      mm.mmapLock.readLock().unlock();
+      mm.mmapLock.readUnlock();
     }
   }
 
@@ -444,6 +444,7 @@ public final class Gup {
         if (r > 0) {
           i += r - 1; // the loop's own step takes the last one
           addr += (long) (r - 1) << 12;
+          vm.mem.scheduler().condResched(); // __get_user_pages(): cond_resched() between runs
           break;
         }
         if (r < 0 && r != -Errno.EMLINK.number()) {

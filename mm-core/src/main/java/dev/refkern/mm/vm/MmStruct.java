@@ -10,7 +10,6 @@ import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * An address space ({@code struct mm_struct}): its VMAs, page table, {@code mmap_lock}, page-table
@@ -23,7 +22,7 @@ public final class MmStruct {
   final VirtualMemory vm;
   final long id;
   final TreeMap<Long, Vma> vmas = new TreeMap<>();
-  final ReentrantReadWriteLock mmapLock = new ReentrantReadWriteLock();
+  final MmapLock mmapLock;
   final ReentrantLock ptl = new ReentrantLock();
   final PageTable pgtable = new PageTable();
   final MmuNotifierSubscriptions notifiers;
@@ -39,6 +38,7 @@ public final class MmStruct {
     this.vm = vm;
     this.id = id;
     this.notifiers = new MmuNotifierSubscriptions(this, vm.mem.scheduler().newWaitQueue());
+    this.mmapLock = new MmapLock(vm.mem.scheduler().newWaitQueue());
   }
 
   public long id() {
@@ -99,11 +99,11 @@ public final class MmStruct {
 
   /** {@code find_vma()} under the read lock: the VMA containing {@code addr}, or null. */
   public Vma findVma(long addr) {
-    mmapLock.readLock().lock();
+    mmapLock.readLock();
     try {
       return vmaContaining(addr);
     } finally {
-      mmapLock.readLock().unlock();
+      mmapLock.readUnlock();
     }
   }
 
@@ -117,11 +117,11 @@ public final class MmStruct {
 
   /** A snapshot of the VMAs, in address order ({@code /proc/pid/maps}). */
   public List<Vma> vmas() {
-    mmapLock.readLock().lock();
+    mmapLock.readLock();
     try {
       return new ArrayList<>(vmas.values());
     } finally {
-      mmapLock.readLock().unlock();
+      mmapLock.readUnlock();
     }
   }
 

@@ -118,7 +118,7 @@ public final class Task {
       vmFlags |= VmFlags.VM_SHARED | VmFlags.VM_MAYSHARE;
     }
     long start;
-    m.mmapLock.writeLock().lock();
+    m.mmapLock.writeLock();
     try {
       m.checkAlive();
       if (fixed) {
@@ -131,7 +131,7 @@ public final class Task {
       m.vmas.put(start, v);
       vm.linkVma(v);
     } finally {
-      m.mmapLock.writeLock().unlock();
+      m.mmapLock.writeUnlock();
     }
     if ((flags & Mman.MAP_POPULATE) != 0) {
       populate(start, start + size, (prot & Mman.PROT_WRITE) != 0 && type == Mman.MAP_PRIVATE);
@@ -169,7 +169,7 @@ public final class Task {
   /** {@code MAP_POPULATE}: fault every page in, as {@code populate_vma_page_range()} does. */
   private void populate(long start, long end, boolean write) {
     MmStruct m = liveMm();
-    m.mmapLock.readLock().lock();
+    m.mmapLock.readLock();
     try {
       for (long a = start; a < end; a += 4096) {
         Vma v = m.vmaContaining(a);
@@ -182,7 +182,7 @@ public final class Task {
         }
       }
     } finally {
-      m.mmapLock.readLock().unlock();
+      m.mmapLock.readUnlock();
     }
   }
 
@@ -193,11 +193,11 @@ public final class Task {
     MmStruct m = liveMm();
     checkRange(addr, len);
     long end = addr + ((len + 4095) & PAGE_MASK);
-    m.mmapLock.writeLock().lock();
+    m.mmapLock.writeLock();
     try {
       unmapLocked(m, addr, end);
     } finally {
-      m.mmapLock.writeLock().unlock();
+      m.mmapLock.writeUnlock();
     }
   }
 
@@ -281,7 +281,7 @@ public final class Task {
     }
     checkRange(addr, len);
     long end = addr + ((len + 4095) & PAGE_MASK);
-    m.mmapLock.writeLock().lock();
+    m.mmapLock.writeLock();
     try {
       for (long a = addr; a < end; ) {
         Vma v = m.vmaContaining(a);
@@ -323,7 +323,7 @@ public final class Task {
         m.notifiers.invalidateRangeEnd(r);
       }
     } finally {
-      m.mmapLock.writeLock().unlock();
+      m.mmapLock.writeUnlock();
     }
   }
 
@@ -376,7 +376,7 @@ public final class Task {
     }
     long end = addr + ((len + 4095) & PAGE_MASK);
     boolean hole = false;
-    m.mmapLock.writeLock().lock();
+    m.mmapLock.writeLock();
     try {
       for (long a = addr; a < end; ) {
         Vma v = m.vmaContaining(a);
@@ -417,7 +417,7 @@ public final class Task {
         a = v.end;
       }
     } finally {
-      m.mmapLock.writeLock().unlock();
+      m.mmapLock.writeUnlock();
     }
     if (hole) {
       throw new KernelException(Errno.ENOMEM, "madvise: range not fully mapped");
@@ -469,7 +469,7 @@ public final class Task {
     if (len < 0 || off < 0 || off + len > buf.length) {
       throw new KernelException(Errno.EINVAL, "bad buffer");
     }
-    m.mmapLock.readLock().lock();
+    m.mmapLock.readLock();
     try {
       long a = addr;
       int done = 0;
@@ -505,7 +505,7 @@ public final class Task {
         }
       }
     } finally {
-      m.mmapLock.readLock().unlock();
+      m.mmapLock.readUnlock();
     }
   }
 

@@ -651,6 +651,7 @@ public final class VirtualMemory {
    */
   void zapRange(MmStruct mm, long start, long end) {
     for (long addr = start; addr < end; ) {
+      mem.scheduler().condResched(); // zap_pmd_range(): cond_resched() per PMD
       long next = Math.min(end, (addr & PageTable.PMD_MASK) + PageTable.PMD_SIZE);
       PageTable.Pmd pmd = mm.pgtable.pmd(addr);
       if (pmd == null) {
@@ -703,7 +704,7 @@ public final class VirtualMemory {
   /** {@code dup_mmap()}: the child's address space, copy-on-write. */
   MmStruct dupMmap(MmStruct parent) {
     MmStruct child = new MmStruct(this, ids.incrementAndGet());
-    parent.mmapLock.writeLock().lock();
+    parent.mmapLock.writeLock();
     try {
       parent.checkAlive();
       parent.writeProtectSeq.incrementAndGet(); // odd: gup_fast must not pin now
@@ -725,7 +726,7 @@ public final class VirtualMemory {
         parent.writeProtectSeq.incrementAndGet();
       }
     } finally {
-      parent.mmapLock.writeLock().unlock();
+      parent.mmapLock.writeUnlock();
     }
     return child;
   }
@@ -745,6 +746,7 @@ public final class VirtualMemory {
     }
     try {
       for (long addr = v.start; addr < v.end; ) {
+        mem.scheduler().condResched(); // copy_pmd_range(): cond_resched() per PMD
         long next = Math.min(v.end, (addr & PageTable.PMD_MASK) + PageTable.PMD_SIZE);
         PageTable.Pmd pmd = parent.pgtable.pmd(addr);
         if (pmd == null) {
@@ -865,7 +867,7 @@ public final class VirtualMemory {
   /** {@code exit_mmap()}: {@code release} to every notifier, then every mapping torn down. */
   void exitMmap(MmStruct mm) {
     mm.notifiers.release();
-    mm.mmapLock.writeLock().lock();
+    mm.mmapLock.writeLock();
     try {
       for (Vma v : mm.vmas.values()) {
         zapRange(mm, v.start, v.end);
@@ -874,7 +876,7 @@ public final class VirtualMemory {
       mm.vmas.clear();
       mm.dead = true;
     } finally {
-      mm.mmapLock.writeLock().unlock();
+      mm.mmapLock.writeUnlock();
     }
   }
 }
