@@ -52,12 +52,22 @@ final class Migration {
    * {@code pgmigrate_success} / {@code pgmigrate_fail}.
    */
   int migrate(long pfn, boolean toMovable) {
-    int rc = migrateOne(pfn, toMovable);
+    int gfp = toMovable ? Gfp.HIGHUSER_MOVABLE | Gfp.NOWARN : Gfp.KERNEL | Gfp.NOWARN;
+    return migrate(pfn, () -> alloc.allocPages(gfp, 0));
+  }
+
+  /**
+   * Migrates into the page {@code newFolio} supplies ({@code new_folio_t}: compaction hands out the
+   * free pages its free scanner isolated); the supplied page has refcount 1 and is returned to the
+   * allocator if the migration fails.
+   */
+  int migrate(long pfn, java.util.function.LongSupplier newFolio) {
+    int rc = migrateOne(pfn, newFolio);
     vm.mem.vmstat().inc(rc == 0 ? VmItem.PGMIGRATE_SUCCESS : VmItem.PGMIGRATE_FAIL);
     return rc;
   }
 
-  private int migrateOne(long pfn, boolean toMovable) {
+  private int migrateOne(long pfn, java.util.function.LongSupplier newFolio) {
     long src = memmap.compoundHead(pfn);
     if (memmap.folioOrder(src) > 0 || memmap.testFlag(src, PG_ZERO_PAGE)) {
       return -Errno.EAGAIN.number();
@@ -76,7 +86,7 @@ final class Migration {
       alloc.putPage(src);
       return -Errno.EAGAIN.number();
     }
-    long dst = alloc.allocPages(toMovable ? Gfp.HIGHUSER_MOVABLE : Gfp.KERNEL | Gfp.NOWARN, 0);
+    long dst = newFolio.getAsLong();
     if (dst == PageAllocator.NO_PFN) {
       vm.folios.folioUnlock(src);
       alloc.putPage(src);

@@ -257,6 +257,19 @@ public final class VirtualMemory {
     return migration.migrate(pfn, toMovable);
   }
 
+  /**
+   * {@code migrate_pages()} with a caller-supplied destination ({@code new_folio_t}), as compaction
+   * uses it: {@code newFolio} returns a page with refcount 1, or {@code NO_PFN} for {@code
+   * -ENOMEM}.
+   */
+  public int migrateFolio(long pfn, java.util.function.LongSupplier newFolio) {
+    mem.health().checkAlive();
+    if (!memmap.pfnValid(pfn) || memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
+      throw new KernelException(Errno.EINVAL, "migrate of invalid or device pfn " + pfn);
+    }
+    return migration.migrate(pfn, newFolio);
+  }
+
   /** {@code folio_mapcount()}: page-table mappings of the folio containing {@code pfn}. */
   public int folioMapcount(long pfn) {
     long head = memmap.compoundHead(pfn);
