@@ -29,12 +29,16 @@ public final class Gup {
   private final Memmap memmap;
   private final PageAllocator alloc;
   private final VmStat vmstat;
+  private final PinTrackingPolicy policy;
+  private final java.util.concurrent.atomic.LongAdder fastPages =
+      new java.util.concurrent.atomic.LongAdder();
 
   Gup(VirtualMemory vm) {
     this.vm = vm;
     this.memmap = vm.memmap;
     this.alloc = vm.alloc;
     this.vmstat = vm.mem.vmstat();
+    this.policy = PinTrackingPolicy.of(vm.mem.params().get("gup.pin_tracking", "bias"), memmap);
   }
 
   // ---------------------------------------------------------------- entry points
@@ -203,7 +207,11 @@ public final class Gup {
     if (Long.compareUnsigned(end, MmStruct.TASK_SIZE) > 0) {
       throw new KernelException(Errno.EFAULT, "range beyond TASK_SIZE");
     }
-    int nr = gupFast(mm, start, end, flags, pages);
+    int nr =
+        (flags & FOLL_PIN) != 0 && !policy.fastPathAvailable()
+            ? 0
+            : gupFast(mm, start, end, flags, pages);
+    fastPages.add(nr);
     if (nr == nrPages || (flags & FOLL_FAST_ONLY) != 0) {
       return nr;
     }
@@ -331,34 +339,14 @@ public final class Gup {
 
   /** {@code try_grab_folio_fast()}: refuses a free folio and an overflowing count. */
   private boolean tryGrabFast(long head, int refs, int flags) {
-    int add = addFor(head, refs, flags);
-    while (true) {
-      int c = memmap.refcount(head);
-      if (c <= 0 || c > Integer.MAX_VALUE - add) {
-        return false;
-      }
-      if (memmap.refCompareAndSet(head, c, c + add)) {
-        break;
-      }
+    if ((flags & FOLL_PIN) == 0) {
+      return policy.refTryAdd(head, refs);
     }
-    accountPin(head, refs, flags);
+    if (!policy.grab(head, refs, true)) {
+      return false;
+    }
+    vmstat.add(VmItem.NR_FOLL_PIN_ACQUIRED, refs);
     return true;
-  }
-
-  private int addFor(long head, int refs, int flags) {
-    if ((flags & FOLL_PIN) != 0 && memmap.folioOrder(head) == 0) {
-      return refs * GUP_PIN_COUNTING_BIAS;
-    }
-    return refs;
-  }
-
-  private void accountPin(long head, int refs, int flags) {
-    if ((flags & FOLL_PIN) != 0) {
-      if (memmap.folioOrder(head) > 0) {
-        memmap.pincountAdd(head, refs);
-      }
-      vmstat.add(VmItem.NR_FOLL_PIN_ACQUIRED, refs);
-    }
   }
 
   /**
@@ -371,21 +359,21 @@ public final class Gup {
     if ((flags & FOLL_PIN) != 0 && memmap.testFlag(head, PG_ZERO_PAGE)) {
       return 0;
     }
-    int add = (flags & (FOLL_PIN | FOLL_GET)) == 0 ? 0 : addFor(head, refs, flags);
-    while (true) {
-      int c = memmap.refcount(head);
-      if (c <= 0) {
-        vm.mem.health().warn(true, "try_grab_folio() on free pfn " + pfn);
-        return -Errno.ENOMEM.number();
-      }
-      if (c > Integer.MAX_VALUE - add) {
-        return -Errno.ENOMEM.number(); // refcount overflow: refuse rather than wrap
-      }
-      if (memmap.refCompareAndSet(head, c, c + add)) {
-        break;
-      }
+    if ((flags & (FOLL_PIN | FOLL_GET)) == 0) {
+      return 0;
     }
-    accountPin(head, refs, flags);
+    if (memmap.refcount(head) <= 0) {
+      vm.mem.health().warn(true, "try_grab_folio() on free pfn " + pfn);
+      return -Errno.ENOMEM.number();
+    }
+    boolean ok =
+        (flags & FOLL_PIN) != 0 ? policy.grab(head, refs, false) : policy.refTryAdd(head, refs);
+    if (!ok) {
+      return -Errno.ENOMEM.number(); // refcount overflow: refuse rather than wrap
+    }
+    if ((flags & FOLL_PIN) != 0) {
+      vmstat.add(VmItem.NR_FOLL_PIN_ACQUIRED, refs);
+    }
     return 0;
   }
 
@@ -650,11 +638,7 @@ public final class Gup {
         return;
       }
       vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, refs);
-      if (memmap.folioOrder(head) > 0) {
-        memmap.pincountAdd(head, -refs);
-      } else {
-        refs *= GUP_PIN_COUNTING_BIAS;
-      }
+      refs = policy.release(head, refs);
     }
     folioPutRefs(head, refs);
   }
@@ -693,37 +677,16 @@ public final class Gup {
     if (!memmap.pfnValid(pfn)) {
       throw new KernelException(Errno.EINVAL, "unpin of invalid pfn " + pfn);
     }
-    long flags = memmap.flags(pfn);
-    long head = pfn;
-    if ((flags & (1L << PG_TAIL)) != 0) {
-      head = pfn - memmap.compound(pfn);
-      flags = memmap.flags(head);
-    }
-    if ((flags & (1L << PG_ZERO_PAGE)) != 0) {
+    long head = memmap.compoundHead(pfn);
+    if (memmap.testFlag(head, PG_ZERO_PAGE)) {
       return false;
     }
-    if ((flags & (1L << PG_HEAD)) != 0) {
-      if (memmap.pincount(head) <= 0) {
-        throw vm.mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
-      }
-      memmap.pincountAdd(head, -1);
-      folioPutRefs(head, 1);
-      return true;
+    int refs = policy.release(head, 1);
+    if (refs < 0) {
+      throw vm.mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
     }
-    // small folio: drop the bias in one atomic step unless it holds the last references
-    while (true) {
-      int c = memmap.refcount(head);
-      if (c < GUP_PIN_COUNTING_BIAS) {
-        throw vm.mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
-      }
-      if (c == GUP_PIN_COUNTING_BIAS) {
-        folioPutRefs(head, GUP_PIN_COUNTING_BIAS);
-        return true;
-      }
-      if (memmap.refCompareAndSet(head, c, c - GUP_PIN_COUNTING_BIAS)) {
-        return true;
-      }
-    }
+    folioPutRefs(head, refs);
+    return true;
   }
 
   /** {@code unpin_user_pages()}: NULL entries ({@link PageAllocator#NO_PFN}) are skipped. */
@@ -769,13 +732,13 @@ public final class Gup {
 
   private void unpinLargeFolio(long pfn, int nr) {
     long head = memmap.compoundHead(pfn);
-    if (memmap.pincount(head) < nr) {
+    int refs = policy.release(head, nr);
+    if (refs < 0) {
       throw vm.mem
           .health()
           .bug("unpin_user_pages() of " + nr + " pins on pfn " + pfn + " holding fewer");
     }
-    memmap.pincountAdd(head, -nr);
-    folioPutRefs(head, nr);
+    folioPutRefs(head, refs);
   }
 
   /**
@@ -830,10 +793,18 @@ public final class Gup {
    * the refcount (1024 plain references look like a pin: false positives, never false negatives).
    */
   public boolean folioMaybeDmaPinned(long pfn) {
-    long head = memmap.compoundHead(pfn);
-    if (memmap.folioOrder(head) > 0) {
-      return memmap.pincount(head) > 0;
-    }
-    return memmap.refcount(head) >= GUP_PIN_COUNTING_BIAS;
+    return policy.maybeDmaPinned(pfn);
+  }
+
+  /** The pin-tracking policy in force ({@code gup.pin_tracking=}). */
+  public PinTrackingPolicy pinTracking() {
+    return policy;
+  }
+
+  /**
+   * Pages {@code gup_fast} took without a lock since boot (0 under a policy without a fast path).
+   */
+  public long fastPathPages() {
+    return fastPages.sum();
   }
 }
