@@ -318,14 +318,19 @@ public final class AddressSpace {
     memmap.refAdd(pfn, nr);
     memmap.setMapping(pfn, id);
     memmap.setIndex(pfn, index);
+    boolean inserted = false;
     synchronized (xaLock) {
       if (tree.nextPresent(index, index + nr - 1) == PageCacheTree.NONE) {
         for (int i = 0; i < nr; i++) {
           tree.insert(index + i, pfn);
         }
         nrPages += nr;
-        return 0;
+        inserted = true;
       }
+    }
+    if (inserted) {
+      mem.folioAddLru(pfn); // filemap_add_folio() -> folio_add_lru()
+      return 0;
     }
     memmap.setMapping(pfn, 0);
     memmap.setIndex(pfn, 0);

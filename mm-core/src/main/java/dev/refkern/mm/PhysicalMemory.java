@@ -27,6 +27,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class PhysicalMemory implements AutoCloseable {
   private final BootParams params;
   private final Scheduler scheduler;
+  private volatile java.util.function.LongConsumer folioAddLru = pfn -> {};
   private final MemmapFile file;
   private final OffHeapMemmap memmap;
   private final BuddyAllocator allocator;
@@ -89,6 +90,26 @@ public final class PhysicalMemory implements AutoCloseable {
   public static PhysicalMemory boot(
       BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
     return new PhysicalMemory(params, stateDir, reset, scheduler);
+  }
+
+  /**
+   * Installs the LRU's hooks: {@code addLru} for a new page-cache folio ({@code folio_add_lru()}),
+   * {@code release} for a folio whose last reference dropped, before it is freed.
+   */
+  public void setLruHooks(
+      java.util.function.LongConsumer addLru, java.util.function.LongConsumer release) {
+    this.folioAddLru = addLru;
+    allocator.setReleaseHook(release);
+  }
+
+  /** Installs direct reclaim, run by an allocation that may sleep before it fails. */
+  public void setDirectReclaim(java.util.function.IntConsumer reclaim) {
+    allocator.setDirectReclaim(reclaim);
+  }
+
+  /** {@code folio_add_lru()} through the installed LRU, if any. */
+  public void folioAddLru(long pfn) {
+    folioAddLru.accept(pfn);
   }
 
   /** The one source of asynchrony: workqueues, kthreads, sleeping locks, the clock. */

@@ -14,11 +14,17 @@ public enum VmItem {
   PGALLOC_MOVABLE,
   PGFREE,
   ALLOCSTALL,
+  PGSTEAL,
+  PSWPIN,
+  PSWPOUT,
   PGMIGRATE_SUCCESS,
   PGMIGRATE_FAIL,
   PGFAULT,
   PGMAJFAULT,
-  THP_FAULT_ALLOC;
+  THP_FAULT_ALLOC,
+  COMPACT_MIGRATE_SCANNED,
+  COMPACT_FREE_SCANNED,
+  COMPACT_ISOLATED;
 
   /** The lower-case name {@code /proc/vmstat} uses. */
   public String procName() {

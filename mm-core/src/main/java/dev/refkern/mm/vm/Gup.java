@@ -162,6 +162,7 @@ public final class Gup {
         }
       }
       unpinUserPages(pages, (int) n);
+      vm.lru.lruAddDrainAll(); // migrate_prep: batched folios hold references
       for (long pfn : move) {
         int rc = vm.migration.migrate(pfn, false);
         if (rc != 0) {

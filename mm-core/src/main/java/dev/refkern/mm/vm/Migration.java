@@ -72,24 +72,28 @@ final class Migration {
     if (memmap.folioOrder(src) > 0 || memmap.testFlag(src, PG_ZERO_PAGE)) {
       return -Errno.EAGAIN.number();
     }
-    // folio_isolate: our own reference, refused for a folio being freed
-    int c;
-    do {
-      c = memmap.refcount(src);
-      if (c <= 0) {
-        return -Errno.EAGAIN.number();
-      }
-    } while (!memmap.refCompareAndSet(src, c, c + 1));
+    // isolate: off the LRU (folio_isolate_lru) or at least our own reference
+    vm.lru.lruAddDrain();
+    boolean onLru = vm.lru.isolate(src);
+    if (!onLru) {
+      int c;
+      do {
+        c = memmap.refcount(src);
+        if (c <= 0) {
+          return -Errno.EAGAIN.number();
+        }
+      } while (!memmap.refCompareAndSet(src, c, c + 1));
+    }
     boolean anon = memmap.testFlag(src, PG_ANON);
     AddressSpace file = anon ? null : vm.mem.mapping(memmap.mapping(src));
     if ((!anon && file == null) || !vm.folios.folioTrylock(src)) {
-      alloc.putPage(src);
+      release(src, onLru);
       return -Errno.EAGAIN.number();
     }
     long dst = newFolio.getAsLong();
     if (dst == PageAllocator.NO_PFN) {
       vm.folios.folioUnlock(src);
-      alloc.putPage(src);
+      release(src, onLru);
       return -Errno.ENOMEM.number();
     }
     vm.folios.folioTrylock(dst);
@@ -106,12 +110,22 @@ final class Migration {
     vm.folios.folioUnlock(src);
     if (rc == 0) {
       alloc.putPage(src); // our reference was the last: src is freed
+      vm.lru.folioAddLru(dst);
       alloc.putPage(dst); // the new folio lives on through its mappings and cache
     } else {
       alloc.putPage(dst);
-      alloc.putPage(src);
+      release(src, onLru);
     }
     return rc;
+  }
+
+  /** Drops the isolation: back on the LRU if it came from there ({@code folio_putback_lru}). */
+  private void release(long src, boolean onLru) {
+    if (onLru) {
+      vm.lru.putback(src);
+    } else {
+      alloc.putPage(src);
+    }
   }
 
   /** {@code try_to_migrate()}: every pte of {@code src} becomes a migration entry. */

@@ -344,8 +344,8 @@ public final class Task {
         long[] t = PageTable.pteTable(pmd, a);
         int i = PageTable.pteIndex(a);
         long e = PageTable.get(t, i);
-        if (e == 0) {
-          continue;
+        if (e == 0 || Pte.isSwap(e)) {
+          continue; // swap and migration entries carry no permissions
         }
         e &= ~WRITE;
         if (none) {

@@ -56,6 +56,9 @@ public final class VirtualMemory {
   private final Map<Long, List<Vma>> fileVmas = new ConcurrentHashMap<>();
   private final Gup gup;
   final Migration migration;
+  final LruVec lru;
+  final Vmscan vmscan;
+  private volatile SwapSpace swap;
 
   public VirtualMemory(PhysicalMemory mem) {
     this.mem = mem;
@@ -71,6 +74,10 @@ public final class VirtualMemory {
     this.zeroPfn = zero;
     this.gup = new Gup(this);
     this.migration = new Migration(this);
+    this.lru = new LruVec(memmap, alloc);
+    this.vmscan = new Vmscan(this, lru);
+    mem.setLruHooks(lru::folioAddLru, lru::release);
+    mem.setDirectReclaim(vmscan::directReclaim);
     folios.setFolioMkclean(this::folioMkclean);
   }
 
@@ -159,6 +166,28 @@ public final class VirtualMemory {
   /** get_user_pages and friends. */
   public Gup gup() {
     return gup;
+  }
+
+  /** The LRU lists. */
+  public LruVec lru() {
+    return lru;
+  }
+
+  /** Page reclaim. */
+  public Vmscan vmscan() {
+    return vmscan;
+  }
+
+  /** {@code swapon()}: reclaim may now swap anonymous pages out to {@code device}. */
+  public SwapSpace swapon(dev.refkern.mm.spi.SwapDevice device) {
+    SwapSpace s = new SwapSpace(device);
+    swap = s;
+    vmscan.setSwap(s);
+    return s;
+  }
+
+  SwapSpace swap() {
+    return swap;
   }
 
   /** A new process with an empty address space. */
@@ -321,7 +350,7 @@ public final class VirtualMemory {
       return 0; // the retried access sees the new folio
     }
     if (Pte.isSwap(pte)) {
-      return VM_FAULT_SIGBUS; // do_swap_page(): no swap device yet
+      return vmscan.doSwapPage(mm, vma, addr, pte, write);
     }
     if ((write || unshare) && !Pte.write(pte)) {
       return doWpPage(mm, vma, addr, pte, unshare && !write);
@@ -381,6 +410,7 @@ public final class VirtualMemory {
       mm.ptl.unlock();
     }
     mem.vmstat().inc(VmItem.THP_FAULT_ALLOC);
+    lru.folioAddLru(head);
     return 0;
   }
 
@@ -445,6 +475,7 @@ public final class VirtualMemory {
       return 0; // raced with another fault: retry sees its pte
     }
     mm.anonPages.incrementAndGet();
+    lru.folioAddLru(pfn);
     return 0;
   }
 
@@ -564,6 +595,7 @@ public final class VirtualMemory {
     mem.ram().copyPage(pfn, src);
     newAnonRmap(pfn, anonVmaPrepare(vma), vma.linearPageIndex(addr));
     memmap.mapcountAdd(pfn, 1);
+    lru.folioAddLru(pfn); // the batch's own reference keeps it alive if the install loses a race
     return pfn;
   }
 
@@ -639,6 +671,10 @@ public final class VirtualMemory {
     return memmap.folioOrder(head) == 0 && memmap.refcount(head) == 1;
   }
 
+  boolean replacePteIf(MmStruct mm, long addr, long expect, long entry) {
+    return setPteIf(mm, addr, expect, entry);
+  }
+
   private boolean replacePte(MmStruct mm, long addr, long expect, long entry) {
     return setPteIf(mm, addr, expect, entry);
   }
@@ -705,6 +741,8 @@ public final class VirtualMemory {
           }
           if (present(e) && !special(e)) {
             dropMapping(mm, Pte.pfn(e), dirty(e));
+          } else if (Pte.isSwap(e) && !Migration.isMigrationEntry(e) && swap != null) {
+            swap.put(Pte.swapOffset(e)); // free_swap_and_cache()
           }
         }
       }
@@ -794,6 +832,11 @@ public final class VirtualMemory {
     while (Migration.isMigrationEntry(e)) {
       migration.waitForMigration(parent, addr, e);
       e = PageTable.get(t, i);
+    }
+    if (Pte.isSwap(e) && swap != null) {
+      swap.dup(Pte.swapOffset(e)); // copy_nonpresent_pte(): swap_duplicate()
+      installPte(child, addr, e, -1);
+      return;
     }
     if (!present(e)) {
       return;

@@ -165,6 +165,7 @@ class FileMappingTest extends VmTestBase {
         Errno.EFAULT,
         assertThrows(KernelException.class, () -> task.loadLong(a + 3 * 4096)).errno(),
         "SIGBUS beyond EOF");
+    settle();
     assertEquals(
         GUP_PIN_COUNTING_BIAS,
         mem.memmap().refcount(pages[0]),

@@ -65,6 +65,7 @@ class GupSimStressTest {
         gup.unpinUserPages(p, p.length);
       }
       task.exit();
+      vm.lru().lruAddDrainAll();
       List<String> problems = mem.debugVm().checkNoPinsHeld();
       assertTrue(problems.isEmpty(), tag + ": " + problems);
       assertEquals(freeAtStart, mem.allocator().nrFreePages(), tag + ": pages leaked");

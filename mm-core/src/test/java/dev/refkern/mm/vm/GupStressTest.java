@@ -63,6 +63,7 @@ class GupStressTest extends VmTestBase {
       gup.unpinUserPages(p, p.length);
     }
     task.exit();
+    settle();
     assertTrue(
         mem.debugVm().checkNoPinsHeld().isEmpty(), tag + ": " + mem.debugVm().checkNoPinsHeld());
     assertEquals(0, mem.health().badPageCount(), tag + ": " + mem.health().warnings());

@@ -21,6 +21,7 @@ class GupTest extends VmTestBase {
     for (int i = 0; i < pages; i++) {
       task.storeLong(a + i * 4096L, i + 1);
     }
+    settle();
     return a;
   }
 
@@ -66,6 +67,7 @@ class GupTest extends VmTestBase {
     long a = task.mmapAnon(2L << 20);
     task.madvise(a, 2L << 20, MADV_HUGEPAGE);
     task.storeLong(a, 1);
+    settle();
     long head = Pte.pfn(task.mm().pte(a));
     long[] pages = new long[3];
     assertEquals(3, gup.pinUserPagesFast(task, a + 4096, 3, FOLL_WRITE, pages));
@@ -287,6 +289,7 @@ class GupTest extends VmTestBase {
     task = vm.createTask("t");
     long a = task.mmapAnon(4 * 4096);
     assertEquals(4, gup.getUserPages(task, a, 4, FOLL_WRITE, null));
+    settle();
     long pfn = Pte.pfn(task.mm().pte(a + 4096));
     assertEquals(1, mem.memmap().refcount(pfn));
     assertTrue(Pte.write(task.mm().pte(a + 4096)));
@@ -463,6 +466,7 @@ class GupTest extends VmTestBase {
     assertEquals(free, mem.allocator().nrFreePages(), "the pin keeps the page");
     assertEquals(GUP_PIN_COUNTING_BIAS, mem.memmap().refcount(pages[0]));
     gup.unpinUserPage(pages[0]);
+    settle();
     assertEquals(free + 1, mem.allocator().nrFreePages());
     task.exit();
   }

@@ -25,6 +25,7 @@ class MigrationTest extends VmTestBase {
     long a = p.mmapAnon(4096);
     p.storeLong(a, 5);
     Task c = p.fork("c");
+    settle();
     long src = Pte.pfn(p.mm().pte(a));
     List<MmuNotifierEvent> events = new ArrayList<>();
     p.mm()
@@ -40,6 +41,7 @@ class MigrationTest extends VmTestBase {
             });
     long free = mem.allocator().nrFreePages();
     assertEquals(0, vm.migrateFolio(src, true));
+    settle();
     long dst = Pte.pfn(p.mm().pte(a));
     assertNotEquals(src, dst);
     assertEquals(dst, Pte.pfn(c.mm().pte(a)), "both mappings follow");

@@ -23,6 +23,7 @@ class PinTrackingPolicyTest extends VmTestBase {
     for (int i = 0; i < pages; i++) {
       task.storeLong(a + i * 4096L, i + 1);
     }
+    settle();
     return a;
   }
 

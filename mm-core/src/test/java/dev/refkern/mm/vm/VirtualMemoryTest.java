@@ -43,6 +43,7 @@ class VirtualMemoryTest extends VmTestBase {
     assertEquals(vm.zeroPfn(), Pte.pfn(t.mm().pte(a)));
     assertTrue(Pte.special(t.mm().pte(a)));
     t.storeLong(a, 42);
+    settle();
     long pfn = Pte.pfn(t.mm().pte(a));
     assertNotEquals(vm.zeroPfn(), pfn);
     assertEquals(42, t.loadLong(a));
@@ -58,6 +59,7 @@ class VirtualMemoryTest extends VmTestBase {
     Task p = vm.createTask("parent");
     long a = p.mmapAnon(4096);
     p.storeLong(a, 1);
+    settle();
     long pfn = Pte.pfn(p.mm().pte(a));
     Task c = p.fork("child");
     assertEquals(pfn, Pte.pfn(c.mm().pte(a)));
@@ -124,12 +126,14 @@ class VirtualMemoryTest extends VmTestBase {
     for (int i = 0; i < 64; i++) {
       t.storeLong(a + i * 4096L, i);
     }
+    settle();
     assertEquals(free - 64, mem.allocator().nrFreePages());
     t.munmap(a, 32 * 4096);
     assertEquals(free - 32, mem.allocator().nrFreePages());
     assertThrows(KernelException.class, () -> t.loadLong(a));
     assertEquals(33, t.loadLong(a + 33 * 4096L));
     t.exit();
+    settle();
     assertEquals(free, mem.allocator().nrFreePages());
     assertNull(t.mm());
   }
@@ -190,6 +194,7 @@ class VirtualMemoryTest extends VmTestBase {
     long a = t.mmapAnon(4L << 20);
     t.madvise(a, 4L << 20, MADV_HUGEPAGE);
     t.storeLong(a + 4096, 9);
+    settle();
     long pmd = t.mm().pte(a);
     assertTrue(Pte.huge(pmd));
     long head = Pte.pfn(pmd);

@@ -23,6 +23,11 @@ abstract class VmTestBase {
     gup = vm.gup();
   }
 
+  /** {@code lru_add_drain_all()}: batched folios drop the references their batches hold. */
+  void settle() {
+    vm.lru().lruAddDrainAll();
+  }
+
   void boot() {
     boot("mem=256M");
   }
@@ -33,6 +38,9 @@ abstract class VmTestBase {
       return;
     }
     try {
+      if (!mem.health().isDead() && vm != null) {
+        settle();
+      }
       if (!mem.health().isDead()) {
         List<String> p = pinsMayRemain ? mem.debugVm().check() : mem.debugVm().checkNoPinsHeld();
         assertTrue(p.isEmpty(), "CONFIG_DEBUG_VM: " + p);

@@ -30,6 +30,8 @@ public final class BuddyAllocator implements PageAllocator {
   private final long deviceStart;
   private final long deviceEnd;
   private volatile LongConsumer deviceFree = pfn -> {};
+  private volatile LongConsumer releaseHook = pfn -> {};
+  private volatile java.util.function.IntConsumer directReclaim;
 
   /**
    * Builds the zones and frees every RAM frame into them ({@code memblock_free_all()}).
@@ -104,6 +106,16 @@ public final class BuddyAllocator implements PageAllocator {
     return movable == null ? List.of(normal) : List.of(normal, movable);
   }
 
+  /** {@code try_to_free_pages()}: what an allocation that may sleep runs before it fails. */
+  public void setDirectReclaim(java.util.function.IntConsumer reclaim) {
+    this.directReclaim = reclaim;
+  }
+
+  /** Called for a folio whose last reference dropped, before it is checked and freed (the LRU). */
+  public void setReleaseHook(LongConsumer hook) {
+    this.releaseHook = hook;
+  }
+
   /** Where {@code ZONE_DEVICE} pages go when their last reference drops. */
   public void setDeviceFree(LongConsumer hook) {
     this.deviceFree = hook;
@@ -129,6 +141,14 @@ public final class BuddyAllocator implements PageAllocator {
       }
       if (pfn == NO_PFN) {
         pfn = tryZone(normal, order, pass, high);
+      }
+    }
+    java.util.function.IntConsumer reclaim = directReclaim;
+    if (pfn == NO_PFN && reclaim != null && (gfp & Gfp.DIRECT_RECLAIM) != 0) {
+      reclaim.accept(order);
+      pfn = movableOk ? tryZone(movable, order, 1, high) : NO_PFN;
+      if (pfn == NO_PFN) {
+        pfn = tryZone(normal, order, 1, high);
       }
     }
     if (pfn == NO_PFN) {
@@ -240,6 +260,7 @@ public final class BuddyAllocator implements PageAllocator {
       deviceFree.accept(pfn);
       return;
     }
+    releaseHook.accept(pfn); // __page_cache_release(): off the LRU before the checks
     String bad = badReason(pfn);
     for (long i = 1; bad == null && i < (1L << order); i++) {
       if (memmap.testFlag(pfn, PG_HEAD)) {
@@ -416,5 +437,71 @@ public final class BuddyAllocator implements PageAllocator {
   /** First pfn of the {@code ZONE_DEVICE} range. */
   public long deviceStart() {
     return deviceStart;
+  }
+
+  // ---------------------------------------------------------------- compaction
+
+  /**
+   * {@code PageBuddy()} + {@code buddy_order()}, read under the zone lock: the order of the free
+   * block whose head is {@code pfn}, or -1 if {@code pfn} is not the head of a free block (in use,
+   * inside a free block, or not buddy-managed memory at all).
+   */
+  public int freeBlockOrder(long pfn) {
+    if (pfn < 0 || pfn >= deviceStart) {
+      return -1;
+    }
+    BuddyZone z = zoneOf(pfn);
+    synchronized (z.lock) {
+      return memmap.testFlag(pfn, PG_BUDDY) ? (int) memmap.privateData(pfn) : -1;
+    }
+  }
+
+  /**
+   * {@code __isolate_free_page()} then {@code split_map_pages()} ({@code post_alloc_hook()}, {@code
+   * set_page_refcounted()}), as compaction's free scanner ({@code isolate_freepages_block()}) uses
+   * them: if {@code pfn} heads a free block of {@code zone}, takes it off the free lists and hands
+   * it out split into {@code n = 1 << order} order-0 pages {@code [pfn, pfn + n)}, each with
+   * refcount 1; the caller owns one reference on each and drops it with {@link #putPage}. {@code
+   * NR_FREE_PAGES} drops by {@code n}; like the kernel, no {@code pgalloc} event is counted.
+   *
+   * <p>The watermark is obeyed as {@code __isolate_free_page()} does: the block is refused if the
+   * zone would not keep more than {@code WMARK_MIN + (1 << order)} free pages.
+   *
+   * @return {@code n}; 0 if the watermark refuses the block; -1 if {@code pfn} is not the head of a
+   *     free block in {@code zone} (checked under the zone lock)
+   * @throws KernelException {@code EINVAL} for a zone the buddy allocator does not manage
+   */
+  public int isolateFreeBlock(ZoneType zone, long pfn) {
+    health.checkAlive();
+    BuddyZone z = buddyZone(zone);
+    if (!z.contains(pfn)) {
+      return -1;
+    }
+    int order;
+    synchronized (z.lock) {
+      if (!memmap.testFlag(pfn, PG_BUDDY)) {
+        return -1;
+      }
+      order = (int) memmap.privateData(pfn);
+      if (!z.watermarkOk(0, z.wmarkMin + (1L << order), false)) {
+        return 0;
+      }
+      z.delFromFreeList(pfn, order);
+      vmstat.add(VmItem.NR_FREE_PAGES, -(1L << order));
+    }
+    for (long i = 0; i < (1L << order); i++) {
+      memmap.setRefcount(pfn + i, 1);
+    }
+    return 1 << order;
+  }
+
+  private BuddyZone buddyZone(ZoneType type) {
+    if (type == ZoneType.NORMAL) {
+      return normal;
+    }
+    if (type == ZoneType.MOVABLE && movable != null) {
+      return movable;
+    }
+    throw new KernelException(Errno.EINVAL, "no buddy-managed zone " + type);
   }
 }

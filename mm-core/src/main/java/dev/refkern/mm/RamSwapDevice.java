@@ -1,0 +1,48 @@
+package dev.refkern.mm;
+
+import dev.refkern.mm.spi.SwapDevice;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** A swap device in memory: each written slot keeps a copy of the page (for tests and demos). */
+public final class RamSwapDevice implements SwapDevice {
+  private final long nrSlots;
+  private final ConcurrentHashMap<Long, byte[]> slots = new ConcurrentHashMap<>();
+
+  public RamSwapDevice(long nrSlots) {
+    if (nrSlots <= 0) {
+      throw new KernelException(Errno.EINVAL, "swap device needs at least one slot");
+    }
+    this.nrSlots = nrSlots;
+  }
+
+  @Override
+  public long nrSlots() {
+    return nrSlots;
+  }
+
+  @Override
+  public void writePage(long slot, PageMemory ram, long pfn) {
+    byte[] b = new byte[PageMemory.PAGE_SIZE];
+    ram.read(pfn, 0, b, 0, b.length);
+    slots.put(slot, b);
+  }
+
+  @Override
+  public void readPage(long slot, PageMemory ram, long pfn) {
+    byte[] b = slots.get(slot);
+    if (b == null) {
+      throw new KernelException(Errno.EIO, "swap slot " + slot + " was never written");
+    }
+    ram.write(pfn, 0, b, 0, b.length);
+  }
+
+  @Override
+  public void discard(long slot) {
+    slots.remove(slot);
+  }
+
+  /** Slots holding data now. */
+  public int slotsInUse() {
+    return slots.size();
+  }
+}

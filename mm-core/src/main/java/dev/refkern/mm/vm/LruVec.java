@@ -1,0 +1,241 @@
+package dev.refkern.mm.vm;
+
+import static dev.refkern.mm.PageFlags.*;
+
+import dev.refkern.mm.Memmap;
+import dev.refkern.mm.PageAllocator;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The LRU lists of the node ({@code struct lruvec}, {@code mm/swap.c}): inactive and active lists
+ * for anon and file folios, and the unevictable list, threaded through the memmap's list fields
+ * under one {@code lru_lock}. New folios reach them through per-thread batches ({@code folio_batch}
+ * of {@code lru_add}), each holding a reference until drained.
+ */
+public final class LruVec {
+  /** {@code enum lru_list}. */
+  public enum LruList {
+    INACTIVE_ANON,
+    ACTIVE_ANON,
+    INACTIVE_FILE,
+    ACTIVE_FILE,
+    UNEVICTABLE
+  }
+
+  /** {@code FOLIO_BATCH_SIZE}. */
+  static final int BATCH = 15;
+
+  private static final LruList[] LISTS = LruList.values();
+
+  private final Memmap memmap;
+  private final PageAllocator alloc;
+  private final Object lruLock = new Object();
+  private final long[] head = {-1, -1, -1, -1, -1};
+  private final long[] tail = {-1, -1, -1, -1, -1};
+  private final long[] size = new long[LISTS.length];
+  private final Set<Batch> batches = ConcurrentHashMap.newKeySet();
+  private final ThreadLocal<Batch> batch =
+      ThreadLocal.withInitial(
+          () -> {
+            Batch b = new Batch();
+            batches.add(b);
+            return b;
+          });
+
+  private static final class Batch {
+    final long[] pfns = new long[BATCH];
+    int n;
+  }
+
+  LruVec(Memmap memmap, PageAllocator alloc) {
+    this.memmap = memmap;
+    this.alloc = alloc;
+  }
+
+  /** The list a folio belongs on, by its flags ({@code folio_lru_list()}). */
+  LruList listFor(long head) {
+    long f = memmap.flags(head);
+    if ((f & (bit(PG_UNEVICTABLE) | bit(PG_MLOCKED))) != 0) {
+      return LruList.UNEVICTABLE;
+    }
+    boolean active = (f & bit(PG_ACTIVE)) != 0;
+    if ((f & bit(PG_SWAPBACKED)) != 0) {
+      return active ? LruList.ACTIVE_ANON : LruList.INACTIVE_ANON;
+    }
+    return active ? LruList.ACTIVE_FILE : LruList.INACTIVE_FILE;
+  }
+
+  /** Folios on {@code list} now (batched folios not counted until drained). */
+  public long size(LruList list) {
+    synchronized (lruLock) {
+      return size[list.ordinal()];
+    }
+  }
+
+  /** {@code folio_test_lru()}. */
+  public boolean onLru(long pfn) {
+    return memmap.testFlag(memmap.compoundHead(pfn), PG_LRU);
+  }
+
+  /** Which list the folio is on, or null. */
+  public LruList listOf(long pfn) {
+    int s = memmap.lruState(memmap.compoundHead(pfn));
+    return s == 0 ? null : LISTS[s - 1];
+  }
+
+  /** {@code folio_add_lru()}: batched with a reference, drained when the batch fills. */
+  public void folioAddLru(long pfn) {
+    long h = memmap.compoundHead(pfn);
+    alloc.getPage(h);
+    Batch b = batch.get();
+    synchronized (b) {
+      b.pfns[b.n++] = h;
+      if (b.n < BATCH) {
+        return;
+      }
+    }
+    drain(b);
+  }
+
+  /** {@code lru_add_drain()}: this thread's batch onto the lists. */
+  public void lruAddDrain() {
+    drain(batch.get());
+  }
+
+  /** {@code lru_add_drain_all()}: every thread's batch. */
+  public void lruAddDrainAll() {
+    for (Batch b : batches) {
+      drain(b);
+    }
+  }
+
+  private void drain(Batch b) {
+    long[] taken;
+    int n;
+    synchronized (b) {
+      n = b.n;
+      if (n == 0) {
+        return;
+      }
+      taken = b.pfns.clone();
+      b.n = 0;
+    }
+    synchronized (lruLock) {
+      for (int i = 0; i < n; i++) {
+        if (!memmap.testFlag(taken[i], PG_LRU)) {
+          link(taken[i], listFor(taken[i]));
+        }
+      }
+    }
+    for (int i = 0; i < n; i++) {
+      alloc.putPage(taken[i]); // the batch's reference; may free the folio (off the LRU first)
+    }
+  }
+
+  /** Adds at the head; caller holds the lru_lock. */
+  private void link(long pfn, LruList l) {
+    int i = l.ordinal();
+    memmap.setLruPrev(pfn, -1);
+    memmap.setLruNext(pfn, head[i]);
+    if (head[i] >= 0) {
+      memmap.setLruPrev(head[i], pfn);
+    } else {
+      tail[i] = pfn;
+    }
+    head[i] = pfn;
+    size[i]++;
+    memmap.setLruState(pfn, i + 1);
+    memmap.setFlag(pfn, PG_LRU);
+  }
+
+  /** Removes from its list; caller holds the lru_lock. */
+  private void unlink(long pfn) {
+    int i = memmap.lruState(pfn) - 1;
+    long prev = memmap.lruPrev(pfn);
+    long next = memmap.lruNext(pfn);
+    if (prev >= 0) {
+      memmap.setLruNext(prev, next);
+    } else {
+      head[i] = next;
+    }
+    if (next >= 0) {
+      memmap.setLruPrev(next, prev);
+    } else {
+      tail[i] = prev;
+    }
+    memmap.setLruPrev(pfn, -1);
+    memmap.setLruNext(pfn, -1);
+    memmap.setLruState(pfn, 0);
+    memmap.clearFlag(pfn, PG_LRU);
+    size[i]--;
+  }
+
+  /** The release hook: a folio whose last reference dropped leaves its list. */
+  void release(long pfn) {
+    if (memmap.testFlag(pfn, PG_LRU)) {
+      synchronized (lruLock) {
+        if (memmap.testFlag(pfn, PG_LRU)) {
+          unlink(pfn);
+        }
+      }
+    }
+  }
+
+  /** {@code folio_isolate_lru()}: off its list with a reference taken; false if not on one. */
+  boolean isolate(long pfn) {
+    long h = memmap.compoundHead(pfn);
+    synchronized (lruLock) {
+      if (!memmap.testFlag(h, PG_LRU) || !tryGet(h)) {
+        return false;
+      }
+      unlink(h);
+      return true;
+    }
+  }
+
+  /**
+   * {@code folio_putback_lru()}: back on the list its flags say, dropping the isolation reference.
+   */
+  void putback(long pfn) {
+    synchronized (lruLock) {
+      if (!memmap.testFlag(pfn, PG_LRU)) {
+        link(pfn, listFor(pfn));
+      }
+    }
+    alloc.putPage(pfn);
+  }
+
+  /**
+   * {@code isolate_lru_folios()}: takes up to {@code max} folios from the tail of {@code list} into
+   * {@code out}, each with a reference. Returns how many.
+   */
+  int isolateFromTail(LruList list, int max, long[] out) {
+    int n = 0;
+    synchronized (lruLock) {
+      long pfn = tail[list.ordinal()];
+      while (pfn >= 0 && n < max) {
+        long prev = memmap.lruPrev(pfn);
+        if (tryGet(pfn)) {
+          unlink(pfn);
+          out[n++] = pfn;
+        }
+        pfn = prev;
+      }
+    }
+    return n;
+  }
+
+  /** A reference unless the folio is already on its way to being freed. */
+  private boolean tryGet(long h) {
+    while (true) {
+      int c = memmap.refcount(h);
+      if (c <= 0) {
+        return false;
+      }
+      if (memmap.refCompareAndSet(h, c, c + 1)) {
+        return true;
+      }
+    }
+  }
+}
