@@ -171,7 +171,10 @@ public final class LruVec {
     size[i]--;
   }
 
-  /** The release hook: a folio whose last reference dropped leaves its list. */
+  /**
+   * The release hook ({@code __page_cache_release()}): a folio whose last reference dropped leaves
+   * its list and loses the LRU-only flags ({@code __folio_clear_lru_flags()}).
+   */
   void release(long pfn) {
     if (memmap.testFlag(pfn, PG_LRU)) {
       synchronized (lruLock) {
@@ -180,6 +183,8 @@ public final class LruVec {
         }
       }
     }
+    memmap.clearFlag(pfn, PG_ACTIVE);
+    memmap.clearFlag(pfn, PG_UNEVICTABLE);
   }
 
   /** {@code folio_isolate_lru()}: off its list with a reference taken; false if not on one. */

@@ -13,6 +13,7 @@ import dev.refkern.mm.spi.SwapDevice;
 public final class SwapSpace {
   private final SwapDevice device;
   private final int[] map;
+  private final boolean[] writing;
   private int cursor;
   private long used;
 
@@ -22,6 +23,7 @@ public final class SwapSpace {
     }
     this.device = device;
     this.map = new int[(int) device.nrSlots()];
+    this.writing = new boolean[map.length];
   }
 
   /** {@code folio_alloc_swap()}: a free slot with count 0 reserved, or -1 when swap is full. */
@@ -65,11 +67,31 @@ public final class SwapSpace {
     return used;
   }
 
-  void write(long slot, PageMemory ram, long pfn) {
-    device.writePage(slot, ram, pfn);
+  /** Marks the slot as being written: a swap-in must wait (the swap cache's locked folio). */
+  synchronized void startWrite(long slot) {
+    writing[(int) slot] = true;
   }
 
-  void read(long slot, PageMemory ram, long pfn) {
+  synchronized boolean writing(long slot) {
+    return writing[(int) slot];
+  }
+
+  /** Writes the page (if {@code pfn >= 0}) and ends the in-flight state. */
+  void finishWrite(long slot, PageMemory ram, long pfn) {
+    if (pfn >= 0) {
+      device.writePage(slot, ram, pfn);
+    }
+    synchronized (this) {
+      writing[(int) slot] = false;
+    }
+  }
+
+  /** Reads the slot if a pte still names it; false means the caller should retry its fault. */
+  synchronized boolean readIfNamed(long slot, PageMemory ram, long pfn) {
+    if (map[(int) slot] <= 0 || writing[(int) slot]) {
+      return false;
+    }
     device.readPage(slot, ram, pfn);
+    return true;
   }
 }

@@ -199,17 +199,20 @@ public final class Vmscan {
       return false;
     }
     long entry = swapEntry(0, slot);
+    sw.startWrite(slot); // faults on the new swap entries wait until the data is there
     List<Unmapped> done = tryToUnmap(pfn, entry, sw, slot);
     if (vm.folioMapcount(pfn) > 0 || !memmap.refCompareAndSet(pfn, 1, 0)) {
       // still mapped or referenced (a speculative GUP): everything goes back
       restore(done, pfn, entry, sw, slot);
+      sw.finishWrite(slot, vm.mem.ram(), -1);
       sw.put(slot);
       return false;
     }
     if (done.isEmpty()) {
+      sw.finishWrite(slot, vm.mem.ram(), -1);
       sw.put(slot); // nobody maps it: nothing to write
     } else {
-      sw.write(slot, vm.mem.ram(), pfn);
+      sw.finishWrite(slot, vm.mem.ram(), pfn);
       c[4]++;
       vm.mem.vmstat().inc(VmItem.PSWPOUT);
     }
@@ -345,7 +348,14 @@ public final class Vmscan {
     if (pfn == PageAllocator.NO_PFN) {
       return VirtualMemory.VM_FAULT_OOM;
     }
-    sw.read(slot, vm.mem.ram(), pfn);
+    while (sw.writing(slot)) {
+      vm.mem.scheduler().condResched(); // swap_cache_get_folio(): reclaim is writing it out
+      Thread.onSpinWait();
+    }
+    if (!sw.readIfNamed(slot, vm.mem.ram(), pfn)) {
+      alloc.putPage(pfn);
+      return 0; // the entry changed meanwhile: retry the fault
+    }
     vm.mem.vmstat().inc(VmItem.PSWPIN);
     boolean exclusive = sw.count(slot) == 1;
     memmap.setFlag(pfn, PG_ANON);

@@ -43,6 +43,7 @@ class GupSimStressTest {
             true,
             sched)) {
       VirtualMemory vm = new VirtualMemory(mem);
+      vm.swapon(new dev.refkern.mm.RamSwapDevice(4096));
       Gup gup = vm.gup();
       long freeAtStart = mem.allocator().nrFreePages();
       Task task = vm.createTask("victim");
@@ -68,7 +69,29 @@ class GupSimStressTest {
       vm.lru().lruAddDrainAll();
       List<String> problems = mem.debugVm().checkNoPinsHeld();
       assertTrue(problems.isEmpty(), tag + ": " + problems);
-      assertEquals(freeAtStart, mem.allocator().nrFreePages(), tag + ": pages leaked");
+      if (freeAtStart != mem.allocator().nrFreePages()) {
+        StringBuilder sb = new StringBuilder();
+        for (long pfn = 0; pfn < mem.ramPfns() && sb.length() < 1500; pfn++) {
+          if (mem.memmap().refcount(pfn) > 0 && pfn != vm.zeroPfn()) {
+            sb.append(dev.refkern.mm.PageFlags.longSymbolic(mem.memmap().flags(pfn)))
+                .append(" ref=")
+                .append(mem.memmap().refcount(pfn))
+                .append(" map=")
+                .append(mem.memmap().mapcount(pfn))
+                .append(" mapping=")
+                .append(mem.memmap().mapping(pfn))
+                .append("; ");
+          }
+        }
+        fail(
+            tag
+                + ": pages leaked "
+                + (freeAtStart - mem.allocator().nrFreePages())
+                + ": "
+                + sb
+                + " warnings "
+                + mem.health().warnings());
+      }
       assertEquals(0, mem.health().badPageCount(), tag + ": " + mem.health().warnings());
     } catch (RuntimeException | Error e) {
       throw new AssertionError(tag + ": " + e, e);
@@ -87,7 +110,7 @@ class GupSimStressTest {
       ArrayDeque<long[]> pinned) {
     long addr = base + rnd.nextInt(PAGES) * 4096L;
     int n = 1 + rnd.nextInt(6);
-    int op = rnd.nextInt(9);
+    int op = rnd.nextInt(10);
     try {
       switch (op) {
         case 0, 1 -> task.storeLong(addr, rnd.nextLong());
@@ -131,6 +154,9 @@ class GupSimStressTest {
           if (Pte.present(pte) && !Pte.special(pte)) {
             return "migrate " + vm.migrateFolio(Pte.pfn(pte), rnd.nextBoolean());
           }
+        }
+        case 8 -> {
+          return "reclaim " + vm.vmscan().shrinkNode(4).reclaimed();
         }
         default -> {
           task.munmap(addr, 4096);

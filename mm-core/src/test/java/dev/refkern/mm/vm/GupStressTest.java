@@ -30,6 +30,7 @@ class GupStressTest extends VmTestBase {
     String tag = "seed=" + seed + " (rerun with -Drefkern.seed=" + seed + ")";
     boot("mem=256M");
     long freeAtStart = mem.allocator().nrFreePages();
+    vm.swapon(new dev.refkern.mm.RamSwapDevice(4096));
     Task task = vm.createTask("victim");
     long base = task.mmapAnon(PAGES * 4096L);
     ConcurrentLinkedQueue<long[]> pinned = new ConcurrentLinkedQueue<>();
@@ -90,7 +91,7 @@ class GupStressTest extends VmTestBase {
     long addr = base + rnd.nextInt(PAGES) * 4096L;
     int n = 1 + rnd.nextInt(8);
     try {
-      switch (rnd.nextInt(9)) {
+      switch (rnd.nextInt(10)) {
         case 0, 1 -> task.storeLong(addr, rnd.nextLong());
         case 2, 3 -> {
           long[] pages = new long[n];
@@ -131,6 +132,7 @@ class GupStressTest extends VmTestBase {
             assertTrue(rc == 0 || rc == -11 || rc == -12, "migrate returned " + rc);
           }
         }
+        case 9 -> vm.vmscan().shrinkNode(8);
         default -> {
           // munmap a page and map it back at the same place
           task.munmap(addr, 4096);
