@@ -38,7 +38,8 @@ public final class Gup {
     this.memmap = vm.memmap;
     this.alloc = vm.alloc;
     this.vmstat = vm.mem.vmstat();
-    this.policy = PinTrackingPolicy.of(vm.mem.params().get("gup.pin_tracking", "bias"), memmap);
+    this.policy =
+        PinTrackingPolicy.of(vm.mem.params().get("gup.pin_tracking", "bias"), memmap, vm.lru);
   }
 
   // ---------------------------------------------------------------- entry points

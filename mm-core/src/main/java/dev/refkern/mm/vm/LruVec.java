@@ -28,6 +28,11 @@ public final class LruVec {
 
   private static final LruList[] LISTS = LruList.values();
 
+  /** {@code lru_isolate} policy: off every list for a pin; the pin count sits in the list links. */
+  static final int PIN_ISOLATED = LISTS.length + 1;
+
+  private long drainAllCalls;
+
   private final Memmap memmap;
   private final PageAllocator alloc;
   private final Object lruLock = new Object();
@@ -78,10 +83,86 @@ public final class LruVec {
     return memmap.testFlag(memmap.compoundHead(pfn), PG_LRU);
   }
 
-  /** Which list the folio is on, or null. */
+  /**
+   * Which list the folio is on, or null (also while the {@code lru_isolate} policy holds it off).
+   */
   public LruList listOf(long pfn) {
     int s = memmap.lruState(memmap.compoundHead(pfn));
-    return s == 0 ? null : LISTS[s - 1];
+    return s == 0 || s == PIN_ISOLATED ? null : LISTS[s - 1];
+  }
+
+  /** Calls of {@code lru_add_drain_all()}, each a walk over every CPU's batch. */
+  public long drainAllCalls() {
+    synchronized (lruLock) {
+      return drainAllCalls;
+    }
+  }
+
+  /** True while the {@code lru_isolate} policy keeps the folio off the LRU for a pin. */
+  boolean pinIsolated(long head) {
+    return memmap.lruState(head) == PIN_ISOLATED;
+  }
+
+  /**
+   * {@code lru_isolate}: the folio leaves its list (or is kept from reaching one) and counts {@code
+   * refs} more pins in its now unused list links. A folio still in a per-CPU batch needs {@code
+   * lru_add_drain_all()} first, which a speculative (gup_fast) caller cannot do: it fails then.
+   */
+  boolean pinIsolate(long head, int refs, boolean speculative) {
+    synchronized (lruLock) {
+      if (pinIsolated(head)) {
+        memmap.setLruPrev(head, memmap.lruPrev(head) + refs);
+        return true;
+      }
+      if (memmap.testFlag(head, PG_LRU)) {
+        unlink(head);
+        memmap.setLruState(head, PIN_ISOLATED);
+        memmap.setLruPrev(head, refs - 1);
+        return true;
+      }
+    }
+    if (speculative) {
+      return false;
+    }
+    lruAddDrainAll();
+    synchronized (lruLock) {
+      drainAllCalls++;
+      if (memmap.testFlag(head, PG_LRU)) {
+        unlink(head);
+      } else if (pinIsolated(head)) {
+        memmap.setLruPrev(head, memmap.lruPrev(head) + refs);
+        return true;
+      }
+      // off the LRU (isolated by reclaim or migration, or never added): keep it off from now on
+      memmap.setLruState(head, PIN_ISOLATED);
+      memmap.setLruPrev(head, refs - 1);
+      return true;
+    }
+  }
+
+  /** Drops {@code refs} pins; the last one puts the folio back on its list. False if not pinned. */
+  boolean pinRelease(long head, int refs) {
+    synchronized (lruLock) {
+      if (!pinIsolated(head) || memmap.lruPrev(head) + 1 < refs) {
+        return false;
+      }
+      long left = memmap.lruPrev(head) + 1 - refs;
+      if (left > 0) {
+        memmap.setLruPrev(head, left - 1);
+        return true;
+      }
+      memmap.setLruPrev(head, -1);
+      memmap.setLruState(head, 0);
+      link(head, listFor(head));
+      return true;
+    }
+  }
+
+  /** Pins counted on a folio by the {@code lru_isolate} policy. */
+  long pinCount(long head) {
+    synchronized (lruLock) {
+      return pinIsolated(head) ? memmap.lruPrev(head) + 1 : 0;
+    }
   }
 
   /** {@code folio_add_lru()}: batched with a reference, drained when the batch fills. */
@@ -123,7 +204,7 @@ public final class LruVec {
     }
     synchronized (lruLock) {
       for (int i = 0; i < n; i++) {
-        if (!memmap.testFlag(taken[i], PG_LRU)) {
+        if (!memmap.testFlag(taken[i], PG_LRU) && !pinIsolated(taken[i])) {
           link(taken[i], listFor(taken[i]));
         }
       }
@@ -185,6 +266,7 @@ public final class LruVec {
     }
     memmap.clearFlag(pfn, PG_ACTIVE);
     memmap.clearFlag(pfn, PG_UNEVICTABLE);
+    memmap.setLruState(pfn, 0);
   }
 
   /** {@code folio_isolate_lru()}: off its list with a reference taken; false if not on one. */
@@ -204,7 +286,7 @@ public final class LruVec {
    */
   void putback(long pfn) {
     synchronized (lruLock) {
-      if (!memmap.testFlag(pfn, PG_LRU)) {
+      if (!memmap.testFlag(pfn, PG_LRU) && !pinIsolated(pfn)) {
         link(pfn, listFor(pfn));
       }
     }

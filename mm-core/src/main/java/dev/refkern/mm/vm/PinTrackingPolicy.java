@@ -18,7 +18,10 @@ import java.util.Map;
  * and comes with them.
  */
 public abstract sealed class PinTrackingPolicy
-    permits PinTrackingPolicy.Bias, PinTrackingPolicy.PageFlag, PinTrackingPolicy.FakeVma {
+    permits PinTrackingPolicy.Bias,
+        PinTrackingPolicy.PageFlag,
+        PinTrackingPolicy.LruIsolate,
+        PinTrackingPolicy.FakeVma {
   final Memmap memmap;
 
   PinTrackingPolicy(Memmap memmap) {
@@ -67,16 +70,69 @@ public abstract sealed class PinTrackingPolicy
     }
   }
 
+  /** The {@code gup.pin_tracking=} names, mainline's first. */
+  public static final java.util.List<String> NAMES =
+      java.util.List.of("bias", "page_flag", "lru_isolate", "fake_vma");
+
   /** Chooses the policy named by {@code gup.pin_tracking=}; {@code -EINVAL} for an unknown name. */
-  public static PinTrackingPolicy of(String name, Memmap memmap) {
+  static PinTrackingPolicy of(String name, Memmap memmap, LruVec lru) {
     return switch (name) {
       case "bias" -> new Bias(memmap);
       case "page_flag" -> new PageFlag(memmap);
+      case "lru_isolate" -> new LruIsolate(memmap, lru);
       case "fake_vma" -> new FakeVma(memmap);
       default ->
           throw new KernelException(
-              Errno.EINVAL, "gup.pin_tracking=" + name + ": choose bias, page_flag or fake_vma");
+              Errno.EINVAL, "gup.pin_tracking=" + name + ": choose one of " + NAMES);
     };
+  }
+
+  /**
+   * {@code lru_isolate}: a pinned folio is taken off the LRU and kept off it, its pin count kept in
+   * the list links it no longer uses (seed 002: Matthew Wilcox's idea, John Hubbard's analysis of
+   * the {@code SetPageLRU()} call sites, June 2018). Reclaim and compaction never see it. Every
+   * path that puts a folio on the LRU must check for it; a first pin of a folio still in a per-CPU
+   * batch needs {@code lru_add_drain_all()}, so {@code gup_fast} falls back for it.
+   */
+  static final class LruIsolate extends PinTrackingPolicy {
+    private final LruVec lru;
+
+    LruIsolate(Memmap memmap, LruVec lru) {
+      super(memmap);
+      this.lru = lru;
+    }
+
+    @Override
+    public String name() {
+      return "lru_isolate";
+    }
+
+    @Override
+    public boolean fastPathAvailable() {
+      return true;
+    }
+
+    @Override
+    public boolean maybeDmaPinned(long pfn) {
+      return lru.pinIsolated(memmap.compoundHead(pfn));
+    }
+
+    @Override
+    boolean grab(long head, int refs, boolean speculative) {
+      if (!refTryAdd(head, refs)) {
+        return false;
+      }
+      if (!lru.pinIsolate(head, refs, speculative)) {
+        memmap.refAdd(head, -refs); // cannot be the last: the caller's mapping holds one
+        return false;
+      }
+      return true;
+    }
+
+    @Override
+    int release(long head, int refs) {
+      return lru.pinRelease(head, refs) ? refs : -1;
+    }
   }
 
   /**

@@ -72,9 +72,9 @@ public final class VirtualMemory {
     memmap.setFlag(zero, PG_ZERO_PAGE);
     memmap.setFlag(zero, PG_RESERVED);
     this.zeroPfn = zero;
+    this.lru = new LruVec(memmap, alloc);
     this.gup = new Gup(this);
     this.migration = new Migration(this);
-    this.lru = new LruVec(memmap, alloc);
     this.vmscan = new Vmscan(this, lru);
     mem.setLruHooks(lru::folioAddLru, lru::release);
     mem.setDirectReclaim(vmscan::directReclaim);

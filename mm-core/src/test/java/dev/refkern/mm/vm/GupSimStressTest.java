@@ -189,6 +189,7 @@ class GupSimStressTest {
   void theOtherPinTrackingPoliciesKeepTheInvariantsToo() {
     for (long seed = 1; seed <= 10; seed++) {
       simulate(seed, "page_flag");
+      simulate(seed, "lru_isolate");
       simulate(seed, "fake_vma");
     }
   }

@@ -28,7 +28,7 @@ class PinTrackingPolicyTest extends VmTestBase {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"bias", "page_flag", "fake_vma"})
+  @ValueSource(strings = {"bias", "page_flag", "lru_isolate", "fake_vma"})
   void everyPolicyPinsAndReleasesInBalance(String policy) {
     long a = populated(policy, 8);
     long[] pages = new long[8];
@@ -127,6 +127,37 @@ class PinTrackingPolicyTest extends VmTestBase {
     gup.unpinUserPages(pages, 4);
     assertEquals(0, policy.overheadBytes());
     assertEquals(1, mem.memmap().mapcount(pages[0]));
+    task.exit();
+  }
+
+  /** Seed 002: a pinned page leaves the LRU and stays off; reclaim never sees it. */
+  @Test
+  void lruIsolateKeepsPinnedPagesOffTheLruAndCountsExactly() {
+    long a = populated("lru_isolate", 4);
+    long pfn = Pte.pfn(task.mm().pte(a));
+    assertNotNull(vm.lru().listOf(pfn), "on an LRU list before the pin");
+    long[] first = new long[1];
+    long[] second = new long[1];
+    gup.pinUserPages(task, a, 1, FOLL_WRITE, first);
+    gup.pinUserPages(task, a, 1, FOLL_WRITE, second);
+    assertNull(vm.lru().listOf(pfn), "off the LRU");
+    assertFalse(vm.lru().onLru(pfn));
+    gup.unpinUserPage(second[0]);
+    assertTrue(gup.folioMaybeDmaPinned(pfn), "two pins counted: one remains");
+    vm.swapon(new dev.refkern.mm.RamSwapDevice(64));
+    vm.vmscan().shrinkNode(16);
+    assertEquals(pfn, Pte.pfn(task.mm().pte(a)), "reclaim never saw it");
+    assertTrue(Pte.isSwap(task.mm().pte(a + 4096)), "its neighbours were swapped out");
+    gup.unpinUserPage(first[0]);
+    assertTrue(vm.lru().onLru(pfn), "the last unpin puts it back");
+    assertFalse(gup.folioMaybeDmaPinned(pfn));
+    assertEquals(0, vm.lru().drainAllCalls());
+    long b = task.mmapAnon(4096);
+    task.storeLong(b, 1); // the new page sits in this thread's lru_add batch
+    long[] third = new long[1];
+    gup.pinUserPages(task, b, 1, FOLL_WRITE, third);
+    assertEquals(1, vm.lru().drainAllCalls(), "a first pin of a batched page drains every batch");
+    gup.unpinUserPage(third[0]);
     task.exit();
   }
 
