@@ -107,6 +107,18 @@ public final class PhysicalMemory implements AutoCloseable {
     allocator.setDirectReclaim(reclaim);
   }
 
+  /**
+   * Installs the wake-up of kswapd, run when an allocation finds a zone below its low watermark.
+   */
+  public void setKswapdWake(Runnable wake) {
+    allocator.setKswapdWake(wake);
+  }
+
+  /** {@code pgdat_balanced()}: every zone has its high watermark free. */
+  public boolean zonesBalanced() {
+    return allocator.balanced();
+  }
+
   /** {@code folio_add_lru()} through the installed LRU, if any. */
   public void folioAddLru(long pfn) {
     folioAddLru.accept(pfn);

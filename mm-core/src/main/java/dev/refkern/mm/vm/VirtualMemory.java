@@ -59,6 +59,7 @@ public final class VirtualMemory {
   final LruVec lru;
   final Vmscan vmscan;
   private volatile SwapSpace swap;
+  private Kswapd kswapd;
 
   public VirtualMemory(PhysicalMemory mem) {
     this.mem = mem;
@@ -166,6 +167,15 @@ public final class VirtualMemory {
   /** get_user_pages and friends. */
   public Gup gup() {
     return gup;
+  }
+
+  /** {@code kswapd_run()}: starts background reclaim; stop it with {@link Kswapd#stop()}. */
+  public synchronized Kswapd startKswapd() {
+    if (kswapd == null) {
+      kswapd = new Kswapd(this);
+    }
+    kswapd.start();
+    return kswapd;
   }
 
   /** The LRU lists. */

@@ -179,4 +179,62 @@ class VmscanTest extends VmTestBase {
     }
     task.exit();
   }
+
+  @Test
+  void kswapdRestoresTheHighWatermarkInTheBackground() throws Exception {
+    boot("mem=64M");
+    vm.swapon(new RamSwapDevice(16384));
+    Kswapd kswapd = vm.startKswapd();
+    try {
+      task = vm.createTask("t");
+      int pages = 16500;
+      long a = task.mmapAnon(pages * 4096L);
+      for (int i = 0; i < pages; i++) {
+        task.storeLong(a + i * 4096L, i);
+      }
+      assertTrue(kswapd.wakeups() > 0, "an allocation below the low watermark woke kswapd");
+      long deadline = System.nanoTime() + 60_000_000_000L; // a bound, not a speed check
+      while (!mem.zonesBalanced() && System.nanoTime() < deadline) {
+        Thread.sleep(5);
+      }
+      assertTrue(mem.zonesBalanced(), "kswapd reclaimed up to the high watermark");
+      assertTrue(mem.vmstat().get(VmItem.PAGEOUTRUN) > 0);
+      for (int i = 0; i < pages; i += 991) {
+        assertEquals(i, task.loadLong(a + i * 4096L));
+      }
+    } finally {
+      kswapd.stop();
+    }
+    task.exit();
+  }
+
+  @Test
+  void kswapdUnderTheDeterministicScheduler() {
+    dev.refkern.mm.sched.SimScheduler sched = new dev.refkern.mm.sched.SimScheduler(7);
+    mem =
+        dev.refkern.mm.PhysicalMemory.boot(
+            dev.refkern.mm.BootParams.parse("mem=64M"), dir, false, sched);
+    vm = new VirtualMemory(mem);
+    gup = vm.gup();
+    vm.swapon(new RamSwapDevice(16384));
+    Kswapd kswapd = vm.startKswapd();
+    task = vm.createTask("t");
+    long a = task.mmapAnon(16500 * 4096L);
+    sched.kthreadRun(
+        "toucher",
+        () -> {
+          for (int i = 0; i < 16500; i++) {
+            task.storeLong(a + i * 4096L, i);
+            if (i % 64 == 0) {
+              sched.condResched();
+            }
+          }
+        });
+    sched.runUntilIdle();
+    assertTrue(mem.zonesBalanced(), dev.refkern.mm.sched.SimScheduler.seedTag(7));
+    assertTrue(mem.vmstat().get(VmItem.PAGEOUTRUN) > 0);
+    kswapd.stop();
+    sched.shutdown();
+    task.exit();
+  }
 }

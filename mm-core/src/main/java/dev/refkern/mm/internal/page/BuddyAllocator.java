@@ -32,6 +32,7 @@ public final class BuddyAllocator implements PageAllocator {
   private volatile LongConsumer deviceFree = pfn -> {};
   private volatile LongConsumer releaseHook = pfn -> {};
   private volatile java.util.function.IntConsumer directReclaim;
+  private volatile Runnable kswapdWake = () -> {};
 
   /**
    * Builds the zones and frees every RAM frame into them ({@code memblock_free_all()}).
@@ -106,6 +107,21 @@ public final class BuddyAllocator implements PageAllocator {
     return movable == null ? List.of(normal) : List.of(normal, movable);
   }
 
+  /** {@code wakeup_kswapd()}: run when an allocation finds a zone below its low watermark. */
+  public void setKswapdWake(Runnable wake) {
+    this.kswapdWake = wake;
+  }
+
+  /** Whether every buddy zone has at least its high watermark free ({@code pgdat_balanced()}). */
+  public boolean balanced() {
+    for (BuddyZone z : buddyZones()) {
+      if (z.freePages() < z.wmarkHigh) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** {@code try_to_free_pages()}: what an allocation that may sleep runs before it fails. */
   public void setDirectReclaim(java.util.function.IntConsumer reclaim) {
     this.directReclaim = reclaim;
@@ -136,6 +152,9 @@ public final class BuddyAllocator implements PageAllocator {
     // get_page_from_freelist() at WMARK_LOW, then the slow path at WMARK_MIN
     long pfn = NO_PFN;
     for (int pass = 0; pass < 2 && pfn == NO_PFN; pass++) {
+      if (pass == 1) {
+        kswapdWake.run(); // __alloc_pages_slowpath(): wake_all_kswapds()
+      }
       if (movableOk) {
         pfn = tryZone(movable, order, pass, high);
       }

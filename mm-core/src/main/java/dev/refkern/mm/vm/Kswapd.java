@@ -1,0 +1,85 @@
+package dev.refkern.mm.vm;
+
+import dev.refkern.mm.VmItem;
+import dev.refkern.mm.sched.KThread;
+import dev.refkern.mm.sched.Scheduler;
+import dev.refkern.mm.sched.WaitQueue;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * {@code kswapd}: the background reclaim thread of the node. It sleeps until an allocation finds a
+ * zone below its low watermark, then reclaims ({@code balance_pgdat()}) until every zone has its
+ * high watermark free again or reclaim makes no progress. Runs on the injected scheduler, so the
+ * deterministic simulation can interleave it with the tasks.
+ */
+public final class Kswapd {
+  private final VirtualMemory vm;
+  private final Scheduler sched;
+  private final WaitQueue wait;
+  private final AtomicLong wakeups = new AtomicLong();
+  private volatile boolean stopping;
+  private KThread thread;
+
+  Kswapd(VirtualMemory vm) {
+    this.vm = vm;
+    this.sched = vm.mem.scheduler();
+    this.wait = sched.newWaitQueue();
+  }
+
+  synchronized void start() {
+    if (thread != null) {
+      return;
+    }
+    vm.mem.setKswapdWake(this::wakeup);
+    thread = sched.kthreadRun("kswapd0", this::run);
+  }
+
+  /** {@code wakeup_kswapd()}. */
+  void wakeup() {
+    wakeups.incrementAndGet();
+    wait.wakeAll();
+  }
+
+  private void run() {
+    long seen = 0;
+    while (true) {
+      long s = seen;
+      wait.awaitIdle(() -> stopping || wakeups.get() != s);
+      if (stopping) {
+        return;
+      }
+      seen = wakeups.get();
+      balancePgdat();
+    }
+  }
+
+  /** {@code balance_pgdat()}. */
+  private void balancePgdat() {
+    vm.mem.vmstat().inc(VmItem.PAGEOUTRUN);
+    while (!stopping && !vm.mem.zonesBalanced()) {
+      if (vm.vmscan.shrinkNode(Vmscan.SWAP_CLUSTER_MAX).reclaimed() == 0) {
+        return; // nothing reclaimable: sleep until the next wake-up
+      }
+    }
+  }
+
+  /** {@code kthread_stop()}: ends the thread and waits for it. */
+  public void stop() {
+    KThread t;
+    synchronized (this) {
+      t = thread;
+      thread = null;
+    }
+    if (t != null) {
+      stopping = true;
+      wait.wakeAll();
+      t.join();
+      vm.mem.setKswapdWake(() -> {});
+    }
+  }
+
+  /** Times kswapd was woken. */
+  public long wakeups() {
+    return wakeups.get();
+  }
+}
