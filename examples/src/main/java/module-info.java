@@ -6,6 +6,8 @@ module dev.refkern.examples {
   requires static java.compiler;
   requires info.picocli;
   requires jmh.core;
+  requires org.knowm.xchart;
+  requires java.desktop;
 
   opens dev.refkern.examples.cli to
       info.picocli;

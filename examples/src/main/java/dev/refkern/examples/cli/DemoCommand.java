@@ -119,6 +119,13 @@ final class DemoCommand implements Callable<Integer> {
       return rc;
     }
 
+    section("8b. the pin-tracking designs of the seeds, on one workload");
+    rc = Main.execute("compare", "pin-tracking", "--pages", "1024");
+    if (rc != 0) {
+      out.println("compare failed with status " + rc);
+      return rc;
+    }
+
     section("9. a BUG and its post-mortem");
     Path crash = state.resolve("crashed-kernel");
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=256M"), crash, true)) {

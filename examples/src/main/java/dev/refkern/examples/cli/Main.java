@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
       DemoCommand.class,
       BenchCommand.class,
       GupTestCommand.class,
+      CompareCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

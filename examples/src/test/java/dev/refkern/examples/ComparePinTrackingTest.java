@@ -1,0 +1,157 @@
+package dev.refkern.examples;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.refkern.examples.cli.Main;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code refkern compare pin-tracking}: each seed's claim shows in the table (timings are not
+ * asserted), and the chart is a PNG.
+ */
+class ComparePinTrackingTest {
+  private static final String[] SMALL = {
+    "compare", "pin-tracking", "--pages", "256", "--cmdline", "mem=128M movablecore=32M"
+  };
+
+  @TempDir Path tmp;
+
+  private record Run(int exit, String out, String err) {
+    /** The table: policy name to its cells, keyed by the header row. */
+    Map<String, Map<String, String>> table() {
+      List<String> lines = out.lines().filter(l -> !l.startsWith("#")).toList();
+      int h = -1;
+      for (int i = 0; i < lines.size(); i++) {
+        if (lines.get(i).startsWith("policy ")) {
+          h = i;
+          break;
+        }
+      }
+      assertTrue(h >= 0, "no table header in:\n" + out);
+      String[] headers = lines.get(h).trim().split("\\s+");
+      Map<String, Map<String, String>> rows = new HashMap<>();
+      for (String line : lines.subList(h + 1, lines.size())) {
+        String[] cells = line.trim().split("\\s+");
+        if (cells.length != headers.length) {
+          continue; // not a table row
+        }
+        Map<String, String> row = new HashMap<>();
+        for (int i = 0; i < cells.length; i++) {
+          row.put(headers[i], cells[i]);
+        }
+        rows.put(cells[0], row);
+      }
+      return rows;
+    }
+  }
+
+  private static synchronized Run run(String... args) {
+    PrintStream oldOut = System.out;
+    PrintStream oldErr = System.err;
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    ByteArrayOutputStream err = new ByteArrayOutputStream();
+    int exit;
+    try {
+      System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+      exit = Main.execute(args);
+    } finally {
+      System.setOut(oldOut);
+      System.setErr(oldErr);
+    }
+    return new Run(
+        exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+
+  private static String[] with(String... more) {
+    String[] all = Arrays.copyOf(SMALL, SMALL.length + more.length);
+    System.arraycopy(more, 0, all, SMALL.length, more.length);
+    return all;
+  }
+
+  private static long num(Map<String, String> row, String column) {
+    assertNotNull(row.get(column), "no column " + column + " in " + row);
+    return Math.round(Double.parseDouble(row.get(column)));
+  }
+
+  @Test
+  void eachDesignShowsWhatItsSeedClaims() {
+    Run r = run(with("--no-chart"));
+    assertEquals(0, r.exit(), r.out() + r.err());
+    Map<String, Map<String, String>> t = r.table();
+    assertTrue(t.keySet().containsAll(List.of("bias", "page_flag", "fake_vma")), r.out());
+
+    Map<String, String> bias = t.get("bias");
+    assertEquals(0, num(bias, "missed"), "mainline never misses a pin\n" + r.out());
+    assertEquals(0, num(bias, "corrupt"), r.out());
+    assertTrue(num(bias, "false+") > 0, "1024 plain references look like a pin\n" + r.out());
+    assertEquals("yes", bias.get("fast-path"), r.out());
+    assertTrue(num(bias, "fast-pages") > 0, r.out());
+
+    Map<String, String> flag = t.get("page_flag");
+    assertTrue(num(flag, "missed") > 0, "one bit cannot count two pins\n" + r.out());
+    assertTrue(num(flag, "corrupt") > 0, "the fork loses the DMA page\n" + r.out());
+
+    Map<String, String> fake = t.get("fake_vma");
+    assertEquals("no", fake.get("fast-path"), r.out());
+    assertEquals(0, num(fake, "fast-pages"), "no pin without the lock\n" + r.out());
+    assertTrue(num(fake, "overhead-B") > 0, "a fake VMA per pinned page\n" + r.out());
+    assertEquals(0, num(fake, "missed"), r.out());
+
+    for (Map.Entry<String, Map<String, String>> e : t.entrySet()) {
+      assertTrue(num(e.getValue(), "pin-ns/pg") > 0, e.getKey() + "\n" + r.out());
+      assertTrue(num(e.getValue(), "eagain") > 0, "pinned pages never migrate\n" + r.out());
+    }
+    assertFalse(r.out().contains("chart written"), r.out());
+    assertTrue(r.err().contains("bias: done"), "progress on stderr\n" + r.err());
+  }
+
+  @Test
+  void countsAreDeterministicForASeed() {
+    Run a = run(with("--no-chart", "--seed", "7"));
+    Run b = run(with("--no-chart", "--seed", "7"));
+    assertEquals(0, a.exit(), a.out() + a.err());
+    assertEquals(0, b.exit(), b.out() + b.err());
+    Map<String, Map<String, String>> ta = a.table();
+    Map<String, Map<String, String>> tb = b.table();
+    assertEquals(ta.keySet(), tb.keySet());
+    for (String policy : ta.keySet()) {
+      for (String col :
+          List.of(
+              "missed", "corrupt", "false+", "overhead-B", "cmp-blocked", "eagain", "scanned")) {
+        assertEquals(
+            ta.get(policy).get(col), tb.get(policy).get(col), policy + " " + col + "\n" + a.out());
+      }
+    }
+  }
+
+  @Test
+  void writesAPngChart() throws Exception {
+    Path png = tmp.resolve("charts/pin-tracking.png");
+    Run r = run(with("--out", png.toString()));
+    assertEquals(0, r.exit(), r.out() + r.err());
+    assertTrue(Files.isRegularFile(png), r.out());
+    byte[] head = Arrays.copyOf(Files.readAllBytes(png), 8);
+    assertArrayEquals(
+        new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}, head, "PNG magic");
+    assertTrue(Files.size(png) > 10_000, "a chart, not an empty image: " + Files.size(png));
+    assertTrue(r.out().contains("chart written to " + png.toAbsolutePath().normalize()), r.out());
+  }
+
+  @Test
+  void tooFewPagesIsEinval() {
+    Run r = run("compare", "pin-tracking", "--pages", "8", "--no-chart");
+    assertEquals(22, r.exit(), r.out() + r.err());
+    assertTrue(r.err().contains("--pages 8"), r.err());
+  }
+}
