@@ -4,8 +4,8 @@ import static dev.refkern.mm.PageFlags.*;
 
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The LRU lists of the node ({@code struct lruvec}, {@code mm/swap.c}): inactive and active lists
@@ -39,7 +39,8 @@ public final class LruVec {
   private final long[] head = {-1, -1, -1, -1, -1};
   private final long[] tail = {-1, -1, -1, -1, -1};
   private final long[] size = new long[LISTS.length];
-  private final Set<Batch> batches = ConcurrentHashMap.newKeySet();
+  // insertion-ordered, so that draining all batches is deterministic under the simulation
+  private final List<Batch> batches = new CopyOnWriteArrayList<>();
   private final ThreadLocal<Batch> batch =
       ThreadLocal.withInitial(
           () -> {
