@@ -57,13 +57,19 @@ class GupSimStressTest {
             () -> {
               for (int i = 0; i < OPS; i++) {
                 trace.add(id + ":" + step(rnd, vm, gup, task, base, pinned));
-                // no policy may let a pinned page be freed: its pins hold references
+                // under every policy a pinned page is never freed, and never migrated or swapped
+                // out (either would clear the source's anon mapping); an unmapped one is orphaned
                 for (long[] held : pinned) {
                   for (long pfn : held) {
                     assertTrue(
                         mem.memmap().refcount(pfn) > 0
                             && !mem.memmap().testFlag(pfn, dev.refkern.mm.PageFlags.PG_BUDDY),
                         "pinned pfn " + pfn + " was freed");
+                    assertTrue(
+                        pfn == vm.zeroPfn()
+                            || (mem.memmap().testFlag(pfn, dev.refkern.mm.PageFlags.PG_ANON)
+                                && mem.memmap().mapping(pfn) != 0),
+                        "pinned pfn " + pfn + " was migrated or swapped out under DMA");
                   }
                 }
                 sched.condResched();
