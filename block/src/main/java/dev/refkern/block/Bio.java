@@ -1,0 +1,113 @@
+package dev.refkern.block;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.function.Consumer;
+
+/**
+ * A block I/O ({@code struct bio}): an operation on consecutive 512-byte sectors from {@link
+ * #sector()}, carried by page segments, with {@code REQ_FUA}/{@code REQ_PREFLUSH} flags and an
+ * {@code bi_end_io} callback that runs in completion context (it may not sleep).
+ */
+public final class Bio {
+  public static final int SECTOR_SIZE = 512;
+
+  /** {@code REQ_FUA}: this write is durable when it completes. */
+  public static final int REQ_FUA = 1;
+
+  /** {@code REQ_PREFLUSH}: flush the cache before this write. */
+  public static final int REQ_PREFLUSH = 1 << 1;
+
+  /** {@code BIO_PAGE_PINNED}: the pages were pinned and completion must unpin them. */
+  public static final int BIO_PAGE_PINNED = 1 << 8;
+
+  private final BioOp op;
+  private final long sector;
+  private final int flags;
+  private final List<BioVec> vecs = new ArrayList<>();
+  private volatile int bioFlags;
+  private volatile int status;
+  private Consumer<Bio> endIo = b -> {};
+
+  public Bio(BioOp op, long sector, int flags) {
+    if (sector < 0) {
+      throw new IllegalArgumentException("negative sector");
+    }
+    this.op = op;
+    this.sector = sector;
+    this.flags = flags;
+  }
+
+  public BioOp op() {
+    return op;
+  }
+
+  /** {@code bi_iter.bi_sector}. */
+  public long sector() {
+    return sector;
+  }
+
+  /** {@code bi_opf} flags ({@link #REQ_FUA}, {@link #REQ_PREFLUSH}). */
+  public int flags() {
+    return flags;
+  }
+
+  /** {@code bio_add_page()}. */
+  public Bio addPage(long pfn, int offset, int len) {
+    vecs.add(new BioVec(pfn, offset, len));
+    return this;
+  }
+
+  public List<BioVec> vecs() {
+    return Collections.unmodifiableList(vecs);
+  }
+
+  /** {@code bi_iter.bi_size} in bytes. */
+  public long size() {
+    long n = 0;
+    for (BioVec v : vecs) {
+      n += v.len();
+    }
+    return n;
+  }
+
+  /** Sectors covered. */
+  public long sectors() {
+    return size() / SECTOR_SIZE;
+  }
+
+  /** {@code bio_flagged()}/{@code bio_set_flag()} for {@code bi_flags} such as BIO_PAGE_PINNED. */
+  public boolean flagged(int flag) {
+    return (bioFlags & flag) != 0;
+  }
+
+  public void setFlag(int flag) {
+    bioFlags |= flag;
+  }
+
+  /** {@code bi_status}: 0 or a negative errno. */
+  public int status() {
+    return status;
+  }
+
+  public void setStatus(int status) {
+    this.status = status;
+  }
+
+  /** {@code bi_end_io}. */
+  public Bio onEnd(Consumer<Bio> endIo) {
+    this.endIo = endIo;
+    return this;
+  }
+
+  /** {@code bio_endio()}: runs the completion callback. */
+  public void endio() {
+    endIo.accept(this);
+  }
+
+  @Override
+  public String toString() {
+    return op + " sector " + sector + " +" + sectors() + " flags " + flags;
+  }
+}

@@ -1,0 +1,13 @@
+package dev.refkern.block;
+
+/**
+ * One segment of a bio ({@code struct bio_vec}): {@code len} bytes at {@code offset} in the page
+ * {@code pfn}. Offsets and lengths are multiples of the 512-byte sector.
+ */
+public record BioVec(long pfn, int offset, int len) {
+  public BioVec {
+    if (offset < 0 || len <= 0 || offset + len > 4096) {
+      throw new IllegalArgumentException("bio_vec [" + offset + ", +" + len + ") outside a page");
+    }
+  }
+}

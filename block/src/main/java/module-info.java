@@ -1,0 +1,7 @@
+/** refkern block: bios, block devices, direct I/O, integrity and power cuts ({@code block/}). */
+module dev.refkern.block {
+  requires transitive dev.refkern.mm;
+
+  exports dev.refkern.block;
+  exports dev.refkern.block.spi;
+}
