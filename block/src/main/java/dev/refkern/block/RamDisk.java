@@ -1,0 +1,181 @@
+package dev.refkern.block;
+
+import dev.refkern.block.internal.disk.DiskEngine;
+import dev.refkern.block.spi.BlockDevice;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import dev.refkern.mm.PageMemory;
+import dev.refkern.mm.PhysicalMemory;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * A RAM disk ({@code drivers/block/brd.c}): {@code capacitySectors} sectors held in memory, one 4
+ * KiB page allocated on the first write to it ({@code brd_insert_page()}); a sector never written
+ * reads as zeros. READ copies device to page, WRITE page to device, FLUSH, {@code REQ_PREFLUSH} and
+ * {@code REQ_FUA} have nothing to do (nothing is durable, nothing is cached).
+ *
+ * <p>A bio past the capacity or with a segment that is not whole sectors completes with {@code
+ * -EIO}. Completion runs in completion context through the machine's scheduler. By default a bio is
+ * consumed and completed inside {@link #submitBio} like {@code brd}'s; {@link DiskOptions} can
+ * defer consumption (to a workqueue, or to {@link #consume()}) and add {@link Integrity} or a
+ * bounce copy.
+ *
+ * <p>Unlike {@code brd}, whose pages come from the page allocator, the contents live on the Java
+ * heap: the RAM disk does not use the simulated machine's memory.
+ */
+public final class RamDisk implements BlockDevice {
+  private static final int SECTORS_PER_PAGE = PageMemory.PAGE_SIZE / Bio.SECTOR_SIZE;
+
+  private final String name;
+  private final long capacitySectors;
+  private final DiskOptions opts;
+  private final ConcurrentHashMap<Long, byte[]> pages = new ConcurrentHashMap<>();
+  private final DiskEngine engine;
+
+  /** A RAM disk {@code ram0} of {@code capacitySectors} with {@link DiskOptions#defaults()}. */
+  public RamDisk(PhysicalMemory mem, long capacitySectors) {
+    this(mem, capacitySectors, DiskOptions.defaults());
+  }
+
+  /**
+   * A RAM disk of {@code capacitySectors} 512-byte sectors ({@code brd_alloc()}).
+   *
+   * @throws KernelException {@code EINVAL} for a negative capacity
+   */
+  public RamDisk(PhysicalMemory mem, long capacitySectors, DiskOptions opts) {
+    if (capacitySectors < 0) {
+      throw new KernelException(Errno.EINVAL, "brd: negative capacity " + capacitySectors);
+    }
+    this.name = opts.name() != null ? opts.name() : "ram0";
+    this.capacitySectors = capacitySectors;
+    this.opts = opts;
+    this.engine = new DiskEngine(this, mem, opts, capacitySectors, new Media());
+  }
+
+  @Override
+  public String name() {
+    return name;
+  }
+
+  @Override
+  public long capacitySectors() {
+    return capacitySectors;
+  }
+
+  /** {@code BLK_FEAT_STABLE_WRITES} when it has integrity; never a write cache or FUA. */
+  @Override
+  public int features() {
+    return opts.hasIntegrity() ? BLK_FEAT_STABLE_WRITES : 0;
+  }
+
+  /** {@code brd_submit_bio()}. */
+  @Override
+  public void submitBio(Bio bio) {
+    engine.submit(bio);
+  }
+
+  /** Consumes the oldest bio not yet consumed and completes it; false if there was none. */
+  public boolean consume() {
+    return engine.consume();
+  }
+
+  /** Consumes every bio not yet consumed; returns how many. */
+  public int consumeAll() {
+    return engine.consumeAll();
+  }
+
+  /** Bios submitted and not yet consumed. */
+  public int pendingBios() {
+    return engine.pending();
+  }
+
+  /** Writes whose protection information did not match the data the device consumed. */
+  public long integrityErrors() {
+    return engine.integrityErrors();
+  }
+
+  /** Bytes copied into bounce buffers at submission. */
+  public long bytesBounced() {
+    return engine.bytesBounced();
+  }
+
+  /** Bytes accepted from writes. */
+  public long bytesWritten() {
+    return engine.bytesWritten();
+  }
+
+  /** Bytes delivered to pages by reads. */
+  public long bytesRead() {
+    return engine.bytesRead();
+  }
+
+  /** Pages of contents allocated so far. */
+  public long pagesAllocated() {
+    return pages.size();
+  }
+
+  /**
+   * The device's contents at {@code sector}, {@code count} sectors, read behind the block layer's
+   * back (a test's view of the media).
+   *
+   * @throws KernelException {@code EINVAL} outside the capacity
+   */
+  public byte[] peek(long sector, int count) {
+    if (sector < 0 || count < 0 || sector > capacitySectors || count > capacitySectors - sector) {
+      throw new KernelException(Errno.EINVAL, "peek outside " + name);
+    }
+    byte[] out = new byte[count * Bio.SECTOR_SIZE];
+    synchronized (this) {
+      copy(sector, out, false);
+    }
+    return out;
+  }
+
+  /** Copies between the pages and {@code buf}; {@code toDevice}: buf into the pages. */
+  private void copy(long sector, byte[] buf, boolean toDevice) {
+    int pos = 0;
+    while (pos < buf.length) {
+      long s = sector + pos / Bio.SECTOR_SIZE;
+      long idx = s / SECTORS_PER_PAGE;
+      int off = (int) (s % SECTORS_PER_PAGE) * Bio.SECTOR_SIZE;
+      int n = Math.min(PageMemory.PAGE_SIZE - off, buf.length - pos);
+      if (toDevice) {
+        byte[] page = pages.computeIfAbsent(idx, k -> new byte[PageMemory.PAGE_SIZE]);
+        System.arraycopy(buf, pos, page, off, n);
+      } else {
+        byte[] page = pages.get(idx);
+        if (page == null) {
+          java.util.Arrays.fill(buf, pos, pos + n, (byte) 0);
+        } else {
+          System.arraycopy(page, off, buf, pos, n);
+        }
+      }
+      pos += n;
+    }
+  }
+
+  @Override
+  public String toString() {
+    return name + " (brd, " + capacitySectors + " sectors)";
+  }
+
+  private final class Media implements DiskEngine.Media {
+    @Override
+    public boolean online() {
+      return true;
+    }
+
+    @Override
+    public void read(long sector, byte[] dst) {
+      copy(sector, dst, false);
+    }
+
+    @Override
+    public void write(long sector, byte[] src, boolean fua) {
+      copy(sector, src, true);
+    }
+
+    @Override
+    public void flush() {}
+  }
+}
