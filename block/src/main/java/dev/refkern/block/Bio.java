@@ -26,6 +26,7 @@ public final class Bio {
   private final long sector;
   private final int flags;
   private final List<BioVec> vecs = new ArrayList<>();
+  private final java.util.BitSet vecMarks = new java.util.BitSet();
   private volatile int bioFlags;
   private volatile int status;
   private Consumer<Bio> endIo = b -> {};
@@ -84,6 +85,15 @@ public final class Bio {
 
   public void setFlag(int flag) {
     bioFlags |= flag;
+  }
+
+  /** A per-vector mark (a flag in {@code bv_pfn} or in the page pointer's low bit, seed 000). */
+  public boolean vecMarked(int index) {
+    return vecMarks.get(index);
+  }
+
+  public void markVec(int index) {
+    vecMarks.set(index);
   }
 
   /** {@code bi_status}: 0 or a negative errno. */

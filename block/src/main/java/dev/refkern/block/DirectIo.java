@@ -36,6 +36,7 @@ public final class DirectIo {
   private final FolioOps folios;
   private final Workqueue dirtyWork;
   private final AtomicInteger deferredRedirty = new AtomicInteger();
+  private final BioPinTracking policy;
 
   public DirectIo(VirtualMemory vm) {
     this.vm = vm;
@@ -43,6 +44,7 @@ public final class DirectIo {
     this.gup = vm.gup();
     this.folios = new FolioOps(mem);
     this.dirtyWork = mem.scheduler().allocWorkqueue("bio-dirty");
+    this.policy = BioPinTracking.of(mem.params().get("block.bio_pin_tracking", "bio_flag"), gup);
   }
 
   /** Bios whose clean pages were redirtied from the workqueue. */
@@ -93,13 +95,14 @@ public final class DirectIo {
     long done = 0;
     for (int p = 0; p < nrPages; ) {
       Bio bio = new Bio(op, sector, 0);
-      bio.setFlag(Bio.BIO_PAGE_PINNED);
       int inBio = 0;
       while (p < nrPages && inBio < MAX_BIO_PAGES && done < len) {
         long addr = first + ((long) p << 12);
         int off = (int) (Math.max(addr, userAddr) - addr);
         int n = (int) Math.min(4096 - off, len - done);
-        bio.addPage(pages[p], off, n);
+        if (!policy.addPage(bio, pages[p], off, n, true)) {
+          break;
+        }
         done += n;
         p++;
         inBio++;
@@ -172,16 +175,21 @@ public final class DirectIo {
     releasePages(bio, false);
   }
 
-  /** {@code bio_release_pages()}: one unpin per page, redirtying first if asked. */
+  /**
+   * {@code bio_release_pages()}, redirtying first if asked; the policy knows which pages were
+   * pinned.
+   */
   private void releasePages(Bio bio, boolean redirty) {
-    if (!bio.flagged(Bio.BIO_PAGE_PINNED)) {
-      return;
-    }
-    for (BioVec v : bio.vecs()) {
-      if (redirty) {
+    if (redirty) {
+      for (BioVec v : bio.vecs()) {
         markDirtyLocked(v.pfn());
       }
-      gup.unpinUserPage(v.pfn());
     }
+    policy.releasePages(bio);
+  }
+
+  /** The bio pin-tracking design in force ({@code block.bio_pin_tracking=}). */
+  public BioPinTracking bioPinTracking() {
+    return policy;
   }
 }

@@ -785,6 +785,21 @@ public final class Gup {
     }
   }
 
+  /**
+   * Turns an ordinary reference the caller holds on {@code pfn} into a {@code FOLL_PIN}, as a bio
+   * design that pins every page ({@code bias_all}) must on paths that never pinned.
+   */
+  public void pinReferencedPage(long pfn) {
+    long head = memmap.compoundHead(pfn);
+    if (!memmap.testFlag(head, PG_ZERO_PAGE)) {
+      if (!policy.grab(head, 1, false)) {
+        throw new KernelException(Errno.ENOMEM, "pin of pfn " + pfn + " would overflow");
+      }
+      vmstat.add(VmItem.NR_FOLL_PIN_ACQUIRED, 1);
+    }
+    alloc.putPage(head); // the reference the pin replaces
+  }
+
   /** {@code put_page()} for a {@code FOLL_GET} reference. */
   public void putPage(long pfn) {
     alloc.putPage(pfn);
