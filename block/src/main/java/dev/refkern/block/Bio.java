@@ -23,12 +23,14 @@ public final class Bio {
   public static final int BIO_PAGE_PINNED = 1 << 8;
 
   private final BioOp op;
-  private final long sector;
+  private long sector;
   private final int flags;
   private final List<BioVec> vecs = new ArrayList<>();
   private final java.util.BitSet vecMarks = new java.util.BitSet();
   private volatile int bioFlags;
   private volatile int status;
+  private final java.util.concurrent.atomic.AtomicInteger remaining =
+      new java.util.concurrent.atomic.AtomicInteger(1);
   private Consumer<Bio> endIo = b -> {};
 
   public Bio(BioOp op, long sector, int flags) {
@@ -111,9 +113,66 @@ public final class Bio {
     return this;
   }
 
-  /** {@code bio_endio()}: runs the completion callback. */
+  /** {@code bio_endio()}: runs the completion callback once every chained child has completed. */
   public void endio() {
+    if (remaining.decrementAndGet() > 0) {
+      return; // __bi_remaining: a chained child is still in flight
+    }
     endIo.accept(this);
+  }
+
+  /**
+   * {@code bio_chain(child, parent)}: {@code parent} completes only after {@code child} has; an
+   * error of the child becomes the parent's status.
+   */
+  public static void chain(Bio child, Bio parent) {
+    parent.remaining.incrementAndGet();
+    child.endIo =
+        c -> {
+          if (c.status() != 0 && parent.status() == 0) {
+            parent.setStatus(c.status());
+          }
+          parent.endio();
+        };
+  }
+
+  /**
+   * {@code bio_split()}: a new bio for the first {@code sectors} sectors; this bio keeps the rest
+   * (its sector advances). Splits only at segment boundaries here, as the model's bios are built.
+   */
+  public Bio split(long sectors) {
+    if (sectors <= 0 || sectors >= sectors()) {
+      throw new IllegalArgumentException(
+          "split of " + sectors + " sectors of a " + sectors() + "-sector bio");
+    }
+    Bio front = new Bio(op, sector, flags);
+    front.bioFlags = bioFlags;
+    long bytes = sectors * SECTOR_SIZE;
+    int i = 0;
+    while (bytes > 0) {
+      BioVec v = vecs.get(i);
+      if (v.len() <= bytes) {
+        front.vecs.add(v);
+        if (vecMarks.get(i)) {
+          front.markVec(front.vecs.size() - 1);
+        }
+        bytes -= v.len();
+        i++;
+      } else {
+        front.vecs.add(new BioVec(v.pfn(), v.offset(), (int) bytes));
+        if (vecMarks.get(i)) {
+          front.markVec(front.vecs.size() - 1);
+        }
+        vecs.set(i, new BioVec(v.pfn(), v.offset() + (int) bytes, v.len() - (int) bytes));
+        bytes = 0;
+      }
+    }
+    vecs.subList(0, i).clear();
+    java.util.BitSet rest = vecMarks.get(i, Math.max(i, vecMarks.length()));
+    vecMarks.clear();
+    vecMarks.or(rest);
+    sector += sectors;
+    return front;
   }
 
   @Override
