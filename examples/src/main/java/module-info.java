@@ -1,6 +1,7 @@
 /** refkern examples: the composition root, the {@code refkern} command line and example apps. */
 module dev.refkern.examples {
   requires dev.refkern.mm;
+  requires dev.refkern.block;
   requires dagger;
   requires jakarta.inject;
   requires static java.compiler;

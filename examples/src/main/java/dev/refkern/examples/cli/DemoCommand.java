@@ -126,6 +126,13 @@ final class DemoCommand implements Callable<Integer> {
       return rc;
     }
 
+    section("8c. O_DIRECT to a file disk while a device DMAs, and the bio pin-tracking designs");
+    rc = Main.execute("run", "dio", "--mb", "8", "--design-pages", "128");
+    if (rc != 0) {
+      out.println("run dio failed with status " + rc);
+      return rc;
+    }
+
     section("9. a BUG and its post-mortem");
     Path crash = state.resolve("crashed-kernel");
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=256M"), crash, true)) {

@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       GupTestCommand.class,
       CompareCommand.class,
+      RunCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
