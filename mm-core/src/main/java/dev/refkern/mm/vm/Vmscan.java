@@ -264,7 +264,8 @@ public final class Vmscan {
             if (sw != null) {
               sw.dup(slot);
             } else if (dirty(e)) {
-              memmap.setFlag(pfn, PG_DIRTY);
+              vm.folios.folioMarkDirty(
+                  pfn); // try_to_unmap_one(): the pte's dirty bit moves to the folio
             }
             memmap.mapcountAdd(pfn, -1);
             memmap.refAdd(pfn, -1);
@@ -308,7 +309,7 @@ public final class Vmscan {
     if (file == null) {
       return false;
     }
-    List<Unmapped> done = tryToUnmap(pfn, 0, null, 0);
+    tryToUnmap(pfn, 0, null, 0);
     if (vm.folioMapcount(pfn) > 0) {
       return false; // a racing fault mapped it again: try later
     }
@@ -334,7 +335,7 @@ public final class Vmscan {
     file.filemapRemoveFolio(pfn);
     vm.folios.folioUnlock(pfn);
     alloc.putPage(pfn);
-    return done.size() >= 0;
+    return true;
   }
 
   /** {@code do_swap_page()}: reads a swapped-out page back in and maps it; 0 or VM_FAULT_*. */
