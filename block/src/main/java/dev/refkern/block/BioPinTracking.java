@@ -21,10 +21,7 @@ import java.util.concurrent.atomic.LongAdder;
  * </ul>
  */
 public abstract sealed class BioPinTracking
-    permits BioPinTracking.BioFlag,
-        BioPinTracking.BvecPfnFlag,
-        BioPinTracking.PagePtrBit,
-        BioPinTracking.BiasAll {
+    permits BioPinTracking.BioFlag, BioPinTracking.PerVectorFlag, BioPinTracking.BiasAll {
   /** The {@code block.bio_pin_tracking=} names, mainline's first. */
   public static final java.util.List<String> NAMES =
       java.util.List.of("bio_flag", "bvec_pfn_flag", "page_ptr_bit", "bias_all");
@@ -116,16 +113,15 @@ public abstract sealed class BioPinTracking
     }
   }
 
-  /** Seed 000: a pinned flag per vector, kept with the pfn in {@code bv_pfn}. */
-  static final class BvecPfnFlag extends BioPinTracking {
-    BvecPfnFlag(Gup gup) {
+  /** Seed 000: a pinned flag per vector, wherever the design keeps it. */
+  abstract static sealed class PerVectorFlag extends BioPinTracking
+      permits BvecPfnFlag, PagePtrBit {
+    PerVectorFlag(Gup gup) {
       super(gup);
     }
 
-    @Override
-    public String name() {
-      return "bvec_pfn_flag";
-    }
+    /** Whether each use of a vector's page must first mask the flag off the pointer. */
+    abstract boolean flagInPointer();
 
     @Override
     public boolean addPage(Bio bio, long pfn, int offset, int len, boolean pinned) {
@@ -139,6 +135,9 @@ public abstract sealed class BioPinTracking
     @Override
     public void releasePages(Bio bio) {
       for (int i = 0; i < bio.vecs().size(); i++) {
+        if (flagInPointer()) {
+          maskOps.increment(); // bv_page & ~1 before the page can be used
+        }
         long pfn = bio.vecs().get(i).pfn();
         if (bio.vecMarked(i)) {
           gup.unpinUserPage(pfn);
@@ -149,8 +148,25 @@ public abstract sealed class BioPinTracking
     }
   }
 
+  /** Seed 000: the flag kept with the pfn in {@code bv_pfn}. */
+  static final class BvecPfnFlag extends PerVectorFlag {
+    BvecPfnFlag(Gup gup) {
+      super(gup);
+    }
+
+    @Override
+    public String name() {
+      return "bvec_pfn_flag";
+    }
+
+    @Override
+    boolean flagInPointer() {
+      return false;
+    }
+  }
+
   /** Seed 000: the flag in the low bit of the page pointer; each use masks it off. */
-  static final class PagePtrBit extends BioPinTracking {
+  static final class PagePtrBit extends PerVectorFlag {
     PagePtrBit(Gup gup) {
       super(gup);
     }
@@ -161,25 +177,8 @@ public abstract sealed class BioPinTracking
     }
 
     @Override
-    public boolean addPage(Bio bio, long pfn, int offset, int len, boolean pinned) {
-      if (pinned) {
-        bio.markVec(bio.vecs().size());
-      }
-      bio.addPage(pfn, offset, len);
+    boolean flagInPointer() {
       return true;
-    }
-
-    @Override
-    public void releasePages(Bio bio) {
-      for (int i = 0; i < bio.vecs().size(); i++) {
-        maskOps.increment(); // bv_page & ~1 before the page can be used
-        long pfn = bio.vecs().get(i).pfn();
-        if (bio.vecMarked(i)) {
-          gup.unpinUserPage(pfn);
-        } else {
-          gup.putPage(pfn);
-        }
-      }
     }
   }
 
