@@ -53,13 +53,20 @@ public final class Kswapd {
     }
   }
 
+  /** {@code MAX_RECLAIM_RETRIES}: rounds without progress before kswapd gives up and sleeps. */
+  static final int MAX_RECLAIM_RETRIES = 16;
+
   /** {@code balance_pgdat()}. */
   private void balancePgdat() {
     vm.mem.vmstat().inc(VmItem.PAGEOUTRUN);
+    int failures = 0;
     while (!stopping && !vm.mem.zonesBalanced()) {
-      if (vm.vmscan.shrinkNode(Vmscan.SWAP_CLUSTER_MAX).reclaimed() == 0) {
-        return; // nothing reclaimable: sleep until the next wake-up
+      if (vm.vmscan.shrinkNode(Vmscan.SWAP_CLUSTER_MAX).reclaimed() > 0) {
+        failures = 0;
+      } else if (++failures >= MAX_RECLAIM_RETRIES) {
+        return; // nothing reclaimable for now: sleep until the next wake-up
       }
+      sched.condResched();
     }
   }
 

@@ -195,6 +195,12 @@ class VmscanTest extends VmTestBase {
       assertTrue(kswapd.wakeups() > 0, "an allocation below the low watermark woke kswapd");
       long deadline = System.nanoTime() + 60_000_000_000L; // a bound, not a speed check
       while (!mem.zonesBalanced() && System.nanoTime() < deadline) {
+        // allocations keep arriving, as on a live system; each below the low watermark wakes kswapd
+        long pfn =
+            mem.allocator().allocPages(dev.refkern.mm.Gfp.ATOMIC | dev.refkern.mm.Gfp.NOWARN, 0);
+        if (pfn >= 0) {
+          mem.allocator().putPage(pfn);
+        }
         Thread.sleep(5);
       }
       assertTrue(mem.zonesBalanced(), "kswapd reclaimed up to the high watermark");
