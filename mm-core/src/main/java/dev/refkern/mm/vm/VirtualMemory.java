@@ -403,6 +403,8 @@ public final class VirtualMemory {
     }
     AnonVma av = anonVmaPrepare(vma);
     newAnonRmap(head, av, vma.linearPageIndex(base));
+    // on the LRU before it is visible: once mapped, reclaim or migration may take it at once
+    lru.folioAddLru(head);
     mm.ptl.lock();
     try {
       pmd = mm.pgtable.pmdAlloc(base);
@@ -420,7 +422,6 @@ public final class VirtualMemory {
       mm.ptl.unlock();
     }
     mem.vmstat().inc(VmItem.THP_FAULT_ALLOC);
-    lru.folioAddLru(head);
     return 0;
   }
 
@@ -479,13 +480,13 @@ public final class VirtualMemory {
     }
     newAnonRmap(pfn, anonVmaPrepare(vma), vma.linearPageIndex(addr));
     memmap.mapcountAdd(pfn, 1);
+    lru.folioAddLru(pfn); // before the pte makes it visible to reclaim and migration
     if (!installPte(mm, addr, make(pfn, pteBits(vma, true)), pfn)) {
       memmap.mapcountAdd(pfn, -1);
       alloc.putPage(pfn);
       return 0; // raced with another fault: retry sees its pte
     }
     mm.anonPages.incrementAndGet();
-    lru.folioAddLru(pfn);
     return 0;
   }
 
@@ -855,37 +856,64 @@ public final class VirtualMemory {
       installPte(child, addr, e, -1);
       return;
     }
-    long pfn = Pte.pfn(e);
-    long head = memmap.compoundHead(pfn);
-    boolean anon = memmap.testFlag(head, PG_ANON);
-    if (anon && parent.hasPinned && gup.folioMaybeDmaPinned(pfn)) {
+    long pfn;
+    long head;
+    boolean anon;
+    boolean copyNow;
+    long ce;
+    // under the source ptl, as copy_pte_range(): reclaim and migration take it to unmap
+    parent.ptl.lock();
+    try {
+      e = PageTable.get(t, i);
+      if (!present(e) || special(e) || Migration.isMigrationEntry(e)) {
+        return; // changed under us (unmapped or being migrated): the child faults it in
+      }
+      pfn = Pte.pfn(e);
+      head = memmap.compoundHead(pfn);
+      if (!tryGetFolio(head)) {
+        return;
+      }
+      anon = memmap.testFlag(head, PG_ANON);
+      copyNow = anon && parent.hasPinned && gup.folioMaybeDmaPinned(pfn);
+      ce = e;
+      if (!copyNow && cow) {
+        if (anon) {
+          memmap.clearFlag(pfn, PG_ANON_EXCLUSIVE);
+        }
+        if (Pte.write(e)) {
+          PageTable.set(t, i, e & ~WRITE);
+        }
+        ce = e & ~WRITE;
+      }
+    } finally {
+      parent.ptl.unlock();
+    }
+    if (copyNow) {
       // copy_present_page(): a pinned page stays the parent's; the child gets its own copy now
       long copy = cowCopy(c, addr, pfn);
+      alloc.putPage(head);
       if (copy != PageAllocator.NO_PFN) {
         installPte(child, addr, make(copy, (e & 0xfffL) | WRITE | DIRTY), copy);
         child.anonPages.incrementAndGet();
-        return;
       }
+      return;
     }
-    alloc.getPage(pfn);
-    memmap.mapcountAdd(pfn, 1);
-    long ce = e;
-    if (cow) {
-      if (anon) {
-        memmap.clearFlag(pfn, PG_ANON_EXCLUSIVE);
-      }
-      if (Pte.write(e)) {
-        parent.ptl.lock();
-        try {
-          PageTable.set(t, i, e & ~WRITE);
-        } finally {
-          parent.ptl.unlock();
-        }
-      }
-      ce = e & ~WRITE;
-    }
+    memmap.mapcountAdd(pfn, 1); // the reference taken above becomes the child's mapping's
     installPte(child, addr, ce, pfn);
     (anon ? child.anonPages : child.filePages).incrementAndGet();
+  }
+
+  /** A reference unless the folio is already being freed ({@code folio_try_get()}). */
+  private boolean tryGetFolio(long head) {
+    while (true) {
+      int c = memmap.refcount(head);
+      if (c <= 0) {
+        return false;
+      }
+      if (memmap.refCompareAndSet(head, c, c + 1)) {
+        return true;
+      }
+    }
   }
 
   private void copyHugePmd(

@@ -370,6 +370,7 @@ public final class Vmscan {
     memmap.mapcountAdd(pfn, 1);
     boolean writable = exclusive && write && (vma.flags & VmFlags.VM_WRITE) != 0;
     long bits = PRESENT | USER | YOUNG | (writable ? WRITE | DIRTY : 0);
+    lru.folioAddLru(pfn); // before the pte makes it visible to reclaim and migration
     if (!vm.replacePteIf(mm, addr, pte, make(pfn, bits))) {
       memmap.mapcountAdd(pfn, -1);
       memmap.setMapping(pfn, 0);
@@ -378,7 +379,6 @@ public final class Vmscan {
     }
     sw.put(slot);
     mm.anonPages.incrementAndGet();
-    lru.folioAddLru(pfn);
     return 0;
   }
 
