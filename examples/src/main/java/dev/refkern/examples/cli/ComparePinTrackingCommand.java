@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.TextTable;
 import dev.refkern.examples.compare.PinTrackingChart;
 import dev.refkern.examples.compare.PinTrackingComparison;
 import dev.refkern.examples.compare.PinTrackingComparison.Config;
@@ -159,23 +160,6 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
             Long.toString(r.fastPathPages())
           });
     }
-    int[] w = new int[HEADERS.length];
-    for (String[] row : cells) {
-      for (int i = 0; i < row.length; i++) {
-        w[i] = Math.max(w[i], row[i].length());
-      }
-    }
-    StringBuilder sb = new StringBuilder();
-    for (String[] row : cells) {
-      for (int i = 0; i < row.length; i++) {
-        if (i == 0) {
-          sb.append(String.format("%-" + w[i] + "s", row[i]));
-        } else {
-          sb.append("  ").append(String.format("%" + w[i] + "s", row[i]));
-        }
-      }
-      sb.append('\n');
-    }
-    return sb.toString();
+    return TextTable.render(cells);
   }
 }

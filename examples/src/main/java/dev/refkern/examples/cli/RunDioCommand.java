@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.TextTable;
 import dev.refkern.examples.dio.DioExample;
 import dev.refkern.examples.dio.DioExample.Config;
 import dev.refkern.examples.dio.DioExample.DesignRow;
@@ -190,23 +191,6 @@ final class RunDioCommand implements Callable<Integer> {
             String.format(Locale.ROOT, "%.1f", r.nsPerPage())
           });
     }
-    int[] w = new int[HEADERS.length];
-    for (String[] row : cells) {
-      for (int i = 0; i < row.length; i++) {
-        w[i] = Math.max(w[i], row[i].length());
-      }
-    }
-    StringBuilder sb = new StringBuilder();
-    for (String[] row : cells) {
-      for (int i = 0; i < row.length; i++) {
-        if (i == 0) {
-          sb.append(String.format("%-" + w[i] + "s", row[i]));
-        } else {
-          sb.append("  ").append(String.format("%" + w[i] + "s", row[i]));
-        }
-      }
-      sb.append('\n');
-    }
-    return sb.toString();
+    return TextTable.render(cells);
   }
 }
