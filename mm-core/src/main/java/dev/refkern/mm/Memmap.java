@@ -43,6 +43,22 @@ public interface Memmap {
   /** {@code atomic_cmpxchg} on {@code _refcount}. */
   boolean refCompareAndSet(long pfn, int expect, int update);
 
+  /**
+   * {@code folio_ref_try_add()}: adds {@code delta} unless the count is zero (the folio is being
+   * freed) or the add would overflow; returns whether it added.
+   */
+  default boolean refTryAdd(long pfn, int delta) {
+    while (true) {
+      int c = refcount(pfn);
+      if (c <= 0 || c > Integer.MAX_VALUE - delta) {
+        return false;
+      }
+      if (refCompareAndSet(pfn, c, c + delta)) {
+        return true;
+      }
+    }
+  }
+
   /** Sets {@code _refcount} ({@code set_page_count()}). */
   void setRefcount(long pfn, int value);
 

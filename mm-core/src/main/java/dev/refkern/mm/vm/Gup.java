@@ -342,7 +342,7 @@ public final class Gup {
   /** {@code try_grab_folio_fast()}: refuses a free folio and an overflowing count. */
   private boolean tryGrabFast(long head, int refs, int flags) {
     if ((flags & FOLL_PIN) == 0) {
-      return policy.refTryAdd(head, refs);
+      return memmap.refTryAdd(head, refs);
     }
     if (!policy.grab(head, refs, true)) {
       return false;
@@ -369,7 +369,7 @@ public final class Gup {
       return -Errno.ENOMEM.number();
     }
     boolean ok =
-        (flags & FOLL_PIN) != 0 ? policy.grab(head, refs, false) : policy.refTryAdd(head, refs);
+        (flags & FOLL_PIN) != 0 ? policy.grab(head, refs, false) : memmap.refTryAdd(head, refs);
     if (!ok) {
       return -Errno.ENOMEM.number(); // refcount overflow: refuse rather than wrap
     }

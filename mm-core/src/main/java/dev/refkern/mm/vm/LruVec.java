@@ -274,7 +274,7 @@ public final class LruVec {
   boolean isolate(long pfn) {
     long h = memmap.compoundHead(pfn);
     synchronized (lruLock) {
-      if (!memmap.testFlag(h, PG_LRU) || !tryGet(h)) {
+      if (!memmap.testFlag(h, PG_LRU) || !memmap.refTryAdd(h, 1)) {
         return false;
       }
       unlink(h);
@@ -304,7 +304,7 @@ public final class LruVec {
       long pfn = tail[list.ordinal()];
       while (pfn >= 0 && n < max) {
         long prev = memmap.lruPrev(pfn);
-        if (tryGet(pfn)) {
+        if (memmap.refTryAdd(pfn, 1)) {
           unlink(pfn);
           out[n++] = pfn;
         }
@@ -312,18 +312,5 @@ public final class LruVec {
       }
     }
     return n;
-  }
-
-  /** A reference unless the folio is already on its way to being freed. */
-  private boolean tryGet(long h) {
-    while (true) {
-      int c = memmap.refcount(h);
-      if (c <= 0) {
-        return false;
-      }
-      if (memmap.refCompareAndSet(h, c, c + 1)) {
-        return true;
-      }
-    }
   }
 }

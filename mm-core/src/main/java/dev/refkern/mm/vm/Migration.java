@@ -75,14 +75,8 @@ final class Migration {
     // isolate: off the LRU (folio_isolate_lru) or at least our own reference
     vm.lru.lruAddDrain();
     boolean onLru = vm.lru.isolate(src);
-    if (!onLru) {
-      int c;
-      do {
-        c = memmap.refcount(src);
-        if (c <= 0) {
-          return -Errno.EAGAIN.number();
-        }
-      } while (!memmap.refCompareAndSet(src, c, c + 1));
+    if (!onLru && !memmap.refTryAdd(src, 1)) {
+      return -Errno.EAGAIN.number();
     }
     boolean anon = memmap.testFlag(src, PG_ANON);
     AddressSpace file = anon ? null : vm.mem.mapping(memmap.mapping(src));

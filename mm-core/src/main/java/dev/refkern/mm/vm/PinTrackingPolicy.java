@@ -57,19 +57,6 @@ public abstract sealed class PinTrackingPolicy
    */
   abstract int release(long head, int refs);
 
-  /** Adds {@code add} to the refcount unless the folio is free or it would overflow. */
-  final boolean refTryAdd(long head, int add) {
-    while (true) {
-      int c = memmap.refcount(head);
-      if (c <= 0 || c > Integer.MAX_VALUE - add) {
-        return false;
-      }
-      if (memmap.refCompareAndSet(head, c, c + add)) {
-        return true;
-      }
-    }
-  }
-
   /** The {@code gup.pin_tracking=} names, mainline's first. */
   public static final java.util.List<String> NAMES =
       java.util.List.of("bias", "page_flag", "lru_isolate", "fake_vma");
@@ -119,7 +106,7 @@ public abstract sealed class PinTrackingPolicy
 
     @Override
     boolean grab(long head, int refs, boolean speculative) {
-      if (!refTryAdd(head, refs)) {
+      if (!memmap.refTryAdd(head, refs)) {
         return false;
       }
       if (!lru.pinIsolate(head, refs, speculative)) {
@@ -167,7 +154,7 @@ public abstract sealed class PinTrackingPolicy
     @Override
     boolean grab(long head, int refs, boolean speculative) {
       boolean large = memmap.folioOrder(head) > 0;
-      if (!refTryAdd(head, large ? refs : refs * Foll.GUP_PIN_COUNTING_BIAS)) {
+      if (!memmap.refTryAdd(head, large ? refs : refs * Foll.GUP_PIN_COUNTING_BIAS)) {
         return false;
       }
       if (large) {
@@ -218,7 +205,7 @@ public abstract sealed class PinTrackingPolicy
 
     @Override
     boolean grab(long head, int refs, boolean speculative) {
-      if (!refTryAdd(head, refs)) {
+      if (!memmap.refTryAdd(head, refs)) {
         return false;
       }
       memmap.setFlag(head, PG_DMA_PINNED);
@@ -281,7 +268,7 @@ public abstract sealed class PinTrackingPolicy
 
     @Override
     synchronized boolean grab(long head, int refs, boolean speculative) {
-      if (speculative || !refTryAdd(head, refs)) {
+      if (speculative || !memmap.refTryAdd(head, refs)) {
         return false;
       }
       memmap.mapcountAdd(head, refs); // the fake mapping

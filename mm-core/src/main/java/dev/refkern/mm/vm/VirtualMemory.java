@@ -870,7 +870,7 @@ public final class VirtualMemory {
       }
       pfn = Pte.pfn(e);
       head = memmap.compoundHead(pfn);
-      if (!tryGetFolio(head)) {
+      if (!memmap.refTryAdd(head, 1)) {
         return;
       }
       anon = memmap.testFlag(head, PG_ANON);
@@ -901,19 +901,6 @@ public final class VirtualMemory {
     memmap.mapcountAdd(pfn, 1); // the reference taken above becomes the child's mapping's
     installPte(child, addr, ce, pfn);
     (anon ? child.anonPages : child.filePages).incrementAndGet();
-  }
-
-  /** A reference unless the folio is already being freed ({@code folio_try_get()}). */
-  private boolean tryGetFolio(long head) {
-    while (true) {
-      int c = memmap.refcount(head);
-      if (c <= 0) {
-        return false;
-      }
-      if (memmap.refCompareAndSet(head, c, c + 1)) {
-        return true;
-      }
-    }
   }
 
   private void copyHugePmd(
