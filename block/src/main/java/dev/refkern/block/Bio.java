@@ -1,7 +1,7 @@
 package dev.refkern.block;
 
-import java.util.ArrayList;
-import java.util.Collections;
+import java.util.AbstractList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Consumer;
 
@@ -25,7 +25,12 @@ public final class Bio {
   private final BioOp op;
   private long sector;
   private final int flags;
-  private final List<BioVec> vecs = new ArrayList<>();
+  // bi_io_vec: parallel primitive arrays, so building and walking a bio allocates nothing per page
+  private long[] pfns;
+  private int[] offsets;
+  private int[] lens;
+  private int vcnt;
+  private long size;
   private final java.util.BitSet vecMarks = new java.util.BitSet();
   private volatile int bioFlags;
   private volatile int status;
@@ -34,12 +39,21 @@ public final class Bio {
   private Consumer<Bio> endIo = b -> {};
 
   public Bio(BioOp op, long sector, int flags) {
+    this(op, sector, flags, 4);
+  }
+
+  /** {@code bio_alloc()} with room for {@code nrVecs} segments (it grows past them if needed). */
+  public Bio(BioOp op, long sector, int flags, int nrVecs) {
     if (sector < 0) {
       throw new IllegalArgumentException("negative sector");
     }
     this.op = op;
     this.sector = sector;
     this.flags = flags;
+    int n = Math.max(1, nrVecs);
+    pfns = new long[n];
+    offsets = new int[n];
+    lens = new int[n];
   }
 
   public BioOp op() {
@@ -58,21 +72,65 @@ public final class Bio {
 
   /** {@code bio_add_page()}. */
   public Bio addPage(long pfn, int offset, int len) {
-    vecs.add(new BioVec(pfn, offset, len));
+    if (offset < 0 || len <= 0 || offset + len > 4096) {
+      throw new IllegalArgumentException("bio_vec [" + offset + ", +" + len + ") outside a page");
+    }
+    append(pfn, offset, len);
     return this;
   }
 
+  private void append(long pfn, int offset, int len) {
+    if (vcnt == pfns.length) {
+      int n = vcnt * 2;
+      pfns = Arrays.copyOf(pfns, n);
+      offsets = Arrays.copyOf(offsets, n);
+      lens = Arrays.copyOf(lens, n);
+    }
+    pfns[vcnt] = pfn;
+    offsets[vcnt] = offset;
+    lens[vcnt] = len;
+    vcnt++;
+    size += len;
+  }
+
+  /** {@code bi_vcnt}: the number of segments. */
+  public int vecCount() {
+    return vcnt;
+  }
+
+  /** The page of segment {@code i}. */
+  public long vecPfn(int i) {
+    return pfns[java.util.Objects.checkIndex(i, vcnt)];
+  }
+
+  /** The offset in its page of segment {@code i}. */
+  public int vecOffset(int i) {
+    return offsets[java.util.Objects.checkIndex(i, vcnt)];
+  }
+
+  /** The length of segment {@code i}. */
+  public int vecLen(int i) {
+    return lens[java.util.Objects.checkIndex(i, vcnt)];
+  }
+
+  /** The segments as records (a read-only view that allocates per access; not for hot paths). */
   public List<BioVec> vecs() {
-    return Collections.unmodifiableList(vecs);
+    return new AbstractList<>() {
+      @Override
+      public BioVec get(int i) {
+        return new BioVec(vecPfn(i), vecOffset(i), vecLen(i));
+      }
+
+      @Override
+      public int size() {
+        return vcnt;
+      }
+    };
   }
 
   /** {@code bi_iter.bi_size} in bytes. */
   public long size() {
-    long n = 0;
-    for (BioVec v : vecs) {
-      n += v.len();
-    }
-    return n;
+    return size;
   }
 
   /** Sectors covered. */
@@ -145,29 +203,29 @@ public final class Bio {
       throw new IllegalArgumentException(
           "split of " + sectors + " sectors of a " + sectors() + "-sector bio");
     }
-    Bio front = new Bio(op, sector, flags);
+    Bio front = new Bio(op, sector, flags, vcnt);
     front.bioFlags = bioFlags;
     long bytes = sectors * SECTOR_SIZE;
     int i = 0;
     while (bytes > 0) {
-      BioVec v = vecs.get(i);
-      if (v.len() <= bytes) {
-        front.vecs.add(v);
-        if (vecMarks.get(i)) {
-          front.markVec(front.vecs.size() - 1);
-        }
-        bytes -= v.len();
+      int n = (int) Math.min(lens[i], bytes);
+      front.append(pfns[i], offsets[i], n);
+      if (vecMarks.get(i)) {
+        front.markVec(front.vcnt - 1);
+      }
+      bytes -= n;
+      if (n == lens[i]) {
         i++;
       } else {
-        front.vecs.add(new BioVec(v.pfn(), v.offset(), (int) bytes));
-        if (vecMarks.get(i)) {
-          front.markVec(front.vecs.size() - 1);
-        }
-        vecs.set(i, new BioVec(v.pfn(), v.offset() + (int) bytes, v.len() - (int) bytes));
-        bytes = 0;
+        offsets[i] += n; // the segment is split inside its page
+        lens[i] -= n;
       }
     }
-    vecs.subList(0, i).clear();
+    System.arraycopy(pfns, i, pfns, 0, vcnt - i);
+    System.arraycopy(offsets, i, offsets, 0, vcnt - i);
+    System.arraycopy(lens, i, lens, 0, vcnt - i);
+    vcnt -= i;
+    size -= sectors * SECTOR_SIZE;
     java.util.BitSet rest = vecMarks.get(i, Math.max(i, vecMarks.length()));
     vecMarks.clear();
     vecMarks.or(rest);

@@ -89,7 +89,7 @@ public abstract sealed class BioPinTracking
 
     @Override
     public boolean addPage(Bio bio, long pfn, int offset, int len, boolean pinned) {
-      if (!bio.vecs().isEmpty() && bio.flagged(Bio.BIO_PAGE_PINNED) != pinned) {
+      if (bio.vecCount() > 0 && bio.flagged(Bio.BIO_PAGE_PINNED) != pinned) {
         splits.increment();
         return false; // one flag cannot describe both kinds
       }
@@ -103,11 +103,11 @@ public abstract sealed class BioPinTracking
     @Override
     public void releasePages(Bio bio) {
       boolean pinned = bio.flagged(Bio.BIO_PAGE_PINNED);
-      for (BioVec v : bio.vecs()) {
+      for (int i = 0; i < bio.vecCount(); i++) {
         if (pinned) {
-          gup.unpinUserPage(v.pfn());
+          gup.unpinUserPage(bio.vecPfn(i));
         } else {
-          gup.putPage(v.pfn());
+          gup.putPage(bio.vecPfn(i));
         }
       }
     }
@@ -126,7 +126,7 @@ public abstract sealed class BioPinTracking
     @Override
     public boolean addPage(Bio bio, long pfn, int offset, int len, boolean pinned) {
       if (pinned) {
-        bio.markVec(bio.vecs().size());
+        bio.markVec(bio.vecCount());
       }
       bio.addPage(pfn, offset, len);
       return true;
@@ -134,11 +134,11 @@ public abstract sealed class BioPinTracking
 
     @Override
     public void releasePages(Bio bio) {
-      for (int i = 0; i < bio.vecs().size(); i++) {
+      for (int i = 0; i < bio.vecCount(); i++) {
         if (flagInPointer()) {
           maskOps.increment(); // bv_page & ~1 before the page can be used
         }
-        long pfn = bio.vecs().get(i).pfn();
+        long pfn = bio.vecPfn(i);
         if (bio.vecMarked(i)) {
           gup.unpinUserPage(pfn);
         } else {
@@ -207,8 +207,8 @@ public abstract sealed class BioPinTracking
 
     @Override
     public void releasePages(Bio bio) {
-      for (BioVec v : bio.vecs()) {
-        gup.unpinUserPage(v.pfn());
+      for (int i = 0; i < bio.vecCount(); i++) {
+        gup.unpinUserPage(bio.vecPfn(i));
       }
     }
   }

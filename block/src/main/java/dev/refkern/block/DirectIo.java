@@ -94,7 +94,7 @@ public final class DirectIo {
     long sector = pos / bs;
     long done = 0;
     for (int p = 0; p < nrPages; ) {
-      Bio bio = new Bio(op, sector, 0);
+      Bio bio = new Bio(op, sector, 0, Math.min(nrPages - p, MAX_BIO_PAGES));
       int inBio = 0;
       while (p < nrPages && inBio < MAX_BIO_PAGES && done < len) {
         long addr = first + ((long) p << 12);
@@ -164,8 +164,8 @@ public final class DirectIo {
    */
   private void endDio(Bio bio) {
     if (bio.op() == BioOp.READ) {
-      for (BioVec v : bio.vecs()) {
-        if (!folios.folioTestDirty(mem.memmap().compoundHead(v.pfn()))) {
+      for (int i = 0; i < bio.vecCount(); i++) {
+        if (!folios.folioTestDirty(mem.memmap().compoundHead(bio.vecPfn(i)))) {
           deferredRedirty.incrementAndGet();
           dirtyWork.queueWork(() -> releasePages(bio, true));
           return;
@@ -181,8 +181,8 @@ public final class DirectIo {
    */
   private void releasePages(Bio bio, boolean redirty) {
     if (redirty) {
-      for (BioVec v : bio.vecs()) {
-        markDirtyLocked(v.pfn());
+      for (int i = 0; i < bio.vecCount(); i++) {
+        markDirtyLocked(bio.vecPfn(i));
       }
     }
     policy.releasePages(bio);

@@ -1,5 +1,8 @@
 package dev.refkern.block;
 
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.sched.Workqueue;
 import java.util.Objects;
 
@@ -24,36 +27,41 @@ public final class DiskOptions {
     MANUAL
   }
 
-  private final String name;
-  private final boolean integrity;
-  private final boolean bounce;
-  private final boolean writeCache;
-  private final Consumption consumption;
-  private final Workqueue workqueue;
+  /** The write cache of a drive of the model's era: 64 MiB. */
+  public static final long DEFAULT_WRITE_CACHE_BYTES = 64L << 20;
 
-  private DiskOptions(
-      String name,
-      boolean integrity,
-      boolean bounce,
-      boolean writeCache,
-      Consumption consumption,
-      Workqueue workqueue) {
-    this.name = name;
-    this.integrity = integrity;
-    this.bounce = bounce;
-    this.writeCache = writeCache;
-    this.consumption = consumption;
-    this.workqueue = workqueue;
+  private String name;
+  private boolean integrity;
+  private boolean bounce;
+  private boolean writeCache = true;
+  private long writeCacheBytes = DEFAULT_WRITE_CACHE_BYTES;
+  private Consumption consumption = Consumption.SYNCHRONOUS;
+  private Workqueue workqueue;
+
+  private DiskOptions() {}
+
+  private DiskOptions copy() {
+    DiskOptions o = new DiskOptions();
+    o.name = name;
+    o.integrity = integrity;
+    o.bounce = bounce;
+    o.writeCache = writeCache;
+    o.writeCacheBytes = writeCacheBytes;
+    o.consumption = consumption;
+    o.workqueue = workqueue;
+    return o;
   }
 
   /** No integrity, no bounce, a write cache, synchronous consumption, the device's default name. */
   public static DiskOptions defaults() {
-    return new DiskOptions(null, false, false, true, Consumption.SYNCHRONOUS, null);
+    return new DiskOptions();
   }
 
   /** The disk name ({@code disk->disk_name}); null keeps the device's default. */
   public DiskOptions name(String name) {
-    return new DiskOptions(name, integrity, bounce, writeCache, consumption, workqueue);
+    DiskOptions o = copy();
+    o.name = name;
+    return o;
   }
 
   /**
@@ -61,15 +69,20 @@ public final class DiskOptions {
    * device then advertises {@code BLK_FEAT_STABLE_WRITES}.
    */
   public DiskOptions integrity(boolean on) {
-    return new DiskOptions(name, on, bounce, writeCache, consumption, workqueue);
+    DiskOptions o = copy();
+    o.integrity = on;
+    return o;
   }
 
   /**
-   * Copies a write's data at submission into a private buffer ({@code bounce buffer}), so changes
-   * to the pages after submission do not reach the device.
+   * Copies a write's data at submission into bounce pages ({@code blk_queue_bounce()}), so changes
+   * to the pages after submission do not reach the device; the device reads the bounce pages and
+   * they are freed at completion.
    */
   public DiskOptions bounce(boolean on) {
-    return new DiskOptions(name, integrity, on, writeCache, consumption, workqueue);
+    DiskOptions o = copy();
+    o.bounce = on;
+    return o;
   }
 
   /**
@@ -78,7 +91,26 @@ public final class DiskOptions {
    * RamDisk} ignores it (it has no cache and nothing is durable).
    */
   public DiskOptions writeCache(boolean on) {
-    return new DiskOptions(name, integrity, bounce, on, consumption, workqueue);
+    DiskOptions o = copy();
+    o.writeCache = on;
+    return o;
+  }
+
+  /**
+   * The size of a {@link FileDisk}'s write cache (default {@value #DEFAULT_WRITE_CACHE_BYTES}
+   * bytes). When a write finds it full, the drive destages every cached sector to the media first,
+   * as a drive does on its own: those sectors become durable without a FLUSH.
+   *
+   * @throws KernelException {@code EINVAL} unless a positive multiple of 4 KiB
+   */
+  public DiskOptions writeCacheSize(long bytes) {
+    if (bytes <= 0 || bytes % PageMemory.PAGE_SIZE != 0 || bytes / PageMemory.PAGE_SIZE > 1 << 24) {
+      throw new KernelException(
+          Errno.EINVAL, "write cache of " + bytes + " bytes: need 4 KiB .. 64 GiB in whole pages");
+    }
+    DiskOptions o = copy();
+    o.writeCacheBytes = bytes;
+    return o;
   }
 
   /**
@@ -86,13 +118,18 @@ public final class DiskOptions {
    * kblockd-like workqueue), in submission order; completion follows consumption.
    */
   public DiskOptions asyncCompletion(Workqueue wq) {
-    return new DiskOptions(
-        name, integrity, bounce, writeCache, Consumption.WORKQUEUE, Objects.requireNonNull(wq));
+    DiskOptions o = copy();
+    o.consumption = Consumption.WORKQUEUE;
+    o.workqueue = Objects.requireNonNull(wq);
+    return o;
   }
 
   /** Holds every bio until the device's {@code consume()}/{@code consumeAll()} is called. */
   public DiskOptions manualConsumption() {
-    return new DiskOptions(name, integrity, bounce, writeCache, Consumption.MANUAL, null);
+    DiskOptions o = copy();
+    o.consumption = Consumption.MANUAL;
+    o.workqueue = null;
+    return o;
   }
 
   /** The configured name, or null for the device's default. */
@@ -110,6 +147,11 @@ public final class DiskOptions {
 
   public boolean hasWriteCache() {
     return writeCache;
+  }
+
+  /** The write cache's size in bytes (meaningful with {@link #hasWriteCache()}). */
+  public long writeCacheBytes() {
+    return writeCacheBytes;
   }
 
   public Consumption consumption() {
@@ -131,6 +173,8 @@ public final class DiskOptions {
         + bounce
         + ", writeCache="
         + writeCache
+        + ", writeCacheBytes="
+        + writeCacheBytes
         + ", consumption="
         + consumption
         + "]";

@@ -1,9 +1,12 @@
 package dev.refkern.block;
 
 import dev.refkern.block.internal.disk.DiskEngine;
+import dev.refkern.block.internal.disk.Segments;
+import dev.refkern.block.internal.disk.WriteCache;
 import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.PhysicalMemory;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -12,12 +15,10 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.TreeMap;
 
 /**
  * A disk backed by an image file, with a volatile write cache ({@code BLK_FEAT_WRITE_CACHE |
@@ -81,16 +82,17 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
   public record PowerCut(
       long writesLost, long writesTorn, long sectorsLost, long sectorsPersisted, int biosFailed) {}
 
-  private record Cached(byte[] data, long writeId) {}
-
   private static final int SECTOR = Bio.SECTOR_SIZE;
+  private static final int SCRATCH_MIN = 256 << 10;
 
   private final Path path;
   private final String name;
   private final long capacitySectors;
   private final DiskOptions opts;
   private final DiskEngine engine;
-  private final TreeMap<Long, Cached> cache = new TreeMap<>();
+  private final WriteCache cache;
+  private final PageMemory ram;
+  private ByteBuffer scratch = ByteBuffer.allocateDirect(SCRATCH_MIN);
   private FileChannel channel;
   private boolean online;
   private boolean closed;
@@ -101,12 +103,21 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
   private long writesTorn;
   private long sectorsLost;
   private long powerCuts;
+  private long destages;
 
   private FileDisk(PhysicalMemory mem, Path path, long capacitySectors, DiskOptions opts) {
     this.path = path;
     this.name = opts.name() != null ? opts.name() : String.valueOf(path.getFileName());
     this.capacitySectors = capacitySectors;
     this.opts = opts;
+    this.ram = mem.ram();
+    long devicePages = (capacitySectors * SECTOR + PageMemory.PAGE_SIZE - 1) / PageMemory.PAGE_SIZE;
+    this.cache =
+        new WriteCache(
+            opts.hasWriteCache()
+                ? (int) Math.min(opts.writeCacheBytes() / PageMemory.PAGE_SIZE, devicePages + 1)
+                : 0,
+            devicePages);
     this.engine = new DiskEngine(this, mem, opts, capacitySectors, new Media());
   }
 
@@ -238,21 +249,22 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
       Map<Long, long[]> perWrite = new HashMap<>(); // writeId -> {persisted, lost}
       if (online) {
         Random rnd = new Random(seed);
-        for (Map.Entry<Long, Cached> e : cache.entrySet()) {
-          boolean reaches = mode == TearMode.TORN_SECTORS && rnd.nextBoolean();
-          if (reaches) {
-            try {
-              writeFile(e.getKey(), e.getValue().data(), 0, SECTOR);
-              persisted++;
-            } catch (IOException ex) {
-              reaches = false;
-            }
-          }
-          if (!reaches) {
-            lost++;
-          }
-          perWrite.computeIfAbsent(e.getValue().writeId(), k -> new long[2])[reaches ? 0 : 1]++;
-        }
+        long[] counts = new long[2]; // persisted, lost
+        cache.forEach(
+            (sector, writeId, data, index) -> {
+              boolean reaches = mode == TearMode.TORN_SECTORS && rnd.nextBoolean();
+              if (reaches) {
+                try {
+                  writeFile(sector * SECTOR, data, index, SECTOR);
+                } catch (IOException ex) {
+                  reaches = false;
+                }
+              }
+              counts[reaches ? 0 : 1]++;
+              perWrite.computeIfAbsent(writeId, k -> new long[2])[reaches ? 0 : 1]++;
+            });
+        persisted = counts[0];
+        lost = counts[1];
       }
       long wl = 0;
       long wt = 0;
@@ -318,6 +330,7 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
       closed = true;
     }
     engine.fail(failed);
+    engine.releaseBouncePool();
   }
 
   /** Whether {@link #close()} was called and no {@link #reopen()} since. */
@@ -356,7 +369,12 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
 
   /** Sectors in the write cache, not yet durable. */
   public synchronized long dirtySectors() {
-    return cache.size();
+    return cache.sectors();
+  }
+
+  /** Times a write found the cache full and the drive destaged it (no FLUSH asked). */
+  public synchronized long destages() {
+    return destages;
   }
 
   /** Writes whose protection information did not match the data the device consumed. */
@@ -384,7 +402,8 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
     synchronized (this) {
       try {
         if (channel != null) {
-          readCached(sector, out);
+          ByteBuffer b = readRange(sector, count);
+          b.get(0, out);
         } else {
           try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
             readFully(ch, sector, out);
@@ -404,12 +423,29 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
 
   // ---- media, all under the lock -------------------------------------------------------------
 
-  private void readCached(long sector, byte[] dst) throws IOException {
-    readFully(channel, sector, dst);
-    long end = sector + dst.length / SECTOR;
-    for (Map.Entry<Long, Cached> e : cache.subMap(sector, end).entrySet()) {
-      System.arraycopy(e.getValue().data(), 0, dst, (int) (e.getKey() - sector) * SECTOR, SECTOR);
+  /** The scratch buffer, at least {@code bytes} long, cleared. */
+  private ByteBuffer scratch(long bytes) {
+    if (scratch.capacity() < bytes) {
+      scratch =
+          ByteBuffer.allocateDirect(Math.toIntExact(Math.max(bytes, 2L * scratch.capacity())));
     }
+    return scratch.clear();
+  }
+
+  /** What the device holds for {@code count} sectors from {@code sector}, cache over file. */
+  private ByteBuffer readRange(long sector, long count) throws IOException {
+    int len = Math.toIntExact(count * SECTOR);
+    ByteBuffer b = scratch(len).limit(len);
+    long pos = sector * SECTOR;
+    while (b.hasRemaining()) {
+      if (channel.read(b, pos + b.position()) < 0) {
+        while (b.hasRemaining()) {
+          b.put((byte) 0); // past the end of a shrunk image: zeros
+        }
+      }
+    }
+    cache.overlay(sector, count, b);
+    return b;
   }
 
   private static void readFully(FileChannel ch, long sector, byte[] dst) throws IOException {
@@ -419,47 +455,50 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
       int n = ch.read(b, pos + b.position());
       if (n < 0) {
         while (b.hasRemaining()) {
-          b.put((byte) 0); // past the end of a shrunk image: zeros
+          b.put((byte) 0);
         }
         break;
       }
     }
   }
 
-  private void writeFile(long sector, byte[] src, int off, int len) throws IOException {
-    ByteBuffer b = ByteBuffer.wrap(src, off, len);
-    long pos = sector * SECTOR - off;
+  /** Writes {@code len} bytes of {@code src} from {@code index} to the file at {@code pos}. */
+  private void writeFile(long pos, ByteBuffer src, int index, int len) throws IOException {
+    ByteBuffer b = src.duplicate().limit(index + len).position(index);
     while (b.hasRemaining()) {
-      channel.write(b, pos + b.position());
+      channel.write(b, pos + b.position() - index);
     }
     bytesToMedia += len;
   }
 
-  /** Destages the cache, coalescing consecutive sectors, then forces the file. */
-  private void doFlush() throws IOException {
-    List<Long> run = new ArrayList<>();
-    for (Map.Entry<Long, Cached> e : cache.entrySet()) {
-      if (!run.isEmpty() && e.getKey() != run.get(run.size() - 1) + 1) {
-        destage(run);
-      }
-      run.add(e.getKey());
+  /** Destages the whole cache to the file, coalescing consecutive sectors into one write each. */
+  private void destageAll() throws IOException {
+    ByteBuffer run = scratch(SCRATCH_MIN);
+    long[] start = {-1}; // the run's first sector
+    cache.forEach(
+        (sector, writeId, data, index) -> {
+          int have = run.position() / SECTOR;
+          if (have > 0 && (sector != start[0] + have || !run.hasRemaining())) {
+            writeFile(start[0] * SECTOR, run, 0, run.position());
+            run.clear();
+            have = 0;
+          }
+          if (have == 0) {
+            start[0] = sector;
+          }
+          run.put(run.position(), data, index, SECTOR).position(run.position() + SECTOR);
+        });
+    if (run.position() > 0) {
+      writeFile(start[0] * SECTOR, run, 0, run.position());
     }
-    destage(run);
-    channel.force(false);
     cache.clear();
-    flushes++;
   }
 
-  private void destage(List<Long> run) throws IOException {
-    if (run.isEmpty()) {
-      return;
-    }
-    byte[] buf = new byte[run.size() * SECTOR];
-    for (int i = 0; i < run.size(); i++) {
-      System.arraycopy(cache.get(run.get(i)).data(), 0, buf, i * SECTOR, SECTOR);
-    }
-    writeFile(run.get(0), buf, 0, buf.length);
-    run.clear();
+  /** {@code REQ_OP_FLUSH}: destages the cache, then forces the file. */
+  private void doFlush() throws IOException {
+    destageAll();
+    channel.force(false);
+    flushes++;
   }
 
   private void closeChannel() {
@@ -480,24 +519,47 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
     }
 
     @Override
-    public void read(long sector, byte[] dst) throws IOException {
-      readCached(sector, dst);
+    public void read(long sector, Segments dst) throws IOException {
+      ByteBuffer b = readRange(sector, dst.bytes() / SECTOR);
+      int pos = 0;
+      for (int i = 0; i < dst.count(); i++) {
+        ram.write(dst.pfn(i), dst.offset(i), b, pos, dst.len(i));
+        pos += dst.len(i);
+      }
     }
 
     @Override
-    public void write(long sector, byte[] src, boolean fua) throws IOException {
-      int n = src.length / SECTOR;
+    public void write(long sector, Segments src, boolean fua) throws IOException {
+      long bytes = src.bytes();
       if (fua || !opts.hasWriteCache()) {
-        writeFile(sector, src, 0, src.length);
+        ByteBuffer b = scratch(bytes);
+        int pos = 0;
+        for (int i = 0; i < src.count(); i++) {
+          ram.read(src.pfn(i), src.offset(i), b, pos, src.len(i));
+          pos += src.len(i);
+        }
+        writeFile(sector * SECTOR, b, 0, pos);
         channel.force(false);
-        cache.subMap(sector, sector + n).clear(); // superseded, on the media now
+        cache.invalidate(sector, bytes / SECTOR); // superseded, on the media now
         return;
       }
       long id = nextWriteId++;
-      for (int i = 0; i < n; i++) {
-        byte[] s = new byte[SECTOR];
-        System.arraycopy(src, i * SECTOR, s, 0, SECTOR);
-        cache.put(sector + i, new Cached(s, id));
+      long pos = sector * SECTOR;
+      for (int i = 0; i < src.count(); i++) {
+        long pfn = src.pfn(i);
+        int off = src.offset(i);
+        int left = src.len(i);
+        while (left > 0) {
+          int n = Math.min(PageMemory.PAGE_SIZE - (int) (pos % PageMemory.PAGE_SIZE), left);
+          if (!cache.put(pos, ram, pfn, off, n, id)) {
+            destageAll(); // full: the drive writes its cache to the media by itself
+            destages++;
+            continue;
+          }
+          pos += n;
+          off += n;
+          left -= n;
+        }
       }
     }
 

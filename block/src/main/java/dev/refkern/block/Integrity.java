@@ -40,17 +40,20 @@ public final class Integrity {
    * to be written at {@code sector}.
    */
   public static Integrity generate(long sector, byte[] data) {
-    if (data.length % INTERVAL != 0) {
-      throw new IllegalArgumentException("data of " + data.length + " bytes is not whole sectors");
-    }
-    int n = data.length / INTERVAL;
-    int[] g = new int[n];
+    return fromGuards(sector, guards(data));
+  }
+
+  /**
+   * The tuples for a write at {@code sector} whose sectors have the guard tags {@code guards} (the
+   * block layer computes them from the bio's pages).
+   */
+  public static Integrity fromGuards(long sector, int[] guards) {
+    int n = guards.length;
     int[] r = new int[n];
     for (int i = 0; i < n; i++) {
-      g[i] = guard(data, i * INTERVAL);
       r[i] = (int) (sector + i);
     }
-    return new Integrity(sector, g, r);
+    return new Integrity(sector, guards.clone(), r);
   }
 
   /**
@@ -59,16 +62,33 @@ public final class Integrity {
    * @return the index of the first sector whose guard or reference tag does not match, or -1
    */
   public int firstMismatch(long sector, byte[] data) {
-    int n = data.length / INTERVAL;
-    if (n != guard.length) {
+    return firstMismatch(sector, guards(data));
+  }
+
+  /**
+   * {@link #firstMismatch(long, byte[])} for data whose per-sector guard tags are {@code guards}.
+   */
+  public int firstMismatch(long sector, int[] guards) {
+    if (guards.length != guard.length) {
       return 0;
     }
-    for (int i = 0; i < n; i++) {
-      if (ref[i] != (int) (sector + i) || guard[i] != guard(data, i * INTERVAL)) {
+    for (int i = 0; i < guards.length; i++) {
+      if (ref[i] != (int) (sector + i) || guard[i] != guards[i]) {
         return i;
       }
     }
     return -1;
+  }
+
+  private static int[] guards(byte[] data) {
+    if (data.length % INTERVAL != 0) {
+      throw new IllegalArgumentException("data of " + data.length + " bytes is not whole sectors");
+    }
+    int[] g = new int[data.length / INTERVAL];
+    for (int i = 0; i < g.length; i++) {
+      g[i] = guard(data, i * INTERVAL);
+    }
+    return g;
   }
 
   /** How many sectors (tuples) this payload protects. */

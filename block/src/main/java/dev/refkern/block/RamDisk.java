@@ -1,12 +1,12 @@
 package dev.refkern.block;
 
 import dev.refkern.block.internal.disk.DiskEngine;
+import dev.refkern.block.internal.disk.Segments;
 import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.PhysicalMemory;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * A RAM disk ({@code drivers/block/brd.c}): {@code capacitySectors} sectors held in memory, one 4
@@ -21,7 +21,8 @@ import java.util.concurrent.ConcurrentHashMap;
  * bounce copy.
  *
  * <p>Unlike {@code brd}, whose pages come from the page allocator, the contents live on the Java
- * heap: the RAM disk does not use the simulated machine's memory.
+ * heap: the RAM disk does not use the simulated machine's memory. Bounce pages do: {@link #close()}
+ * frees the ones it keeps for reuse.
  */
 public final class RamDisk implements BlockDevice {
   private static final int SECTORS_PER_PAGE = PageMemory.PAGE_SIZE / Bio.SECTOR_SIZE;
@@ -29,8 +30,13 @@ public final class RamDisk implements BlockDevice {
   private final String name;
   private final long capacitySectors;
   private final DiskOptions opts;
-  private final ConcurrentHashMap<Long, byte[]> pages = new ConcurrentHashMap<>();
+  private static final int DIR_SHIFT = 10;
+  // the pages of contents, radix-indexed by page number (brd's xarray); guarded by this
+  private final byte[][][] pages;
+  private long pagesAllocated;
   private final DiskEngine engine;
+  private final PageMemory ram;
+  private static final byte[] ZEROS = new byte[PageMemory.PAGE_SIZE];
 
   /** A RAM disk {@code ram0} of {@code capacitySectors} with {@link DiskOptions#defaults()}. */
   public RamDisk(PhysicalMemory mem, long capacitySectors) {
@@ -49,6 +55,9 @@ public final class RamDisk implements BlockDevice {
     this.name = opts.name() != null ? opts.name() : "ram0";
     this.capacitySectors = capacitySectors;
     this.opts = opts;
+    long nrPages = (capacitySectors + SECTORS_PER_PAGE - 1) / SECTORS_PER_PAGE;
+    this.pages = new byte[Math.toIntExact((nrPages >>> DIR_SHIFT) + 1)][][];
+    this.ram = mem.ram();
     this.engine = new DiskEngine(this, mem, opts, capacitySectors, new Media());
   }
 
@@ -110,8 +119,21 @@ public final class RamDisk implements BlockDevice {
   }
 
   /** Pages of contents allocated so far. */
-  public long pagesAllocated() {
-    return pages.size();
+  public synchronized long pagesAllocated() {
+    return pagesAllocated;
+  }
+
+  /** Bounce pages the device holds (kept for reuse or in flight); see {@link #close()}. */
+  public long bouncePages() {
+    return engine.bouncePages();
+  }
+
+  /**
+   * Frees the bounce pages kept for reuse ({@code brd_cleanup()}); the contents stay, and the disk
+   * remains usable.
+   */
+  public void close() {
+    engine.releaseBouncePool();
   }
 
   /**
@@ -131,26 +153,66 @@ public final class RamDisk implements BlockDevice {
     return out;
   }
 
+  /** The contents page {@code idx}, allocated on first write ({@code brd_insert_page()}). */
+  private byte[] page(long idx, boolean create) {
+    int d = (int) (idx >>> DIR_SHIFT);
+    int i = (int) (idx & ((1 << DIR_SHIFT) - 1));
+    byte[][] dir = pages[d];
+    if (dir == null) {
+      if (!create) {
+        return null;
+      }
+      dir = pages[d] = new byte[1 << DIR_SHIFT][];
+    }
+    byte[] page = dir[i];
+    if (page == null && create) {
+      page = dir[i] = new byte[PageMemory.PAGE_SIZE];
+      pagesAllocated++;
+    }
+    return page;
+  }
+
   /** Copies between the pages and {@code buf}; {@code toDevice}: buf into the pages. */
   private void copy(long sector, byte[] buf, boolean toDevice) {
     int pos = 0;
     while (pos < buf.length) {
       long s = sector + pos / Bio.SECTOR_SIZE;
-      long idx = s / SECTORS_PER_PAGE;
       int off = (int) (s % SECTORS_PER_PAGE) * Bio.SECTOR_SIZE;
       int n = Math.min(PageMemory.PAGE_SIZE - off, buf.length - pos);
+      byte[] page = page(s / SECTORS_PER_PAGE, toDevice);
       if (toDevice) {
-        byte[] page = pages.computeIfAbsent(idx, k -> new byte[PageMemory.PAGE_SIZE]);
         System.arraycopy(buf, pos, page, off, n);
+      } else if (page == null) {
+        java.util.Arrays.fill(buf, pos, pos + n, (byte) 0);
       } else {
-        byte[] page = pages.get(idx);
-        if (page == null) {
-          java.util.Arrays.fill(buf, pos, pos + n, (byte) 0);
-        } else {
-          System.arraycopy(page, off, buf, pos, n);
-        }
+        System.arraycopy(page, off, buf, pos, n);
       }
       pos += n;
+    }
+  }
+
+  /** The device's DMA: copies between its contents and the segments' pages. */
+  private void transfer(long sector, Segments segs, boolean toDevice) {
+    long pos = sector * Bio.SECTOR_SIZE; // byte position on the device
+    for (int i = 0; i < segs.count(); i++) {
+      long pfn = segs.pfn(i);
+      int off = segs.offset(i);
+      int left = segs.len(i);
+      while (left > 0) {
+        int devOff = (int) (pos % PageMemory.PAGE_SIZE);
+        int n = Math.min(PageMemory.PAGE_SIZE - devOff, left);
+        byte[] page = page(pos / PageMemory.PAGE_SIZE, toDevice);
+        if (toDevice) {
+          ram.read(pfn, off, page, devOff, n);
+        } else if (page == null) {
+          ram.write(pfn, off, ZEROS, 0, n);
+        } else {
+          ram.write(pfn, off, page, devOff, n);
+        }
+        pos += n;
+        off += n;
+        left -= n;
+      }
     }
   }
 
@@ -166,13 +228,13 @@ public final class RamDisk implements BlockDevice {
     }
 
     @Override
-    public void read(long sector, byte[] dst) {
-      copy(sector, dst, false);
+    public void read(long sector, Segments dst) {
+      transfer(sector, dst, false);
     }
 
     @Override
-    public void write(long sector, byte[] src, boolean fua) {
-      copy(sector, src, true);
+    public void write(long sector, Segments src, boolean fua) {
+      transfer(sector, src, true);
     }
 
     @Override

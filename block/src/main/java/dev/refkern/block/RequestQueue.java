@@ -78,8 +78,8 @@ public final class RequestQueue implements BlockDevice {
         Bio request = new Bio(first.op(), first.sector(), first.flags());
         for (int k = i; k < j; k++) {
           Bio part = held.get(k);
-          for (BioVec v : part.vecs()) {
-            request.addPage(v.pfn(), v.offset(), v.len());
+          for (int v = 0; v < part.vecCount(); v++) {
+            request.addPage(part.vecPfn(v), part.vecOffset(v), part.vecLen(v));
           }
         }
         List<Bio> parts = new ArrayList<>(held.subList(i, j));

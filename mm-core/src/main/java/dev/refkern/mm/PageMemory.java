@@ -82,6 +82,64 @@ public final class PageMemory {
     chunk(pfn, true).put(offset(pfn) + offset, src, srcOff, len);
   }
 
+  /**
+   * Copies {@code len} bytes of a frame from {@code offset} into {@code dst} at absolute index
+   * {@code dstIndex}; neither buffer's position moves, so it allocates nothing.
+   */
+  public void read(long pfn, int offset, ByteBuffer dst, int dstIndex, int len) {
+    checkRange(offset, len);
+    ByteBuffer b = chunk(pfn, false);
+    if (b == null) {
+      fill(dst, dstIndex, len);
+    } else {
+      dst.put(dstIndex, b, offset(pfn) + offset, len);
+    }
+  }
+
+  /** Copies {@code len} bytes from {@code src} at absolute index {@code srcIndex} into a frame. */
+  public void write(long pfn, int offset, ByteBuffer src, int srcIndex, int len) {
+    checkRange(offset, len);
+    chunk(pfn, true).put(offset(pfn) + offset, src, srcIndex, len);
+  }
+
+  /** Copies {@code len} bytes between frames ({@code memcpy} of two kmapped ranges). */
+  public void copy(long dstPfn, int dstOff, long srcPfn, int srcOff, int len) {
+    checkRange(dstOff, len);
+    checkRange(srcOff, len);
+    ByteBuffer s = chunk(srcPfn, false);
+    if (s == null) {
+      fill(chunk(dstPfn, true), offset(dstPfn) + dstOff, len);
+      return;
+    }
+    chunk(dstPfn, true).put(offset(dstPfn) + dstOff, s, offset(srcPfn) + srcOff, len);
+  }
+
+  /** CRC32C of {@code len} bytes of a frame from {@code offset} (a T10 PI guard tag). */
+  public int crc32c(long pfn, int offset, int len) {
+    checkRange(offset, len);
+    CRC32C crc = new CRC32C();
+    ByteBuffer b = chunk(pfn, false);
+    if (b == null) {
+      crc.update(ZEROS, 0, len);
+    } else {
+      crc.update(b.slice(offset(pfn) + offset, len));
+    }
+    return (int) crc.getValue();
+  }
+
+  private static final byte[] ZEROS = new byte[PAGE_SIZE];
+
+  private static void fill(ByteBuffer b, int index, int len) {
+    int end = index + len;
+    int i = index;
+    for (; i + 8 <= end; i += 8) {
+      b.putLong(i, 0);
+    }
+    for (; i < end; i++) {
+      b.put(i, (byte) 0);
+    }
+  }
+
   /** Reads a little-endian long at {@code offset} (8-byte aligned, within the page). */
   public long readLong(long pfn, int offset) {
     checkRange(offset, 8);
@@ -122,7 +180,7 @@ public final class PageMemory {
     CRC32C crc = new CRC32C();
     ByteBuffer b = chunk(pfn, false);
     if (b == null) {
-      crc.update(new byte[PAGE_SIZE]);
+      crc.update(ZEROS);
     } else {
       crc.update(b.slice(offset(pfn), PAGE_SIZE));
     }

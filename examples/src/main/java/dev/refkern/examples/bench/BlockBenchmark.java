@@ -213,6 +213,7 @@ public class BlockBenchmark {
       for (long p : pages) {
         m.mem.allocator().putPage(p);
       }
+      disk.close();
     }
   }
 
@@ -259,6 +260,34 @@ public class BlockBenchmark {
     return pos;
   }
 
+  /** {@code O_DIRECT} read of 1 MiB from a RAM disk. */
+  @Benchmark
+  @OutputTimeUnit(TimeUnit.MICROSECONDS)
+  public long readDioRamDisk(Ram r) {
+    return r.m.dio.read(r.m.task, r.disk, r.m.buf, MIB, r.m.next());
+  }
+
+  /** {@code O_DIRECT} read of 1 MiB from a file disk (file contents under its write cache). */
+  @Benchmark
+  @OutputTimeUnit(TimeUnit.MICROSECONDS)
+  public long readDioFileDisk(Disk d) {
+    return d.m.dio.read(d.m.task, d.disk, d.m.buf, MIB, d.m.next());
+  }
+
+  /** A plain {@code FileChannel.read} of 1 MiB (from the page cache). */
+  @Benchmark
+  @OutputTimeUnit(TimeUnit.MICROSECONDS)
+  public long readFileChannel(Channel c) throws IOException {
+    ByteBuffer b = c.src.clear();
+    long pos = c.m.next();
+    while (b.hasRemaining()) {
+      if (c.ch.read(b, pos + b.position()) < 0) {
+        break;
+      }
+    }
+    return pos;
+  }
+
   // ---------------------------------------------------------------- (b) bounce, per 4 KiB page
 
   /** A {@value #BIO_PAGES}-page write bio to a RAM disk, per page. */
@@ -266,7 +295,7 @@ public class BlockBenchmark {
   @OutputTimeUnit(TimeUnit.NANOSECONDS)
   @OperationsPerInvocation(BIO_PAGES)
   public int ramDiskWritePage(Bounce b) {
-    Bio bio = new Bio(BioOp.WRITE, b.next(), 0);
+    Bio bio = new Bio(BioOp.WRITE, b.next(), 0, BIO_PAGES);
     for (long p : b.pages) {
       bio.addPage(p, 0, PAGE);
     }

@@ -431,7 +431,7 @@ public final class DioExample {
     public void submitBio(Bio bio) {
       if (bio.op() != BioOp.FLUSH) {
         bios.incrementAndGet();
-        pages.addAndGet(bio.vecs().size());
+        pages.addAndGet(bio.vecCount());
       }
       dev.submitBio(bio);
     }
@@ -634,7 +634,7 @@ public final class DioExample {
         if (!isPinned) {
           mem.allocator().getPage(header); // the bio's reference, as writeback takes one
         }
-        if (bio.vecs().size() == DirectIo.MAX_BIO_PAGES
+        if (bio.vecCount() == DirectIo.MAX_BIO_PAGES
             || !policy.addPage(bio, pfn, 0, PAGE, isPinned)) {
           next += bio.sectors();
           bios.add(bio);

@@ -2,11 +2,11 @@ package dev.refkern.block.internal.disk;
 
 import dev.refkern.block.Bio;
 import dev.refkern.block.BioOp;
-import dev.refkern.block.BioVec;
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.Integrity;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.PhysicalMemory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -32,17 +32,17 @@ public final class DiskEngine {
     /** False while the device is offline (after a power cut, after close). */
     boolean online();
 
-    /** Reads {@code dst.length} bytes (whole sectors) from {@code sector}. */
-    void read(long sector, byte[] dst) throws IOException;
+    /** Copies {@code dst.bytes()} bytes (whole sectors) from {@code sector} into the pages. */
+    void read(long sector, Segments dst) throws IOException;
 
-    /** Writes whole sectors at {@code sector}; {@code fua}: durable before returning. */
-    void write(long sector, byte[] src, boolean fua) throws IOException;
+    /** Writes the pages' whole sectors at {@code sector}; {@code fua}: durable before returning. */
+    void write(long sector, Segments src, boolean fua) throws IOException;
 
     /** Makes every completed write durable ({@code REQ_OP_FLUSH}). */
     void flush() throws IOException;
   }
 
-  private record Pending(Bio bio, byte[] bounce, Integrity pi) {}
+  private record Pending(Bio bio, Segments segs, long[] bounce, Integrity pi) {}
 
   private final Object lock;
   private final PhysicalMemory mem;
@@ -54,6 +54,7 @@ public final class DiskEngine {
   private final AtomicLong bytesBounced = new AtomicLong();
   private final AtomicLong bytesRead = new AtomicLong();
   private final AtomicLong bytesWritten = new AtomicLong();
+  private final BouncePool bouncePool;
 
   public DiskEngine(
       Object lock, PhysicalMemory mem, DiskOptions opts, long capacitySectors, Media media) {
@@ -62,6 +63,7 @@ public final class DiskEngine {
     this.opts = opts;
     this.capacitySectors = capacitySectors;
     this.media = media;
+    this.bouncePool = new BouncePool(mem);
   }
 
   /**
@@ -84,6 +86,10 @@ public final class DiskEngine {
       p = prepare(bio);
     } catch (KernelException e) {
       complete(bio, EIO);
+      return;
+    }
+    if (p == null) {
+      complete(bio, -Errno.ENOMEM.number()); // no bounce pages
       return;
     }
     switch (opts.consumption()) {
@@ -147,6 +153,7 @@ public final class DiskEngine {
     synchronized (lock) {
       List<Bio> out = new ArrayList<>(queue.size());
       for (Pending p : queue) {
+        releaseBounce(p);
         out.add(p.bio());
       }
       queue.clear();
@@ -183,8 +190,8 @@ public final class DiskEngine {
     if (bio.op() == BioOp.FLUSH) {
       return 0;
     }
-    for (BioVec v : bio.vecs()) {
-      if (v.offset() % Bio.SECTOR_SIZE != 0 || v.len() % Bio.SECTOR_SIZE != 0) {
+    for (int i = 0; i < bio.vecCount(); i++) {
+      if (bio.vecOffset(i) % Bio.SECTOR_SIZE != 0 || bio.vecLen(i) % Bio.SECTOR_SIZE != 0) {
         return EIO;
       }
     }
@@ -195,23 +202,42 @@ public final class DiskEngine {
     return 0;
   }
 
-  /** What happens at submission: protection information and the bounce copy. */
+  /**
+   * What happens at submission: protection information, generated from the bio's pages, and the
+   * bounce copy; null if there were no bounce pages.
+   */
   private Pending prepare(Bio bio) {
+    Segments own = new Segments(bio, null);
     if (bio.op() != BioOp.WRITE || bio.size() == 0 || !(opts.hasIntegrity() || opts.bounces())) {
-      return new Pending(bio, null, null);
+      return new Pending(bio, own, null, null);
     }
-    byte[] data = BioData.gather(mem.ram(), bio);
-    Integrity pi = opts.hasIntegrity() ? Integrity.generate(bio.sector(), data) : null;
-    byte[] bounce = null;
-    if (opts.bounces()) {
-      bounce = data;
-      bytesBounced.addAndGet(data.length);
+    PageMemory ram = mem.ram();
+    Integrity pi = opts.hasIntegrity() ? Integrity.fromGuards(bio.sector(), own.guards(ram)) : null;
+    if (!opts.bounces()) {
+      return new Pending(bio, own, null, pi);
     }
-    return new Pending(bio, bounce, pi);
+    int n = bio.vecCount();
+    long[] bounce = new long[n];
+    if (!bouncePool.take(bounce, n)) {
+      return null;
+    }
+    for (int i = 0; i < n; i++) {
+      ram.copy(bounce[i], bio.vecOffset(i), bio.vecPfn(i), bio.vecOffset(i), bio.vecLen(i));
+    }
+    bytesBounced.addAndGet(bio.size());
+    return new Pending(bio, new Segments(bio, bounce), bounce, pi);
   }
 
   /** What happens at consumption; returns the bio's status. Runs under the lock. */
   private int process(Pending p) {
+    try {
+      return transfer(p);
+    } finally {
+      releaseBounce(p);
+    }
+  }
+
+  private int transfer(Pending p) {
     Bio bio = p.bio();
     if (!media.online()) {
       return EIO;
@@ -220,10 +246,8 @@ public final class DiskEngine {
       switch (bio.op()) {
         case READ -> {
           if (bio.size() > 0) {
-            byte[] buf = new byte[Math.toIntExact(bio.size())];
-            media.read(bio.sector(), buf);
-            BioData.scatter(mem.ram(), bio, buf);
-            bytesRead.addAndGet(buf.length);
+            media.read(bio.sector(), p.segs());
+            bytesRead.addAndGet(bio.size());
           }
           return 0;
         }
@@ -234,14 +258,14 @@ public final class DiskEngine {
           if (bio.size() == 0) {
             return 0;
           }
-          byte[] data = p.bounce() != null ? p.bounce() : BioData.gather(mem.ram(), bio);
           int status = 0;
-          if (p.pi() != null && p.pi().firstMismatch(bio.sector(), data) >= 0) {
+          if (p.pi() != null
+              && p.pi().firstMismatch(bio.sector(), p.segs().guards(mem.ram())) >= 0) {
             integrityErrors.incrementAndGet();
             status = EIO;
           }
-          media.write(bio.sector(), data, (bio.flags() & Bio.REQ_FUA) != 0);
-          bytesWritten.addAndGet(data.length);
+          media.write(bio.sector(), p.segs(), (bio.flags() & Bio.REQ_FUA) != 0);
+          bytesWritten.addAndGet(bio.size());
           return status;
         }
         case FLUSH -> {
@@ -255,6 +279,22 @@ public final class DiskEngine {
     } catch (IOException | UncheckedIOException | KernelException e) {
       return EIO;
     }
+  }
+
+  private void releaseBounce(Pending p) {
+    if (p.bounce() != null) {
+      bouncePool.give(p.bounce(), p.bounce().length);
+    }
+  }
+
+  /** Frees the bounce pages kept for reuse (the device goes away). */
+  public void releaseBouncePool() {
+    bouncePool.drain();
+  }
+
+  /** Bounce pages held (kept for reuse or in flight). */
+  public long bouncePages() {
+    return bouncePool.pages();
   }
 
   private void complete(Bio bio, int status) {
