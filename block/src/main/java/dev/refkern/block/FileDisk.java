@@ -93,6 +93,7 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
   private final WriteCache cache;
   private final PageMemory ram;
   private ByteBuffer scratch = ByteBuffer.allocateDirect(SCRATCH_MIN);
+  private ByteBuffer[] iov = new ByteBuffer[64];
   private FileChannel channel;
   private boolean online;
   private boolean closed;
@@ -518,13 +519,47 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
       return online;
     }
 
+    /**
+     * One scattering read from the file straight into the pages (a {@code readv} whose iovecs are
+     * the segments, one view each), then the cached sectors over them.
+     */
     @Override
     public void read(long sector, Segments dst) throws IOException {
-      ByteBuffer b = readRange(sector, dst.bytes() / SECTOR);
-      int pos = 0;
-      for (int i = 0; i < dst.count(); i++) {
-        ram.write(dst.pfn(i), dst.offset(i), b, pos, dst.len(i));
-        pos += dst.len(i);
+      int n = dst.count();
+      if (iov.length < n) {
+        iov = new ByteBuffer[Math.max(n, 2 * iov.length)];
+      }
+      for (int i = 0; i < n; i++) {
+        iov[i] = ram.kmapLocal(dst.pfn(i), dst.offset(i), dst.len(i));
+      }
+      try {
+        channel.position(sector * SECTOR);
+        for (long left = dst.bytes(); left > 0; ) {
+          long got = channel.read(iov, 0, n);
+          if (got < 0) {
+            for (int i = 0; i < n; i++) {
+              while (iov[i].hasRemaining()) {
+                iov[i].put((byte) 0); // past the end of a shrunk image: zeros
+              }
+            }
+            break;
+          }
+          left -= got;
+        }
+      } finally {
+        java.util.Arrays.fill(iov, 0, n, null);
+      }
+      long s = sector;
+      for (int i = 0; i < n; i++) {
+        long pfn = dst.pfn(i);
+        int off = dst.offset(i);
+        long first = s;
+        cache.forEachIn(
+            first,
+            dst.len(i) / SECTOR,
+            (t, id, data, index) ->
+                ram.write(pfn, off + (int) (t - first) * SECTOR, data, index, SECTOR));
+        s += dst.len(i) / SECTOR;
       }
     }
 

@@ -64,6 +64,39 @@ class BioChainSplitMergeTest {
   }
 
   @Test
+  void segmentsGrowPastTheAllocationAndSplitInsideAPageKeepsTheMarks() {
+    long a = page();
+    long b = page();
+    Bio bio = new Bio(BioOp.READ, 10, 0, 1);
+    for (int i = 0; i < 40; i++) {
+      bio.addPage(i % 2 == 0 ? a : b, 0, 4096);
+      if (i % 3 == 0) {
+        bio.markVec(i);
+      }
+    }
+    assertEquals(40, bio.vecCount());
+    assertEquals(40L * 4096, bio.size());
+    Bio front = bio.split(12); // one and a half pages
+    assertEquals(2, front.vecCount());
+    assertEquals(4096, front.vecLen(0));
+    assertEquals(2048, front.vecLen(1));
+    assertEquals(b, front.vecPfn(1));
+    assertTrue(front.vecMarked(0));
+    assertFalse(front.vecMarked(1));
+    assertEquals(39, bio.vecCount(), "the split page stays, with its second half");
+    assertEquals(b, bio.vecPfn(0));
+    assertEquals(2048, bio.vecOffset(0));
+    assertEquals(2048, bio.vecLen(0));
+    assertEquals(22, bio.sector());
+    assertEquals(40L * 4096 - 6144, bio.size());
+    assertFalse(bio.vecMarked(0), "vector 1 was not marked");
+    assertTrue(bio.vecMarked(2), "vector 3 was");
+    assertEquals(new BioVec(b, 2048, 2048), bio.vecs().get(0));
+    assertThrows(IndexOutOfBoundsException.class, () -> bio.vecPfn(39));
+    assertThrows(IllegalArgumentException.class, () -> bio.addPage(a, 4000, 512));
+  }
+
+  @Test
   void plugMergesAdjacentBiosAndCompletesEachOnce() {
     RamDisk disk = new RamDisk(mem, 1024);
     RequestQueue q = new RequestQueue(disk);

@@ -60,6 +60,15 @@ public final class PageMemory {
     return chunk(pfn, true).slice(offset(pfn), PAGE_SIZE).order(ByteOrder.LITTLE_ENDIAN);
   }
 
+  /**
+   * A view of {@code len} bytes of the frame from {@code offset}, populated on demand: what a
+   * device's scatter-gather DMA (an iovec) addresses. Its position and limit are the caller's.
+   */
+  public ByteBuffer kmapLocal(long pfn, int offset, int len) {
+    checkRange(offset, len);
+    return chunk(pfn, true).slice(offset(pfn) + offset, len);
+  }
+
   /** True once the frame's contents were allocated. */
   public boolean populated(long pfn) {
     return chunk(pfn, false) != null;

@@ -5,6 +5,7 @@ import dev.refkern.block.BioOp;
 import dev.refkern.block.DirectIo;
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
+import dev.refkern.block.NullBlk;
 import dev.refkern.block.RamDisk;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Gfp;
@@ -61,6 +62,7 @@ public class BlockBenchmark {
   static final int REGION_MIB = 32;
   static final int PAGE = 4096;
   static final int BIO_PAGES = 64;
+  static final int BOUNCE_REGION = MIB;
 
   /** A booted machine with one task and a 1 MiB buffer of random data, in a temporary directory. */
   @State(Scope.Thread)
@@ -126,6 +128,19 @@ public class BlockBenchmark {
     public void attach(Machine machine) {
       m = machine;
       disk = new RamDisk(m.mem, (long) REGION_MIB * MIB / Bio.SECTOR_SIZE);
+    }
+  }
+
+  /** A null device of the region's size: no data moves. */
+  @State(Scope.Thread)
+  public static class Null {
+    Machine m;
+    NullBlk disk;
+
+    @Setup(Level.Trial)
+    public void attach(Machine machine) {
+      m = machine;
+      disk = new NullBlk(m.mem, (long) REGION_MIB * MIB / Bio.SECTOR_SIZE);
     }
   }
 
@@ -203,8 +218,8 @@ public class BlockBenchmark {
     long next() {
       long s = sector;
       sector += BIO_PAGES * (PAGE / Bio.SECTOR_SIZE);
-      if (sector * Bio.SECTOR_SIZE >= (long) REGION_MIB * MIB) {
-        sector = 0;
+      if (sector * Bio.SECTOR_SIZE >= BOUNCE_REGION) {
+        sector = 0; // a small region: both runs copy cache-hot, like copy4k
       }
       return s;
     }
@@ -241,11 +256,50 @@ public class BlockBenchmark {
     return r.m.dio.write(r.m.task, r.disk, r.m.buf, MIB, r.m.next());
   }
 
+  /** {@code O_DIRECT} write of 1 MiB to null_blk: pinning and the block layer, no data moved. */
+  @Benchmark
+  @OutputTimeUnit(TimeUnit.MICROSECONDS)
+  public long writeDioNullBlk(Null n) {
+    return n.m.dio.write(n.m.task, n.disk, n.m.buf, MIB, n.m.next());
+  }
+
+  /** {@code O_DIRECT} read of 1 MiB from null_blk. */
+  @Benchmark
+  @OutputTimeUnit(TimeUnit.MICROSECONDS)
+  public long readDioNullBlk(Null n) {
+    return n.m.dio.read(n.m.task, n.disk, n.m.buf, MIB, n.m.next());
+  }
+
   /** {@code O_DIRECT} write of 1 MiB to a file disk (into its write cache). */
   @Benchmark
   @OutputTimeUnit(TimeUnit.MICROSECONDS)
   public long writeDioFileDisk(Disk d) {
     return d.m.dio.write(d.m.task, d.disk, d.m.buf, MIB, d.m.next());
+  }
+
+  /**
+   * {@code O_DIRECT | O_DSYNC} write of 1 MiB to a file disk: the write, then a {@code FLUSH} that
+   * destages it and forces the image file ({@code fdatasync} on the host).
+   */
+  @Benchmark
+  @OutputTimeUnit(TimeUnit.MICROSECONDS)
+  public long writeDioFileDiskSync(Disk d) {
+    long n = d.m.dio.write(d.m.task, d.disk, d.m.buf, MIB, d.m.next());
+    Bio flush = new Bio(BioOp.FLUSH, 0, 0);
+    d.disk.submitBio(flush); // synchronous consumption: done when submitBio returns
+    if (flush.status() != 0) {
+      throw new IllegalStateException("flush failed: " + flush.status());
+    }
+    return n;
+  }
+
+  /** A plain {@code FileChannel.write} of 1 MiB, then {@code force(false)} ({@code fdatasync}). */
+  @Benchmark
+  @OutputTimeUnit(TimeUnit.MICROSECONDS)
+  public long writeFileChannelSync(Channel c) throws IOException {
+    long pos = writeFileChannel(c);
+    c.ch.force(false);
+    return pos;
   }
 
   /** A plain {@code FileChannel.write} of 1 MiB (into the page cache). */

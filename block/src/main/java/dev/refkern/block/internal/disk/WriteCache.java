@@ -102,6 +102,20 @@ public final class WriteCache {
 
   /** Copies the cached sectors among {@code count} from {@code sector} over {@code dst} from 0. */
   public void overlay(long sector, long count, ByteBuffer dst) {
+    forEachIn(
+        sector,
+        count,
+        (s, id, data, index) -> dst.put((int) (s - sector) * SECTOR, data, index, SECTOR));
+  }
+
+  /**
+   * Hands the cached sectors among {@code count} from {@code sector} to {@code sink}, ascending.
+   */
+  public <E extends Exception> void forEachIn(long sector, long count, SectorSink<E> sink)
+      throws E {
+    if (sectors == 0) {
+      return;
+    }
     for (long s = sector; s < sector + count; ) {
       long page = s / SECTORS_PER_PAGE;
       int slot = slot(page, false);
@@ -110,11 +124,11 @@ public final class WriteCache {
         for (long t = s; t < Math.min(pageEnd, sector + count); t++) {
           int k = (int) (t % SECTORS_PER_PAGE);
           if ((slotValid[slot] & (1 << k)) != 0) {
-            dst.put(
-                (int) (t - sector) * SECTOR,
+            sink.sector(
+                t,
+                writeIds[slot * SECTORS_PER_PAGE + k],
                 arena[slot >>> ARENA_SHIFT],
-                index(slot) + k * SECTOR,
-                SECTOR);
+                index(slot) + k * SECTOR);
           }
         }
       }
