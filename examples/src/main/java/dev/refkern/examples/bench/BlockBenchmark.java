@@ -41,17 +41,21 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * JMH benchmarks of the block layer.
  *
- * <p>Direct-I/O write throughput, in µs per 1 MiB request ({@code write*}): {@link DirectIo} from a
- * task's 1 MiB buffer to a {@link RamDisk} and to a {@link FileDisk} (write cache on, as a drive's;
- * with and without integrity), cycling through a {@value #REGION_MIB} MiB region; side by side with
- * a plain {@link FileChannel#write} of 1 MiB from a direct buffer to a file in the same temporary
- * directory, cycling through the same region (page cache, no {@code force}, like the file disk's
- * write cache). The goal: the file disk at no less than 0.8 of {@code FileChannel} throughput.
+ * <p>Direct I/O, in µs per 1 MiB request ({@code write*}, {@code read*}): {@link DirectIo} from a
+ * task's 1 MiB buffer to and from a {@link NullBlk} (pinning and the block layer alone), a {@link
+ * RamDisk} and a {@link FileDisk} (write cache on, as a drive's; with and without integrity),
+ * cycling through a {@value #REGION_MIB} MiB region; side by side with plain {@link
+ * FileChannel#write}/{@link FileChannel#read} of 1 MiB from a direct buffer on a file in the same
+ * temporary directory, cycling through the same region (page cache, no {@code force}, like the file
+ * disk's write cache). The {@code *Sync} pair adds durability: a {@code FLUSH} after the direct
+ * write, {@code force(false)} after the plain one. The goal: the file disk at no less than 0.8 of
+ * {@code FileChannel} throughput.
  *
  * <p>Bounce overhead, in ns per 4 KiB page ({@code ramDiskWritePage}): a 64-page write bio to a RAM
- * disk with {@link DiskOptions#bounce(boolean)} on and off; the difference is the bounce's cost per
- * page, against {@code copy4k}, a plain {@link System#arraycopy} of 4 KiB. The goal: the bounce at
- * no more than 1.5 times the plain copy.
+ * disk with {@link DiskOptions#bounce(boolean)} on and off, over a 1 MiB region so that both copy
+ * cache-hot; the difference is the bounce's cost per page, against {@code copy4k}, a plain {@link
+ * System#arraycopy} of 4 KiB, also cache-hot. The goal: the bounce at no more than 1.5 times the
+ * plain copy.
  */
 @BenchmarkMode(Mode.AverageTime)
 @Warmup(iterations = 3, time = 1)
