@@ -173,6 +173,18 @@ class WriteCacheAndBounceTest {
   }
 
   @Test
+  void aBouncedBioWithAPageOutsideRamFailsAndKeepsNoBouncePage() {
+    RamDisk d = new RamDisk(mem, 64, DiskOptions.defaults().bounce(true));
+    long p = page(pattern(2, PAGE));
+    long nowhere = mem.memmap().nrPfns() + 100;
+    Bio bio = new Bio(BioOp.WRITE, 0, 0).addPage(p, 0, PAGE).addPage(nowhere, 0, PAGE);
+    assertEquals(-Errno.EIO.number(), submit(d, bio));
+    assertEquals(0, d.bytesBounced());
+    d.close();
+    assertEquals(0, d.bouncePages());
+  }
+
+  @Test
   void aFileDiskReturnsItsBouncePagesAtClose() {
     long free = mem.allocator().nrFreePages();
     FileDisk d = fileDisk(64, DiskOptions.defaults().bounce(true));

@@ -221,8 +221,13 @@ public final class DiskEngine {
     if (!bouncePool.take(bounce, n)) {
       return null;
     }
-    for (int i = 0; i < n; i++) {
-      ram.copy(bounce[i], bio.vecOffset(i), bio.vecPfn(i), bio.vecOffset(i), bio.vecLen(i));
+    try {
+      for (int i = 0; i < n; i++) {
+        ram.copy(bounce[i], bio.vecOffset(i), bio.vecPfn(i), bio.vecOffset(i), bio.vecLen(i));
+      }
+    } catch (KernelException e) {
+      bouncePool.give(bounce, n); // a segment outside RAM: the bio fails, no page is lost
+      throw e;
     }
     bytesBounced.addAndGet(bio.size());
     return new Pending(bio, new Segments(bio, bounce), bounce, pi);
