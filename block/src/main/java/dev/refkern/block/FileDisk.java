@@ -35,6 +35,9 @@ import java.util.Random;
  *       is durable before it), then is cached itself unless it also has {@code REQ_FUA}.
  *   <li>A write with {@code REQ_FUA} goes to the file and is forced before it completes; it is
  *       durable, the cache is not flushed.
+ *   <li>The cache holds {@link DiskOptions#writeCacheSize} bytes; a write that finds it full first
+ *       destages all of it to the file, as a drive does on its own ({@link #destages()}): those
+ *       sectors are durable without a FLUSH.
  *   <li>{@link #powerCut} loses the cache; the device goes offline (every bio fails with {@code
  *       -EIO}, bios queued and not consumed complete with {@code -EIO}) until {@link #reopen()},
  *       which sees exactly the file.
