@@ -410,7 +410,7 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
           b.get(0, out);
         } else {
           try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            readFully(ch, sector, out);
+            readFully(ch, sector, ByteBuffer.wrap(out));
           }
         }
       } catch (IOException e) {
@@ -440,28 +440,19 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
   private ByteBuffer readRange(long sector, long count) throws IOException {
     int len = Math.toIntExact(count * SECTOR);
     ByteBuffer b = scratch(len).limit(len);
-    long pos = sector * SECTOR;
-    while (b.hasRemaining()) {
-      if (channel.read(b, pos + b.position()) < 0) {
-        while (b.hasRemaining()) {
-          b.put((byte) 0); // past the end of a shrunk image: zeros
-        }
-      }
-    }
+    readFully(channel, sector, b);
     cache.overlay(sector, count, b);
     return b;
   }
 
-  private static void readFully(FileChannel ch, long sector, byte[] dst) throws IOException {
-    ByteBuffer b = ByteBuffer.wrap(dst);
+  /** Fills {@code b} from the file at {@code sector}; past the end of a shrunk image: zeros. */
+  private static void readFully(FileChannel ch, long sector, ByteBuffer b) throws IOException {
     long pos = sector * SECTOR;
     while (b.hasRemaining()) {
-      int n = ch.read(b, pos + b.position());
-      if (n < 0) {
+      if (ch.read(b, pos + b.position()) < 0) {
         while (b.hasRemaining()) {
           b.put((byte) 0);
         }
-        break;
       }
     }
   }

@@ -148,7 +148,7 @@ public final class RamDisk implements BlockDevice {
     }
     byte[] out = new byte[count * Bio.SECTOR_SIZE];
     synchronized (this) {
-      copy(sector, out, false);
+      copyOut(sector, out);
     }
     return out;
   }
@@ -172,17 +172,15 @@ public final class RamDisk implements BlockDevice {
     return page;
   }
 
-  /** Copies between the pages and {@code buf}; {@code toDevice}: buf into the pages. */
-  private void copy(long sector, byte[] buf, boolean toDevice) {
+  /** Copies the contents from {@code sector} into {@code buf}; unwritten sectors are zeros. */
+  private void copyOut(long sector, byte[] buf) {
     int pos = 0;
     while (pos < buf.length) {
       long s = sector + pos / Bio.SECTOR_SIZE;
       int off = (int) (s % SECTORS_PER_PAGE) * Bio.SECTOR_SIZE;
       int n = Math.min(PageMemory.PAGE_SIZE - off, buf.length - pos);
-      byte[] page = page(s / SECTORS_PER_PAGE, toDevice);
-      if (toDevice) {
-        System.arraycopy(buf, pos, page, off, n);
-      } else if (page == null) {
+      byte[] page = page(s / SECTORS_PER_PAGE, false);
+      if (page == null) {
         java.util.Arrays.fill(buf, pos, pos + n, (byte) 0);
       } else {
         System.arraycopy(page, off, buf, pos, n);
