@@ -234,7 +234,8 @@ class AddressSpaceWritebackTest {
               done.countDown();
             });
     writer.start();
-    assertFalse(done.await(200, TimeUnit.MILLISECONDS), "waits for the writeback to end");
+    TestThreads.awaitBlocked(writer);
+    assertEquals(1, done.getCount(), "waits for the writeback to end");
     folios.folioEndWriteback(pfn);
     assertTrue(done.await(10, TimeUnit.SECONDS));
     writer.join(10_000);

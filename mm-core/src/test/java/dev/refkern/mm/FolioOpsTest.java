@@ -260,7 +260,8 @@ class FolioOpsTest {
               done.countDown();
             });
     waiter.start();
-    assertFalse(done.await(200, TimeUnit.MILLISECONDS), "waits while PG_writeback");
+    TestThreads.awaitBlocked(waiter);
+    assertEquals(1, done.getCount(), "waits while PG_writeback");
     folios.folioEndWriteback(pfn);
     assertTrue(done.await(10, TimeUnit.SECONDS), "woken at folio_end_writeback()");
     waiter.join(10_000);

@@ -30,6 +30,8 @@ class NotifierStressTest {
   private static final int READERS = 3;
   private static final int ITERATIONS = 20_000;
   private static final long BUDGET_NANOS = TimeUnit.MILLISECONDS.toNanos(3000);
+  // every thread does this much whatever the machine's load: the budget only caps the rest
+  private static final int MIN_ITERATIONS = 500;
 
   /** One mirrored interval: the driver's lock, the notifier and the simulated CPU page tables. */
   private static final class Slot {
@@ -116,7 +118,9 @@ class NotifierStressTest {
               done,
               crashes,
               () -> {
-                for (int it = 0; it < ITERATIONS && System.nanoTime() < deadline; it++) {
+                for (int it = 0;
+                    it < ITERATIONS && (it < MIN_ITERATIONS || System.nanoTime() < deadline);
+                    it++) {
                   int first = rnd.nextInt(SLOTS);
                   int last = Math.min(SLOTS - 1, first + rnd.nextInt(3));
                   // Unaligned ends inside the first and last slot still hit them.
@@ -159,7 +163,9 @@ class NotifierStressTest {
               done,
               crashes,
               () -> {
-                for (int it = 0; it < ITERATIONS && System.nanoTime() < deadline; it++) {
+                for (int it = 0;
+                    it < ITERATIONS && (it < MIN_ITERATIONS || System.nanoTime() < deadline);
+                    it++) {
                   int i = rnd.nextInt(SLOTS);
                   Slot slot = slots[i];
                   long seq = slot.notifier.readBegin();
@@ -207,7 +213,9 @@ class NotifierStressTest {
             crashes,
             () -> {
               // Inserts and removes during invalidations exercise the deferred list.
-              for (int it = 0; it < ITERATIONS && System.nanoTime() < deadline; it++) {
+              for (int it = 0;
+                  it < ITERATIONS && (it < MIN_ITERATIONS || System.nanoTime() < deadline);
+                  it++) {
                 long start = churnRnd.nextInt(SLOTS * (int) PAGE);
                 MmuIntervalNotifier extra =
                     subs.intervalInsert(
