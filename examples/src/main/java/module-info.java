@@ -7,6 +7,8 @@ module dev.refkern.examples {
   requires static java.compiler;
   requires info.picocli;
   requires jmh.core;
+  requires me.tongfei.progressbar;
+  requires HdrHistogram;
   requires org.knowm.xchart;
   requires java.desktop;
 

@@ -7,6 +7,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.LongConsumer;
 
 /**
  * A {@code page-types}-style table ({@code tools/mm/page-types.c}): flag combinations and counts.
@@ -16,10 +17,19 @@ public final class PageTypes {
 
   /** Counts frames per flag word over {@code [0, nrPfns)}. */
   public static Map<Long, Long> count(Memmap memmap, long nrPfns) {
+    return count(memmap, nrPfns, done -> {});
+  }
+
+  /** As above, telling {@code progress} every 64K frames how many it has read. */
+  public static Map<Long, Long> count(Memmap memmap, long nrPfns, LongConsumer progress) {
     Map<Long, Long> counts = new HashMap<>();
     for (long pfn = 0; pfn < nrPfns; pfn++) {
       counts.merge(memmap.flags(pfn), 1L, Long::sum);
+      if ((pfn & 0xffff) == 0xffff) {
+        progress.accept(pfn + 1);
+      }
     }
+    progress.accept(nrPfns);
     return counts;
   }
 

@@ -2,7 +2,13 @@ package dev.refkern.examples;
 
 import java.util.List;
 
-/** Aligned text columns for the command line's tables: the first column left, the rest right. */
+/**
+ * Aligned text columns for the command line's tables: the first column left, the rest right.
+ *
+ * <p>Kept rather than a library: picocli's {@code Help.TextTable} left-aligns every cell in
+ * fixed-width columns (made for usage help), and asciitable would add three jars without stable
+ * module names for these thirty lines; tests and scripts split these rows on whitespace.
+ */
 public final class TextTable {
   private TextTable() {}
 

@@ -17,7 +17,8 @@ public final class MmModule {
   @Provides
   @Singleton
   static PhysicalMemory physicalMemory(BootConfig config, Scheduler scheduler) {
-    return PhysicalMemory.boot(config.params(), config.stateDir(), config.reset(), scheduler);
+    return PhysicalMemory.boot(
+        config.params(), config.stateDir(), config.reset(), scheduler, config.progress());
   }
 
   /**

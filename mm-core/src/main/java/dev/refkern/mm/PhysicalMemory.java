@@ -41,7 +41,8 @@ public final class PhysicalMemory implements AutoCloseable {
   private final PageCacheState<AddressSpace> pageCache = new PageCacheState<>();
   private volatile boolean closed;
 
-  private PhysicalMemory(BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
+  private PhysicalMemory(
+      BootParams params, Path stateDir, boolean reset, Scheduler scheduler, BootProgress progress) {
     this.params = params;
     this.scheduler = scheduler;
     this.ramPfns = params.memBytes() / BootParams.PAGE_SIZE;
@@ -51,6 +52,8 @@ public final class PhysicalMemory implements AutoCloseable {
         movablePfns == 0 ? ramPfns : ((ramPfns - movablePfns + maxBlock - 1) / maxBlock) * maxBlock;
     this.movableStart = Math.min(ms, ramPfns);
     long nrPfns = ramPfns + params.zoneDeviceBytes() / BootParams.PAGE_SIZE;
+    // one scale for both loops: every frame's descriptor, then every RAM frame freed
+    long total = nrPfns + ramPfns;
     this.file =
         MemmapFile.create(
             stateDir,
@@ -58,13 +61,22 @@ public final class PhysicalMemory implements AutoCloseable {
             params.cmdline(),
             reset,
             Map.of(
-                "ram_pfns", Long.toString(ramPfns), "movable_start", Long.toString(movableStart)));
+                "ram_pfns", Long.toString(ramPfns), "movable_start", Long.toString(movableStart)),
+            done -> progress.update(done, total));
     try {
       this.memmap = new OffHeapMemmap(file.sectionBases(), nrPfns, movableStart, ramPfns);
       this.ram = new PageMemory(nrPfns);
       this.allocator =
           new BuddyAllocator(
-              memmap, ram, vmstat, health, ramPfns, movableStart, nrPfns, params.minFreeKbytes());
+              memmap,
+              ram,
+              vmstat,
+              health,
+              ramPfns,
+              movableStart,
+              nrPfns,
+              params.minFreeKbytes(),
+              freed -> progress.update(nrPfns + freed, total));
       allocator.setDeviceFree(this::freeZoneDevicePage);
       health.onBug(msg -> file.setStatus("crashed", msg));
     } catch (RuntimeException e) {
@@ -83,13 +95,22 @@ public final class PhysicalMemory implements AutoCloseable {
    *     false
    */
   public static PhysicalMemory boot(BootParams params, Path stateDir, boolean reset) {
-    return new PhysicalMemory(params, stateDir, reset, Schedulers.threads());
+    return new PhysicalMemory(params, stateDir, reset, Schedulers.threads(), BootProgress.NONE);
   }
 
   /** Boots with an explicit scheduler (the deterministic simulation in tests). */
   public static PhysicalMemory boot(
       BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
-    return new PhysicalMemory(params, stateDir, reset, scheduler);
+    return new PhysicalMemory(params, stateDir, reset, scheduler, BootProgress.NONE);
+  }
+
+  /**
+   * Boots with an explicit scheduler, telling {@code progress} how far the memmap's creation and
+   * the filling of the free lists have got.
+   */
+  public static PhysicalMemory boot(
+      BootParams params, Path stateDir, boolean reset, Scheduler scheduler, BootProgress progress) {
+    return new PhysicalMemory(params, stateDir, reset, scheduler, progress);
   }
 
   /**

@@ -1,10 +1,12 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.ConsoleProgress;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.sched.Schedulers;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
@@ -38,13 +40,25 @@ final class BenchCommand implements Callable<Integer> {
       description = "Measured rounds after one warm-up round (default: ${DEFAULT-VALUE}).")
   int rounds;
 
+  @Option(
+      names = "--progress",
+      negatable = true,
+      description = "Progress bar on stderr while booting (default: when there is a console).")
+  Boolean progress;
+
   @Override
   public Integer call() throws Exception {
     Path dir = Files.createTempDirectory("refkern-bench");
     try {
+      BootParams params = BootParams.parse("mem=" + mem + " zone_device=0");
       long t0 = System.nanoTime();
-      try (PhysicalMemory m =
-          PhysicalMemory.boot(BootParams.parse("mem=" + mem + " zone_device=0"), dir, false)) {
+      PhysicalMemory booted;
+      try (ConsoleProgress bar =
+          ConsoleProgress.open(ConsoleProgress.wanted(progress), "boot", 1)) {
+        booted = PhysicalMemory.boot(params, dir, false, Schedulers.threads(), bar.boot());
+      }
+      // the bar's last redraw is in the boot time, as a user waits for it too
+      try (PhysicalMemory m = booted) {
         double bootMs = (System.nanoTime() - t0) / 1e6;
         System.out.printf(
             "boot mem=%s: %d frames in %.0f ms; memmap %.2f bytes/frame (budget 64)%n",

@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.ConsoleProgress;
 import dev.refkern.examples.KernelComponent;
 import dev.refkern.examples.ProcFiles;
 import dev.refkern.mm.BootConfig;
@@ -40,12 +41,22 @@ final class BootCommand implements Callable<Integer> {
       description = "Keep the kernel running until standard input closes (for live inspection).")
   boolean hold;
 
+  @Option(
+      names = "--progress",
+      negatable = true,
+      description = "Progress bar on stderr while booting (default: when there is a console).")
+  Boolean progress;
+
   @Override
   public Integer call() throws Exception {
     PrintStream out = System.out;
     long t0 = System.nanoTime();
-    KernelComponent k =
-        KernelComponent.boot(new BootConfig(BootParams.parse(cmdline), state, reset));
+    BootParams params = BootParams.parse(cmdline);
+    KernelComponent k;
+    try (ConsoleProgress bar = ConsoleProgress.open(ConsoleProgress.wanted(progress), "boot", 1)) {
+      k = KernelComponent.boot(new BootConfig(params, state, reset, bar.boot()));
+      k.physicalMemory();
+    }
     try (PhysicalMemory mem = k.physicalMemory()) {
       long ms = (System.nanoTime() - t0) / 1_000_000;
       out.printf(

@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.ConsoleProgress;
 import dev.refkern.examples.TextTable;
 import dev.refkern.examples.compare.PinTrackingChart;
 import dev.refkern.examples.compare.PinTrackingComparison;
@@ -72,6 +73,13 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
   boolean noChart;
 
   @Option(
+      names = "--progress",
+      negatable = true,
+      description =
+          "A progress bar on stderr instead of progress lines (default: when there is a console).")
+  Boolean progress;
+
+  @Option(
       names = {"-h", "--help"},
       usageHelp = true,
       description = "Show this help message and exit.")
@@ -98,7 +106,13 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
   public Integer call() throws Exception {
     Config cfg = new Config(cmdline, seed, pages);
     PrintStream err = System.err;
-    Outcome o = PinTrackingComparison.run(cfg, m -> err.println("compare pin-tracking: " + m));
+    Outcome o;
+    try (ConsoleProgress bar =
+        ConsoleProgress.open(ConsoleProgress.wanted(progress), "compare pin-tracking", -1)) {
+      o =
+          PinTrackingComparison.run(
+              cfg, bar.on() ? bar::message : m -> err.println("compare pin-tracking: " + m));
+    }
     if (o.rows().isEmpty()) {
       throw new KernelException(
           Errno.EINVAL, "no pin-tracking policy could run: " + String.join("; ", o.failed()));
@@ -114,6 +128,14 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
     stdout.println("# refkern compare pin-tracking: " + subtitle);
     stdout.println("# workload: " + cfg.describe());
     stdout.print(table(o.rows()));
+    for (Row r : o.rows()) {
+      stdout.printf(
+          Locale.ROOT,
+          "# %s: p99 pin-ns/pg %.1f, unpin-ns/pg %.1f (the table's are medians)%n",
+          r.policy(),
+          r.pinNsPerPageP99(),
+          r.unpinNsPerPageP99());
+    }
     if (!o.skipped().isEmpty()) {
       stdout.println("# skipped (not in this build): " + String.join(", ", o.skipped()));
     }

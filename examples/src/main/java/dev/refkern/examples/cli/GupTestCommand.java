@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.ConsoleProgress;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -236,7 +237,7 @@ final class GupTestCommand implements Callable<Integer> {
 
     PrintStream out = System.out;
     Path dir = state != null ? state : Files.createTempDirectory("refkern-gup-test");
-    Progress prog = new Progress(progress != null ? progress : System.console() != null, nthreads);
+    Progress prog = new Progress(ConsoleProgress.wanted(progress), nthreads);
     try (PhysicalMemory mem = PhysicalMemory.boot(params, dir, true)) {
       VirtualMemory vm = new VirtualMemory(mem);
       Task task = vm.createTask("gup_test");
@@ -731,10 +732,10 @@ final class GupTestCommand implements Callable<Integer> {
   }
 
   /**
-   * A percentage on stderr, redrawn a few times a second by a daemon thread, shown only once a
-   * phase has run for a second. Each worker thread publishes its own count with a plain ordered
-   * store ({@code lazySet}, no atomic read-modify-write in the timed loops), and only when progress
-   * is on.
+   * A progress bar on stderr ({@link ConsoleProgress}), shown only once a phase has run for a
+   * second. Each worker thread publishes its own count with a plain ordered store ({@code lazySet},
+   * no atomic read-modify-write in the timed loops), and only when progress is on; a daemon thread
+   * sums the counts onto the bar a few times a second.
    */
   static final class Progress {
     private final boolean on;
@@ -742,7 +743,7 @@ final class GupTestCommand implements Callable<Integer> {
     private volatile long total;
     private volatile String phase = "";
     private volatile long since;
-    private volatile boolean drawn;
+    private ConsoleProgress bar = ConsoleProgress.OFF;
     private Thread ticker;
 
     Progress(boolean on, int threads) {
@@ -757,7 +758,8 @@ final class GupTestCommand implements Callable<Integer> {
       if (!on) {
         return;
       }
-      this.phase = phase;
+      closeBar();
+      this.phase = phase.strip();
       this.total = Math.max(1, total);
       this.since = System.nanoTime();
       for (AtomicLong s : slots) {
@@ -787,11 +789,11 @@ final class GupTestCommand implements Callable<Integer> {
             for (AtomicLong s : slots) {
               done += s.get();
             }
-            long pct = Math.min(100, done * 100 / total);
             synchronized (this) {
-              System.err.print("\rgup-test: " + phase + pct + "%   ");
-              System.err.flush();
-              drawn = true;
+              if (!bar.on()) {
+                bar = ConsoleProgress.open(true, "gup-test: " + phase, total);
+              }
+              bar.stepTo(Math.min(done, total));
             }
           }
         }
@@ -800,14 +802,18 @@ final class GupTestCommand implements Callable<Integer> {
       }
     }
 
-    /** Erases the indicator before a line goes to stdout (they may share a terminal). */
+    private void closeBar() {
+      bar.close();
+      bar = ConsoleProgress.OFF;
+    }
+
+    /** Erases the bar's line before a line goes to stdout (they may share a terminal). */
     void clearLine() {
       if (on) {
         synchronized (this) {
-          if (drawn) {
+          if (bar.on()) {
             System.err.print("\r\033[K");
             System.err.flush();
-            drawn = false;
           }
         }
       }
@@ -827,7 +833,9 @@ final class GupTestCommand implements Callable<Integer> {
           Thread.currentThread().interrupt();
         }
       }
-      clearLine();
+      synchronized (this) {
+        closeBar();
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.ConsoleProgress;
 import dev.refkern.examples.PageTypes;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -25,6 +26,12 @@ final class InspectCommand implements Callable<Integer> {
       description = "Describe this one frame's struct page instead of the table.")
   Long pfn;
 
+  @Option(
+      names = "--progress",
+      negatable = true,
+      description = "Progress bar on stderr while reading (default: when there is a console).")
+  Boolean progress;
+
   @Override
   public Integer call() {
     try (MemmapInspection in = MemmapInspection.open(state)) {
@@ -42,7 +49,11 @@ final class InspectCommand implements Callable<Integer> {
         System.out.print(PageTypes.describe(in.memmap(), pfn));
         return 0;
       }
-      System.out.print(PageTypes.table(PageTypes.count(in.memmap(), in.memmap().nrPfns())));
+      long nr = in.memmap().nrPfns();
+      try (ConsoleProgress bar =
+          ConsoleProgress.open(ConsoleProgress.wanted(progress), "inspect", nr)) {
+        System.out.print(PageTypes.table(PageTypes.count(in.memmap(), nr, bar::stepTo)));
+      }
     }
     return 0;
   }

@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.ConsoleProgress;
 import dev.refkern.examples.TextTable;
 import dev.refkern.examples.dio.DioExample;
 import dev.refkern.examples.dio.DioExample.Config;
@@ -77,6 +78,13 @@ final class RunDioCommand implements Callable<Integer> {
   int designPages;
 
   @Option(
+      names = "--progress",
+      negatable = true,
+      description =
+          "A progress bar on stderr instead of progress lines (default: when there is a console).")
+  Boolean progress;
+
+  @Option(
       names = {"-h", "--help"},
       usageHelp = true,
       description = "Show this help message and exit.")
@@ -92,7 +100,11 @@ final class RunDioCommand implements Callable<Integer> {
     try {
       Config cfg = new Config(cmdline, mb, dir, seed, powerCut, designPages);
       PrintStream err = System.err;
-      Outcome o = DioExample.run(cfg, m -> err.println("run dio: " + m));
+      Outcome o;
+      try (ConsoleProgress bar =
+          ConsoleProgress.open(ConsoleProgress.wanted(progress), "run dio", -1)) {
+        o = DioExample.run(cfg, bar.on() ? bar::message : m -> err.println("run dio: " + m));
+      }
       print(System.out, cfg, o);
       return o.ok() ? 0 : 1;
     } finally {

@@ -1,5 +1,6 @@
 package dev.refkern.examples.compare;
 
+import dev.refkern.examples.Latency;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -126,6 +127,8 @@ public final class PinTrackingComparison {
    *     median over the batches
    * @param unpinNsPerPage {@code unpin_user_page()} time per page in the completion thread: the
    *     median over its runs
+   * @param pinNsPerPageP99 the 99th percentile of the same batches (with few batches, the slowest)
+   * @param unpinNsPerPageP99 the 99th percentile of the same runs
    * @param peakOverheadBytes the policy's {@code overheadBytes()} at its highest checkpoint
    * @param compactPinBlocked compaction failures due to a pin (or another extra reference)
    * @param migrateEagain {@code migrate_pages()} of pinned pages refused with {@code -EAGAIN}
@@ -146,6 +149,8 @@ public final class PinTrackingComparison {
       long pinPages,
       double pinNsPerPage,
       double unpinNsPerPage,
+      double pinNsPerPageP99,
+      double unpinNsPerPageP99,
       long peakOverheadBytes,
       long compactPinBlocked,
       long migrateEagain,
@@ -294,8 +299,8 @@ public final class PinTrackingComparison {
     final Set<Long> falsePos = new HashSet<>();
     long peakOverhead;
     long pinPages;
-    final List<Double> pinNsPerPage = new ArrayList<>();
-    final List<Double> unpinNsPerPage = new ArrayList<>();
+    final Latency pinNsPerPage = new Latency();
+    final Latency unpinNsPerPage = new Latency();
     long compactBlocked;
     long eagain;
     long pinnedMigrated;
@@ -408,8 +413,10 @@ public final class PinTrackingComparison {
           corrupt.size(),
           falsePos.size(),
           pinPages,
-          median(pinNsPerPage),
-          median(unpinNsPerPage),
+          pinNsPerPage.p50(),
+          unpinNsPerPage.p50(),
+          pinNsPerPage.p99(),
+          unpinNsPerPage.p99(),
           peakOverhead,
           compactBlocked,
           eagain,
@@ -495,7 +502,7 @@ public final class PinTrackingComparison {
       }
       pinPages += batchPages;
       if (batchPages > 0) {
-        pinNsPerPage.add(ns / (double) batchPages);
+        pinNsPerPage.record(ns / (double) batchPages);
       }
       sampleOverhead();
       return pins;
@@ -544,7 +551,7 @@ public final class PinTrackingComparison {
         throw err;
       }
       if (pfns.length > 0) {
-        unpinNsPerPage.add(ns[0] / (double) pfns.length);
+        unpinNsPerPage.record(ns[0] / (double) pfns.length);
       }
       for (long pfn : pfns) {
         release(pfn);
@@ -643,17 +650,6 @@ public final class PinTrackingComparison {
         held.remove(pfn);
       }
     }
-  }
-
-  /** The median of per-batch costs: a GC pause or a late compilation moves one batch, not all. */
-  static double median(List<Double> xs) {
-    if (xs.isEmpty()) {
-      return 0;
-    }
-    List<Double> s = new ArrayList<>(xs);
-    Collections.sort(s);
-    int n = s.size();
-    return n % 2 == 1 ? s.get(n / 2) : (s.get(n / 2 - 1) + s.get(n / 2)) / 2;
   }
 
   static void deleteTree(Path dir) throws IOException {

@@ -8,6 +8,7 @@ import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
 import dev.refkern.block.RamDisk;
 import dev.refkern.block.spi.BlockDevice;
+import dev.refkern.examples.Latency;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
@@ -493,7 +494,7 @@ public final class DioExample {
     final byte[] headerData = new byte[PAGE];
     final long header;
     final long[] pinned;
-    final double[] nsPerPage = new double[DESIGN_ROUNDS];
+    final Latency nsPerPage = new Latency();
     long bios0;
     long pages0;
     long splits0;
@@ -549,7 +550,7 @@ public final class DioExample {
       journalWrite(mem, vm.gup(), policy, task, dev, wbuf, n, header, journalSector, pinned);
       long ns = System.nanoTime() - t0;
       if (round >= 0) {
-        nsPerPage[round] = ns / (double) (dev.pages.get() - p0);
+        nsPerPage.record(ns / (double) (dev.pages.get() - p0));
       }
     }
 
@@ -585,8 +586,6 @@ public final class DioExample {
       task.exit();
       vm.lru().lruAddDrainAll();
       problems.addAll(mem.debugVm().checkNoPinsHeld());
-      double[] sorted = nsPerPage.clone();
-      Arrays.sort(sorted);
       return new DesignRow(
           policy.name(),
           (dev.bios.get() - bios0) / DESIGN_ROUNDS,
@@ -594,7 +593,7 @@ public final class DioExample {
           (policy.maskOps() - mask0) / DESIGN_ROUNDS,
           (policy.extraPins() - extra0) / DESIGN_ROUNDS,
           (dev.pages.get() - pages0) / DESIGN_ROUNDS,
-          sorted[DESIGN_ROUNDS / 2],
+          nsPerPage.p50(),
           List.copyOf(problems));
     }
   }

@@ -79,6 +79,20 @@ public final class MemmapFile implements AutoCloseable {
    */
   public static MemmapFile create(
       Path dir, long nrPfns, String cmdline, boolean reset, java.util.Map<String, String> extra) {
+    return create(dir, nrPfns, cmdline, reset, extra, done -> {});
+  }
+
+  /**
+   * Creates a fresh memmap, telling {@code progress} after each section how many frames have
+   * descriptors (ending at {@code nrPfns}).
+   */
+  public static MemmapFile create(
+      Path dir,
+      long nrPfns,
+      String cmdline,
+      boolean reset,
+      java.util.Map<String, String> extra,
+      java.util.function.LongConsumer progress) {
     FileChannel ch = null;
     FileLock lock = null;
     try {
@@ -111,6 +125,7 @@ public final class MemmapFile implements AutoCloseable {
       byte[] zero = new byte[VALUE_BYTES];
       for (int s = 0; s < sections; s++) {
         map.put(s, zero);
+        progress.accept(Math.min(nrPfns, (s + 1L) << SECTION_SHIFT));
       }
       long[] bases = addresses(map, sections);
       Properties p = new Properties();

@@ -34,6 +34,9 @@ public final class BuddyAllocator implements PageAllocator {
   private volatile java.util.function.IntConsumer directReclaim;
   private volatile Runnable kswapdWake = () -> {};
 
+  /** Boot reports progress every this many frames (a memmap section's worth). */
+  private static final long PROGRESS_STRIDE = 1L << 15;
+
   /**
    * Builds the zones and frees every RAM frame into them ({@code memblock_free_all()}).
    *
@@ -48,6 +51,23 @@ public final class BuddyAllocator implements PageAllocator {
       long movableStart,
       long deviceEnd,
       long minFreeKbytes) {
+    this(memmap, ram, vmstat, health, ramPfns, movableStart, deviceEnd, minFreeKbytes, n -> {});
+  }
+
+  /**
+   * As above, telling {@code progress} after each block how many RAM frames are free so far (ending
+   * at {@code ramPfns}).
+   */
+  public BuddyAllocator(
+      Memmap memmap,
+      PageMemory ram,
+      VmStat vmstat,
+      KernelHealth health,
+      long ramPfns,
+      long movableStart,
+      long deviceEnd,
+      long minFreeKbytes,
+      LongConsumer progress) {
     this.memmap = memmap;
     this.ram = ram;
     this.vmstat = vmstat;
@@ -59,14 +79,16 @@ public final class BuddyAllocator implements PageAllocator {
             : null;
     this.deviceStart = ramPfns;
     this.deviceEnd = deviceEnd;
-    freeRange(normal);
+    freeRange(normal, 0, progress);
     if (movable != null) {
-      freeRange(movable);
+      freeRange(movable, normal.endPfn - normal.startPfn, progress);
     }
+    progress.accept(ramPfns);
     setupWatermarks(minFreeKbytes);
   }
 
-  private void freeRange(BuddyZone z) {
+  /** Frees the zone's frames as maximal blocks; {@code before} frames were freed earlier. */
+  private void freeRange(BuddyZone z, long before, LongConsumer progress) {
     synchronized (z.lock) {
       long pfn = z.startPfn;
       while (pfn < z.endPfn) {
@@ -76,6 +98,9 @@ public final class BuddyAllocator implements PageAllocator {
         }
         z.addToFreeList(pfn, order);
         pfn += 1L << order;
+        if ((pfn & (PROGRESS_STRIDE - 1)) == 0) {
+          progress.accept(before + pfn - z.startPfn);
+        }
       }
       vmstat.add(VmItem.NR_FREE_PAGES, z.endPfn - z.startPfn);
     }
