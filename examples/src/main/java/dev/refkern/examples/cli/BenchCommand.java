@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.Memmap;
@@ -92,12 +93,12 @@ final class BenchCommand implements Callable<Integer> {
         for (long p : pfns) {
           a.putPage(p);
         }
+        return FinalCheck.finish(m, System.out, System.err, "");
       }
     } finally {
       try (Stream<Path> s = Files.walk(dir)) {
         s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
       }
     }
-    return 0;
   }
 }

@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.KernelComponent;
 import dev.refkern.examples.ProcFiles;
 import dev.refkern.mm.BootConfig;
@@ -69,7 +70,7 @@ final class BootCommand implements Callable<Integer> {
           // wait for end of input
         }
       }
+      return FinalCheck.finish(mem, out, System.err, "");
     }
-    return 0;
   }
 }

@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.TextTable;
 import dev.refkern.examples.compare.PinTrackingChart;
 import dev.refkern.examples.compare.PinTrackingComparison;
@@ -134,7 +135,14 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
       stdout.println("chart written to " + out.toAbsolutePath().normalize());
     }
     stdout.flush();
-    return o.failed().isEmpty() ? 0 : 1;
+    List<String> violations = new ArrayList<>();
+    for (Row r : o.rows()) {
+      r.notes().stream()
+          .filter(n -> n.startsWith(PinTrackingComparison.DEBUG_VM_NOTE))
+          .forEach(n -> violations.add(r.policy() + ": " + n));
+    }
+    int rc = FinalCheck.exitStatus(System.err, violations);
+    return o.failed().isEmpty() ? rc : FinalCheck.VIOLATED;
   }
 
   /** The rows as aligned columns: the policy left-aligned, numbers right-aligned. */

@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -701,24 +702,17 @@ final class GupTestCommand implements Callable<Integer> {
         pages == 0 ? "-" : String.format(Locale.ROOT, "%.1f", putNs / (double) pages));
   }
 
-  /** refkern's addition: pins balance and {@code CONFIG_DEBUG_VM} finds nothing, after exit. */
+  /** refkern's addition: the full CONFIG_DEBUG_VM check after exit, pin balance included. */
   private static boolean checks(PrintStream out, PhysicalMemory mem) {
     long acquired = mem.vmstat().get(VmItem.NR_FOLL_PIN_ACQUIRED);
     long released = mem.vmstat().get(VmItem.NR_FOLL_PIN_RELEASED);
-    boolean balanced = acquired == released;
     out.printf(
         "# pins balanced: %s (nr_foll_pin_acquired %d, nr_foll_pin_released %d)%n",
-        balanced ? "yes" : "NO", acquired, released);
-    List<String> problems = mem.debugVm().check();
-    if (problems.isEmpty()) {
-      out.println("# debug_vm: clean");
-    } else {
-      out.println("# debug_vm: " + problems.size() + " problem(s)");
-      for (String p : problems) {
-        out.println("#   " + p);
-      }
-    }
-    return balanced && problems.isEmpty();
+        acquired == released ? "yes" : "NO", acquired, released);
+    List<String> violations = FinalCheck.violations(mem);
+    FinalCheck.print(out, "# ", violations);
+    out.flush();
+    return FinalCheck.exitStatus(System.err, violations) == 0;
   }
 
   static void deleteTree(Path dir) throws IOException {

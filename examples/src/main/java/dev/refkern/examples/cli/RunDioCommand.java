@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.TextTable;
 import dev.refkern.examples.dio.DioExample;
 import dev.refkern.examples.dio.DioExample.Config;
@@ -94,7 +95,12 @@ final class RunDioCommand implements Callable<Integer> {
       PrintStream err = System.err;
       Outcome o = DioExample.run(cfg, m -> err.println("run dio: " + m));
       print(System.out, cfg, o);
-      return o.ok() ? 0 : 1;
+      List<String> violations = new ArrayList<>(o.debugVm());
+      for (DesignRow r : o.designs()) {
+        r.problems().forEach(p -> violations.add(r.design() + ": " + p));
+      }
+      int rc = FinalCheck.exitStatus(System.err, violations);
+      return o.ok() ? rc : FinalCheck.VIOLATED;
     } finally {
       if (state == null) {
         GupTestCommand.deleteTree(dir);
@@ -150,14 +156,7 @@ final class RunDioCommand implements Callable<Integer> {
     out.printf(
         "pins balanced: %s (nr_foll_pin_acquired %d, nr_foll_pin_released %d)%n",
         o.pinsBalanced() ? "yes" : "NO", o.pinsAcquired(), o.pinsReleased());
-    if (o.debugVm().isEmpty()) {
-      out.println("debug_vm: clean");
-    } else {
-      out.println("debug_vm: " + o.debugVm().size() + " problem(s)");
-      for (String p : o.debugVm()) {
-        out.println("  " + p);
-      }
-    }
+    FinalCheck.print(out, "", o.debugVm());
     out.println();
     out.printf(
         Locale.ROOT,

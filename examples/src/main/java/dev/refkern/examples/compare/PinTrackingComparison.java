@@ -1,5 +1,6 @@
 package dev.refkern.examples.compare;
 
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -61,6 +62,9 @@ public final class PinTrackingComparison {
    * mm-core lists. A name this build lacks ({@code -EINVAL} at boot) is skipped.
    */
   public static final List<String> CANDIDATES = candidates();
+
+  /** How a note reporting a violation of the final CONFIG_DEBUG_VM check begins. */
+  public static final String DEBUG_VM_NOTE = "debug_vm: ";
 
   static final long PAGE = 4096;
   static final int BATCHES = 6;
@@ -399,8 +403,8 @@ public final class PinTrackingComparison {
       if (!held.isEmpty()) {
         notes.add(held.size() + " pinned pages left in the workload's books");
       }
-      for (String p : mem.debugVm().checkNoPinsHeld()) {
-        notes.add("debug_vm: " + p);
+      for (String p : FinalCheck.violations(mem)) {
+        notes.add(DEBUG_VM_NOTE + p);
       }
       return new Row(
           policy.name(),
