@@ -2,7 +2,9 @@ package dev.refkern.examples.cli;
 
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.mm.BootParams;
+import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
+import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
@@ -16,10 +18,13 @@ import picocli.CommandLine.Option;
 
 /** {@code refkern bench memmap}: the physical-memory benchmarks reported in the README. */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "bench",
     description = "Benchmarks: memmap boot, bytes per frame, page alloc+free, refcount update.")
 final class BenchCommand implements Callable<Integer> {
   static final int GUP_PIN_COUNTING_BIAS = 1024;
+  static final int MAX_ROUNDS = 1000;
 
   @Option(
       names = "--mem",
@@ -41,11 +46,19 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (ops < 1) {
+      throw new KernelException(
+          Errno.EINVAL, "--ops " + ops + ": must be between 1 and " + Integer.MAX_VALUE);
+    }
+    if (rounds < 0 || rounds > MAX_ROUNDS) {
+      throw new KernelException(
+          Errno.EINVAL, "--rounds " + rounds + ": must be between 0 and " + MAX_ROUNDS);
+    }
+    BootParams params = BootParams.parse("mem=" + mem + " zone_device=0");
     Path dir = Files.createTempDirectory("refkern-bench");
     try {
       long t0 = System.nanoTime();
-      try (PhysicalMemory m =
-          PhysicalMemory.boot(BootParams.parse("mem=" + mem + " zone_device=0"), dir, false)) {
+      try (PhysicalMemory m = PhysicalMemory.boot(params, dir, false)) {
         double bootMs = (System.nanoTime() - t0) / 1e6;
         System.out.printf(
             "boot mem=%s: %d frames in %.0f ms; memmap %.2f bytes/frame (budget 64)%n",

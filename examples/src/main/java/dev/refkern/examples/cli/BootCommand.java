@@ -14,6 +14,8 @@ import picocli.CommandLine.Option;
 
 /** {@code refkern boot}: boots a kernel and prints its {@code /proc} files. */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "boot",
     description =
         "Boot a kernel and print /proc/meminfo, /proc/zoneinfo, /proc/buddyinfo, /proc/vmstat.")

@@ -7,6 +7,7 @@ import dev.refkern.examples.compare.PinTrackingComparison;
 import dev.refkern.examples.compare.PinTrackingComparison.Config;
 import dev.refkern.examples.compare.PinTrackingComparison.Outcome;
 import dev.refkern.examples.compare.PinTrackingComparison.Row;
+import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import java.io.PrintStream;
@@ -23,6 +24,8 @@ import picocli.CommandLine.Option;
  * workload, a table on stdout and a bar chart as a PNG.
  */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "pin-tracking",
     sortOptions = false,
     description = {
@@ -72,12 +75,6 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
   @Option(names = "--no-chart", description = "Print the table only; write no PNG.")
   boolean noChart;
 
-  @Option(
-      names = {"-h", "--help"},
-      usageHelp = true,
-      description = "Show this help message and exit.")
-  boolean help;
-
   static final String[] HEADERS = {
     "policy",
     "missed",
@@ -98,6 +95,30 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Config cfg = new Config(cmdline, seed, pages);
+    // everything that can fail before the run does fail before it
+    BootParams params = BootParams.parse(cmdline);
+    long need = cfg.pagesNeeded();
+    long have = params.memBytes() / BootParams.PAGE_SIZE;
+    if (need > have) {
+      throw new KernelException(
+          Errno.ENOMEM,
+          "--pages "
+              + pages
+              + ": the workload needs at least "
+              + need
+              + " pages ("
+              + need * BootParams.PAGE_SIZE / (1 << 20)
+              + " MiB: its buffers, and the copies fork makes of pinned pages); --cmdline \""
+              + cmdline
+              + "\" has "
+              + have
+              + " ("
+              + params.memBytes() / (1 << 20)
+              + " MiB)");
+    }
+    if (!noChart) {
+      OutputPath.checkWritable(out, "--out");
+    }
     PrintStream err = System.err;
     Outcome o = PinTrackingComparison.run(cfg, m -> err.println("compare pin-tracking: " + m));
     if (o.rows().isEmpty()) {

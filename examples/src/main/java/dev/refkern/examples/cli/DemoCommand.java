@@ -23,6 +23,8 @@ import picocli.CommandLine.Option;
 
 /** {@code refkern demo}: a tour of everything refkern models so far. */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "demo",
     description =
         "Run the demo: boot, allocate, device memory, notifiers, a BUG and its post-mortem.")

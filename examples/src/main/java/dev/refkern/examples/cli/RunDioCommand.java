@@ -18,6 +18,8 @@ import picocli.CommandLine.Option;
 
 /** {@code refkern run dio}: {@code O_DIRECT} to a file disk, then the bio pin-tracking designs. */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "dio",
     sortOptions = false,
     description = {
@@ -76,12 +78,6 @@ final class RunDioCommand implements Callable<Integer> {
       description =
           "Pages of each design's workload, a multiple of 16 (default: ${DEFAULT-VALUE}).")
   int designPages;
-
-  @Option(
-      names = {"-h", "--help"},
-      usageHelp = true,
-      description = "Show this help message and exit.")
-  boolean help;
 
   static final String[] HEADERS = {
     "design", "bios", "splits", "mask-ops", "extra-pins", "pages", "ns/page"

@@ -82,6 +82,14 @@ public final class PinTrackingComparison {
       }
     }
 
+    /**
+     * A floor on the RAM pages the workload needs: its direct-I/O, RDMA (with the overlap) and
+     * get_user_pages buffers, twice, since fork copies a pinned page and reclaim needs headroom.
+     */
+    public long pagesNeeded() {
+      return 2L * (pages + rdmaPages() + rdmaPages() / 2 + getPages());
+    }
+
     int rdmaPages() {
       return Math.max(16, pages / 4);
     }
