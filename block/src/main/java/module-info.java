@@ -4,4 +4,7 @@ module dev.refkern.block {
 
   exports dev.refkern.block;
   exports dev.refkern.block.spi;
+
+  provides dev.refkern.mm.spi.BootParamSpec with
+      dev.refkern.block.BlockBootParams;
 }

@@ -15,4 +15,9 @@ module dev.refkern.mm {
   exports dev.refkern.mm.spi;
   exports dev.refkern.mm.sched;
   exports dev.refkern.mm.vm;
+
+  uses dev.refkern.mm.spi.BootParamSpec;
+
+  provides dev.refkern.mm.spi.BootParamSpec with
+      dev.refkern.mm.vm.GupBootParams;
 }

@@ -3,7 +3,6 @@ package dev.refkern.examples;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
-import dev.refkern.mm.ZoneType;
 import dev.refkern.mm.vm.Foll;
 import dev.refkern.mm.vm.Gup;
 import dev.refkern.mm.vm.Pte;
@@ -12,11 +11,15 @@ import dev.refkern.mm.vm.VirtualMemory;
 import java.io.PrintStream;
 
 /**
- * The story GUP exists for: a process pins a buffer for DMA, forks, and the child writes the same
- * virtual address. Mainline copies the pinned page to the child at fork, so the device's writes
- * stay visible to the parent and the child's writes never reach the device.
+ * The story {@code pin_user_pages()} exists for: a process pins a buffer long-term for DMA ({@code
+ * FOLL_LONGTERM}, as RDMA does), forks, and the child writes the same virtual address. A long-term
+ * pin first moves the buffer out of {@code ZONE_MOVABLE}; fork copies the pinned page to the child,
+ * so the device's writes stay visible to the parent and the child's writes never reach the device.
+ * Every pin it takes it releases.
  */
 public final class GupDemo {
+  private static final int PAGES = 4;
+
   private GupDemo() {}
 
   /** Runs the story on {@code mem}, printing what happens. */
@@ -24,36 +27,62 @@ public final class GupDemo {
     VirtualMemory vm = new VirtualMemory(mem);
     Gup gup = vm.gup();
     Task app = vm.createTask("app");
-    long buf = app.mmapAnon(4 * 4096);
+    long buf = app.mmapAnon(PAGES * 4096L);
     app.storeLong(buf, 1);
-    long[] pages = new long[4];
-    if (mem.memmap().zone(Pte.pfn(app.mm().pte(buf))) == ZoneType.MOVABLE) {
-      try {
-        gup.pinUserPagesFast(app, buf, 4, Foll.FOLL_WRITE | Foll.FOLL_LONGTERM, pages);
-      } catch (KernelException e) {
-        out.println("FOLL_LONGTERM on ZONE_MOVABLE memory: " + e.getMessage());
-      }
-    }
-    long n = gup.pinUserPagesFast(app, buf, 4, Foll.FOLL_WRITE, pages);
+    long before = Pte.pfn(app.mm().pte(buf));
     out.printf(
-        "pin_user_pages_fast(4 pages, FOLL_WRITE) = %d; pfn %d refcount %d (1 + GUP_PIN_COUNTING_BIAS)%n",
-        n, pages[0], mem.memmap().refcount(pages[0]));
+        "the app faults in a %d-page buffer: pfn %d, zone %s%n",
+        PAGES, before, mem.memmap().zone(before));
+    long acquired0 = mem.vmstat().get(VmItem.NR_FOLL_PIN_ACQUIRED);
+    long released0 = mem.vmstat().get(VmItem.NR_FOLL_PIN_RELEASED);
+    long[] pages = new long[PAGES];
+    long n;
+    int flags = Foll.FOLL_WRITE | Foll.FOLL_LONGTERM;
+    try {
+      n = gup.pinUserPagesFast(app, buf, PAGES, flags, pages);
+      out.printf(
+          "pin_user_pages_fast(%d pages, FOLL_WRITE|FOLL_LONGTERM) = %d: pfn %d, zone %s%s%n",
+          PAGES,
+          n,
+          pages[0],
+          mem.memmap().zone(pages[0]),
+          pages[0] != before
+              ? " (moved out of ZONE_MOVABLE first: a long-term pin must not block hot-unplug)"
+              : "");
+    } catch (KernelException e) {
+      out.println("FOLL_LONGTERM refused (" + e.getMessage() + "); pinning without it");
+      flags = Foll.FOLL_WRITE;
+      n = gup.pinUserPagesFast(app, buf, PAGES, flags, pages);
+      out.printf("pin_user_pages_fast(%d pages, FOLL_WRITE) = %d: pfn %d%n", PAGES, n, pages[0]);
+    }
+    int ref = mem.memmap().refcount(pages[0]);
+    out.printf(
+        "pfn %d: refcount %d = GUP_PIN_COUNTING_BIAS %d for the pin + %d for the mapping%n",
+        pages[0], ref, Foll.GUP_PIN_COUNTING_BIAS, ref - Foll.GUP_PIN_COUNTING_BIAS);
     Task child = app.fork("child");
     out.printf(
-        "fork(): parent maps pfn %d, child maps pfn %d (pinned pages are copied at fork)%n",
+        "fork(): parent maps pfn %d, child maps pfn %d (a pinned page is copied at fork)%n",
         Pte.pfn(app.mm().pte(buf)), Pte.pfn(child.mm().pte(buf)));
     mem.ram().writeLong(pages[0], 0, 0xD3A);
     child.storeLong(buf, 7);
     out.printf(
-        "device DMA writes 0xd3a; child stores 7: parent reads 0x%x, child reads %d%n",
+        "the device DMA-writes 0xd3a, the child stores 7: parent reads 0x%x, child reads %d%n",
         app.loadLong(buf), child.loadLong(buf));
     gup.unpinUserPagesDirtyLock(pages, (int) n, true);
     child.exit();
     app.exit();
+    long acquired = mem.vmstat().get(VmItem.NR_FOLL_PIN_ACQUIRED) - acquired0;
+    long released = mem.vmstat().get(VmItem.NR_FOLL_PIN_RELEASED) - released0;
     out.printf(
-        "unpinned and exited: nr_foll_pin_acquired %d, nr_foll_pin_released %d, debug_vm %s%n",
-        mem.vmstat().get(VmItem.NR_FOLL_PIN_ACQUIRED),
-        mem.vmstat().get(VmItem.NR_FOLL_PIN_RELEASED),
-        mem.debugVm().checkNoPinsHeld().isEmpty() ? "clean" : mem.debugVm().checkNoPinsHeld());
+        "unpin_user_pages_dirty_lock(), both exit: nr_foll_pin_acquired +%d, nr_foll_pin_released"
+            + " +%d: %s%n",
+        acquired, released, acquired == released ? "every pin released" : "PINS LEAKED");
+    if (acquired > n) {
+      out.println(
+          "  (more than "
+              + n
+              + " acquired: FOLL_LONGTERM pinned, found ZONE_MOVABLE pages, dropped those pins,"
+              + " migrated and pinned again, as __gup_longterm_locked() does)");
+    }
   }
 }

@@ -1,8 +1,12 @@
 package dev.refkern.mm;
 
+import dev.refkern.mm.spi.BootParamSpec;
 import java.util.Collections;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.ServiceLoader;
+import java.util.TreeMap;
 
 /**
  * The kernel command line ({@code Documentation/admin-guide/kernel-parameters.txt}): {@code mem=},
@@ -10,8 +14,11 @@ import java.util.Map;
  * zone_device=} (memmap reserved for {@code dev_pagemap} ranges), and dotted policy keys such as
  * {@code gup.pin_tracking=bias} that later layers read.
  *
- * <p>Like the kernel, a parameter it does not know is kept (the kernel passes it to init) and
- * reported by {@link #unknown()}; a known parameter with a bad value is {@code -EINVAL}.
+ * <p>Like the kernel, an undotted parameter it does not know is kept (the kernel passes it to init)
+ * and reported by {@link #unknown()}; a known parameter with a bad value is {@code -EINVAL}. Unlike
+ * the kernel, which keeps unknown dotted keys for modules loaded later, a dotted key that no layer
+ * declares ({@link BootParamSpec}) is {@code -EINVAL}: refkern has no loadable modules, and a typo
+ * would silently run the default policy.
  */
 public final class BootParams {
   /** The page size, {@code PAGE_SIZE}. */
@@ -22,6 +29,14 @@ public final class BootParams {
 
   /** Largest {@code mem=} accepted (the pfn must fit the memmap's 31-bit links). */
   public static final long MAX_MEM = 4L << 40;
+
+  /** {@code zone_device=} when absent. */
+  public static final long DEFAULT_ZONE_DEVICE = 256L << 20;
+
+  /** The kernel's floor for {@code min_free_kbytes} ({@code init_per_zone_wmark_min()}). */
+  public static final long MIN_MIN_FREE_KBYTES = 128;
+
+  private static volatile Map<String, List<String>> dottedKeys;
 
   private static final java.util.Set<String> KNOWN =
       java.util.Set.of(
@@ -54,18 +69,81 @@ public final class BootParams {
       throw invalid("ZONE_MOVABLE would take all memory (" + movable + " of " + memBytes + ")");
     }
     this.movableBytes = movable;
-    this.zoneDeviceBytes = roundDownToPage(sizeOr("zone_device", 256L << 20));
-    if (zoneDeviceBytes < 0 || zoneDeviceBytes > MAX_MEM) {
-      throw invalid("zone_device=" + values.get("zone_device"));
+    this.zoneDeviceBytes = roundDownToPage(sizeOr("zone_device", DEFAULT_ZONE_DEVICE));
+    long maxZoneDevice = maxZoneDeviceBytes(memBytes);
+    if (zoneDeviceBytes > maxZoneDevice) {
+      throw invalid(
+          "zone_device="
+              + values.get("zone_device")
+              + " must be at most "
+              + (maxZoneDevice >> 20)
+              + "M (the larger of mem= and 256M): its memmap, 64 bytes per 4 KiB frame, comes out"
+              + " of RAM as memremap_pages() takes it without an altmap");
     }
     long mfk = -1;
     if (values.containsKey("min_free_kbytes")) {
+      long max = maxMinFreeKbytes(memBytes);
       mfk = parseLong("min_free_kbytes", values.get("min_free_kbytes"));
-      if (mfk < 128 || mfk * 1024 > memBytes / 4) {
-        throw invalid("min_free_kbytes=" + mfk + " out of range");
+      if (mfk < MIN_MIN_FREE_KBYTES || mfk > max) {
+        throw invalid(
+            "min_free_kbytes="
+                + values.get("min_free_kbytes")
+                + " must be between "
+                + MIN_MIN_FREE_KBYTES
+                + " and "
+                + max
+                + " (a quarter of mem=, in kB: the watermarks must leave memory to allocate)");
       }
     }
     this.minFreeKbytes = mfk;
+    checkDottedKeys(values);
+  }
+
+  /** The largest {@code zone_device=} for {@code mem=}: its memmap must fit RAM comfortably. */
+  static long maxZoneDeviceBytes(long memBytes) {
+    return Math.max(memBytes, DEFAULT_ZONE_DEVICE);
+  }
+
+  /** The largest {@code min_free_kbytes=} for {@code mem=}: a quarter of memory. */
+  static long maxMinFreeKbytes(long memBytes) {
+    return memBytes / 4 / 1024;
+  }
+
+  /**
+   * Rejects a dotted key no layer declares ({@link BootParamSpec}) and a value its key does not
+   * accept: a typo must not silently run the default policy.
+   */
+  private static void checkDottedKeys(Map<String, String> values) {
+    Map<String, List<String>> known = knownDottedKeys();
+    values.forEach(
+        (k, v) -> {
+          if (k.indexOf('.') < 0) {
+            return;
+          }
+          List<String> names = known.get(k);
+          if (names == null) {
+            throw invalid("unknown parameter " + k + "=; known dotted keys: " + known.keySet());
+          }
+          if (!names.isEmpty() && !names.contains(v)) {
+            throw invalid(k + "=" + v + ": choose one of " + names);
+          }
+        });
+  }
+
+  /**
+   * Every dotted key the layers on the module path declare, sorted, with the values each accepts
+   * (empty: any value).
+   */
+  public static Map<String, List<String>> knownDottedKeys() {
+    Map<String, List<String>> k = dottedKeys;
+    if (k == null) {
+      Map<String, List<String>> all = new TreeMap<>();
+      for (BootParamSpec spec : ServiceLoader.load(BootParamSpec.class)) {
+        all.putAll(spec.params());
+      }
+      dottedKeys = k = Collections.unmodifiableMap(all);
+    }
+    return k;
   }
 
   /** Parses a command line such as {@code "mem=64G movablecore=8G gup.pin_tracking=bias"}. */

@@ -14,9 +14,12 @@ public enum Errno {
   EFAULT(14),
   EBUSY(16),
   EEXIST(17),
+  ENOTDIR(20),
+  EISDIR(21),
   EINVAL(22),
   EMLINK(31),
   ENOSPC(28),
+  EROFS(30),
   ERANGE(34),
   EOVERFLOW(75),
   EOPNOTSUPP(95);

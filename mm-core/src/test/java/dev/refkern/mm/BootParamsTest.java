@@ -47,8 +47,46 @@ class BootParamsTest {
     BootParams p = BootParams.parse("mem=1G quiet gup.pin_tracking=page_flag foo=bar");
     assertEquals("page_flag", p.get("gup.pin_tracking", "bias"));
     assertEquals("bias", p.get("writeback.pinned", "bias"));
+    assertTrue(BootParams.knownDottedKeys().containsKey("gup.pin_tracking"));
     assertEquals(java.util.Set.of("quiet", "foo"), p.unknown().keySet());
     assertTrue(p.has("quiet"));
+  }
+
+  @Test
+  void hugeMinFreeKbytesIsEinvalNotANegativeWatermark() {
+    for (String bad :
+        new String[] {
+          "mem=1G min_free_kbytes=9223372036854775807",
+          "mem=1G min_free_kbytes=9007199254740992",
+          "mem=1G min_free_kbytes=262145"
+        }) {
+      KernelException e = assertThrows(KernelException.class, () -> BootParams.parse(bad), bad);
+      assertEquals(Errno.EINVAL, e.errno(), bad);
+      assertTrue(e.getMessage().contains("between 128 and 262144"), e.getMessage());
+    }
+    assertEquals(262144, BootParams.parse("mem=1G min_free_kbytes=262144").minFreeKbytes());
+  }
+
+  @Test
+  void zoneDeviceIsBoundedByMemory() {
+    KernelException e =
+        assertThrows(KernelException.class, () -> BootParams.parse("mem=1G zone_device=4T"));
+    assertEquals(Errno.EINVAL, e.errno());
+    assertTrue(e.getMessage().contains("at most 1024M"), e.getMessage());
+    assertEquals(1L << 30, BootParams.parse("mem=1G zone_device=1G").zoneDeviceBytes());
+    assertEquals(256L << 20, BootParams.parse("mem=16M").zoneDeviceBytes());
+  }
+
+  @Test
+  void unknownDottedKeysAndPolicyNamesAreEinval() {
+    KernelException typo =
+        assertThrows(KernelException.class, () -> BootParams.parse("mem=1G gup.pin_trakcing=bias"));
+    assertEquals(Errno.EINVAL, typo.errno());
+    assertTrue(typo.getMessage().contains("gup.pin_tracking"), typo.getMessage());
+    KernelException name =
+        assertThrows(KernelException.class, () -> BootParams.parse("gup.pin_tracking=nope"));
+    assertEquals(Errno.EINVAL, name.errno());
+    assertTrue(name.getMessage().contains("[bias, page_flag"), name.getMessage());
   }
 
   @Test

@@ -1,8 +1,11 @@
 package dev.refkern.examples.cli;
 
 import dev.refkern.examples.ConsoleProgress;
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.mm.BootParams;
+import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
+import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
@@ -17,10 +20,13 @@ import picocli.CommandLine.Option;
 
 /** {@code refkern bench memmap}: the physical-memory benchmarks reported in the README. */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "bench",
     description = "Benchmarks: memmap boot, bytes per frame, page alloc+free, refcount update.")
 final class BenchCommand implements Callable<Integer> {
   static final int GUP_PIN_COUNTING_BIAS = 1024;
+  static final int MAX_ROUNDS = 1000;
 
   @Option(
       names = "--mem",
@@ -48,9 +54,17 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    if (ops < 1) {
+      throw new KernelException(
+          Errno.EINVAL, "--ops " + ops + ": must be between 1 and " + Integer.MAX_VALUE);
+    }
+    if (rounds < 0 || rounds > MAX_ROUNDS) {
+      throw new KernelException(
+          Errno.EINVAL, "--rounds " + rounds + ": must be between 0 and " + MAX_ROUNDS);
+    }
+    BootParams params = BootParams.parse("mem=" + mem + " zone_device=0");
     Path dir = Files.createTempDirectory("refkern-bench");
     try {
-      BootParams params = BootParams.parse("mem=" + mem + " zone_device=0");
       long t0 = System.nanoTime();
       PhysicalMemory booted;
       try (ConsoleProgress bar =
@@ -106,12 +120,12 @@ final class BenchCommand implements Callable<Integer> {
         for (long p : pfns) {
           a.putPage(p);
         }
+        return FinalCheck.finish(m, System.out, System.err, "");
       }
     } finally {
       try (Stream<Path> s = Files.walk(dir)) {
         s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
       }
     }
-    return 0;
   }
 }

@@ -1,6 +1,7 @@
 package dev.refkern.examples.cli;
 
 import dev.refkern.examples.ConsoleProgress;
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.KernelComponent;
 import dev.refkern.examples.ProcFiles;
 import dev.refkern.mm.BootConfig;
@@ -14,6 +15,8 @@ import picocli.CommandLine.Option;
 
 /** {@code refkern boot}: boots a kernel and prints its {@code /proc} files. */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "boot",
     description =
         "Boot a kernel and print /proc/meminfo, /proc/zoneinfo, /proc/buddyinfo, /proc/vmstat.")
@@ -80,7 +83,7 @@ final class BootCommand implements Callable<Integer> {
           // wait for end of input
         }
       }
+      return FinalCheck.finish(mem, out, System.err, "");
     }
-    return 0;
   }
 }

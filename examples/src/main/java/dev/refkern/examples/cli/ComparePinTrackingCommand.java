@@ -1,12 +1,14 @@
 package dev.refkern.examples.cli;
 
 import dev.refkern.examples.ConsoleProgress;
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.TextTable;
 import dev.refkern.examples.compare.PinTrackingChart;
 import dev.refkern.examples.compare.PinTrackingComparison;
 import dev.refkern.examples.compare.PinTrackingComparison.Config;
 import dev.refkern.examples.compare.PinTrackingComparison.Outcome;
 import dev.refkern.examples.compare.PinTrackingComparison.Row;
+import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import java.io.PrintStream;
@@ -23,6 +25,8 @@ import picocli.CommandLine.Option;
  * workload, a table on stdout and a bar chart as a PNG.
  */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "pin-tracking",
     sortOptions = false,
     description = {
@@ -79,12 +83,6 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
           "A progress bar on stderr instead of progress lines (default: when there is a console).")
   Boolean progress;
 
-  @Option(
-      names = {"-h", "--help"},
-      usageHelp = true,
-      description = "Show this help message and exit.")
-  boolean help;
-
   static final String[] HEADERS = {
     "policy",
     "missed",
@@ -105,6 +103,30 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
   @Override
   public Integer call() throws Exception {
     Config cfg = new Config(cmdline, seed, pages);
+    // everything that can fail before the run does fail before it
+    BootParams params = BootParams.parse(cmdline);
+    long need = cfg.pagesNeeded();
+    long have = params.memBytes() / BootParams.PAGE_SIZE;
+    if (need > have) {
+      throw new KernelException(
+          Errno.ENOMEM,
+          "--pages "
+              + pages
+              + ": the workload needs at least "
+              + need
+              + " pages ("
+              + need * BootParams.PAGE_SIZE / (1 << 20)
+              + " MiB: its buffers, and the copies fork makes of pinned pages); --cmdline \""
+              + cmdline
+              + "\" has "
+              + have
+              + " ("
+              + params.memBytes() / (1 << 20)
+              + " MiB)");
+    }
+    if (!noChart) {
+      OutputPath.checkWritable(out, "--out");
+    }
     PrintStream err = System.err;
     Outcome o;
     try (ConsoleProgress bar =
@@ -156,7 +178,14 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
       stdout.println("chart written to " + out.toAbsolutePath().normalize());
     }
     stdout.flush();
-    return o.failed().isEmpty() ? 0 : 1;
+    List<String> violations = new ArrayList<>();
+    for (Row r : o.rows()) {
+      r.notes().stream()
+          .filter(n -> n.startsWith(PinTrackingComparison.DEBUG_VM_NOTE))
+          .forEach(n -> violations.add(r.policy() + ": " + n));
+    }
+    int rc = FinalCheck.exitStatus(System.err, violations);
+    return o.failed().isEmpty() ? rc : FinalCheck.VIOLATED;
   }
 
   /** The rows as aligned columns: the policy left-aligned, numbers right-aligned. */

@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.GupDemo;
 import dev.refkern.examples.KernelComponent;
 import dev.refkern.examples.NotifierDemo;
@@ -14,6 +15,7 @@ import dev.refkern.mm.MemmapInspection;
 import dev.refkern.mm.PhysicalMemory;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -21,6 +23,8 @@ import picocli.CommandLine.Option;
 
 /** {@code refkern demo}: a tour of everything refkern models so far. */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "demo",
     description =
         "Run the demo: boot, allocate, device memory, notifiers, a BUG and its post-mortem.")
@@ -45,9 +49,22 @@ final class DemoCommand implements Callable<Integer> {
 
   private final PrintStream out = System.out;
 
+  /** Every violation a section's final check found, tagged with the section. */
+  private final List<String> violations = new ArrayList<>();
+
+  private String current;
+
   private void section(String title) {
     out.println();
     out.println("=== " + title + " ===");
+    current = title.substring(0, title.indexOf('.'));
+  }
+
+  /** Ends a section with the full CONFIG_DEBUG_VM check (invariants and pin balance) of mem. */
+  private void check(PhysicalMemory mem) {
+    List<String> v = FinalCheck.violations(mem);
+    FinalCheck.print(out, "", v);
+    v.forEach(p -> violations.add("section " + current + ": " + p));
   }
 
   @Override
@@ -61,6 +78,7 @@ final class DemoCommand implements Callable<Integer> {
           dir, mem.memmap().nrPfns(), mem.memmapBytesPerFrame());
       out.print(ProcFiles.meminfo(mem));
       out.print(ProcFiles.buddyinfo(mem));
+      check(mem);
 
       section("2. the buddy allocator and struct page");
       long small = mem.allocator().allocPages(Gfp.KERNEL, 0);
@@ -70,8 +88,11 @@ final class DemoCommand implements Callable<Integer> {
           "order-0 kernel page pfn %d (%s), user page pfn %d (%s), 2 MiB folio head pfn %d%n",
           small, mem.memmap().zone(small), user, mem.memmap().zone(user), thp);
       mem.allocator().getPage(thp + 17);
+      out.println("get_page(pfn " + (thp + 17) + "), a tail page, takes a reference on its head:");
       out.print(PageTypes.describe(mem.memmap(), thp));
+      out.println("buddyinfo: each allocation split a larger free block (one left per order)");
       out.print(ProcFiles.buddyinfo(mem));
+      check(mem);
 
       section("3. ZONE_DEVICE: a driver's dev_pagemap");
       DevPagemap pg =
@@ -82,9 +103,11 @@ final class DemoCommand implements Callable<Integer> {
       long dev = mem.memremapPages(pg, 1024);
       mem.zoneDevicePageInit(dev);
       out.printf(
-          "memremap_pages: 1024 device-private pages at pfn %d; the driver hands out pfn %d%n",
+          "memremap_pages: 1024 device-private pages at pfn %d; the driver hands out pfn %d, and"
+              + " its last put_page() calls the driver back:%n",
           dev, dev);
       mem.allocator().putPage(dev);
+      check(mem);
 
       section("4. mmu notifiers: a driver mirroring a page, deterministic scheduler seed " + seed);
       int retries = NotifierDemo.run(seed, out);
@@ -92,24 +115,26 @@ final class DemoCommand implements Callable<Integer> {
           "the driver retried "
               + retries
               + " times; the same --seed replays the same interleaving");
+      check(mem);
 
       section("5. get_user_pages: a pinned DMA buffer across fork");
       GupDemo.run(mem, out);
+      check(mem);
 
       section("6. live inspection of the running kernel's memmap (refkern inspect)");
       try (MemmapInspection in = MemmapInspection.open(dir)) {
         out.println("state seen by the inspector: " + in.state());
         out.print(PageTypes.table(PageTypes.count(in.memmap(), in.memmap().nrPfns())));
       }
+      check(mem);
 
-      section("7. CONFIG_DEBUG_VM invariant check");
+      section("7. CONFIG_DEBUG_VM: free everything, check every invariant and the pin balance");
       mem.allocator().putPage(thp);
       mem.allocator().putPage(thp);
       mem.allocator().putPage(small);
       mem.allocator().putPage(user);
-      List<String> problems = mem.debugVm().check();
-      out.println(problems.isEmpty() ? "consistent: no violations" : "VIOLATIONS: " + problems);
       out.print(ProcFiles.vmstat(mem));
+      check(mem);
     }
 
     section("8. gup_test: pin_user_pages(FOLL_LONGTERM), 256 MiB in batches of 512");
@@ -138,18 +163,32 @@ final class DemoCommand implements Callable<Integer> {
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=256M"), crash, true)) {
       long pfn = mem.allocator().allocPages(Gfp.KERNEL, 0);
       mem.allocator().putPage(pfn);
+      out.println("put_page(pfn " + pfn + ") on a page already freed (a double free):");
       try {
-        mem.allocator().putPage(pfn); // double free
+        mem.allocator().putPage(pfn);
       } catch (KernelBugException e) {
         out.println("the kernel stopped: " + e.getMessage());
       }
+      out.println("the BUG fired before the second free: the memmap stays consistent");
+      check(mem);
     }
     try (MemmapInspection in = MemmapInspection.open(crash)) {
       out.println("post-mortem: kernel " + in.state() + ", " + in.property("status_detail"));
       out.print(PageTypes.table(PageTypes.count(in.memmap(), in.memmap().nrPfns())));
     }
     out.println();
-    out.println("inspect either state directory again with: ./refkern inspect --state " + crash);
+    out.println(
+        "inspect the state directories again with: ./refkern inspect --state "
+            + dir
+            + " (shut down), or --state "
+            + crash
+            + " (crashed)");
+    if (!violations.isEmpty()) {
+      out.println("the demo found " + violations.size() + " violation(s); exit status 1");
+      out.flush();
+      return FinalCheck.exitStatus(System.err, violations);
+    }
+    out.println("every section ended consistent: invariants hold, pins balance");
     return 0;
   }
 }

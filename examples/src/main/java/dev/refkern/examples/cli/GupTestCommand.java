@@ -1,6 +1,7 @@
 package dev.refkern.examples.cli;
 
 import dev.refkern.examples.ConsoleProgress;
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -39,6 +40,8 @@ import picocli.CommandLine.Parameters;
  * then the release is timed apart.
  */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "gup-test",
     sortOptions = false,
     description = {
@@ -51,6 +54,9 @@ import picocli.CommandLine.Parameters;
 final class GupTestCommand implements Callable<Integer> {
   static final long MB = 1L << 20;
   static final int PAGE_SIZE = 4096;
+
+  /** The most threads {@code -j} starts. */
+  static final int MAX_THREADS = 1024;
 
   /** {@code GUP_TEST_MAX_PAGES_TO_DUMP}. */
   static final int MAX_PAGES_TO_DUMP = 8;
@@ -214,12 +220,6 @@ final class GupTestCommand implements Callable<Integer> {
       description = "Progress on stderr (default: when there is a console).")
   Boolean progress;
 
-  @Option(
-      names = {"-h", "--help"},
-      usageHelp = true,
-      description = "Show this help message and exit.")
-  boolean help;
-
   /** What one ioctl reports back ({@code struct gup_test}), plus refkern's nanosecond times. */
   record Result(int status, long size, long pages, long getNs, long putNs) {}
 
@@ -234,6 +234,7 @@ final class GupTestCommand implements Callable<Integer> {
     long[] whichPages = whichPages();
     String line = cmdline != null ? cmdline : "mem=" + (2L * sizeMb + 256) + "M";
     BootParams params = BootParams.parse(line);
+    checkFits(params, size, nthreads, nrPagesPerCall);
 
     PrintStream out = System.out;
     Path dir = state != null ? state : Files.createTempDirectory("refkern-gup-test");
@@ -331,19 +332,11 @@ final class GupTestCommand implements Callable<Integer> {
           Errno.EINVAL,
           "-z: Wrong argument (gup_test.c lists 'z' in its getopt string, handles none)");
     }
-    if (sizeMb <= 0) {
-      throw new KernelException(Errno.EINVAL, "-m " + sizeMb + ": size_in_MB must be positive");
-    }
-    if (nrPagesPerCall <= 0) {
-      throw new KernelException(
-          Errno.EINVAL, "-n " + nrPagesPerCall + ": nr_pages_per_call must be positive");
-    }
-    if (repeats <= 0) {
-      throw new KernelException(Errno.EINVAL, "-r " + repeats + ": repeats must be positive");
-    }
-    if (nthreads <= 0) {
-      throw new KernelException(Errno.EINVAL, "-j " + nthreads + ": nthreads must be positive");
-    }
+    long maxMb = cmdline == null ? (BootParams.MAX_MEM / MB - 256) / 2 : BootParams.MAX_MEM / MB;
+    range("-m", "size_in_MB", sizeMb, 1, maxMb);
+    range("-n", "nr_pages_per_call", nrPagesPerCall, 1, Integer.MAX_VALUE);
+    range("-r", "repeats", repeats, 1, Integer.MAX_VALUE);
+    range("-j", "nthreads", nthreads, 1, MAX_THREADS);
     if (hugetlb) {
       throw new KernelException(
           Errno.EOPNOTSUPP,
@@ -356,6 +349,48 @@ final class GupTestCommand implements Callable<Integer> {
     if (sizeMb * MB / PAGE_SIZE > Integer.MAX_VALUE - 8) {
       throw new KernelException(
           Errno.EINVAL, "-m " + sizeMb + ": too many pages for one pages[] array");
+    }
+  }
+
+  private static void range(String opt, String what, long v, long min, long max) {
+    if (v < min || v > max) {
+      throw new KernelException(
+          Errno.EINVAL, opt + " " + v + ": " + what + " must be between " + min + " and " + max);
+    }
+  }
+
+  /**
+   * ENOMEM before anything is allocated: the mapping must fit the machine's RAM, and the pages[]
+   * arrays (8 bytes per page per thread, as the kernel's gup_test kvcalloc()s) the Java heap.
+   */
+  static void checkFits(BootParams params, long size, int nthreads, int perCall) {
+    if (size > params.memBytes()) {
+      throw new KernelException(
+          Errno.ENOMEM,
+          "-m "
+              + size / MB
+              + ": the mapping needs "
+              + size / MB
+              + " MiB, the machine has mem="
+              + params.memBytes() / MB
+              + "M");
+    }
+    long nrPages = size / PAGE_SIZE;
+    long heap = 8L * nthreads * (nrPages + Math.min(perCall, nrPages));
+    Runtime rt = Runtime.getRuntime();
+    long avail = rt.maxMemory() - (rt.totalMemory() - rt.freeMemory());
+    if (heap > avail) {
+      throw new KernelException(
+          Errno.ENOMEM,
+          "-m "
+              + size / MB
+              + " -j "
+              + nthreads
+              + ": the pages[] arrays need "
+              + heap / MB
+              + " MiB of Java heap, "
+              + avail / MB
+              + " MiB are free (raise -Xmx or lower -m/-j)");
     }
   }
 
@@ -428,7 +463,8 @@ final class GupTestCommand implements Callable<Integer> {
       int[] testNo,
       int[] passed) {
     long[] pages = new long[(int) (size / PAGE_SIZE)];
-    long[] batch = new long[nrPagesPerCall];
+    // a call never takes more than the mapping holds, as in the kernel's loop
+    long[] batch = new long[(int) Math.min(nrPagesPerCall, size / PAGE_SIZE)];
     int status = 0;
     for (int r = 0; r < runs; r++) {
       Result res =
@@ -702,24 +738,17 @@ final class GupTestCommand implements Callable<Integer> {
         pages == 0 ? "-" : String.format(Locale.ROOT, "%.1f", putNs / (double) pages));
   }
 
-  /** refkern's addition: pins balance and {@code CONFIG_DEBUG_VM} finds nothing, after exit. */
+  /** refkern's addition: the full CONFIG_DEBUG_VM check after exit, pin balance included. */
   private static boolean checks(PrintStream out, PhysicalMemory mem) {
     long acquired = mem.vmstat().get(VmItem.NR_FOLL_PIN_ACQUIRED);
     long released = mem.vmstat().get(VmItem.NR_FOLL_PIN_RELEASED);
-    boolean balanced = acquired == released;
     out.printf(
         "# pins balanced: %s (nr_foll_pin_acquired %d, nr_foll_pin_released %d)%n",
-        balanced ? "yes" : "NO", acquired, released);
-    List<String> problems = mem.debugVm().check();
-    if (problems.isEmpty()) {
-      out.println("# debug_vm: clean");
-    } else {
-      out.println("# debug_vm: " + problems.size() + " problem(s)");
-      for (String p : problems) {
-        out.println("#   " + p);
-      }
-    }
-    return balanced && problems.isEmpty();
+        acquired == released ? "yes" : "NO", acquired, released);
+    List<String> violations = FinalCheck.violations(mem);
+    FinalCheck.print(out, "# ", violations);
+    out.flush();
+    return FinalCheck.exitStatus(System.err, violations) == 0;
   }
 
   static void deleteTree(Path dir) throws IOException {

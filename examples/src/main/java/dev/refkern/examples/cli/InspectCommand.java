@@ -12,6 +12,8 @@ import picocli.CommandLine.Option;
 
 /** {@code refkern inspect}: reads a live or dead memmap like {@code page-types}. */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "inspect",
     description = "Read the memmap of a running or dead kernel and print a page-types-style table.")
 final class InspectCommand implements Callable<Integer> {

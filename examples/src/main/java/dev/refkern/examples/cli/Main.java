@@ -1,7 +1,10 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelBugException;
 import dev.refkern.mm.KernelException;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -9,7 +12,7 @@ import picocli.CommandLine.Command;
 @Command(
     name = "refkern",
     mixinStandardHelpOptions = true,
-    version = "refkern 0.1.0",
+    version = Main.VERSION,
     description =
         "A reference model of the Linux kernel's memory management around pinned (GUP/DMA) pages.",
     subcommands = {
@@ -30,22 +33,76 @@ public final class Main implements Runnable {
     spec.commandLine().usage(System.out);
   }
 
+  /** What {@code --version} prints, on every command. */
+  static final String VERSION = "refkern 0.1.0";
+
   /** Runs the command line and returns its exit status. */
   public static int execute(String... args) {
     CommandLine cl = new CommandLine(new Main());
+    // a usage error is EINVAL, one line, as every other bad input
+    cl.setParameterExceptionHandler(
+        (ex, rest) -> {
+          CommandLine cmd = ex.getCommandLine();
+          cmd.getErr()
+              .println(
+                  "refkern: EINVAL: "
+                      + firstLine(ex.getMessage())
+                      + " (see 'refkern "
+                      + cmd.getCommandSpec().qualifiedName(" ").replaceFirst("^refkern ?", "")
+                      + " --help')");
+          cmd.getErr().flush();
+          return Errno.EINVAL.number();
+        });
     cl.setExecutionExceptionHandler(
         (ex, cmd, parsed) -> {
-          if (ex instanceof KernelException ke) {
-            cmd.getErr().println("refkern: " + ke.getMessage());
-            return ke.errno().number();
-          }
-          if (ex instanceof KernelBugException bug) {
-            cmd.getErr().println("refkern: " + bug.getMessage());
+          cmd.getErr().println("refkern: " + describe(ex));
+          cmd.getErr().flush();
+          if (ex instanceof KernelBugException) {
             return 134;
           }
-          throw ex;
+          return errno(ex).number();
         });
-    return cl.execute(args);
+    try {
+      return cl.execute(args);
+    } catch (OutOfMemoryError e) {
+      // Errors bypass picocli's handler; the heap is what refkern's simulated memory lives on
+      cl.getErr().println("refkern: ENOMEM: out of Java heap (" + e.getMessage() + ")");
+      cl.getErr().flush();
+      return Errno.ENOMEM.number();
+    }
+  }
+
+  private static String firstLine(String s) {
+    String m = s == null ? "" : s.strip();
+    int nl = m.indexOf('\n');
+    return nl < 0 ? m : m.substring(0, nl);
+  }
+
+  /** The errno a failure stands for; anything unforeseen is EIO rather than a stack trace. */
+  static Errno errno(Throwable ex) {
+    if (ex instanceof KernelException ke) {
+      return ke.errno();
+    }
+    if (ex instanceof OutOfMemoryError) {
+      return Errno.ENOMEM;
+    }
+    if (ex instanceof IOException io) {
+      return OutputPath.errno(io);
+    }
+    if (ex instanceof UncheckedIOException u) {
+      return OutputPath.errno(u.getCause());
+    }
+    return Errno.EIO;
+  }
+
+  /** One line: the errno name, then the message. */
+  static String describe(Throwable ex) {
+    if (ex instanceof KernelException || ex instanceof KernelBugException) {
+      return firstLine(ex.getMessage());
+    }
+    return errno(ex).name()
+        + ": "
+        + firstLine(ex.getMessage() != null ? ex.getMessage() : ex.getClass().getSimpleName());
   }
 
   public static void main(String[] args) {

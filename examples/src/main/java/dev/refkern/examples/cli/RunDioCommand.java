@@ -1,6 +1,7 @@
 package dev.refkern.examples.cli;
 
 import dev.refkern.examples.ConsoleProgress;
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.TextTable;
 import dev.refkern.examples.dio.DioExample;
 import dev.refkern.examples.dio.DioExample.Config;
@@ -18,6 +19,8 @@ import picocli.CommandLine.Option;
 
 /** {@code refkern run dio}: {@code O_DIRECT} to a file disk, then the bio pin-tracking designs. */
 @Command(
+    mixinStandardHelpOptions = true,
+    version = Main.VERSION,
     name = "dio",
     sortOptions = false,
     description = {
@@ -84,12 +87,6 @@ final class RunDioCommand implements Callable<Integer> {
           "A progress bar on stderr instead of progress lines (default: when there is a console).")
   Boolean progress;
 
-  @Option(
-      names = {"-h", "--help"},
-      usageHelp = true,
-      description = "Show this help message and exit.")
-  boolean help;
-
   static final String[] HEADERS = {
     "design", "bios", "splits", "mask-ops", "extra-pins", "pages", "ns/page"
   };
@@ -106,7 +103,12 @@ final class RunDioCommand implements Callable<Integer> {
         o = DioExample.run(cfg, bar.on() ? bar::message : m -> err.println("run dio: " + m));
       }
       print(System.out, cfg, o);
-      return o.ok() ? 0 : 1;
+      List<String> violations = new ArrayList<>(o.debugVm());
+      for (DesignRow r : o.designs()) {
+        r.problems().forEach(p -> violations.add(r.design() + ": " + p));
+      }
+      int rc = FinalCheck.exitStatus(System.err, violations);
+      return o.ok() ? rc : FinalCheck.VIOLATED;
     } finally {
       if (state == null) {
         GupTestCommand.deleteTree(dir);
@@ -162,14 +164,7 @@ final class RunDioCommand implements Callable<Integer> {
     out.printf(
         "pins balanced: %s (nr_foll_pin_acquired %d, nr_foll_pin_released %d)%n",
         o.pinsBalanced() ? "yes" : "NO", o.pinsAcquired(), o.pinsReleased());
-    if (o.debugVm().isEmpty()) {
-      out.println("debug_vm: clean");
-    } else {
-      out.println("debug_vm: " + o.debugVm().size() + " problem(s)");
-      for (String p : o.debugVm()) {
-        out.println("  " + p);
-      }
-    }
+    FinalCheck.print(out, "", o.debugVm());
     out.println();
     out.printf(
         Locale.ROOT,

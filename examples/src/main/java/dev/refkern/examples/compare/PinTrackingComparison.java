@@ -1,5 +1,6 @@
 package dev.refkern.examples.compare;
 
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.Latency;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
@@ -63,6 +64,9 @@ public final class PinTrackingComparison {
    */
   public static final List<String> CANDIDATES = candidates();
 
+  /** How a note reporting a violation of the final CONFIG_DEBUG_VM check begins. */
+  public static final String DEBUG_VM_NOTE = "debug_vm: ";
+
   static final long PAGE = 4096;
   static final int BATCHES = 6;
   static final int MAX_RANGE = 16;
@@ -77,6 +81,14 @@ public final class PinTrackingComparison {
         throw new KernelException(
             Errno.EINVAL, "--pages " + pages + ": choose between 64 and " + (1 << 20));
       }
+    }
+
+    /**
+     * A floor on the RAM pages the workload needs: its direct-I/O, RDMA (with the overlap) and
+     * get_user_pages buffers, twice, since fork copies a pinned page and reclaim needs headroom.
+     */
+    public long pagesNeeded() {
+      return 2L * (pages + rdmaPages() + rdmaPages() / 2 + getPages());
     }
 
     int rdmaPages() {
@@ -404,8 +416,8 @@ public final class PinTrackingComparison {
       if (!held.isEmpty()) {
         notes.add(held.size() + " pinned pages left in the workload's books");
       }
-      for (String p : mem.debugVm().checkNoPinsHeld()) {
-        notes.add("debug_vm: " + p);
+      for (String p : FinalCheck.violations(mem)) {
+        notes.add(DEBUG_VM_NOTE + p);
       }
       return new Row(
           policy.name(),

@@ -8,6 +8,7 @@ import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
 import dev.refkern.block.RamDisk;
 import dev.refkern.block.spi.BlockDevice;
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.Latency;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
@@ -304,7 +305,7 @@ public final class DioExample {
       vm.lru().lruAddDrainAll();
       long acquired = mem.vmstat().get(VmItem.NR_FOLL_PIN_ACQUIRED);
       long released = mem.vmstat().get(VmItem.NR_FOLL_PIN_RELEASED);
-      List<String> problems = mem.debugVm().check();
+      List<String> problems = FinalCheck.violations(mem);
       return new Outcome(
           dio.bioPinTracking().name(),
           diskDesc,
@@ -585,7 +586,7 @@ public final class DioExample {
       mem.allocator().putPage(header);
       task.exit();
       vm.lru().lruAddDrainAll();
-      problems.addAll(mem.debugVm().checkNoPinsHeld());
+      problems.addAll(FinalCheck.violations(mem));
       return new DesignRow(
           policy.name(),
           (dev.bios.get() - bios0) / DESIGN_ROUNDS,

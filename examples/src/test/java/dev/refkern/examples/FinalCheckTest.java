@@ -1,0 +1,62 @@
+package dev.refkern.examples;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.refkern.mm.BootParams;
+import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.vm.Foll;
+import dev.refkern.mm.vm.Task;
+import dev.refkern.mm.vm.VirtualMemory;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Every command's final check: a leaked pin is a violation and exit status 1; the demo leaks none.
+ */
+class FinalCheckTest {
+  @TempDir Path tmp;
+
+  @Test
+  void aLeakedPinMakesTheCommandExitOne() {
+    try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), tmp, true)) {
+      VirtualMemory vm = new VirtualMemory(mem);
+      Task t = vm.createTask("leaker");
+      long buf = t.mmapAnon(2 * 4096L);
+      t.storeLong(buf, 1);
+      long[] pages = new long[2];
+      assertEquals(2, vm.gup().pinUserPagesFast(t, buf, 2, Foll.FOLL_WRITE, pages));
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      ByteArrayOutputStream err = new ByteArrayOutputStream();
+      int rc =
+          FinalCheck.finish(
+              mem,
+              new PrintStream(out, true, StandardCharsets.UTF_8),
+              new PrintStream(err, true, StandardCharsets.UTF_8),
+              "");
+      assertEquals(FinalCheck.VIOLATED, rc);
+      String e = err.toString(StandardCharsets.UTF_8);
+      assertTrue(e.lines().allMatch(l -> l.startsWith("refkern: debug_vm: ")), e);
+      assertTrue(e.contains("pins leaked: nr_foll_pin_acquired 2 != nr_foll_pin_released 0"), e);
+      assertTrue(out.toString(StandardCharsets.UTF_8).contains("violation(s)"));
+      vm.gup().unpinUserPages(pages, 2);
+      t.exit();
+      assertEquals(0, FinalCheck.finish(mem, System.out, System.err, ""));
+    }
+  }
+
+  @Test
+  void theGupStoryReleasesEveryPinItTakes() {
+    try (PhysicalMemory mem =
+        PhysicalMemory.boot(BootParams.parse("mem=256M movablecore=128M"), tmp, true)) {
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      GupDemo.run(mem, new PrintStream(out, true, StandardCharsets.UTF_8));
+      String story = out.toString(StandardCharsets.UTF_8);
+      assertEquals(java.util.List.of(), FinalCheck.violations(mem), story);
+      assertTrue(story.contains(": every pin released"), story);
+    }
+  }
+}
