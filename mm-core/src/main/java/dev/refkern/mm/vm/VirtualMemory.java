@@ -481,7 +481,9 @@ public final class VirtualMemory {
     newAnonRmap(pfn, anonVmaPrepare(vma), vma.linearPageIndex(addr));
     memmap.mapcountAdd(pfn, 1);
     lru.folioAddLru(pfn); // before the pte makes it visible to reclaim and migration
-    if (!installPte(mm, addr, make(pfn, pteBits(vma, true)), pfn)) {
+    // maybe_mkwrite(): writable (and dirty) only with VM_WRITE; a FOLL_FORCE write to a read-only
+    // mapping gets a read-only pte and dirties it in do_wp_page() when GUP retries
+    if (!installPte(mm, addr, make(pfn, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0)), pfn)) {
       memmap.mapcountAdd(pfn, -1);
       alloc.putPage(pfn);
       return 0; // raced with another fault: retry sees its pte
@@ -567,7 +569,9 @@ public final class VirtualMemory {
       if (copy == PageAllocator.NO_PFN) {
         return VM_FAULT_OOM;
       }
-      if (!installPte(mm, addr, make(copy, pteBits(vma, true)), copy)) {
+      // do_cow_fault(): maybe_mkwrite(pte_mkdirty()): dirty, writable only with VM_WRITE
+      long entry = make(copy, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0) | DIRTY);
+      if (!installPte(mm, addr, entry, copy)) {
         memmap.mapcountAdd(copy, -1);
         alloc.putPage(copy);
         return 0;
@@ -636,7 +640,8 @@ public final class VirtualMemory {
       memmap.setFlag(pfn, PG_ANON_EXCLUSIVE);
       long bits = unshareOnly ? YOUNG : (WRITE | DIRTY | YOUNG);
       if (!unshareOnly && (vma.flags & VmFlags.VM_WRITE) == 0) {
-        bits = YOUNG; // FOLL_FORCE write to a read-only private mapping: reuse, stay read-only
+        // wp_page_reuse(): maybe_mkwrite(pte_mkdirty()); FOLL_FORCE follows the dirty pte
+        bits = YOUNG | DIRTY;
       }
       replacePte(mm, addr, pte, pte | bits);
       return 0;
