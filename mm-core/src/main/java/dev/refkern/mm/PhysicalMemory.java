@@ -83,7 +83,21 @@ public final class PhysicalMemory implements AutoCloseable {
    *     false
    */
   public static PhysicalMemory boot(BootParams params, Path stateDir, boolean reset) {
-    return new PhysicalMemory(params, stateDir, reset, Schedulers.threads());
+    return new PhysicalMemory(params, stateDir, reset, schedulerFor(params));
+  }
+
+  /**
+   * The scheduler {@code sched=} names: {@code threads} (the default) or {@code sim:SEED} for the
+   * deterministic simulation. Both boot paths (this class and the Dagger {@link MmModule}) use it.
+   *
+   * @throws KernelException {@code EINVAL} for a spec that is neither
+   */
+  public static Scheduler schedulerFor(BootParams params) {
+    try {
+      return Schedulers.fromSpec(params.get("sched", "threads"));
+    } catch (IllegalArgumentException e) {
+      throw new KernelException(Errno.EINVAL, "bad kernel command line: " + e.getMessage());
+    }
   }
 
   /** Boots with an explicit scheduler (the deterministic simulation in tests). */
