@@ -30,6 +30,7 @@ public final class PhysicalMemory implements AutoCloseable {
   private volatile java.util.function.LongConsumer folioAddLru = pfn -> {};
   private final MemmapFile file;
   private final OffHeapMemmap memmap;
+  private final Memmap checkedMemmap;
   private final BuddyAllocator allocator;
   private final PageMemory ram;
   private final VmStat vmstat = new VmStat();
@@ -61,6 +62,7 @@ public final class PhysicalMemory implements AutoCloseable {
                 "ram_pfns", Long.toString(ramPfns), "movable_start", Long.toString(movableStart)));
     try {
       this.memmap = new OffHeapMemmap(file.sectionBases(), nrPfns, movableStart, ramPfns);
+      this.checkedMemmap = new CheckedMemmap(memmap);
       this.ram = new PageMemory(nrPfns);
       this.allocator =
           new BuddyAllocator(
@@ -135,6 +137,7 @@ public final class PhysicalMemory implements AutoCloseable {
 
   /** {@code folio_add_lru()} through the installed LRU, if any. */
   public void folioAddLru(long pfn) {
+    memmap.checkPfn(pfn);
     folioAddLru.accept(pfn);
   }
 
@@ -147,8 +150,18 @@ public final class PhysicalMemory implements AutoCloseable {
     return params;
   }
 
+  /** The memmap; every pfn given to it is checked ({@code EINVAL} outside {@code [0, nrPfns)}). */
   public Memmap memmap() {
+    return checkedMemmap;
+  }
+
+  /** The unchecked memmap, for mm-core's own paths (pfns from page tables and folios). */
+  Memmap rawMemmap() {
     return memmap;
+  }
+
+  static {
+    dev.refkern.mm.internal.MmInternals.setRawMemmap(PhysicalMemory::rawMemmap);
   }
 
   public PageAllocator allocator() {
@@ -263,6 +276,7 @@ public final class PhysicalMemory implements AutoCloseable {
    * from 0 to 1. A page that is not free is a {@code BUG}.
    */
   public void zoneDevicePageInit(long pfn) {
+    memmap.checkPfn(pfn);
     health.checkAlive();
     DevPagemap p = pagemapOf(pfn);
     if (p == null) {

@@ -690,9 +690,7 @@ public final class Gup {
    * Drops one pin without touching vmstat; returns whether a pin was dropped (not the zero page).
    */
   private boolean unpinOne(long pfn) {
-    if (!memmap.pfnValid(pfn)) {
-      throw new KernelException(Errno.EINVAL, "unpin of invalid pfn " + pfn);
-    }
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (memmap.testFlag(head, PG_ZERO_PAGE)) {
       return false;
@@ -714,6 +712,7 @@ public final class Gup {
         i++;
         continue;
       }
+      memmap.checkPfn(pfn); // the caller's array: checked before its entry is looked at
       int nr = samefolioRun(pages, i, npages);
       if (nr == 1) {
         released += unpinOne(pfn) ? 1 : 0;
@@ -740,7 +739,7 @@ public final class Gup {
     long head = memmap.compoundHead(pfn);
     long end = head + (1L << memmap.folioOrder(head));
     int nr = 1;
-    while (i + nr < npages && pages[i + nr] >= head && pages[i + nr] < end) {
+    while (i + nr < npages && pages[i + nr] >= head && pages[i + nr] < end) { // valid if in folio
       nr++;
     }
     return nr;
@@ -767,6 +766,7 @@ public final class Gup {
       if (pfn == PageAllocator.NO_PFN) {
         continue;
       }
+      memmap.checkPfn(pfn);
       if (makeDirty) {
         markDirtyLocked(pfn);
       }
@@ -778,6 +778,10 @@ public final class Gup {
    * {@code unpin_user_page_range_dirty_lock()}: {@code npages} contiguous pages from {@code pfn}.
    */
   public void unpinUserPageRangeDirtyLock(long pfn, int npages, boolean makeDirty) {
+    if (npages > 0) {
+      memmap.checkPfn(pfn);
+      memmap.checkPfn(pfn + npages - 1);
+    }
     for (int i = 0; i < npages; i++) {
       if (makeDirty) {
         markDirtyLocked(pfn + i);
@@ -804,6 +808,7 @@ public final class Gup {
    * design that pins every page ({@code bias_all}) must on paths that never pinned.
    */
   public void pinReferencedPage(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (!memmap.testFlag(head, PG_ZERO_PAGE)) {
       if (!policy.grab(head, 1, false)) {
@@ -824,7 +829,12 @@ public final class Gup {
    * the refcount (1024 plain references look like a pin: false positives, never false negatives).
    */
   public boolean folioMaybeDmaPinned(long pfn) {
-    return policy.maybeDmaPinned(pfn);
+    return policy.maybeDmaPinned(pfn); // checks the pfn
+  }
+
+  /** {@link #folioMaybeDmaPinned} for a pfn taken from a page table (fork's copy). */
+  boolean maybeDmaPinnedUnchecked(long pfn) {
+    return policy.dmaPinned(pfn);
   }
 
   /** The pin-tracking policy in force ({@code gup.pin_tracking=}). */
