@@ -3,6 +3,7 @@ package dev.refkern.block;
 import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
+import dev.refkern.mm.KernelBugException;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
@@ -15,6 +16,7 @@ import dev.refkern.mm.vm.Task;
 import dev.refkern.mm.vm.VirtualMemory;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -117,8 +119,12 @@ public final class DirectIo {
     AtomicInteger remaining = new AtomicInteger(bios.size());
     AtomicInteger error = new AtomicInteger();
     for (Bio bio : bios) {
+      AtomicBoolean ended = new AtomicBoolean(); // a driver that throws may have ended it first
       bio.onEnd(
           b -> {
+            if (!ended.compareAndSet(false, true)) {
+              return;
+            }
             if (b.status() != 0) {
               error.compareAndSet(0, b.status());
             }
@@ -128,8 +134,23 @@ public final class DirectIo {
             }
           });
     }
-    for (Bio bio : bios) {
-      dev.submitBio(bio);
+    for (int i = 0; i < bios.size(); i++) {
+      try {
+        dev.submitBio(bios.get(i));
+      } catch (KernelBugException e) {
+        throw e; // the kernel is dead: nothing left to balance
+      } catch (RuntimeException e) {
+        // the driver failed the bio without ending it: end it and every unsubmitted bio with the
+        // error, as bio_endio() with bi_status set would, so their pins are released
+        Errno errno = e instanceof KernelException ke ? ke.errno() : Errno.EIO;
+        error.compareAndSet(0, -errno.number());
+        for (int j = i; j < bios.size(); j++) {
+          Bio bio = bios.get(j);
+          bio.setStatus(-errno.number());
+          bio.endio();
+        }
+        break;
+      }
     }
     all.waitForCompletion();
     dirtyWork.flush(); // deferred redirtying done before the read returns its pages to the user

@@ -168,4 +168,77 @@ class DirectIoTest {
     assertEquals(1024, dio.write(task, dev, buf + 512, 1024, 0));
     assertEquals(2, dev.sectors.size());
   }
+
+  /** A driver that completes bios at once, and throws from {@code submitBio} on bio number N. */
+  private final class ThrowingDevice implements BlockDevice {
+    final int failAt;
+    final RuntimeException failure;
+    int submitted;
+
+    ThrowingDevice(int failAt, RuntimeException failure) {
+      this.failAt = failAt;
+      this.failure = failure;
+    }
+
+    @Override
+    public String name() {
+      return "throwing";
+    }
+
+    @Override
+    public long capacitySectors() {
+      return 8192;
+    }
+
+    @Override
+    public int features() {
+      return 0;
+    }
+
+    @Override
+    public void submitBio(Bio bio) {
+      if (submitted++ == failAt) {
+        throw failure;
+      }
+      mem.scheduler().runInCompletionContext(bio::endio);
+    }
+  }
+
+  @Test
+  void aDriverThatThrowsFromSubmitBioLeaksNoPin() {
+    int pages = 3 * DirectIo.MAX_BIO_PAGES; // three bios
+    long buf = task.mmapAnon(pages * 4096L);
+    for (int i = 0; i < pages; i++) {
+      task.storeLong(buf + i * 4096L, i);
+    }
+    record Case(int failAt, RuntimeException failure, Errno expect) {}
+    for (Case c :
+        List.of(
+            new Case(0, new IllegalStateException("driver bug"), Errno.EIO),
+            new Case(1, new KernelException(Errno.ENOSPC, "thin pool full"), Errno.ENOSPC),
+            new Case(2, new IllegalStateException("driver bug"), Errno.EIO))) {
+      for (boolean write : new boolean[] {true, false}) {
+        ThrowingDevice dev = new ThrowingDevice(c.failAt(), c.failure());
+        KernelException e =
+            assertThrows(
+                KernelException.class,
+                () ->
+                    (write
+                            ? (Runnable) () -> dio.write(task, dev, buf, pages * 4096L, 0)
+                            : (Runnable) () -> dio.read(task, dev, buf, pages * 4096L, 0))
+                        .run(),
+                c.toString());
+        assertEquals(c.expect(), e.errno(), c.toString());
+        assertEquals(
+            mem.vmstat().get(VmItem.NR_FOLL_PIN_ACQUIRED),
+            mem.vmstat().get(VmItem.NR_FOLL_PIN_RELEASED),
+            "pins balance after " + c + (write ? " on a write" : " on a read"));
+        vm.lru().lruAddDrainAll();
+        assertEquals(List.of(), mem.debugVm().check());
+      }
+    }
+    assertTrue(mem.vmstat().get(VmItem.NR_FOLL_PIN_ACQUIRED) > 0);
+    long pfn = Pte.pfn(task.mm().pte(buf));
+    assertFalse(vm.gup().folioMaybeDmaPinned(pfn));
+  }
 }

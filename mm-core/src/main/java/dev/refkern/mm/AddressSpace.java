@@ -55,7 +55,7 @@ public final class AddressSpace {
 
   private AddressSpace(PhysicalMemory mem, AddressSpaceOperations aops) {
     this.mem = mem;
-    this.memmap = mem.memmap();
+    this.memmap = mem.rawMemmap();
     this.allocator = mem.allocator();
     this.health = mem.health();
     this.aops = aops;
@@ -211,6 +211,7 @@ public final class AddressSpace {
 
   /** {@code folio_size()}: bytes of the folio containing {@code pfn}. */
   public int folioSize(long pfn) {
+    memmap.checkPfn(pfn);
     return PageMemory.PAGE_SIZE << memmap.folioOrder(memmap.compoundHead(pfn));
   }
 
@@ -347,6 +348,7 @@ public final class AddressSpace {
    * PG_dirty} (the GUP case: a driver dirtied a pinned page of a file being evicted).
    */
   public void filemapRemoveFolio(long pfn) {
+    memmap.checkPfn(pfn);
     health.checkAlive();
     long head = memmap.compoundHead(pfn);
     if (!memmap.testFlag(head, PG_LOCKED)) {
@@ -571,6 +573,7 @@ public final class AddressSpace {
    * @return true if the folio was newly dirtied
    */
   public boolean filemapDirtyFolio(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (memmap.testAndSetFlag(head, PG_DIRTY)) {
       return false;
@@ -597,6 +600,7 @@ public final class AddressSpace {
    * @return 0, or {@link AddressSpaceOperations#VM_FAULT_NOPAGE} if the folio was truncated
    */
   public int filemapPageMkwrite(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     folios.folioLock(head);
     try {
@@ -772,6 +776,8 @@ public final class AddressSpace {
    *     -EBUSY} under writeback; {@code -EINVAL} for folios of different sizes
    */
   public int filemapMigrateFolio(long dst, long src) {
+    memmap.checkPfn(dst);
+    memmap.checkPfn(src);
     health.checkAlive();
     if (!memmap.testFlag(src, PG_LOCKED) || !memmap.testFlag(dst, PG_LOCKED)) {
       throw health.bug(

@@ -29,7 +29,7 @@ public final class DebugVm {
   /** Every violation found, empty when the machine is consistent. */
   public List<String> check() {
     List<String> p = new ArrayList<>();
-    Memmap m = mem.memmap();
+    Memmap m = mem.rawMemmap();
     for (long pfn = 0; pfn < m.nrPfns() && p.size() < MAX_REPORTED; pfn++) {
       int ref = m.refcount(pfn);
       int map = m.mapcount(pfn);

@@ -35,7 +35,7 @@ public final class FolioOps {
   /** Folio operations on {@code mem}. */
   public FolioOps(PhysicalMemory mem) {
     this.mem = mem;
-    this.memmap = mem.memmap();
+    this.memmap = mem.rawMemmap();
     this.sched = mem.scheduler();
     this.health = mem.health();
     this.state = mem.pageCache();
@@ -54,6 +54,7 @@ public final class FolioOps {
    * recursive: locking a folio the caller holds never returns, as in the kernel.
    */
   public void folioLock(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     sched.mightSleep();
     if (!memmap.testAndSetFlag(head, PG_LOCKED)) {
@@ -72,6 +73,7 @@ public final class FolioOps {
 
   /** {@code folio_trylock()}: takes {@code PG_locked} if it is free. */
   public boolean folioTrylock(long pfn) {
+    memmap.checkPfn(pfn);
     return !memmap.testAndSetFlag(memmap.compoundHead(pfn), PG_LOCKED);
   }
 
@@ -80,6 +82,7 @@ public final class FolioOps {
    * folio is a {@code BUG} ({@code VM_BUG_ON_FOLIO}).
    */
   public void folioUnlock(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (!memmap.testAndClearFlag(head, PG_LOCKED)) {
       throw health.bug(
@@ -90,11 +93,13 @@ public final class FolioOps {
 
   /** {@code folio_test_locked()}. */
   public boolean folioTestLocked(long pfn) {
+    memmap.checkPfn(pfn);
     return memmap.testFlag(memmap.compoundHead(pfn), PG_LOCKED);
   }
 
   /** {@code folio_wait_locked()}: sleeps until {@code PG_locked} is clear, without taking it. */
   public void folioWaitLocked(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (memmap.testFlag(head, PG_LOCKED)) {
       waitOnBit(head, PG_LOCKED, false);
@@ -112,6 +117,7 @@ public final class FolioOps {
    * @return true if the folio was newly dirtied
    */
   public boolean folioMarkDirty(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     AddressSpace as = mappingOf(head);
     if (as != null) {
@@ -125,6 +131,7 @@ public final class FolioOps {
 
   /** {@code folio_test_dirty()}. */
   public boolean folioTestDirty(long pfn) {
+    memmap.checkPfn(pfn);
     return memmap.testFlag(memmap.compoundHead(pfn), PG_DIRTY);
   }
 
@@ -137,6 +144,7 @@ public final class FolioOps {
    * @return true if the folio was dirty, so the caller must write it
    */
   public boolean folioClearDirtyForIo(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (!memmap.testFlag(head, PG_LOCKED)) {
       throw health.bug(
@@ -173,6 +181,7 @@ public final class FolioOps {
    * twice is a {@code BUG}.
    */
   public void folioStartWriteback(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (memmap.testFlag(head, PG_WRITEBACK)) {
       throw health.bug(
@@ -191,6 +200,7 @@ public final class FolioOps {
    * waiters. May run in completion context. Ending writeback that was not started is a {@code BUG}.
    */
   public void folioEndWriteback(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (!memmap.testFlag(head, PG_WRITEBACK)) {
       throw health.bug(
@@ -213,11 +223,13 @@ public final class FolioOps {
 
   /** {@code folio_test_writeback()}. */
   public boolean folioTestWriteback(long pfn) {
+    memmap.checkPfn(pfn);
     return memmap.testFlag(memmap.compoundHead(pfn), PG_WRITEBACK);
   }
 
   /** {@code folio_wait_writeback()}: sleeps while {@code PG_writeback} is set. */
   public void folioWaitWriteback(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (memmap.testFlag(head, PG_WRITEBACK)) {
       waitOnBit(head, PG_WRITEBACK, false);
@@ -229,6 +241,7 @@ public final class FolioOps {
    * writeback ({@code AS_STABLE_WRITES}: checksums, RAID parity), so writers elsewhere go on.
    */
   public void folioWaitStable(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     AddressSpace as = mappingOf(head);
     if (as != null && as.stableWrites()) {
@@ -243,6 +256,7 @@ public final class FolioOps {
    * PG_private} and takes the reference the private data holds.
    */
   public void folioAttachPrivate(long pfn, long data) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     memmap.refAdd(head, 1);
     memmap.setPrivateData(head, data);
@@ -254,6 +268,7 @@ public final class FolioOps {
    * data, or 0 if there was none.
    */
   public long folioDetachPrivate(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (!memmap.testAndClearFlag(head, PG_PRIVATE)) {
       return 0;
@@ -269,11 +284,13 @@ public final class FolioOps {
    * truncated from its mapping.
    */
   public AddressSpace folioMapping(long pfn) {
+    memmap.checkPfn(pfn);
     return mappingOf(memmap.compoundHead(pfn));
   }
 
   /** {@code folio_mapped()}: some pte or pmd maps a page of the folio. */
   public boolean folioMapped(long pfn) {
+    memmap.checkPfn(pfn);
     return folioMapcount(memmap.compoundHead(pfn)) > 0;
   }
 
@@ -284,6 +301,7 @@ public final class FolioOps {
    * long-term (GUP pin) user.
    */
   public int expectedRefcount(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     int refs = 1;
     if (mappingOf(head) != null) {

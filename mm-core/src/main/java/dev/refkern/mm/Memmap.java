@@ -6,7 +6,9 @@ package dev.refkern.mm;
  *
  * <p>Every accessor takes a pfn. These are the hot-path primitives: they allocate nothing and never
  * query the persistent map. They do not validate the pfn (the kernel's {@code pfn_to_page()} does
- * not either); callers that take a pfn from outside check {@link #pfnValid}.
+ * not either). The memmap {@link PhysicalMemory#memmap()} hands out checks every pfn with {@link
+ * #checkPfn} (one unsigned compare); mm-core's own paths, whose pfns come from page tables and
+ * folios, use the unchecked one.
  */
 public interface Memmap {
   /** Frames described: RAM followed by the {@code ZONE_DEVICE} range. */
@@ -14,6 +16,24 @@ public interface Memmap {
 
   /** {@code pfn_valid()}: the frame has a descriptor. */
   boolean pfnValid(long pfn);
+
+  /**
+   * The check at every public entry that takes a pfn: one unsigned compare against {@link
+   * #nrPfns()}.
+   *
+   * @throws KernelException {@code EINVAL} naming the pfn and the valid range
+   */
+  default void checkPfn(long pfn) {
+    if (Long.compareUnsigned(pfn, nrPfns()) >= 0) {
+      throw badPfn(pfn, nrPfns());
+    }
+  }
+
+  /** The {@code EINVAL} for a pfn outside {@code [0, nrPfns)}. */
+  static KernelException badPfn(long pfn, long nrPfns) {
+    return new KernelException(
+        Errno.EINVAL, "pfn " + pfn + " outside the valid range [0, " + nrPfns + ")");
+  }
 
   /** The zone a frame belongs to ({@code page_zonenum()}). */
   ZoneType zone(long pfn);

@@ -3,7 +3,6 @@ package dev.refkern.mm;
 import dagger.Module;
 import dagger.Provides;
 import dev.refkern.mm.sched.Scheduler;
-import dev.refkern.mm.sched.Schedulers;
 import jakarta.inject.Singleton;
 
 /**
@@ -28,11 +27,7 @@ public final class MmModule {
   @Provides
   @Singleton
   static Scheduler scheduler(BootConfig config) {
-    try {
-      return Schedulers.fromSpec(config.params().get("sched", "threads"));
-    } catch (IllegalArgumentException e) {
-      throw new KernelException(Errno.EINVAL, "bad kernel command line: " + e.getMessage());
-    }
+    return PhysicalMemory.schedulerFor(config.params());
   }
 
   @Provides

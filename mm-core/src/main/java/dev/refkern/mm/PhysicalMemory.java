@@ -30,6 +30,7 @@ public final class PhysicalMemory implements AutoCloseable {
   private volatile java.util.function.LongConsumer folioAddLru = pfn -> {};
   private final MemmapFile file;
   private final OffHeapMemmap memmap;
+  private final Memmap checkedMemmap;
   private final BuddyAllocator allocator;
   private final PageMemory ram;
   private final VmStat vmstat = new VmStat();
@@ -65,6 +66,7 @@ public final class PhysicalMemory implements AutoCloseable {
             done -> progress.update(done, total));
     try {
       this.memmap = new OffHeapMemmap(file.sectionBases(), nrPfns, movableStart, ramPfns);
+      this.checkedMemmap = new CheckedMemmap(memmap);
       this.ram = new PageMemory(nrPfns);
       this.allocator =
           new BuddyAllocator(
@@ -95,7 +97,21 @@ public final class PhysicalMemory implements AutoCloseable {
    *     false
    */
   public static PhysicalMemory boot(BootParams params, Path stateDir, boolean reset) {
-    return new PhysicalMemory(params, stateDir, reset, Schedulers.threads(), BootProgress.NONE);
+    return new PhysicalMemory(params, stateDir, reset, schedulerFor(params), BootProgress.NONE);
+  }
+
+  /**
+   * The scheduler {@code sched=} names: {@code threads} (the default) or {@code sim:SEED} for the
+   * deterministic simulation. Both boot paths (this class and the Dagger {@link MmModule}) use it.
+   *
+   * @throws KernelException {@code EINVAL} for a spec that is neither
+   */
+  public static Scheduler schedulerFor(BootParams params) {
+    try {
+      return Schedulers.fromSpec(params.get("sched", "threads"));
+    } catch (IllegalArgumentException e) {
+      throw new KernelException(Errno.EINVAL, "bad kernel command line: " + e.getMessage());
+    }
   }
 
   /** Boots with an explicit scheduler (the deterministic simulation in tests). */
@@ -142,6 +158,7 @@ public final class PhysicalMemory implements AutoCloseable {
 
   /** {@code folio_add_lru()} through the installed LRU, if any. */
   public void folioAddLru(long pfn) {
+    memmap.checkPfn(pfn);
     folioAddLru.accept(pfn);
   }
 
@@ -154,8 +171,18 @@ public final class PhysicalMemory implements AutoCloseable {
     return params;
   }
 
+  /** The memmap; every pfn given to it is checked ({@code EINVAL} outside {@code [0, nrPfns)}). */
   public Memmap memmap() {
+    return checkedMemmap;
+  }
+
+  /** The unchecked memmap, for mm-core's own paths (pfns from page tables and folios). */
+  Memmap rawMemmap() {
     return memmap;
+  }
+
+  static {
+    dev.refkern.mm.internal.MmInternals.setRawMemmap(PhysicalMemory::rawMemmap);
   }
 
   public PageAllocator allocator() {
@@ -270,6 +297,7 @@ public final class PhysicalMemory implements AutoCloseable {
    * from 0 to 1. A page that is not free is a {@code BUG}.
    */
   public void zoneDevicePageInit(long pfn) {
+    memmap.checkPfn(pfn);
     health.checkAlive();
     DevPagemap p = pagemapOf(pfn);
     if (p == null) {

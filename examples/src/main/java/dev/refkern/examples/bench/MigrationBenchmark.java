@@ -25,7 +25,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * JMH: migrating one mapped 4 KiB anonymous page ({@code migrate_pages()}: unmap to a migration
- * entry, {@code MIGRATE} notifier, refcount freeze, copy, remap), per page. The goal is ≤ 1 µs,
+ * entry, {@code CLEAR} notifier, refcount freeze, copy, remap), per page. The goal is ≤ 1 µs,
  * against the 3.9 µs/page mainline {@code move_pages()} measured in 2017.
  */
 @State(Scope.Thread)

@@ -264,7 +264,7 @@ public final class Compaction {
       if (mapping == 0 || ((flags & bit(PG_ANON)) == 0 && mem.mapping(mapping) == null)) {
         continue; // not anon, not page cache: a kernel allocation
       }
-      if (gup.folioMaybeDmaPinned(pfn)) {
+      if (gup.maybeDmaPinnedUnchecked(pfn)) {
         cc.failed++;
         cc.pinned.add(pfn);
         continue;

@@ -49,7 +49,7 @@ public final class Gup {
    * may be null.
    */
   public long getUserPages(Task task, long start, long nrPages, int gupFlags, long[] pages) {
-    checkArgs(pages, nrPages, gupFlags, FOLL_GET);
+    checkArgs(pages, nrPages, gupFlags, 0);
     return slowLocked(
         mmOf(task),
         start,
@@ -67,7 +67,7 @@ public final class Gup {
 
   /** {@code get_user_pages_remote()}: another task's pages; needs a reference on its mm. */
   public long getUserPagesRemote(MmRef mm, long start, long nrPages, int gupFlags, long[] pages) {
-    checkArgs(pages, nrPages, gupFlags, FOLL_GET);
+    checkArgs(pages, nrPages, gupFlags, 0);
     return slowLocked(
         mm.mm(),
         start,
@@ -110,20 +110,26 @@ public final class Gup {
     return mm;
   }
 
-  /** {@code is_valid_gup_args()}: contradictory flags are a {@code WARN} and {@code -EINVAL}. */
+  /**
+   * {@code is_valid_gup_args()} (mm/gup.c): contradictory flags are a {@code WARN} and {@code
+   * -EINVAL}, before anything is taken. {@code toSet} is what the entry point adds: {@code
+   * FOLL_PIN} for the pin family, {@code FOLL_GET} for {@code get_user_pages_fast()}, nothing for
+   * {@code get_user_pages[_remote]()} (which take references only when given a pages array). A
+   * caller's own {@code FOLL_GET} is fine unless it meets {@code FOLL_PIN}.
+   */
   private void checkArgs(long[] pages, long nrPages, int gupFlags, int toSet) {
     vm.mem.health().checkAlive();
     String bad = null;
+    int flags = gupFlags | toSet;
     if ((gupFlags & INTERNAL) != 0) {
       bad = "internal FOLL_ flags 0x" + Integer.toHexString(gupFlags & INTERNAL) + " from a caller";
-    } else if ((gupFlags & toSet & FOLL_GET) != 0
-        || ((gupFlags & FOLL_GET) != 0 && toSet == FOLL_PIN)) {
+    } else if ((flags & (FOLL_GET | FOLL_PIN)) == (FOLL_GET | FOLL_PIN)) {
       bad = "FOLL_GET with FOLL_PIN";
-    } else if ((gupFlags & FOLL_LONGTERM) != 0 && toSet != FOLL_PIN) {
+    } else if ((flags & FOLL_LONGTERM) != 0 && (flags & FOLL_PIN) == 0) {
       bad = "FOLL_LONGTERM without FOLL_PIN";
-    } else if (pages == null && toSet == FOLL_PIN) {
-      bad = "FOLL_PIN with a NULL pages array";
-    } else if ((gupFlags & FOLL_PCI_P2PDMA) != 0 && toSet != FOLL_PIN) {
+    } else if ((flags & (FOLL_GET | FOLL_PIN)) != 0 && pages == null) {
+      bad = "Pages input must be given if using GET/PIN";
+    } else if ((gupFlags & FOLL_PCI_P2PDMA) != 0 && (flags & FOLL_PIN) == 0) {
       bad = "FOLL_PCI_P2PDMA without FOLL_PIN";
     } else if (nrPages < 0 || (pages != null && nrPages > pages.length)) {
       bad = "nr_pages " + nrPages + " does not fit the pages array";
@@ -261,7 +267,7 @@ public final class Gup {
         if (!tryGrabFast(head, refs, flags)) {
           break;
         }
-        if (PageTable.get(pmd.huge, hi) != h || mustUnshare(head, h, flags)) {
+        if (PageTable.get(pmd.huge, hi) != h || mustUnshare(null, head, h, flags)) {
           putFolio(head, refs, flags);
           break;
         }
@@ -295,7 +301,7 @@ public final class Gup {
           stop = true;
           break;
         }
-        if (PageTable.get(t, i) != e || mustUnshare(head, e, flags)) {
+        if (PageTable.get(t, i) != e || mustUnshare(null, head, e, flags)) {
           putFolio(head, 1, flags);
           stop = true;
           break;
@@ -330,12 +336,20 @@ public final class Gup {
     return (flags & FOLL_LONGTERM) == 0; // a file folio: let the slow path check dirty tracking
   }
 
-  /** {@code gup_must_unshare()}: a pin of a read-only anon page that is not exclusive. */
-  private boolean mustUnshare(long head, long e, int flags) {
-    return (flags & FOLL_PIN) != 0
-        && !Pte.write(e)
-        && memmap.testFlag(head, PG_ANON)
-        && !memmap.testFlag(Pte.pfn(e), PG_ANON_EXCLUSIVE)
+  /**
+   * {@code !pte_write() && gup_must_unshare()} (mm/internal.h), for a read pin only: an anon page
+   * that is not exclusive; any other page (page cache, the zero page) only for {@code
+   * FOLL_LONGTERM} in a COW mapping, where the process's next write would COW away from the pin.
+   * {@code vma} is null from {@code gup_fast}, which then assumes a COW mapping and falls back.
+   */
+  private boolean mustUnshare(Vma vma, long head, long e, int flags) {
+    if ((flags & (FOLL_WRITE | FOLL_PIN)) != FOLL_PIN || Pte.write(e)) {
+      return false;
+    }
+    if (!memmap.testFlag(head, PG_ANON)) {
+      return (flags & FOLL_LONGTERM) != 0 && (vma == null || VmFlags.isCowMapping(vma.flags));
+    }
+    return !memmap.testFlag(Pte.pfn(e), PG_ANON_EXCLUSIVE)
         && !memmap.testFlag(head, PG_ANON_EXCLUSIVE);
   }
 
@@ -548,7 +562,7 @@ public final class Gup {
           return 0;
         }
         long head = Pte.pfn(h);
-        if (mustUnshare(head, h, flags)) {
+        if (mustUnshare(vma, head, h, flags)) {
           return -Errno.EMLINK.number();
         }
         long first = head + ((addr >>> 12) & (VirtualMemory.HPAGE_PMD_NR - 1));
@@ -583,8 +597,8 @@ public final class Gup {
           break;
         }
         long head = memmap.compoundHead(pfn);
-        if (!special(e) && mustUnshare(head, e, flags)) {
-          return done > 0 ? done : -Errno.EMLINK.number();
+        if (mustUnshare(vma, head, e, flags)) {
+          return done > 0 ? done : -Errno.EMLINK.number(); // the zero page too, if long-term
         }
         if (pages != null) {
           int r = tryGrabFolio(pfn, 1, flags);
@@ -676,9 +690,7 @@ public final class Gup {
    * Drops one pin without touching vmstat; returns whether a pin was dropped (not the zero page).
    */
   private boolean unpinOne(long pfn) {
-    if (!memmap.pfnValid(pfn)) {
-      throw new KernelException(Errno.EINVAL, "unpin of invalid pfn " + pfn);
-    }
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (memmap.testFlag(head, PG_ZERO_PAGE)) {
       return false;
@@ -700,6 +712,7 @@ public final class Gup {
         i++;
         continue;
       }
+      memmap.checkPfn(pfn); // the caller's array: checked before its entry is looked at
       int nr = samefolioRun(pages, i, npages);
       if (nr == 1) {
         released += unpinOne(pfn) ? 1 : 0;
@@ -726,7 +739,7 @@ public final class Gup {
     long head = memmap.compoundHead(pfn);
     long end = head + (1L << memmap.folioOrder(head));
     int nr = 1;
-    while (i + nr < npages && pages[i + nr] >= head && pages[i + nr] < end) {
+    while (i + nr < npages && pages[i + nr] >= head && pages[i + nr] < end) { // valid if in folio
       nr++;
     }
     return nr;
@@ -753,6 +766,7 @@ public final class Gup {
       if (pfn == PageAllocator.NO_PFN) {
         continue;
       }
+      memmap.checkPfn(pfn);
       if (makeDirty) {
         markDirtyLocked(pfn);
       }
@@ -764,6 +778,10 @@ public final class Gup {
    * {@code unpin_user_page_range_dirty_lock()}: {@code npages} contiguous pages from {@code pfn}.
    */
   public void unpinUserPageRangeDirtyLock(long pfn, int npages, boolean makeDirty) {
+    if (npages > 0) {
+      memmap.checkPfn(pfn);
+      memmap.checkPfn(pfn + npages - 1);
+    }
     for (int i = 0; i < npages; i++) {
       if (makeDirty) {
         markDirtyLocked(pfn + i);
@@ -790,6 +808,7 @@ public final class Gup {
    * design that pins every page ({@code bias_all}) must on paths that never pinned.
    */
   public void pinReferencedPage(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     if (!memmap.testFlag(head, PG_ZERO_PAGE)) {
       if (!policy.grab(head, 1, false)) {
@@ -810,7 +829,12 @@ public final class Gup {
    * the refcount (1024 plain references look like a pin: false positives, never false negatives).
    */
   public boolean folioMaybeDmaPinned(long pfn) {
-    return policy.maybeDmaPinned(pfn);
+    return policy.maybeDmaPinned(pfn); // checks the pfn
+  }
+
+  /** {@link #folioMaybeDmaPinned} for a pfn taken from a page table (fork's copy). */
+  boolean maybeDmaPinnedUnchecked(long pfn) {
+    return policy.dmaPinned(pfn);
   }
 
   /** The pin-tracking policy in force ({@code gup.pin_tracking=}). */

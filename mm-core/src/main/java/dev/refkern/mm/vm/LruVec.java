@@ -81,6 +81,7 @@ public final class LruVec {
 
   /** {@code folio_test_lru()}. */
   public boolean onLru(long pfn) {
+    memmap.checkPfn(pfn);
     return memmap.testFlag(memmap.compoundHead(pfn), PG_LRU);
   }
 
@@ -88,6 +89,7 @@ public final class LruVec {
    * Which list the folio is on, or null (also while the {@code lru_isolate} policy holds it off).
    */
   public LruList listOf(long pfn) {
+    memmap.checkPfn(pfn);
     int s = memmap.lruState(memmap.compoundHead(pfn));
     return s == 0 || s == PIN_ISOLATED ? null : LISTS[s - 1];
   }
@@ -168,6 +170,7 @@ public final class LruVec {
 
   /** {@code folio_add_lru()}: batched with a reference, drained when the batch fills. */
   public void folioAddLru(long pfn) {
+    memmap.checkPfn(pfn);
     long h = memmap.compoundHead(pfn);
     alloc.getPage(h);
     Batch b = batch.get();

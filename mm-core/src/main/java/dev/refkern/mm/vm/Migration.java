@@ -16,7 +16,7 @@ import java.util.List;
 
 /**
  * {@code migrate_pages()} for one small folio ({@code mm/migrate.c}): isolate, lock, replace every
- * mapping by a migration entry ({@code try_to_migrate()}, {@code MIGRATE} notifiers), freeze the
+ * mapping by a migration entry ({@code try_to_migrate()}, {@code CLEAR} notifiers), freeze the
  * refcount at what the mappings and the page cache explain ({@code folio_ref_freeze()}), copy, and
  * point the migration entries at the new folio ({@code remove_migration_ptes()}). A folio with an
  * extra reference, a pin above all, fails with {@code -EAGAIN} and is mapped back unchanged.
@@ -133,9 +133,10 @@ final class Migration {
         });
     List<Mapping> unmapped = new ArrayList<>();
     for (Mapping m : found) {
+      // try_to_migrate_one(): MMU_NOTIFY_CLEAR; MMU_NOTIFY_MIGRATE is only for migrate_vma_*()
       MmuNotifierRange r =
           MmuNotifierRange.init(
-              MmuNotifierEvent.MIGRATE,
+              MmuNotifierEvent.CLEAR,
               MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
               m.mm,
               m.addr,

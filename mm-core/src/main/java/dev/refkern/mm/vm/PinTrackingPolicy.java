@@ -36,8 +36,18 @@ public abstract sealed class PinTrackingPolicy
    */
   public abstract boolean fastPathAvailable();
 
-  /** {@code folio_maybe_dma_pinned()} as this policy can answer it. */
-  public abstract boolean maybeDmaPinned(long pfn);
+  /**
+   * {@code folio_maybe_dma_pinned()} as this policy can answer it.
+   *
+   * @throws dev.refkern.mm.KernelException {@code EINVAL} for a pfn outside the memmap
+   */
+  public final boolean maybeDmaPinned(long pfn) {
+    memmap.checkPfn(pfn);
+    return dmaPinned(pfn);
+  }
+
+  /** {@link #maybeDmaPinned} without the pfn check, for pfns from page tables. */
+  abstract boolean dmaPinned(long pfn);
 
   /** Bytes this policy holds for the pins outstanding now (beyond the memmap). */
   public long overheadBytes() {
@@ -100,7 +110,7 @@ public abstract sealed class PinTrackingPolicy
     }
 
     @Override
-    public boolean maybeDmaPinned(long pfn) {
+    boolean dmaPinned(long pfn) {
       return lru.pinIsolated(memmap.compoundHead(pfn));
     }
 
@@ -143,7 +153,7 @@ public abstract sealed class PinTrackingPolicy
     }
 
     @Override
-    public boolean maybeDmaPinned(long pfn) {
+    boolean dmaPinned(long pfn) {
       long head = memmap.compoundHead(pfn);
       if (memmap.folioOrder(head) > 0) {
         return memmap.pincount(head) > 0;
@@ -199,7 +209,7 @@ public abstract sealed class PinTrackingPolicy
     }
 
     @Override
-    public boolean maybeDmaPinned(long pfn) {
+    boolean dmaPinned(long pfn) {
       return memmap.testFlag(memmap.compoundHead(pfn), PG_DMA_PINNED);
     }
 
@@ -248,7 +258,7 @@ public abstract sealed class PinTrackingPolicy
     }
 
     @Override
-    public synchronized boolean maybeDmaPinned(long pfn) {
+    synchronized boolean dmaPinned(long pfn) {
       return fakeMappings.containsKey(memmap.compoundHead(pfn));
     }
 

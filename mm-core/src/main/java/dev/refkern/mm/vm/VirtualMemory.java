@@ -63,7 +63,7 @@ public final class VirtualMemory {
 
   public VirtualMemory(PhysicalMemory mem) {
     this.mem = mem;
-    this.memmap = mem.memmap();
+    this.memmap = dev.refkern.mm.internal.MmInternals.rawMemmap(mem);
     this.alloc = mem.allocator();
     this.folios = new FolioOps(mem);
     long zero = alloc.allocPages(Gfp.KERNEL | Gfp.ZERO, 0);
@@ -87,6 +87,7 @@ public final class VirtualMemory {
    * write faults and dirties it again; returns whether a pte was dirty. Writeback calls it.
    */
   public boolean folioMkclean(long pfn) {
+    memmap.checkPfn(pfn);
     boolean[] dirty = {false};
     rmapWalk(
         pfn,
@@ -127,6 +128,7 @@ public final class VirtualMemory {
    * as truncate does before it drops a folio from the page cache. A pin keeps the folio alive.
    */
   public void unmapMappingFolio(long pfn) {
+    memmap.checkPfn(pfn);
     List<Vma> vmas = new ArrayList<>();
     List<Long> addrs = new ArrayList<>();
     rmapWalk(
@@ -250,6 +252,7 @@ public final class VirtualMemory {
    * anon_vma or its file's mapping tree.
    */
   public void rmapWalk(long pfn, RmapVisitor visitor) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     long mapping = memmap.mapping(head);
     if (mapping == 0) {
@@ -290,8 +293,9 @@ public final class VirtualMemory {
    */
   public int migrateFolio(long pfn, boolean toMovable) {
     mem.health().checkAlive();
-    if (!memmap.pfnValid(pfn) || memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
-      throw new KernelException(Errno.EINVAL, "migrate of invalid or device pfn " + pfn);
+    memmap.checkPfn(pfn);
+    if (memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
+      throw new KernelException(Errno.EINVAL, "migrate of device pfn " + pfn);
     }
     return migration.migrate(pfn, toMovable);
   }
@@ -303,14 +307,16 @@ public final class VirtualMemory {
    */
   public int migrateFolio(long pfn, java.util.function.LongSupplier newFolio) {
     mem.health().checkAlive();
-    if (!memmap.pfnValid(pfn) || memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
-      throw new KernelException(Errno.EINVAL, "migrate of invalid or device pfn " + pfn);
+    memmap.checkPfn(pfn);
+    if (memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
+      throw new KernelException(Errno.EINVAL, "migrate of device pfn " + pfn);
     }
     return migration.migrate(pfn, newFolio);
   }
 
   /** {@code folio_mapcount()}: page-table mappings of the folio containing {@code pfn}. */
   public int folioMapcount(long pfn) {
+    memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     int order = memmap.folioOrder(head);
     if (order == 0) {
@@ -481,7 +487,9 @@ public final class VirtualMemory {
     newAnonRmap(pfn, anonVmaPrepare(vma), vma.linearPageIndex(addr));
     memmap.mapcountAdd(pfn, 1);
     lru.folioAddLru(pfn); // before the pte makes it visible to reclaim and migration
-    if (!installPte(mm, addr, make(pfn, pteBits(vma, true)), pfn)) {
+    // maybe_mkwrite(): writable (and dirty) only with VM_WRITE; a FOLL_FORCE write to a read-only
+    // mapping gets a read-only pte and dirties it in do_wp_page() when GUP retries
+    if (!installPte(mm, addr, make(pfn, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0)), pfn)) {
       memmap.mapcountAdd(pfn, -1);
       alloc.putPage(pfn);
       return 0; // raced with another fault: retry sees its pte
@@ -567,7 +575,9 @@ public final class VirtualMemory {
       if (copy == PageAllocator.NO_PFN) {
         return VM_FAULT_OOM;
       }
-      if (!installPte(mm, addr, make(copy, pteBits(vma, true)), copy)) {
+      // do_cow_fault(): maybe_mkwrite(pte_mkdirty()): dirty, writable only with VM_WRITE
+      long entry = make(copy, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0) | DIRTY);
+      if (!installPte(mm, addr, entry, copy)) {
         memmap.mapcountAdd(copy, -1);
         alloc.putPage(copy);
         return 0;
@@ -636,7 +646,8 @@ public final class VirtualMemory {
       memmap.setFlag(pfn, PG_ANON_EXCLUSIVE);
       long bits = unshareOnly ? YOUNG : (WRITE | DIRTY | YOUNG);
       if (!unshareOnly && (vma.flags & VmFlags.VM_WRITE) == 0) {
-        bits = YOUNG; // FOLL_FORCE write to a read-only private mapping: reuse, stay read-only
+        // wp_page_reuse(): maybe_mkwrite(pte_mkdirty()); FOLL_FORCE follows the dirty pte
+        bits = YOUNG | DIRTY;
       }
       replacePte(mm, addr, pte, pte | bits);
       return 0;
@@ -874,7 +885,7 @@ public final class VirtualMemory {
         return;
       }
       anon = memmap.testFlag(head, PG_ANON);
-      copyNow = anon && parent.hasPinned && gup.folioMaybeDmaPinned(pfn);
+      copyNow = anon && parent.hasPinned && gup.maybeDmaPinnedUnchecked(pfn);
       ce = e;
       if (!copyNow && cow) {
         if (anon) {
@@ -906,7 +917,7 @@ public final class VirtualMemory {
   private void copyHugePmd(
       MmStruct parent, MmStruct child, Vma c, long addr, long h, PageTable.Pmd pmd, boolean cow) {
     long head = Pte.pfn(h);
-    if (parent.hasPinned && gup.folioMaybeDmaPinned(head)) {
+    if (parent.hasPinned && gup.maybeDmaPinnedUnchecked(head)) {
       // the kernel splits and copies; refkern copies the whole folio for the child
       long copy = alloc.folioAlloc(Gfp.HIGHUSER_MOVABLE | Gfp.NOWARN, HPAGE_PMD_ORDER);
       if (copy != PageAllocator.NO_PFN) {

@@ -152,7 +152,7 @@ public final class Vmscan {
       return;
     }
     boolean anon = memmap.testFlag(pfn, PG_ANON);
-    if (vm.gup().folioMaybeDmaPinned(pfn)) {
+    if (vm.gup().maybeDmaPinnedUnchecked(pfn)) {
       // never swap out or drop a page a device may be writing into
       memmap.setFlag(pfn, PG_ACTIVE);
       c[3]++;

@@ -192,4 +192,87 @@ class FileMappingTest extends VmTestBase {
     task.exit();
     assertEquals(1, released.get());
   }
+
+  private long cachedPage(long index) {
+    long pfn = file.filemapGetFolio(index);
+    mem.allocator().putPage(pfn);
+    return pfn;
+  }
+
+  @Test
+  void forcedWriteToAnUntouchedReadOnlyPrivateFileMappingCopiesAndStaysReadOnly() {
+    long a = task.mmap(0, 4 * 4096, PROT_READ, MAP_PRIVATE, file, 0);
+    long[] pages = new long[1];
+    assertEquals(1, gup.getUserPages(task, a + 4096, 1, FOLL_WRITE | FOLL_FORCE, pages));
+    long cached = cachedPage(1);
+    assertNotEquals(cached, pages[0], "do_cow_fault(): a private copy");
+    assertTrue(mem.memmap().testFlag(pages[0], PageFlags.PG_ANON_EXCLUSIVE));
+    long pte = task.mm().pte(a + 4096);
+    assertEquals(pages[0], Pte.pfn(pte));
+    assertFalse(Pte.write(pte), "maybe_mkwrite(): no write bit without VM_WRITE");
+    mem.ram().writeLong(pages[0], 0, 42);
+    assertEquals(42, task.loadLong(a + 4096));
+    assertEquals(11, mem.ram().readLong(cached, 0) & 0xff, "the page cache is unchanged");
+    KernelException e = assertThrows(KernelException.class, () -> task.storeLong(a + 4096, 7));
+    assertEquals(Errno.EFAULT, e.errno());
+    assertTrue(e.getMessage().contains("SIGSEGV: write"), e.getMessage());
+    long[] again = new long[1];
+    assertEquals(1, gup.getUserPages(task, a + 4096, 1, FOLL_WRITE | FOLL_FORCE, again));
+    assertEquals(pages[0], again[0], "a second forced write finds the same page");
+    gup.putPage(pages[0]);
+    gup.putPage(again[0]);
+    assertEquals(11, disk.readBlock(1)[0]);
+    task.exit();
+    file.truncateInodePages(0, p -> {});
+  }
+
+  @Test
+  void longtermReadPinOfAPrivateFilePageUnsharesAndTheProcessWritesGoToThePin() {
+    long a = task.mmap(0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
+    assertEquals(11, task.loadLong(a + 4096) & 0xff);
+    assertEquals(12, task.loadLong(a + 2 * 4096) & 0xff);
+    long cached = cachedPage(1);
+    long cached2 = cachedPage(2);
+    assertEquals(cached, Pte.pfn(task.mm().pte(a + 4096)));
+    long[] pages = new long[1];
+    assertEquals(1, gup.pinUserPages(task, a + 4096, 1, FOLL_LONGTERM, pages));
+    long[] fast = new long[1];
+    assertEquals(1, gup.pinUserPagesFast(task, a + 2 * 4096, 1, FOLL_LONGTERM, fast));
+    assertNotEquals(cached, pages[0], "gup_must_unshare(): not the page cache page");
+    assertNotEquals(cached2, fast[0], "gup_fast falls back to the slow path to unshare");
+    assertFalse(gup.folioMaybeDmaPinned(cached));
+    assertFalse(gup.folioMaybeDmaPinned(cached2));
+    for (long[] p : new long[][] {pages, fast}) {
+      assertTrue(mem.memmap().testFlag(p[0], PageFlags.PG_ANON_EXCLUSIVE));
+      assertEquals(11 + (p == fast ? 1 : 0), mem.ram().readLong(p[0], 0) & 0xff, "a copy");
+    }
+    assertEquals(pages[0], Pte.pfn(task.mm().pte(a + 4096)));
+    assertFalse(Pte.write(task.mm().pte(a + 4096)), "unsharing does not make the pte writable");
+    task.storeLong(a + 4096, 99);
+    task.storeLong(a + 2 * 4096, 98);
+    assertEquals(pages[0], Pte.pfn(task.mm().pte(a + 4096)), "no COW away from the pin");
+    assertEquals(99, mem.ram().readLong(pages[0], 0), "the device sees the process's store");
+    assertEquals(98, mem.ram().readLong(fast[0], 0));
+    assertEquals(11, mem.ram().readLong(cached, 0) & 0xff);
+    gup.unpinUserPage(pages[0]);
+    gup.unpinUserPage(fast[0]);
+    task.exit();
+    file.truncateInodePages(0, p -> {});
+  }
+
+  @Test
+  void shortTermReadPinOfAPrivateFilePagePinsThePageCachePage() {
+    long a = task.mmap(0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
+    assertEquals(11, task.loadLong(a + 4096) & 0xff);
+    long cached = cachedPage(1);
+    long[] pages = new long[1];
+    assertEquals(1, gup.pinUserPages(task, a + 4096, 1, 0, pages));
+    assertEquals(cached, pages[0], "gup_must_unshare() is false without FOLL_LONGTERM");
+    assertEquals(1, gup.pinUserPagesFast(task, a + 4096, 1, 0, pages));
+    assertEquals(cached, pages[0]);
+    gup.unpinUserPage(cached);
+    gup.unpinUserPage(cached);
+    task.exit();
+    file.truncateInodePages(0, p -> {});
+  }
 }

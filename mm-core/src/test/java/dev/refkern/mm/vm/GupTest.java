@@ -470,4 +470,123 @@ class GupTest extends VmTestBase {
     assertEquals(free + 1, mem.allocator().nrFreePages());
     task.exit();
   }
+
+  @Test
+  void aCallersFollGetIsFineForTheGetFamilyButNotWithAPin() {
+    boot();
+    long a = populated(1);
+    long pfn = Pte.pfn(task.mm().pte(a));
+    long[] pages = new long[1];
+    // is_valid_gup_args(): "The caller may or may not have explicitly set FOLL_GET"
+    assertEquals(1, gup.getUserPages(task, a, 1, FOLL_GET, pages));
+    assertEquals(1, gup.getUserPagesFast(task, a, 1, FOLL_GET | FOLL_WRITE, pages));
+    try (MmRef ref = task.getTaskMm()) {
+      assertEquals(1, gup.getUserPagesRemote(ref, a, 1, FOLL_GET, pages));
+    }
+    assertEquals(pfn, pages[0]);
+    assertEquals(1 + 3, mem.memmap().refcount(pfn), "three FOLL_GET references");
+    for (int i = 0; i < 3; i++) {
+      gup.putPage(pfn);
+    }
+    assertEquals(0, mem.health().warnCount());
+    // FOLL_GET with FOLL_PIN stays a WARN and EINVAL
+    assertEquals(
+        Errno.EINVAL,
+        assertThrows(KernelException.class, () -> gup.pinUserPagesFast(task, a, 1, FOLL_GET, pages))
+            .errno());
+    try (MmRef ref = task.getTaskMm()) {
+      assertEquals(
+          Errno.EINVAL,
+          assertThrows(
+                  KernelException.class, () -> gup.pinUserPagesRemote(ref, a, 1, FOLL_GET, pages))
+              .errno());
+    }
+    assertEquals(2, mem.health().warnCount());
+    assertEquals(0, pins());
+    assertEquals(1, mem.memmap().refcount(pfn));
+    task.exit();
+  }
+
+  @Test
+  void everyEntryPointRefusesANullPagesArrayBeforeTakingAnything() {
+    boot();
+    long a = populated(1);
+    long pfn = Pte.pfn(task.mm().pte(a));
+    assertEquals(1, mem.memmap().refcount(pfn));
+    try (MmRef ref = task.getTaskMm()) {
+      java.util.List<org.junit.jupiter.api.function.Executable> calls =
+          java.util.List.of(
+              () -> gup.getUserPagesFast(task, a, 1, 0, null),
+              () -> gup.getUserPagesFast(task, a, 1, FOLL_WRITE, null),
+              () -> gup.getUserPages(task, a, 1, FOLL_GET, null),
+              () -> gup.getUserPagesRemote(ref, a, 1, FOLL_GET, null),
+              () -> gup.pinUserPages(task, a, 1, 0, null),
+              () -> gup.pinUserPagesFast(task, a, 1, 0, null),
+              () -> gup.pinUserPagesRemote(ref, a, 1, 0, null));
+      for (var call : calls) {
+        KernelException e = assertThrows(KernelException.class, call);
+        assertEquals(Errno.EINVAL, e.errno());
+        assertTrue(e.getMessage().contains("Pages input must be given"), e.getMessage());
+        assertEquals(1, mem.memmap().refcount(pfn), "nothing taken");
+      }
+      assertEquals(calls.size(), mem.health().warnCount());
+    }
+    assertEquals(0, pins());
+    task.exit();
+  }
+
+  @Test
+  void forcedWriteToAnUntouchedReadOnlyPrivateAnonMappingLeavesNoWritablePte() {
+    boot();
+    task = vm.createTask("t");
+    long a = task.mmap(0, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, null, 0);
+    long[] pages = new long[1];
+    assertEquals(1, gup.getUserPages(task, a, 1, FOLL_WRITE | FOLL_FORCE, pages));
+    long pte = task.mm().pte(a);
+    assertFalse(Pte.write(pte), "maybe_mkwrite(): no write bit without VM_WRITE");
+    assertTrue(Pte.dirty(pte), "GUP follows the dirty read-only pte");
+    assertEquals(pages[0], Pte.pfn(pte));
+    assertTrue(mem.memmap().testFlag(pages[0], PageFlags.PG_ANON_EXCLUSIVE));
+    mem.ram().writeLong(pages[0], 0, 42); // the forced write (ptrace's access_remote_vm)
+    assertEquals(42, task.loadLong(a), "it landed in the process's private page");
+    KernelException e = assertThrows(KernelException.class, () -> task.storeLong(a, 7));
+    assertEquals(Errno.EFAULT, e.errno());
+    assertTrue(e.getMessage().contains("SIGSEGV: write"), e.getMessage());
+    long[] again = new long[1];
+    assertEquals(1, gup.getUserPages(task, a, 1, FOLL_WRITE | FOLL_FORCE, again));
+    assertEquals(pages[0], again[0], "a second forced write finds the same page");
+    gup.putPage(pages[0]);
+    gup.putPage(again[0]);
+    assertEquals(42, task.loadLong(a));
+    task.exit();
+  }
+
+  @Test
+  void longtermReadPinOfTheZeroPageUnsharesAndTheProcessWritesGoToThePin() {
+    boot();
+    task = vm.createTask("t");
+    long a = task.mmapAnon(2 * 4096);
+    assertEquals(0, task.loadLong(a)); // the zero page, read-only
+    assertEquals(0, task.loadLong(a + 4096));
+    assertEquals(vm.zeroPfn(), Pte.pfn(task.mm().pte(a)));
+    long[] pages = new long[1];
+    assertEquals(1, gup.pinUserPages(task, a, 1, FOLL_LONGTERM, pages));
+    long[] fast = new long[1];
+    assertEquals(1, gup.pinUserPagesFast(task, a + 4096, 1, FOLL_LONGTERM, fast));
+    for (long[] p : new long[][] {pages, fast}) {
+      assertNotEquals(vm.zeroPfn(), p[0], "FAULT_FLAG_UNSHARE gave an exclusive anon copy");
+      assertTrue(mem.memmap().testFlag(p[0], PageFlags.PG_ANON_EXCLUSIVE));
+      assertTrue(gup.folioMaybeDmaPinned(p[0]));
+    }
+    assertEquals(pages[0], Pte.pfn(task.mm().pte(a)));
+    assertFalse(Pte.write(task.mm().pte(a)), "unsharing does not make the pte writable");
+    task.storeLong(a, 5);
+    task.storeLong(a + 4096, 6);
+    assertEquals(pages[0], Pte.pfn(task.mm().pte(a)), "no COW away from the pin");
+    assertEquals(5, mem.ram().readLong(pages[0], 0), "the device sees the process's store");
+    assertEquals(6, mem.ram().readLong(fast[0], 0));
+    gup.unpinUserPage(pages[0]);
+    gup.unpinUserPage(fast[0]);
+    task.exit();
+  }
 }

@@ -15,7 +15,8 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code migrate_pages()}: the expected-refcount rule, the MIGRATE notifier, anon and file folios.
+ * {@code migrate_pages()}: the expected-refcount rule, the CLEAR notifier of try_to_migrate_one(),
+ * anon and file folios.
  */
 class MigrationTest extends VmTestBase {
   @Test
@@ -49,7 +50,8 @@ class MigrationTest extends VmTestBase {
     assertEquals(2, mem.memmap().refcount(dst));
     assertEquals(5, p.loadLong(a));
     assertEquals(5, c.loadLong(a));
-    assertEquals(List.of(MmuNotifierEvent.MIGRATE), events);
+    // try_to_migrate_one() sends CLEAR; MIGRATE is for migrate_vma_*() (device migration) only
+    assertEquals(List.of(MmuNotifierEvent.CLEAR), events);
     assertEquals(free, mem.allocator().nrFreePages(), "the source was freed");
     assertEquals(1, mem.vmstat().get(VmItem.PGMIGRATE_SUCCESS));
     c.exit();

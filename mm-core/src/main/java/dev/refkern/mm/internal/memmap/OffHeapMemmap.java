@@ -51,6 +51,13 @@ public final class OffHeapMemmap implements Memmap {
   }
 
   @Override
+  public void checkPfn(long pfn) {
+    if (Long.compareUnsigned(pfn, nrPfns) >= 0) {
+      throw Memmap.badPfn(pfn, nrPfns);
+    }
+  }
+
+  @Override
   public ZoneType zone(long pfn) {
     if (pfn >= deviceStart) {
       return ZoneType.DEVICE;

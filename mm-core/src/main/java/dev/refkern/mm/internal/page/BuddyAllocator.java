@@ -248,10 +248,7 @@ public final class BuddyAllocator implements PageAllocator {
   }
 
   private void checkPfn(long pfn) {
-    if (!memmap.pfnValid(pfn)) {
-      throw new KernelException(
-          Errno.EINVAL, "pfn " + pfn + " is not valid (pfn_valid() is false)");
-    }
+    memmap.checkPfn(pfn);
   }
 
   @Override
