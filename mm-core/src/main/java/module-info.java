@@ -1,13 +1,16 @@
 /** refkern mm-core: the memmap, physical memory, and (later) virtual memory, GUP and reclaim. */
 module dev.refkern.mm {
   requires transitive dev.refkern.notifier;
-  requires com.google.common;
-  requires dagger;
-  requires jakarta.inject;
+  // Dagger is for the composition root only (MmModule): a library user needs it neither to
+  // compile nor to run; its annotations are simply absent at run time then.
+  requires static dagger;
+  requires static jakarta.inject;
   requires static java.compiler;
   requires chronicle.map;
   requires chronicle.bytes;
-  requires chronicle.core;
+  // Chronicle's jars are automatic modules, which cannot say that they need SLF4J: requiring it
+  // here resolves it on the module path, and with it (through its 'uses') the binding.
+  requires org.slf4j;
   requires jdk.unsupported;
   requires jdk.jfr;
 

@@ -48,6 +48,10 @@ public final class MemmapFile implements AutoCloseable {
   public static final String LOCK_FILE = "lock";
   private static final int HEADER_CRC_BYTES = 64;
 
+  static {
+    ChronicleRuntime.configure(); // before Chronicle's first class initialises
+  }
+
   private final Path dir;
   private final ChronicleMap<Integer, byte[]> map;
   private final long[] sectionBase;
@@ -75,7 +79,8 @@ public final class MemmapFile implements AutoCloseable {
    *
    * @param reset discard a previous kernel's memmap in {@code dir} instead of refusing to boot
    * @throws KernelException {@code EBUSY} if a kernel runs on {@code dir}; {@code EEXIST} if it
-   *     holds a previous kernel's memmap and {@code reset} is false
+   *     holds a previous kernel's memmap and {@code reset} is false; {@code EPERM} if the JVM lacks
+   *     one of Chronicle's {@code --add-opens}/{@code --add-exports}
    */
   public static MemmapFile create(
       Path dir, long nrPfns, String cmdline, boolean reset, java.util.Map<String, String> extra) {
@@ -93,6 +98,7 @@ public final class MemmapFile implements AutoCloseable {
       boolean reset,
       java.util.Map<String, String> extra,
       java.util.function.LongConsumer progress) {
+    ChronicleRuntime.requireJvmFlags();
     FileChannel ch = null;
     FileLock lock = null;
     try {
@@ -161,6 +167,7 @@ public final class MemmapFile implements AutoCloseable {
    *     or of another format
    */
   public static MemmapFile openForInspection(Path dir) {
+    ChronicleRuntime.requireJvmFlags();
     Properties p = readProps(dir);
     if (p == null) {
       throw new KernelException(Errno.ENOENT, "no memmap in " + dir + " (no " + PROPS_FILE + ")");

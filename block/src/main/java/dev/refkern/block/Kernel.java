@@ -1,0 +1,132 @@
+package dev.refkern.block;
+
+import dev.refkern.mm.BootParams;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.sched.Scheduler;
+import dev.refkern.mm.sched.Schedulers;
+import dev.refkern.mm.vm.Gup;
+import dev.refkern.mm.vm.VirtualMemory;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.Deque;
+
+/**
+ * A booted kernel ({@code start_kernel()}), wired with one plain call and no Dagger: physical
+ * memory, virtual memory with GUP, and the block layer's devices and direct I/O on top.
+ *
+ * <p>Stable API. Closing it closes the devices it created, then the memmap.
+ *
+ * <pre>{@code
+ * try (Kernel k = Kernel.boot("mem=1G", Path.of("state"))) {
+ *   Task t = k.vm().createTask("app");
+ *   RamDisk disk = k.ramDisk(2048);
+ *   ...
+ * }
+ * }</pre>
+ */
+public final class Kernel implements AutoCloseable {
+  private final PhysicalMemory mem;
+  private final VirtualMemory vm;
+  private final Deque<Runnable> devices = new ArrayDeque<>();
+
+  private Kernel(PhysicalMemory mem) {
+    this.mem = mem;
+    this.vm = new VirtualMemory(mem);
+  }
+
+  /**
+   * Boots a kernel from {@code cmdline} on {@code stateDir}, refusing a directory that holds a
+   * previous kernel's memmap.
+   *
+   * @throws KernelException {@code EINVAL} for a bad command line, {@code EBUSY} if another kernel
+   *     runs on {@code stateDir}, {@code EEXIST} if it holds a previous memmap, {@code EPERM} if
+   *     the JVM lacks Chronicle's flags
+   */
+  public static Kernel boot(String cmdline, Path stateDir) {
+    return boot(cmdline, stateDir, false);
+  }
+
+  /**
+   * Boots a kernel; {@code reset} discards a previous kernel's memmap in {@code stateDir}.
+   *
+   * @throws KernelException as {@link #boot(String, Path)}, but not {@code EEXIST} when {@code
+   *     reset}
+   */
+  public static Kernel boot(String cmdline, Path stateDir, boolean reset) {
+    BootParams params = BootParams.parse(cmdline);
+    Scheduler scheduler;
+    try {
+      scheduler = Schedulers.fromSpec(params.get("sched", "threads"));
+    } catch (IllegalArgumentException e) {
+      throw new KernelException(Errno.EINVAL, "bad kernel command line: " + e.getMessage());
+    }
+    PhysicalMemory mem = PhysicalMemory.boot(params, stateDir, reset, scheduler);
+    try {
+      return new Kernel(mem);
+    } catch (RuntimeException e) {
+      mem.close();
+      throw e;
+    }
+  }
+
+  /** The physical machine: memmap, zones, buddy allocator, vmstat. */
+  public PhysicalMemory physicalMemory() {
+    return mem;
+  }
+
+  /** Virtual memory: tasks, faults, rmap, reclaim, migration. */
+  public VirtualMemory vm() {
+    return vm;
+  }
+
+  /** {@code mm/gup.c}: {@code get_user_pages*}, {@code pin_user_pages*}, unpinning. */
+  public Gup gup() {
+    return vm.gup();
+  }
+
+  /** {@code brd}: a RAM disk of {@code capacitySectors} 512-byte sectors. */
+  public synchronized RamDisk ramDisk(long capacitySectors) {
+    RamDisk d = new RamDisk(mem, capacitySectors);
+    devices.push(d::close);
+    return d;
+  }
+
+  /** {@code brd} with options (integrity, bounce, write cache). */
+  public synchronized RamDisk ramDisk(long capacitySectors, DiskOptions opts) {
+    RamDisk d = new RamDisk(mem, capacitySectors, opts);
+    devices.push(d::close);
+    return d;
+  }
+
+  /** A disk backed by a new image {@code file} of {@code capacitySectors} zeroed sectors. */
+  public synchronized FileDisk fileDisk(Path file, long capacitySectors, DiskOptions opts) {
+    FileDisk d = FileDisk.create(mem, file, capacitySectors, opts);
+    devices.push(d::close);
+    return d;
+  }
+
+  /** {@code null_blk}: completes every bio and moves no data. */
+  public NullBlk nullBlk(long capacitySectors) {
+    return new NullBlk(mem, capacitySectors);
+  }
+
+  /** {@code O_DIRECT} reads and writes between a task's memory and a device. */
+  public DirectIo directIo() {
+    return new DirectIo(vm);
+  }
+
+  /** Closes the devices this kernel created (newest first), then physical memory. */
+  @Override
+  public synchronized void close() {
+    while (!devices.isEmpty()) {
+      try {
+        devices.pop().run();
+      } catch (RuntimeException e) {
+        mem.health().warn(true, "closing a device: " + e);
+      }
+    }
+    mem.close();
+  }
+}
