@@ -8,7 +8,7 @@ module dev.refkern.mm {
   requires chronicle.map;
   requires chronicle.bytes;
   requires chronicle.core;
-  requires jdk.unsupported;
+  requires jdk.unsupported; // Chronicle needs it resolved; refkern itself uses no Unsafe
   requires jdk.jfr;
 
   exports dev.refkern.mm;

@@ -32,7 +32,7 @@ public final class MemmapInspection implements AutoCloseable {
     Properties p = file.properties();
     long ram = Long.parseLong(p.getProperty("ram_pfns", Long.toString(file.nrPfns())));
     long movable = Long.parseLong(p.getProperty("movable_start", Long.toString(ram)));
-    this.memmap = new OffHeapMemmap(file.sectionBases(), file.nrPfns(), movable, ram);
+    this.memmap = new OffHeapMemmap(file.sectionBuffers(), file.nrPfns(), movable, ram);
     this.state = state;
   }
 

@@ -60,7 +60,7 @@ public final class PhysicalMemory implements AutoCloseable {
             Map.of(
                 "ram_pfns", Long.toString(ramPfns), "movable_start", Long.toString(movableStart)));
     try {
-      this.memmap = new OffHeapMemmap(file.sectionBases(), nrPfns, movableStart, ramPfns);
+      this.memmap = new OffHeapMemmap(file.sectionBuffers(), nrPfns, movableStart, ramPfns);
       this.ram = new PageMemory(nrPfns);
       this.allocator =
           new BuddyAllocator(
