@@ -1,6 +1,7 @@
 /** refkern block: bios, block devices, direct I/O, integrity and power cuts ({@code block/}). */
 module dev.refkern.block {
   requires transitive dev.refkern.mm;
+  requires jdk.jfr;
 
   exports dev.refkern.block;
   exports dev.refkern.block.spi;

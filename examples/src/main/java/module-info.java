@@ -6,6 +6,7 @@ module dev.refkern.examples {
   requires jakarta.inject;
   requires static java.compiler;
   requires info.picocli;
+  requires jdk.jfr; // tests read JFR recordings of the commands
   requires jmh.core;
   requires me.tongfei.progressbar;
   requires HdrHistogram;

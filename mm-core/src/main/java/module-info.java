@@ -11,7 +11,7 @@ module dev.refkern.mm {
   // Chronicle's jars are automatic modules, which cannot say that they need SLF4J: requiring it
   // here resolves it on the module path, and with it (through its 'uses') the binding.
   requires org.slf4j;
-  requires jdk.unsupported;
+  requires jdk.unsupported; // Chronicle needs it resolved; refkern itself uses no Unsafe
   requires jdk.jfr;
 
   exports dev.refkern.mm;

@@ -7,6 +7,7 @@
  */
 module dev.refkern.notifier {
   requires com.google.common;
+  requires jdk.jfr;
 
   exports dev.refkern.notifier;
   exports dev.refkern.notifier.spi;

@@ -1,5 +1,6 @@
 package dev.refkern.block;
 
+import dev.refkern.block.internal.trace.BlockTraceEvents;
 import java.util.AbstractList;
 import java.util.Arrays;
 import java.util.List;
@@ -175,6 +176,14 @@ public final class Bio {
   public void endio() {
     if (remaining.decrementAndGet() > 0) {
       return; // __bi_remaining: a chained child is still in flight
+    }
+    BlockTraceEvents.BioComplete e = new BlockTraceEvents.BioComplete();
+    if (e.shouldCommit()) {
+      e.sector = sector;
+      e.size = size;
+      e.op = op.name();
+      e.error = status;
+      e.commit();
     }
     endIo.accept(this);
   }

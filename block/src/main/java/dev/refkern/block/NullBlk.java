@@ -1,5 +1,6 @@
 package dev.refkern.block;
 
+import dev.refkern.block.internal.trace.BlockTraceEvents;
 import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -47,6 +48,7 @@ public final class NullBlk implements BlockDevice {
   /** Completes the bio with 0, or {@code -EIO} if it lies past the capacity. */
   @Override
   public void submitBio(Bio bio) {
+    BlockTraceEvents.bioQueue(name(), bio.sector(), bio.size(), bio.op(), bio.flags());
     bios.incrementAndGet();
     int status =
         bio.sector() > capacitySectors || bio.sectors() > capacitySectors - bio.sector()

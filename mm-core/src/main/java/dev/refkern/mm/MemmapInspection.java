@@ -33,7 +33,7 @@ public final class MemmapInspection implements AutoCloseable {
     long ram = Long.parseLong(p.getProperty("ram_pfns", Long.toString(file.nrPfns())));
     long movable = Long.parseLong(p.getProperty("movable_start", Long.toString(ram)));
     this.memmap =
-        new CheckedMemmap(new OffHeapMemmap(file.sectionBases(), file.nrPfns(), movable, ram));
+        new CheckedMemmap(new OffHeapMemmap(file.sectionBuffers(), file.nrPfns(), movable, ram));
     this.state = state;
   }
 

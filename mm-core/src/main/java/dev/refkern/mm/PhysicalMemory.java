@@ -7,6 +7,7 @@ import dev.refkern.mm.internal.memmap.OffHeapMemmap;
 import dev.refkern.mm.internal.memmap.PageDescriptor;
 import dev.refkern.mm.internal.page.BuddyAllocator;
 import dev.refkern.mm.internal.pagecache.PageCacheState;
+import dev.refkern.mm.internal.trace.MmTraceEvents;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.Schedulers;
 import java.nio.file.Path;
@@ -35,6 +36,10 @@ public final class PhysicalMemory implements AutoCloseable {
   private final PageMemory ram;
   private final VmStat vmstat = new VmStat();
   private final KernelHealth health = new KernelHealth();
+
+  /** The periodic {@code refkern.vmstat.VmStat} event, registered while this kernel runs. */
+  private final Runnable vmstatHook = this::emitVmStat;
+
   private final long ramPfns;
   private final long movableStart;
   private final Map<Integer, DevPagemap> pagemaps = new ConcurrentHashMap<>();
@@ -65,7 +70,7 @@ public final class PhysicalMemory implements AutoCloseable {
                 "ram_pfns", Long.toString(ramPfns), "movable_start", Long.toString(movableStart)),
             done -> progress.update(done, total));
     try {
-      this.memmap = new OffHeapMemmap(file.sectionBases(), nrPfns, movableStart, ramPfns);
+      this.memmap = new OffHeapMemmap(file.sectionBuffers(), nrPfns, movableStart, ramPfns);
       this.checkedMemmap = new CheckedMemmap(memmap);
       this.ram = new PageMemory(nrPfns);
       this.allocator =
@@ -81,6 +86,7 @@ public final class PhysicalMemory implements AutoCloseable {
               freed -> progress.update(nrPfns + freed, total));
       allocator.setDeviceFree(this::freeZoneDevicePage);
       health.onBug(msg -> file.setStatus("crashed", msg));
+      jdk.jfr.FlightRecorder.addPeriodicEvent(MmTraceEvents.VmStat.class, vmstatHook);
     } catch (RuntimeException e) {
       file.setStatus("crashed", "boot failed: " + e);
       file.close();
@@ -357,6 +363,23 @@ public final class PhysicalMemory implements AutoCloseable {
     return new DebugVm(this, allocator);
   }
 
+  private void emitVmStat() {
+    MmTraceEvents.VmStat e = new MmTraceEvents.VmStat();
+    e.kernel = file.dir().toString();
+    e.nrFreePages = vmstat.get(VmItem.NR_FREE_PAGES);
+    e.nrFollPinAcquired = vmstat.get(VmItem.NR_FOLL_PIN_ACQUIRED);
+    e.nrFollPinReleased = vmstat.get(VmItem.NR_FOLL_PIN_RELEASED);
+    e.pgfault = vmstat.get(VmItem.PGFAULT);
+    e.pgmajfault = vmstat.get(VmItem.PGMAJFAULT);
+    e.pgsteal = vmstat.get(VmItem.PGSTEAL);
+    e.pswpin = vmstat.get(VmItem.PSWPIN);
+    e.pswpout = vmstat.get(VmItem.PSWPOUT);
+    e.pgmigrateSuccess = vmstat.get(VmItem.PGMIGRATE_SUCCESS);
+    e.pgmigrateFail = vmstat.get(VmItem.PGMIGRATE_FAIL);
+    e.allocstall = vmstat.get(VmItem.ALLOCSTALL);
+    e.commit();
+  }
+
   /** Marks the kernel stopped and unmaps the memmap; its file stays for inspection. */
   @Override
   public synchronized void close() {
@@ -364,6 +387,8 @@ public final class PhysicalMemory implements AutoCloseable {
       return;
     }
     closed = true;
+    jdk.jfr.FlightRecorder.removePeriodicEvent(vmstatHook);
+    emitVmStat(); // the last counters, so even a run shorter than the period has its vmstat
     if (!health.isDead()) {
       file.setStatus("stopped", null);
     }

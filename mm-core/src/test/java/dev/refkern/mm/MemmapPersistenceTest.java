@@ -26,7 +26,7 @@ class MemmapPersistenceTest {
       assertEquals("stopped", f.properties().getProperty("status"));
       var m =
           new dev.refkern.mm.internal.memmap.OffHeapMemmap(
-              f.sectionBases(), f.nrPfns(), f.nrPfns(), f.nrPfns());
+              f.sectionBuffers(), f.nrPfns(), f.nrPfns(), f.nrPfns());
       assertEquals(2, m.refcount(pfn));
       assertEquals(4242, m.index(pfn));
       assertTrue(m.testFlag(pfn, PageFlags.PG_DIRTY));
@@ -43,7 +43,7 @@ class MemmapPersistenceTest {
         assertEquals("running", f.properties().getProperty("status"));
         var m =
             new dev.refkern.mm.internal.memmap.OffHeapMemmap(
-                f.sectionBases(), f.nrPfns(), f.nrPfns(), f.nrPfns());
+                f.sectionBuffers(), f.nrPfns(), f.nrPfns(), f.nrPfns());
         assertEquals(7, m.index(pfn));
         // a write by the live kernel is visible to the inspector: the same mapped memory
         mem.memmap().setIndex(pfn, 8);
@@ -144,6 +144,9 @@ class MemmapPersistenceTest {
         MemmapFile.create(dir, 5 * MemmapFile.PAGES_PER_SECTION, "t", false, java.util.Map.of())) {
       for (long base : f.sectionBases()) {
         assertEquals(0, base % 64, "section base " + base);
+      }
+      for (java.nio.ByteBuffer b : f.sectionBuffers()) {
+        assertEquals(0, b.alignmentOffset(0, 64));
       }
     }
   }

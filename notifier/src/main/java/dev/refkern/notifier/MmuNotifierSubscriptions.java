@@ -2,6 +2,7 @@ package dev.refkern.notifier;
 
 import com.google.common.base.MoreObjects;
 import dev.refkern.notifier.internal.IntervalTree;
+import dev.refkern.notifier.internal.NotifierTraceEvents;
 import dev.refkern.notifier.spi.Blocker;
 import dev.refkern.notifier.spi.MmuIntervalNotifierOps;
 import dev.refkern.notifier.spi.MmuNotifierOps;
@@ -324,16 +325,23 @@ public final class MmuNotifierSubscriptions {
    */
   public int invalidateRangeStart(MmuNotifierRange range) {
     checkRange(range);
+    NotifierTraceEvents.InvalidateRangeStart ev = new NotifierTraceEvents.InvalidateRangeStart();
+    ev.begin();
     int ret = itreeInvalidate(range);
-    if (ret != 0) {
-      return ret;
-    }
-    if (!list.isEmpty()) {
+    if (ret == 0 && !list.isEmpty()) {
       ret = hlistInvalidateRangeStart(range);
       if (ret != 0) {
         // The caller will not call the end, so the interval side is ended here.
         itreeInvEnd();
       }
+    }
+    if (ev.shouldCommit()) {
+      ev.event = range.event().name();
+      ev.start = range.start();
+      ev.end = range.end();
+      ev.blockable = range.blockable();
+      ev.result = ret;
+      ev.commit();
     }
     return ret;
   }
@@ -351,6 +359,8 @@ public final class MmuNotifierSubscriptions {
     if (!itreeInvEnd()) {
       return;
     }
+    NotifierTraceEvents.InvalidateRangeEnd ev = new NotifierTraceEvents.InvalidateRangeEnd();
+    ev.begin();
     for (MmuNotifier sub : list) {
       if (enter(sub)) {
         try {
@@ -359,6 +369,12 @@ public final class MmuNotifierSubscriptions {
           exit(sub);
         }
       }
+    }
+    if (ev.shouldCommit()) {
+      ev.event = range.event().name();
+      ev.start = range.start();
+      ev.end = range.end();
+      ev.commit();
     }
   }
 

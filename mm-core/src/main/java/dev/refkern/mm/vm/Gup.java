@@ -11,6 +11,7 @@ import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.VmStat;
 import dev.refkern.mm.ZoneType;
+import dev.refkern.mm.internal.trace.MmTraceEvents;
 
 /**
  * {@code get_user_pages()} and {@code pin_user_pages()} in all their variants, and the matching
@@ -49,57 +50,148 @@ public final class Gup {
    * may be null.
    */
   public long getUserPages(Task task, long start, long nrPages, int gupFlags, long[] pages) {
-    checkArgs(pages, nrPages, gupFlags, 0);
-    return slowLocked(
-        mmOf(task),
-        start,
-        nrPages,
-        gupFlags | (pages != null ? FOLL_GET : 0) | FOLL_TOUCH,
-        pages,
-        0);
+    MmTraceEvents.PinBatch ev = new MmTraceEvents.PinBatch(); // scalar-replaced when off
+    ev.begin();
+    long r = Long.MIN_VALUE;
+    try {
+      checkArgs(pages, nrPages, gupFlags, 0);
+      r =
+          slowLocked(
+              mmOf(task),
+              start,
+              nrPages,
+              gupFlags | (pages != null ? FOLL_GET : 0) | FOLL_TOUCH,
+              pages,
+              0);
+      return r;
+    } catch (KernelException e) {
+      r = -e.errno().number();
+      throw e;
+    } finally {
+      if (ev.shouldCommit()) {
+        commitPin(ev, "get_user_pages", task.mm(), nrPages, gupFlags, r);
+      }
+    }
   }
 
   /** {@code get_user_pages_fast()}: lockless first, then the slow path for the rest. */
   public long getUserPagesFast(Task task, long start, long nrPages, int gupFlags, long[] pages) {
-    checkArgs(pages, nrPages, gupFlags, FOLL_GET);
-    return fastFallback(mmOf(task), start, nrPages, gupFlags | FOLL_GET, pages);
+    MmTraceEvents.PinBatch ev = new MmTraceEvents.PinBatch(); // scalar-replaced when off
+    ev.begin();
+    long r = Long.MIN_VALUE;
+    try {
+      checkArgs(pages, nrPages, gupFlags, FOLL_GET);
+      r = fastFallback(mmOf(task), start, nrPages, gupFlags | FOLL_GET, pages);
+      return r;
+    } catch (KernelException e) {
+      r = -e.errno().number();
+      throw e;
+    } finally {
+      if (ev.shouldCommit()) {
+        commitPin(ev, "get_user_pages_fast", task.mm(), nrPages, gupFlags, r);
+      }
+    }
   }
 
   /** {@code get_user_pages_remote()}: another task's pages; needs a reference on its mm. */
   public long getUserPagesRemote(MmRef mm, long start, long nrPages, int gupFlags, long[] pages) {
-    checkArgs(pages, nrPages, gupFlags, 0);
-    return slowLocked(
-        mm.mm(),
-        start,
-        nrPages,
-        gupFlags | (pages != null ? FOLL_GET : 0) | FOLL_TOUCH | FOLL_REMOTE,
-        pages,
-        0);
+    MmTraceEvents.PinBatch ev = new MmTraceEvents.PinBatch(); // scalar-replaced when off
+    ev.begin();
+    long r = Long.MIN_VALUE;
+    try {
+      checkArgs(pages, nrPages, gupFlags, 0);
+      r =
+          slowLocked(
+              mm.mm(),
+              start,
+              nrPages,
+              gupFlags | (pages != null ? FOLL_GET : 0) | FOLL_TOUCH | FOLL_REMOTE,
+              pages,
+              0);
+      return r;
+    } catch (KernelException e) {
+      r = -e.errno().number();
+      throw e;
+    } finally {
+      if (ev.shouldCommit()) {
+        commitPin(ev, "get_user_pages_remote", mm.mm(), nrPages, gupFlags, r);
+      }
+    }
   }
 
   /** {@code pin_user_pages()}: {@code FOLL_PIN}, released only by {@link #unpinUserPage}. */
   public long pinUserPages(Task task, long start, long nrPages, int gupFlags, long[] pages) {
-    checkArgs(pages, nrPages, gupFlags, FOLL_PIN);
-    MmStruct mm = mmOf(task);
-    mm.hasPinned = true;
-    return longterm(mm, start, nrPages, gupFlags | FOLL_PIN | FOLL_TOUCH, pages, false);
+    MmTraceEvents.PinBatch ev = new MmTraceEvents.PinBatch(); // scalar-replaced when off
+    ev.begin();
+    long r = Long.MIN_VALUE;
+    try {
+      checkArgs(pages, nrPages, gupFlags, FOLL_PIN);
+      MmStruct mm = mmOf(task);
+      mm.hasPinned = true;
+      r = longterm(mm, start, nrPages, gupFlags | FOLL_PIN | FOLL_TOUCH, pages, false);
+      return r;
+    } catch (KernelException e) {
+      r = -e.errno().number();
+      throw e;
+    } finally {
+      if (ev.shouldCommit()) {
+        commitPin(ev, "pin_user_pages", task.mm(), nrPages, gupFlags, r);
+      }
+    }
   }
 
   /** {@code pin_user_pages_fast()}. */
   public long pinUserPagesFast(Task task, long start, long nrPages, int gupFlags, long[] pages) {
-    checkArgs(pages, nrPages, gupFlags, FOLL_PIN);
-    MmStruct mm = mmOf(task);
-    mm.hasPinned = true;
-    return longterm(mm, start, nrPages, gupFlags | FOLL_PIN, pages, true);
+    MmTraceEvents.PinBatch ev = new MmTraceEvents.PinBatch(); // scalar-replaced when off
+    ev.begin();
+    long r = Long.MIN_VALUE;
+    try {
+      checkArgs(pages, nrPages, gupFlags, FOLL_PIN);
+      MmStruct mm = mmOf(task);
+      mm.hasPinned = true;
+      r = longterm(mm, start, nrPages, gupFlags | FOLL_PIN, pages, true);
+      return r;
+    } catch (KernelException e) {
+      r = -e.errno().number();
+      throw e;
+    } finally {
+      if (ev.shouldCommit()) {
+        commitPin(ev, "pin_user_pages_fast", task.mm(), nrPages, gupFlags, r);
+      }
+    }
   }
 
   /** {@code pin_user_pages_remote()}. */
   public long pinUserPagesRemote(MmRef ref, long start, long nrPages, int gupFlags, long[] pages) {
-    checkArgs(pages, nrPages, gupFlags, FOLL_PIN);
-    MmStruct mm = ref.mm();
-    mm.hasPinned = true;
-    return longterm(
-        mm, start, nrPages, gupFlags | FOLL_PIN | FOLL_TOUCH | FOLL_REMOTE, pages, false);
+    MmTraceEvents.PinBatch ev = new MmTraceEvents.PinBatch(); // scalar-replaced when off
+    ev.begin();
+    long r = Long.MIN_VALUE;
+    try {
+      checkArgs(pages, nrPages, gupFlags, FOLL_PIN);
+      MmStruct mm = ref.mm();
+      mm.hasPinned = true;
+      r =
+          longterm(
+              mm, start, nrPages, gupFlags | FOLL_PIN | FOLL_TOUCH | FOLL_REMOTE, pages, false);
+      return r;
+    } catch (KernelException e) {
+      r = -e.errno().number();
+      throw e;
+    } finally {
+      if (ev.shouldCommit()) {
+        commitPin(ev, "pin_user_pages_remote", ref.mm(), nrPages, gupFlags, r);
+      }
+    }
+  }
+
+  private static void commitPin(
+      MmTraceEvents.PinBatch ev, String fn, MmStruct mm, long nrPages, int gupFlags, long r) {
+    ev.function = fn;
+    ev.mm = mm == null ? -1 : mm.id();
+    ev.nrPages = nrPages;
+    ev.gupFlags = gupFlags;
+    ev.result = r;
+    ev.commit();
   }
 
   private MmStruct mmOf(Task task) {
@@ -171,7 +263,7 @@ public final class Gup {
       unpinUserPages(pages, (int) n);
       vm.lru.lruAddDrainAll(); // migrate_prep: batched folios hold references
       for (long pfn : move) {
-        int rc = vm.migration.migrate(pfn, false);
+        int rc = vm.migration.migrate(pfn, false, "longterm_pin");
         if (rc != 0) {
           // migrate_longterm_unpinnable_folios(): a folio that will not move fails the pin
           throw new KernelException(
@@ -681,9 +773,29 @@ public final class Gup {
 
   /** {@code unpin_user_page()}: releases one {@code FOLL_PIN} reference. */
   public void unpinUserPage(long pfn) {
+    MmTraceEvents.UnpinBatch ev = new MmTraceEvents.UnpinBatch();
+    ev.begin();
+    boolean released = unpinUserPage0(pfn);
+    if (ev.shouldCommit()) {
+      commitUnpin(ev, "unpin_user_page", 1, released ? 1 : 0, false);
+    }
+  }
+
+  private boolean unpinUserPage0(long pfn) {
     if (unpinOne(pfn)) {
       vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, 1);
+      return true;
     }
+    return false;
+  }
+
+  private static void commitUnpin(
+      MmTraceEvents.UnpinBatch ev, String fn, long nrPages, long released, boolean dirty) {
+    ev.function = fn;
+    ev.nrPages = nrPages;
+    ev.released = released;
+    ev.makeDirty = dirty;
+    ev.commit();
   }
 
   /**
@@ -705,6 +817,8 @@ public final class Gup {
 
   /** {@code unpin_user_pages()}: NULL entries ({@link PageAllocator#NO_PFN}) are skipped. */
   public void unpinUserPages(long[] pages, int npages) {
+    MmTraceEvents.UnpinBatch ev = new MmTraceEvents.UnpinBatch();
+    ev.begin();
     long released = 0;
     for (int i = 0; i < npages; ) {
       long pfn = pages[i];
@@ -724,6 +838,9 @@ public final class Gup {
     }
     // one vmstat update per call, as the kernel's per-cpu counters make it cheap
     vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, released);
+    if (ev.shouldCommit()) {
+      commitUnpin(ev, "unpin_user_pages", npages, released, false);
+    }
   }
 
   /**
@@ -761,6 +878,9 @@ public final class Gup {
    * marked dirty and unlocked before its pin is dropped; NULL entries are skipped.
    */
   public void unpinUserPagesDirtyLock(long[] pages, int npages, boolean makeDirty) {
+    MmTraceEvents.UnpinBatch ev = new MmTraceEvents.UnpinBatch();
+    ev.begin();
+    long released = 0;
     for (int i = 0; i < npages; i++) {
       long pfn = pages[i];
       if (pfn == PageAllocator.NO_PFN) {
@@ -770,7 +890,10 @@ public final class Gup {
       if (makeDirty) {
         markDirtyLocked(pfn);
       }
-      unpinUserPage(pfn);
+      released += unpinUserPage0(pfn) ? 1 : 0;
+    }
+    if (ev.shouldCommit()) {
+      commitUnpin(ev, "unpin_user_pages_dirty_lock", npages, released, makeDirty);
     }
   }
 
@@ -782,11 +905,17 @@ public final class Gup {
       memmap.checkPfn(pfn);
       memmap.checkPfn(pfn + npages - 1);
     }
+    MmTraceEvents.UnpinBatch ev = new MmTraceEvents.UnpinBatch();
+    ev.begin();
+    long released = 0;
     for (int i = 0; i < npages; i++) {
       if (makeDirty) {
         markDirtyLocked(pfn + i);
       }
-      unpinUserPage(pfn + i);
+      released += unpinUserPage0(pfn + i) ? 1 : 0;
+    }
+    if (ev.shouldCommit()) {
+      commitUnpin(ev, "unpin_user_page_range_dirty_lock", npages, released, makeDirty);
     }
   }
 

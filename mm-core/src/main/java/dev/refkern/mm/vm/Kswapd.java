@@ -1,6 +1,7 @@
 package dev.refkern.mm.vm;
 
 import dev.refkern.mm.VmItem;
+import dev.refkern.mm.internal.trace.MmTraceEvents;
 import dev.refkern.mm.sched.KThread;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.WaitQueue;
@@ -49,7 +50,17 @@ public final class Kswapd {
         return;
       }
       seen = wakeups.get();
+      MmTraceEvents.KswapdWake wake = new MmTraceEvents.KswapdWake();
+      if (wake.shouldCommit()) {
+        wake.wakeups = seen;
+        wake.commit();
+      }
       balancePgdat();
+      MmTraceEvents.KswapdSleep sleep = new MmTraceEvents.KswapdSleep();
+      if (sleep.shouldCommit()) {
+        sleep.balanced = vm.mem.zonesBalanced();
+        sleep.commit();
+      }
     }
   }
 

@@ -9,6 +9,7 @@ import dev.refkern.mm.Gfp;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.VmItem;
+import dev.refkern.mm.internal.trace.MmTraceEvents;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
 import java.util.ArrayList;
@@ -49,11 +50,12 @@ final class Migration {
   /**
    * Migrates the folio containing {@code pfn}; {@code toMovable} false places the copy outside
    * {@code ZONE_MOVABLE} (what a long-term pin needs). Returns 0 or a negative errno, and counts
-   * {@code pgmigrate_success} / {@code pgmigrate_fail}.
+   * {@code pgmigrate_success} / {@code pgmigrate_fail}; {@code reason} is the {@code
+   * migrate_reason} the {@code mm_migrate_pages} event reports.
    */
-  int migrate(long pfn, boolean toMovable) {
+  int migrate(long pfn, boolean toMovable, String reason) {
     int gfp = toMovable ? Gfp.HIGHUSER_MOVABLE | Gfp.NOWARN : Gfp.KERNEL | Gfp.NOWARN;
-    return migrate(pfn, () -> alloc.allocPages(gfp, 0));
+    return migrate(pfn, () -> alloc.allocPages(gfp, 0), reason);
   }
 
   /**
@@ -61,9 +63,18 @@ final class Migration {
    * free pages its free scanner isolated); the supplied page has refcount 1 and is returned to the
    * allocator if the migration fails.
    */
-  int migrate(long pfn, java.util.function.LongSupplier newFolio) {
+  int migrate(long pfn, java.util.function.LongSupplier newFolio, String reason) {
+    MmTraceEvents.MigratePages ev = new MmTraceEvents.MigratePages();
+    ev.begin();
     int rc = migrateOne(pfn, newFolio);
     vm.mem.vmstat().inc(rc == 0 ? VmItem.PGMIGRATE_SUCCESS : VmItem.PGMIGRATE_FAIL);
+    if (ev.shouldCommit()) {
+      ev.succeeded = rc == 0 ? 1 : 0;
+      ev.failed = rc == 0 ? 0 : 1;
+      ev.reason = reason; // the kernel's migrate_reason names (MR_LONGTERM_PIN: "longterm_pin")
+      ev.result = rc;
+      ev.commit();
+    }
     return rc;
   }
 

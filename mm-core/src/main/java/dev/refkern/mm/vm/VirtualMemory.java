@@ -297,7 +297,7 @@ public final class VirtualMemory {
     if (memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
       throw new KernelException(Errno.EINVAL, "migrate of device pfn " + pfn);
     }
-    return migration.migrate(pfn, toMovable);
+    return migration.migrate(pfn, toMovable, "syscall_or_cpuset");
   }
 
   /**
@@ -311,7 +311,7 @@ public final class VirtualMemory {
     if (memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
       throw new KernelException(Errno.EINVAL, "migrate of device pfn " + pfn);
     }
-    return migration.migrate(pfn, newFolio);
+    return migration.migrate(pfn, newFolio, "compaction");
   }
 
   /** {@code folio_mapcount()}: page-table mappings of the folio containing {@code pfn}. */

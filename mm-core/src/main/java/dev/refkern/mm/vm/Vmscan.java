@@ -7,6 +7,7 @@ import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.VmItem;
+import dev.refkern.mm.internal.trace.MmTraceEvents;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
 import java.util.ArrayList;
@@ -73,6 +74,10 @@ public final class Vmscan {
         }
         for (LruVec.LruList l :
             new LruVec.LruList[] {LruVec.LruList.INACTIVE_FILE, LruVec.LruList.INACTIVE_ANON}) {
+          MmTraceEvents.ShrinkInactive ev = new MmTraceEvents.ShrinkInactive();
+          ev.begin();
+          long scanned0 = c[0];
+          long reclaimed0 = c[1];
           long toScan = Math.max(SWAP_CLUSTER_MAX, lru.size(l) >> prio);
           while (toScan > 0 && c[1] < nrToReclaim) {
             int n = lru.isolateFromTail(l, (int) Math.min(buf.length, toScan), buf);
@@ -84,6 +89,13 @@ public final class Vmscan {
             for (int i = 0; i < n; i++) {
               shrinkFolio(buf[i], c);
             }
+          }
+          if (ev.shouldCommit()) {
+            ev.scanned = c[0] - scanned0;
+            ev.reclaimed = c[1] - reclaimed0;
+            ev.priority = prio;
+            ev.file = l == LruVec.LruList.INACTIVE_FILE;
+            ev.commit();
           }
         }
         vm.mem.scheduler().condResched();

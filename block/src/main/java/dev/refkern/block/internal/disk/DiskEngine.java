@@ -4,6 +4,8 @@ import dev.refkern.block.Bio;
 import dev.refkern.block.BioOp;
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.Integrity;
+import dev.refkern.block.internal.trace.BlockTraceEvents;
+import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageMemory;
@@ -71,6 +73,12 @@ public final class DiskEngine {
    * blk_queue_enter()} on a dead disk), fails at once with {@code -EIO}.
    */
   public void submit(Bio bio) {
+    BlockTraceEvents.bioQueue(
+        lock instanceof BlockDevice d ? d.name() : "?",
+        bio.sector(),
+        bio.size(),
+        bio.op(),
+        bio.flags());
     int err = check(bio);
     if (err == 0) {
       synchronized (lock) {

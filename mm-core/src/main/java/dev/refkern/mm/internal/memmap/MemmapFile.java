@@ -5,16 +5,21 @@ import dev.refkern.mm.KernelException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileChannel.MapMode;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
 import java.util.Properties;
 import java.util.zip.CRC32;
 import net.openhft.chronicle.bytes.RandomDataInput;
 import net.openhft.chronicle.hash.Data;
+import net.openhft.chronicle.hash.impl.VanillaChronicleHash;
 import net.openhft.chronicle.map.ChronicleMap;
 import net.openhft.chronicle.map.ChronicleMapBuilder;
 import net.openhft.chronicle.map.ExternalMapQueryContext;
@@ -378,6 +383,44 @@ public final class MemmapFile implements AutoCloseable {
   /** Base addresses of each section's descriptors; index by {@code pfn >>> SECTION_SHIFT}. */
   public long[] sectionBases() {
     return sectionBase.clone();
+  }
+
+  /**
+   * Each section's descriptors as a direct buffer, for {@code VarHandle} access; index by {@code
+   * pfn >>> SECTION_SHIFT}. The buffers map the same file pages as Chronicle's own {@code
+   * MAP_SHARED} mapping (coherent on Linux), at the file offset of each section's aligned
+   * descriptors: Chronicle maps its main store from offset 0, and a memmap never needs an extra
+   * tier.
+   */
+  public ByteBuffer[] sectionBuffers() {
+    VanillaChronicleHash<?, ?, ?, ?> h = (VanillaChronicleHash<?, ?, ?, ?>) map;
+    long fileStart = h.bsAddress();
+    long storeEnd = fileStart + h.dataStoreSize();
+    Path f = dir.resolve(MAP_FILE);
+    boolean rw = Files.isWritable(f);
+    try (FileChannel ch =
+        rw
+            ? FileChannel.open(f, StandardOpenOption.READ, StandardOpenOption.WRITE)
+            : FileChannel.open(f, StandardOpenOption.READ)) {
+      ByteBuffer[] out = new ByteBuffer[sectionBase.length];
+      for (int s = 0; s < out.length; s++) {
+        long base = sectionBase[s];
+        if (base < fileStart || base + SECTION_BYTES > storeEnd) {
+          throw corrupt(dir, "memmap section " + s + " is outside the map's main store");
+        }
+        out[s] =
+            ch.map(rw ? MapMode.READ_WRITE : MapMode.READ_ONLY, base - fileStart, SECTION_BYTES)
+                .order(ByteOrder.nativeOrder());
+      }
+      return out;
+    } catch (IOException e) {
+      throw new KernelException(Errno.EIO, "cannot map memmap sections in " + dir + ": " + e);
+    }
+  }
+
+  /** Section {@code s}'s value as Chronicle reads it (tests check the buffers against it). */
+  byte[] sectionValue(int s) {
+    return map.get(s);
   }
 
   /** Number of frames the memmap describes. */

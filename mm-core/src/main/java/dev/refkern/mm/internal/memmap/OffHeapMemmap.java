@@ -1,15 +1,20 @@
 package dev.refkern.mm.internal.memmap;
 
 import static dev.refkern.mm.internal.memmap.PageDescriptor.*;
-import static dev.refkern.mm.internal.memmap.Unsafes.UNSAFE;
 
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.ZoneType;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
- * {@link Memmap} over the descriptor memory of a {@link MemmapFile}: a pfn resolves to an address
- * by one array load and a shift, like {@code __pfn_to_page()} with {@code SPARSEMEM}.
+ * {@link Memmap} over the descriptor memory of a {@link MemmapFile}: a pfn resolves to its
+ * section's buffer by one array load and to the descriptor by a shift, like {@code __pfn_to_page()}
+ * with {@code SPARSEMEM}. Fields are read and written through byte-buffer view {@code VarHandle}s
+ * (volatile, atomic add, compare-and-set on aligned offsets).
  */
 public final class OffHeapMemmap implements Memmap {
   /**
@@ -20,7 +25,12 @@ public final class OffHeapMemmap implements Memmap {
 
   private static final long SECTION_MASK = MemmapFile.PAGES_PER_SECTION - 1;
 
-  private final long[] sectionBase;
+  private static final VarHandle LONG =
+      MethodHandles.byteBufferViewVarHandle(long[].class, ByteOrder.nativeOrder());
+  private static final VarHandle INT =
+      MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.nativeOrder());
+
+  private final ByteBuffer[] sections;
   private final long nrPfns;
   private final long movableStart;
   private final long deviceStart;
@@ -29,15 +39,19 @@ public final class OffHeapMemmap implements Memmap {
    * @param movableStart first pfn of {@code ZONE_MOVABLE} (== {@code deviceStart} if none)
    * @param deviceStart first pfn of the {@code ZONE_DEVICE} range (== RAM frames)
    */
-  public OffHeapMemmap(long[] sectionBase, long nrPfns, long movableStart, long deviceStart) {
-    this.sectionBase = sectionBase.clone();
+  public OffHeapMemmap(ByteBuffer[] sections, long nrPfns, long movableStart, long deviceStart) {
+    this.sections = sections.clone();
     this.nrPfns = nrPfns;
     this.movableStart = movableStart;
     this.deviceStart = deviceStart;
   }
 
-  private long addr(long pfn) {
-    return sectionBase[(int) (pfn >>> MemmapFile.SECTION_SHIFT)] + ((pfn & SECTION_MASK) << SHIFT);
+  private ByteBuffer sec(long pfn) {
+    return sections[(int) (pfn >>> MemmapFile.SECTION_SHIFT)];
+  }
+
+  private static int off(long pfn) {
+    return (int) ((pfn & SECTION_MASK) << SHIFT);
   }
 
   @Override
@@ -67,7 +81,7 @@ public final class OffHeapMemmap implements Memmap {
 
   @Override
   public long flags(long pfn) {
-    return UNSAFE.getLongVolatile(null, addr(pfn) + FLAGS);
+    return (long) LONG.getVolatile(sec(pfn), off(pfn) + FLAGS);
   }
 
   @Override
@@ -87,110 +101,112 @@ public final class OffHeapMemmap implements Memmap {
 
   @Override
   public boolean testAndSetFlag(long pfn, int flag) {
-    long a = addr(pfn) + FLAGS;
+    ByteBuffer b = sec(pfn);
+    int a = off(pfn) + FLAGS;
     long bit = PageFlags.bit(flag);
     long old;
     do {
-      old = UNSAFE.getLongVolatile(null, a);
+      old = (long) LONG.getVolatile(b, a);
       if ((old & bit) != 0) {
         return true;
       }
-    } while (!UNSAFE.compareAndSwapLong(null, a, old, old | bit));
+    } while (!LONG.compareAndSet(b, a, old, old | bit));
     return false;
   }
 
   @Override
   public boolean testAndClearFlag(long pfn, int flag) {
-    long a = addr(pfn) + FLAGS;
+    ByteBuffer b = sec(pfn);
+    int a = off(pfn) + FLAGS;
     long bit = PageFlags.bit(flag);
     long old;
     do {
-      old = UNSAFE.getLongVolatile(null, a);
+      old = (long) LONG.getVolatile(b, a);
       if ((old & bit) == 0) {
         return false;
       }
-    } while (!UNSAFE.compareAndSwapLong(null, a, old, old & ~bit));
+    } while (!LONG.compareAndSet(b, a, old, old & ~bit));
     return true;
   }
 
   @Override
   public int refcount(long pfn) {
-    return UNSAFE.getIntVolatile(null, addr(pfn) + REFCOUNT);
+    return (int) INT.getVolatile(sec(pfn), off(pfn) + REFCOUNT);
   }
 
   @Override
   public int refAdd(long pfn, int delta) {
-    return UNSAFE.getAndAddInt(null, addr(pfn) + REFCOUNT, delta) + delta;
+    return (int) INT.getAndAdd(sec(pfn), off(pfn) + REFCOUNT, delta) + delta;
   }
 
   @Override
   public boolean refCompareAndSet(long pfn, int expect, int update) {
-    return UNSAFE.compareAndSwapInt(null, addr(pfn) + REFCOUNT, expect, update);
+    return INT.compareAndSet(sec(pfn), off(pfn) + REFCOUNT, expect, update);
   }
 
   @Override
   public void setRefcount(long pfn, int value) {
-    UNSAFE.putIntVolatile(null, addr(pfn) + REFCOUNT, value);
+    INT.setVolatile(sec(pfn), off(pfn) + REFCOUNT, value);
   }
 
   @Override
   public int mapcount(long pfn) {
-    return UNSAFE.getIntVolatile(null, addr(pfn) + MAPCOUNT);
+    return (int) INT.getVolatile(sec(pfn), off(pfn) + MAPCOUNT);
   }
 
   @Override
   public int mapcountAdd(long pfn, int delta) {
-    return UNSAFE.getAndAddInt(null, addr(pfn) + MAPCOUNT, delta) + delta;
+    return (int) INT.getAndAdd(sec(pfn), off(pfn) + MAPCOUNT, delta) + delta;
   }
 
   @Override
   public int pincount(long pfn) {
-    return UNSAFE.getIntVolatile(null, addr(pfn) + PINCOUNT);
+    return (int) INT.getVolatile(sec(pfn), off(pfn) + PINCOUNT);
   }
 
   @Override
   public int pincountAdd(long pfn, int delta) {
-    return UNSAFE.getAndAddInt(null, addr(pfn) + PINCOUNT, delta) + delta;
+    return (int) INT.getAndAdd(sec(pfn), off(pfn) + PINCOUNT, delta) + delta;
   }
 
   @Override
   public long mapping(long pfn) {
-    return UNSAFE.getLongVolatile(null, addr(pfn) + MAPPING);
+    return (long) LONG.getVolatile(sec(pfn), off(pfn) + MAPPING);
   }
 
   @Override
   public void setMapping(long pfn, long mapping) {
-    UNSAFE.putLongVolatile(null, addr(pfn) + MAPPING, mapping);
+    LONG.setVolatile(sec(pfn), off(pfn) + MAPPING, mapping);
   }
 
   @Override
   public long index(long pfn) {
-    return UNSAFE.getLongVolatile(null, addr(pfn) + INDEX);
+    return (long) LONG.getVolatile(sec(pfn), off(pfn) + INDEX);
   }
 
   @Override
   public void setIndex(long pfn, long index) {
-    UNSAFE.putLongVolatile(null, addr(pfn) + INDEX, index);
+    LONG.setVolatile(sec(pfn), off(pfn) + INDEX, index);
   }
 
   @Override
   public long privateData(long pfn) {
-    return UNSAFE.getLongVolatile(null, addr(pfn) + PRIVATE);
+    return (long) LONG.getVolatile(sec(pfn), off(pfn) + PRIVATE);
   }
 
   @Override
   public void setPrivateData(long pfn, long value) {
-    UNSAFE.putLongVolatile(null, addr(pfn) + PRIVATE, value);
+    LONG.setVolatile(sec(pfn), off(pfn) + PRIVATE, value);
   }
 
   @Override
   public int compound(long pfn) {
-    return UNSAFE.getIntVolatile(null, addr(pfn) + COMPOUND);
+    return (int) INT.getVolatile(sec(pfn), off(pfn) + COMPOUND);
   }
 
   @Override
   public void setCompound(long pfn, int value) {
-    UNSAFE.putIntVolatile(null, addr(pfn) + COMPOUND, value);
+    INT.setVolatile(sec(pfn), off(pfn) + COMPOUND, value);
   }
 
   @Override
@@ -208,61 +224,62 @@ public final class OffHeapMemmap implements Memmap {
 
   @Override
   public long lruPrev(long pfn) {
-    return UNSAFE.getIntVolatile(null, addr(pfn) + LRU_PREV) - 1L;
+    return (int) INT.getVolatile(sec(pfn), off(pfn) + LRU_PREV) - 1L;
   }
 
   @Override
   public long lruNext(long pfn) {
-    return UNSAFE.getIntVolatile(null, addr(pfn) + LRU_NEXT) - 1L;
+    return (int) INT.getVolatile(sec(pfn), off(pfn) + LRU_NEXT) - 1L;
   }
 
   @Override
   public void setLruPrev(long pfn, long prev) {
-    UNSAFE.putIntVolatile(null, addr(pfn) + LRU_PREV, (int) (prev + 1));
+    INT.setVolatile(sec(pfn), off(pfn) + LRU_PREV, (int) (prev + 1));
   }
 
   @Override
   public void setLruNext(long pfn, long next) {
-    UNSAFE.putIntVolatile(null, addr(pfn) + LRU_NEXT, (int) (next + 1));
+    INT.setVolatile(sec(pfn), off(pfn) + LRU_NEXT, (int) (next + 1));
   }
 
   @Override
   public int lruState(long pfn) {
-    return UNSAFE.getIntVolatile(null, addr(pfn) + LRU_STATE);
+    return (int) INT.getVolatile(sec(pfn), off(pfn) + LRU_STATE);
   }
 
   @Override
   public void setLruState(long pfn, int state) {
-    UNSAFE.putIntVolatile(null, addr(pfn) + LRU_STATE, state);
+    INT.setVolatile(sec(pfn), off(pfn) + LRU_STATE, state);
   }
 
   @Override
   public int pgmap(long pfn) {
-    return UNSAFE.getIntVolatile(null, addr(pfn) + PGMAP);
+    return (int) INT.getVolatile(sec(pfn), off(pfn) + PGMAP);
   }
 
   @Override
   public void setPgmap(long pfn, int id) {
-    UNSAFE.putIntVolatile(null, addr(pfn) + PGMAP, id);
+    INT.setVolatile(sec(pfn), off(pfn) + PGMAP, id);
   }
 
   @Override
   public int entireMapcount(long head) {
-    return UNSAFE.getIntVolatile(null, addr(head + 1) + SPARE_TAIL);
+    return (int) INT.getVolatile(sec(head + 1), off(head + 1) + SPARE_TAIL);
   }
 
   @Override
   public int entireMapcountAdd(long head, int delta) {
-    return UNSAFE.getAndAddInt(null, addr(head + 1) + SPARE_TAIL, delta) + delta;
+    return (int) INT.getAndAdd(sec(head + 1), off(head + 1) + SPARE_TAIL, delta) + delta;
   }
 
   @Override
   public void clearDescriptor(long pfn) {
-    long a = addr(pfn);
-    // eight plain stores: cheaper than the native setMemory call for 64 bytes
-    for (int off = 0; off < PageDescriptor.SIZE; off += Long.BYTES) {
-      UNSAFE.putLong(a + off, 0L);
+    ByteBuffer b = sec(pfn);
+    int a = off(pfn);
+    // eight plain stores, then a release fence as Unsafe.storeFence() was
+    for (int o = 0; o < PageDescriptor.SIZE; o += Long.BYTES) {
+      LONG.set(b, a + o, 0L);
     }
-    UNSAFE.storeFence();
+    VarHandle.releaseFence();
   }
 }
