@@ -41,6 +41,9 @@ public final class PhysicalMemory implements AutoCloseable {
   private final PageCacheState<AddressSpace> pageCache = new PageCacheState<>();
   private volatile boolean closed;
 
+  /** Booted machines not yet closed, for {@link #fatalSignalAll()}. */
+  private static final java.util.Set<PhysicalMemory> LIVE = ConcurrentHashMap.newKeySet();
+
   private PhysicalMemory(BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
     this.params = params;
     this.scheduler = scheduler;
@@ -69,9 +72,10 @@ public final class PhysicalMemory implements AutoCloseable {
       health.onBug(msg -> file.setStatus("crashed", msg));
     } catch (RuntimeException e) {
       file.setStatus("crashed", "boot failed: " + e);
-      file.close();
+      file.close("crashed");
       throw e;
     }
+    LIVE.add(this);
   }
 
   /**
@@ -308,16 +312,54 @@ public final class PhysicalMemory implements AutoCloseable {
     return new DebugVm(this, allocator);
   }
 
-  /** Marks the kernel stopped and unmaps the memmap; its file stays for inspection. */
+  /**
+   * Delivers a fatal signal to every booted machine of this process (the JVM is shutting down on
+   * SIGINT/SIGTERM): their kernel entries fail with {@code EINTR} from now on, so their tasks
+   * unwind and close them.
+   */
+  public static void fatalSignalAll() {
+    for (PhysicalMemory m : LIVE) {
+      m.health.fatalSignal();
+    }
+  }
+
+  /**
+   * Waits until every booted machine of this process has been closed.
+   *
+   * @return false if some were still open after {@code millis}
+   */
+  public static boolean awaitAllClosed(long millis) throws InterruptedException {
+    long deadline = System.nanoTime() + millis * 1_000_000L;
+    synchronized (LIVE) {
+      while (!LIVE.isEmpty()) {
+        long left = (deadline - System.nanoTime()) / 1_000_000L;
+        if (left <= 0) {
+          return false;
+        }
+        LIVE.wait(left);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Marks the kernel stopped (or keeps it crashed after a {@code BUG}), records the memmap's
+   * section checksums and unmaps it; its file stays for inspection. Call after the kernel's tasks
+   * stopped.
+   */
   @Override
   public synchronized void close() {
     if (closed) {
       return;
     }
     closed = true;
-    if (!health.isDead()) {
-      file.setStatus("stopped", null);
+    try {
+      file.close(health.isDead() ? "crashed" : "stopped");
+    } finally {
+      synchronized (LIVE) {
+        LIVE.remove(this);
+        LIVE.notifyAll();
+      }
     }
-    file.close();
   }
 }
