@@ -44,7 +44,12 @@ public final class PhysicalMemory implements AutoCloseable {
   /** Booted machines not yet closed, for {@link #fatalSignalAll()}. */
   private static final java.util.Set<PhysicalMemory> LIVE = ConcurrentHashMap.newKeySet();
 
+  private static volatile boolean exiting;
+
   private PhysicalMemory(BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
+    if (exiting) {
+      throw new KernelException(Errno.EINTR, "fatal signal pending: the process is exiting");
+    }
     this.params = params;
     this.scheduler = scheduler;
     this.ramPfns = params.memBytes() / BootParams.PAGE_SIZE;
@@ -76,6 +81,9 @@ public final class PhysicalMemory implements AutoCloseable {
       throw e;
     }
     LIVE.add(this);
+    if (exiting) {
+      health.fatalSignal(); // raced with fatalSignalAll()
+    }
   }
 
   /**
@@ -313,11 +321,29 @@ public final class PhysicalMemory implements AutoCloseable {
   }
 
   /**
+   * Checks a state directory path as boot would open it.
+   *
+   * @param mayCreate a missing directory is fine (boot creates it); otherwise {@code ENOENT}
+   * @throws KernelException {@code ENOENT} for an empty path, {@code ENOTDIR} if it (or a parent)
+   *     is a regular file, {@code EACCES} if it cannot be read
+   */
+  public static void checkStateDir(Path stateDir, boolean mayCreate) {
+    MemmapFile.checkDir(stateDir, mayCreate);
+  }
+
+  /** True if {@code stateDir} holds a kernel's memmap (running or not). */
+  public static boolean holdsMemmap(Path stateDir) {
+    return java.nio.file.Files.exists(stateDir.resolve(MemmapFile.PROPS_FILE))
+        || java.nio.file.Files.exists(stateDir.resolve(MemmapFile.MAP_FILE));
+  }
+
+  /**
    * Delivers a fatal signal to every booted machine of this process (the JVM is shutting down on
    * SIGINT/SIGTERM): their kernel entries fail with {@code EINTR} from now on, so their tasks
-   * unwind and close them.
+   * unwind and close them. Later boots in this process fail with {@code EINTR} too.
    */
   public static void fatalSignalAll() {
+    exiting = true;
     for (PhysicalMemory m : LIVE) {
       m.health.fatalSignal();
     }

@@ -5,11 +5,8 @@ import dev.refkern.mm.Gfp;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -40,7 +37,7 @@ final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Path dir = Files.createTempDirectory("refkern-bench");
+    Path dir = KernelSession.stateDir(null, "refkern-bench");
     try {
       long t0 = System.nanoTime();
       try (PhysicalMemory m =
@@ -94,9 +91,7 @@ final class BenchCommand implements Callable<Integer> {
         }
       }
     } finally {
-      try (Stream<Path> s = Files.walk(dir)) {
-        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
+      KernelSession.release(dir);
     }
     return 0;
   }

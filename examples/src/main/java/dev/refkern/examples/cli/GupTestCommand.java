@@ -203,9 +203,15 @@ final class GupTestCommand implements Callable<Integer> {
       names = "--state",
       paramLabel = "dir",
       description =
-          "State directory for the memmap, reset at boot (default: a temporary directory, deleted"
+          "State directory for the memmap, kept afterwards; a previous kernel's memmap there is"
+              + " refused (EEXIST) unless --reset (default: a temporary directory, deleted"
               + " afterwards).")
   Path state;
+
+  @Option(
+      names = "--reset",
+      description = "Discard a previous kernel's memmap in the --state directory.")
+  boolean reset;
 
   @Option(
       names = "--progress",
@@ -235,9 +241,9 @@ final class GupTestCommand implements Callable<Integer> {
     BootParams params = BootParams.parse(line);
 
     PrintStream out = System.out;
-    Path dir = state != null ? state : Files.createTempDirectory("refkern-gup-test");
+    Path dir = KernelSession.stateDir(state, "refkern-gup-test");
     Progress prog = new Progress(progress != null ? progress : System.console() != null, nthreads);
-    try (PhysicalMemory mem = PhysicalMemory.boot(params, dir, true)) {
+    try (PhysicalMemory mem = PhysicalMemory.boot(params, dir, reset)) {
       VirtualMemory vm = new VirtualMemory(mem);
       Task task = vm.createTask("gup_test");
       out.println("TAP version 13");
@@ -318,9 +324,7 @@ final class GupTestCommand implements Callable<Integer> {
       return ok && fail == 0 ? 0 : 1;
     } finally {
       prog.stop();
-      if (state == null) {
-        deleteTree(dir);
-      }
+      KernelSession.release(dir);
     }
   }
 

@@ -2,6 +2,13 @@ package dev.refkern.examples.cli;
 
 import dev.refkern.mm.KernelBugException;
 import dev.refkern.mm.KernelException;
+import java.io.FileDescriptor;
+import java.io.FileOutputStream;
+import java.io.FilterOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -32,9 +39,13 @@ public final class Main implements Runnable {
 
   /** Runs the command line and returns its exit status. */
   public static int execute(String... args) {
+    KernelSession.install();
     CommandLine cl = new CommandLine(new Main());
     cl.setExecutionExceptionHandler(
         (ex, cmd, parsed) -> {
+          if (ex instanceof IOException || ex instanceof UncheckedIOException) {
+            ex = KernelSession.errno("I/O error", ex); // one line, ENOSPC for a full disk
+          }
           if (ex instanceof KernelException ke) {
             cmd.getErr().println("refkern: " + ke.getMessage());
             return ke.errno().number();
@@ -45,10 +56,63 @@ public final class Main implements Runnable {
           }
           throw ex;
         });
-    return cl.execute(args);
+    KernelSession.commandStarted();
+    try {
+      return cl.execute(args);
+    } finally {
+      KernelSession.commandDone();
+    }
   }
 
   public static void main(String[] args) {
-    System.exit(execute(args));
+    FailingOut out = new FailingOut(new FileOutputStream(FileDescriptor.out));
+    System.setOut(new PrintStream(out, true));
+    int status = execute(args);
+    System.out.flush();
+    if (out.failure != null && status == 0) {
+      KernelException ke = KernelSession.errno("cannot write standard output", out.failure);
+      System.err.println("refkern: " + ke.getMessage());
+      status = ke.errno().number();
+    }
+    if (KernelSession.exiting()) {
+      // a signal is shutting the JVM down: its exit status (130/143) is the one to report
+      while (true) {
+        try {
+          Thread.sleep(Long.MAX_VALUE);
+        } catch (InterruptedException e) {
+          // keep waiting for the halt
+        }
+      }
+    }
+    System.exit(status);
+  }
+
+  /** Standard output that remembers why a write failed (a PrintStream only sets a flag). */
+  private static final class FailingOut extends FilterOutputStream {
+    volatile IOException failure;
+
+    FailingOut(OutputStream out) {
+      super(out);
+    }
+
+    @Override
+    public void write(byte[] b, int off, int len) throws IOException {
+      try {
+        out.write(b, off, len);
+      } catch (IOException e) {
+        failure = e;
+        throw e;
+      }
+    }
+
+    @Override
+    public void write(int b) throws IOException {
+      try {
+        out.write(b);
+      } catch (IOException e) {
+        failure = e;
+        throw e;
+      }
+    }
   }
 }
