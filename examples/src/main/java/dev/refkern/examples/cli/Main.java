@@ -43,6 +43,15 @@ public final class Main implements Runnable {
     CommandLine cl = new CommandLine(new Main());
     cl.setExecutionExceptionHandler(
         (ex, cmd, parsed) -> {
+          if (KernelSession.exiting()) {
+            // a worker's EINTR wrapped by the scheduler: report the signal, not a stack
+            for (Throwable t = ex; t != null; t = t.getCause()) {
+              if (t instanceof KernelException ke) {
+                ex = ke;
+                break;
+              }
+            }
+          }
           if (ex instanceof IOException || ex instanceof UncheckedIOException) {
             ex = KernelSession.errno("I/O error", ex); // one line, ENOSPC for a full disk
           }
