@@ -246,14 +246,14 @@ class LauncherIT {
 
   @Test
   void sigintDuringBenchIs130AndCleansUp() throws Exception {
-    signalDuringRun("INT", 130, "warm-up", "bench", "--mem", "1G", "--ops", "2000000000");
+    signalDuringRun("INT", 130, "boot mem=", "bench", "--mem", "1G", "--ops", "2000000000");
   }
 
   @Test
   void sigtermDuringRunDioLeavesAStoppedKernel() throws Exception {
     Path state = tmp.resolve("dio");
     signalDuringRun(
-        "TERM", 143, "run dio: write", "run", "dio", "--mb", "100000", "--state", state.toString());
+        "TERM", 143, "run dio: write", "run", "dio", "--mb", "20000", "--state", state.toString());
     Result in = run("inspect", "--state", state.resolve("kernel").toString());
     assertEquals(0, in.exit(), in.out());
     assertTrue(in.out().contains("kernel: STOPPED"), in.out());
