@@ -44,7 +44,7 @@ class GupTestCommandTest {
   }
 
   private Run gupTest(String... args) {
-    List<String> all = new ArrayList<>(List.of("gup-test", "--state", tmp.toString()));
+    List<String> all = new ArrayList<>(List.of("gup-test", "--state", tmp.toString(), "--reset"));
     all.addAll(List.of(args));
     return run(all.toArray(String[]::new));
   }

@@ -4,6 +4,7 @@ package dev.refkern.mm;
 public enum Errno {
   EPERM(1),
   ENOENT(2),
+  EINTR(4),
   EIO(5),
   ENXIO(6),
   E2BIG(7),
@@ -17,12 +18,14 @@ public enum Errno {
   ENOTDIR(20),
   EISDIR(21),
   EINVAL(22),
-  EMLINK(31),
   ENOSPC(28),
   EROFS(30),
+  EMLINK(31),
   ERANGE(34),
   EOVERFLOW(75),
-  EOPNOTSUPP(95);
+  EOPNOTSUPP(95),
+  /** Structure needs cleaning: a memmap failed its checksum or sanity checks. */
+  EUCLEAN(117);
 
   private final int number;
 

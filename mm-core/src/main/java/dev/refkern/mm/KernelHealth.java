@@ -24,6 +24,7 @@ public final class KernelHealth {
   private final AtomicReference<String> bug = new AtomicReference<>();
   private final List<String> recentWarnings = new CopyOnWriteArrayList<>();
   private final List<Consumer<String>> bugListeners = new CopyOnWriteArrayList<>();
+  private volatile boolean fatalSignal;
 
   /**
    * {@code WARN(cond, ...)}: returns {@code condition} so it can guard the caller's recovery, as in
@@ -85,12 +86,31 @@ public final class KernelHealth {
     return allocFailures.get();
   }
 
-  /** Throws the recorded BUG if the kernel is dead. */
+  /**
+   * Throws the recorded BUG if the kernel is dead, or {@code EINTR} once the process got a fatal
+   * signal ({@code fatal_signal_pending()}, which makes GUP and faults return {@code -EINTR}).
+   */
   public void checkAlive() {
     String b = bug.get();
     if (b != null) {
       throw new KernelBugException("kernel is dead after an earlier BUG: " + b);
     }
+    if (fatalSignal) {
+      throw new KernelException(Errno.EINTR, "fatal signal pending: the kernel is shutting down");
+    }
+  }
+
+  /**
+   * Delivers a fatal signal to every task: each later kernel entry fails with {@code EINTR}, so
+   * workers unwind and the memmap can be closed after them.
+   */
+  public void fatalSignal() {
+    fatalSignal = true;
+  }
+
+  /** True once {@link #fatalSignal()} was delivered. */
+  public boolean fatalSignalPending() {
+    return fatalSignal;
   }
 
   /** True once a {@code BUG} hit. */

@@ -47,8 +47,16 @@ public final class PhysicalMemory implements AutoCloseable {
   private final PageCacheState<AddressSpace> pageCache = new PageCacheState<>();
   private volatile boolean closed;
 
+  /** Booted machines not yet closed, for {@link #fatalSignalAll()}. */
+  private static final java.util.Set<PhysicalMemory> LIVE = ConcurrentHashMap.newKeySet();
+
+  private static volatile boolean exiting;
+
   private PhysicalMemory(
       BootParams params, Path stateDir, boolean reset, Scheduler scheduler, BootProgress progress) {
+    if (exiting) {
+      throw new KernelException(Errno.EINTR, "fatal signal pending: the process is exiting");
+    }
     this.params = params;
     this.scheduler = scheduler;
     this.ramPfns = params.memBytes() / BootParams.PAGE_SIZE;
@@ -89,8 +97,12 @@ public final class PhysicalMemory implements AutoCloseable {
       jdk.jfr.FlightRecorder.addPeriodicEvent(MmTraceEvents.VmStat.class, vmstatHook);
     } catch (RuntimeException e) {
       file.setStatus("crashed", "boot failed: " + e);
-      file.close();
+      file.close("crashed");
       throw e;
+    }
+    LIVE.add(this);
+    if (exiting) {
+      health.fatalSignal(); // raced with fatalSignalAll()
     }
   }
 
@@ -380,7 +392,59 @@ public final class PhysicalMemory implements AutoCloseable {
     e.commit();
   }
 
-  /** Marks the kernel stopped and unmaps the memmap; its file stays for inspection. */
+  /**
+   * Checks a state directory path as boot would open it.
+   *
+   * @param mayCreate a missing directory is fine (boot creates it); otherwise {@code ENOENT}
+   * @throws KernelException {@code ENOENT} for an empty path, {@code ENOTDIR} if it (or a parent)
+   *     is a regular file, {@code EACCES} if it cannot be read
+   */
+  public static void checkStateDir(Path stateDir, boolean mayCreate) {
+    MemmapFile.checkDir(stateDir, mayCreate);
+  }
+
+  /** True if {@code stateDir} holds a kernel's memmap (running or not). */
+  public static boolean holdsMemmap(Path stateDir) {
+    return java.nio.file.Files.exists(stateDir.resolve(MemmapFile.PROPS_FILE))
+        || java.nio.file.Files.exists(stateDir.resolve(MemmapFile.MAP_FILE));
+  }
+
+  /**
+   * Delivers a fatal signal to every booted machine of this process (the JVM is shutting down on
+   * SIGINT/SIGTERM): their kernel entries fail with {@code EINTR} from now on, so their tasks
+   * unwind and close them. Later boots in this process fail with {@code EINTR} too.
+   */
+  public static void fatalSignalAll() {
+    exiting = true;
+    for (PhysicalMemory m : LIVE) {
+      m.health.fatalSignal();
+    }
+  }
+
+  /**
+   * Waits until every booted machine of this process has been closed.
+   *
+   * @return false if some were still open after {@code millis}
+   */
+  public static boolean awaitAllClosed(long millis) throws InterruptedException {
+    long deadline = System.nanoTime() + millis * 1_000_000L;
+    synchronized (LIVE) {
+      while (!LIVE.isEmpty()) {
+        long left = (deadline - System.nanoTime()) / 1_000_000L;
+        if (left <= 0) {
+          return false;
+        }
+        LIVE.wait(left);
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Marks the kernel stopped (or keeps it crashed after a {@code BUG}), records the memmap's
+   * section checksums and unmaps it; its file stays for inspection. Call after the kernel's tasks
+   * stopped.
+   */
   @Override
   public synchronized void close() {
     if (closed) {
@@ -389,9 +453,13 @@ public final class PhysicalMemory implements AutoCloseable {
     closed = true;
     jdk.jfr.FlightRecorder.removePeriodicEvent(vmstatHook);
     emitVmStat(); // the last counters, so even a run shorter than the period has its vmstat
-    if (!health.isDead()) {
-      file.setStatus("stopped", null);
+    try {
+      file.close(health.isDead() ? "crashed" : "stopped");
+    } finally {
+      synchronized (LIVE) {
+        LIVE.remove(this);
+        LIVE.notifyAll();
+      }
     }
-    file.close();
   }
 }

@@ -10,11 +10,8 @@ import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.sched.Schedulers;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -63,7 +60,7 @@ final class BenchCommand implements Callable<Integer> {
           Errno.EINVAL, "--rounds " + rounds + ": must be between 0 and " + MAX_ROUNDS);
     }
     BootParams params = BootParams.parse("mem=" + mem + " zone_device=0");
-    Path dir = Files.createTempDirectory("refkern-bench");
+    Path dir = KernelSession.stateDir(null, "refkern-bench");
     try {
       long t0 = System.nanoTime();
       PhysicalMemory booted;
@@ -123,9 +120,7 @@ final class BenchCommand implements Callable<Integer> {
         return FinalCheck.finish(m, System.out, System.err, "");
       }
     } finally {
-      try (Stream<Path> s = Files.walk(dir)) {
-        s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-      }
+      KernelSession.release(dir);
     }
   }
 }

@@ -41,7 +41,9 @@ final class BootCommand implements Callable<Integer> {
 
   @Option(
       names = "--hold",
-      description = "Keep the kernel running until standard input closes (for live inspection).")
+      description =
+          "Keep the kernel running until standard input closes or SIGINT/SIGTERM (for live"
+              + " inspection).")
   boolean hold;
 
   @Option(
@@ -79,9 +81,7 @@ final class BootCommand implements Callable<Integer> {
       if (hold) {
         out.println("running, pid " + ProcessHandle.current().pid() + "; close stdin to shut down");
         out.flush();
-        while (System.in.read() >= 0) {
-          // wait for end of input
-        }
+        KernelSession.holdUntilStdinClosed();
       }
       return FinalCheck.finish(mem, out, System.err, "");
     }

@@ -210,9 +210,15 @@ final class GupTestCommand implements Callable<Integer> {
       names = "--state",
       paramLabel = "dir",
       description =
-          "State directory for the memmap, reset at boot (default: a temporary directory, deleted"
+          "State directory for the memmap, kept afterwards; a previous kernel's memmap there is"
+              + " refused (EEXIST) unless --reset (default: a temporary directory, deleted"
               + " afterwards).")
   Path state;
+
+  @Option(
+      names = "--reset",
+      description = "Discard a previous kernel's memmap in the --state directory.")
+  boolean reset;
 
   @Option(
       names = "--progress",
@@ -237,9 +243,9 @@ final class GupTestCommand implements Callable<Integer> {
     checkFits(params, size, nthreads, nrPagesPerCall);
 
     PrintStream out = System.out;
-    Path dir = state != null ? state : Files.createTempDirectory("refkern-gup-test");
+    Path dir = KernelSession.stateDir(state, "refkern-gup-test");
     Progress prog = new Progress(ConsoleProgress.wanted(progress), nthreads);
-    try (PhysicalMemory mem = PhysicalMemory.boot(params, dir, true)) {
+    try (PhysicalMemory mem = PhysicalMemory.boot(params, dir, reset)) {
       VirtualMemory vm = new VirtualMemory(mem);
       Task task = vm.createTask("gup_test");
       out.println("TAP version 13");
@@ -320,9 +326,7 @@ final class GupTestCommand implements Callable<Integer> {
       return ok && fail == 0 ? 0 : 1;
     } finally {
       prog.stop();
-      if (state == null) {
-        deleteTree(dir);
-      }
+      KernelSession.release(dir);
     }
   }
 

@@ -15,7 +15,12 @@ import picocli.CommandLine.Option;
     mixinStandardHelpOptions = true,
     version = Main.VERSION,
     name = "inspect",
-    description = "Read the memmap of a running or dead kernel and print a page-types-style table.")
+    description = {
+      "Read the memmap of a running or dead kernel and print a page-types-style table.",
+      "Opens it read-only. A stopped or crashed kernel's memmap is checked against its"
+          + " per-section CRC32C, a killed kernel's against sanity checks: a mismatch is EUCLEAN"
+          + " (exit 117)."
+    })
 final class InspectCommand implements Callable<Integer> {
   @Option(
       names = "--state",
@@ -43,6 +48,9 @@ final class InspectCommand implements Callable<Integer> {
       if (in.property("status_detail") != null) {
         System.out.println("detail: " + in.property("status_detail"));
       }
+      System.out.println("memmap: opened read-only; " + in.integrityNote());
+      System.out.flush();
+      in.verify(); // EUCLEAN: a modified or insane dead memmap is not tabulated
       if (pfn != null) {
         if (!in.memmap().pfnValid(pfn)) {
           throw new KernelException(

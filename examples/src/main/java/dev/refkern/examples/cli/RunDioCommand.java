@@ -8,7 +8,6 @@ import dev.refkern.examples.dio.DioExample.Config;
 import dev.refkern.examples.dio.DioExample.DesignRow;
 import dev.refkern.examples.dio.DioExample.Outcome;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -51,9 +50,15 @@ final class RunDioCommand implements Callable<Integer> {
       names = "--state",
       paramLabel = "DIR",
       description =
-          "State directory for the machines and the disk image, kept afterwards (default: a"
-              + " temporary directory, deleted afterwards).")
+          "State directory for the machines and the disk image, kept afterwards; previous"
+              + " kernels' memmaps there are refused (EEXIST) unless --reset (default: a temporary"
+              + " directory, deleted afterwards).")
   Path state;
+
+  @Option(
+      names = "--reset",
+      description = "Discard previous kernels' memmaps in the --state directory.")
+  boolean reset;
 
   @Option(
       names = "--seed",
@@ -93,8 +98,9 @@ final class RunDioCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
-    Path dir = state != null ? state : Files.createTempDirectory("refkern-dio");
+    Path dir = KernelSession.stateDir(state, "refkern-dio");
     try {
+      KernelSession.refusePreviousKernels(dir, state == null || reset);
       Config cfg = new Config(cmdline, mb, dir, seed, powerCut, designPages);
       PrintStream err = System.err;
       Outcome o;
@@ -110,9 +116,7 @@ final class RunDioCommand implements Callable<Integer> {
       int rc = FinalCheck.exitStatus(System.err, violations);
       return o.ok() ? rc : FinalCheck.VIOLATED;
     } finally {
-      if (state == null) {
-        GupTestCommand.deleteTree(dir);
-      }
+      KernelSession.release(dir);
     }
   }
 
