@@ -13,8 +13,9 @@ import java.nio.ByteOrder;
 /**
  * {@link Memmap} over the descriptor memory of a {@link MemmapFile}: a pfn resolves to its
  * section's buffer by one array load and to the descriptor by a shift, like {@code __pfn_to_page()}
- * with {@code SPARSEMEM}. Fields are read and written through byte-buffer view {@code VarHandle}s
- * (volatile, atomic add, compare-and-set on aligned offsets).
+ * with {@code SPARSEMEM}. Fields are read and written with volatile loads and stores, atomic adds
+ * and compare-and-set: on raw addresses where {@code sun.misc.Unsafe} is silent (JDK 17-23),
+ * through byte-buffer view {@code VarHandle}s from JDK 24 on (see {@link RawMemory}).
  */
 public final class OffHeapMemmap implements Memmap {
   /**
@@ -30,7 +31,11 @@ public final class OffHeapMemmap implements Memmap {
   private static final VarHandle INT =
       MethodHandles.byteBufferViewVarHandle(int[].class, ByteOrder.nativeOrder());
 
+  /** Raw-address access where it is silent (JDK 17-23); null: the VarHandles. */
+  private static final sun.misc.Unsafe U = RawMemory.UNSAFE;
+
   private final ByteBuffer[] sections;
+  private final long[] base; // each section's address, for U
   private final long nrPfns;
   private final long movableStart;
   private final long deviceStart;
@@ -41,6 +46,12 @@ public final class OffHeapMemmap implements Memmap {
    */
   public OffHeapMemmap(ByteBuffer[] sections, long nrPfns, long movableStart, long deviceStart) {
     this.sections = sections.clone();
+    this.base = new long[sections.length];
+    if (U != null) {
+      for (int i = 0; i < sections.length; i++) {
+        base[i] = RawMemory.address(sections[i]);
+      }
+    }
     this.nrPfns = nrPfns;
     this.movableStart = movableStart;
     this.deviceStart = deviceStart;
@@ -52,6 +63,58 @@ public final class OffHeapMemmap implements Memmap {
 
   private static int off(long pfn) {
     return (int) ((pfn & SECTION_MASK) << SHIFT);
+  }
+
+  private long addr(long pfn, int field) {
+    return base[(int) (pfn >>> MemmapFile.SECTION_SHIFT)] + off(pfn) + field;
+  }
+
+  // One branch on a static final: the JIT keeps only the path of the running JDK.
+
+  private long getLong(long pfn, int field) {
+    return U != null
+        ? U.getLongVolatile(null, addr(pfn, field))
+        : (long) LONG.getVolatile(sec(pfn), off(pfn) + field);
+  }
+
+  private void setLong(long pfn, int field, long v) {
+    if (U != null) {
+      U.putLongVolatile(null, addr(pfn, field), v);
+    } else {
+      LONG.setVolatile(sec(pfn), off(pfn) + field, v);
+    }
+  }
+
+  private boolean casLong(long pfn, int field, long expect, long update) {
+    return U != null
+        ? U.compareAndSwapLong(null, addr(pfn, field), expect, update)
+        : LONG.compareAndSet(sec(pfn), off(pfn) + field, expect, update);
+  }
+
+  private int getInt(long pfn, int field) {
+    return U != null
+        ? U.getIntVolatile(null, addr(pfn, field))
+        : (int) INT.getVolatile(sec(pfn), off(pfn) + field);
+  }
+
+  private void setInt(long pfn, int field, int v) {
+    if (U != null) {
+      U.putIntVolatile(null, addr(pfn, field), v);
+    } else {
+      INT.setVolatile(sec(pfn), off(pfn) + field, v);
+    }
+  }
+
+  private int addInt(long pfn, int field, int delta) {
+    return U != null
+        ? U.getAndAddInt(null, addr(pfn, field), delta)
+        : (int) INT.getAndAdd(sec(pfn), off(pfn) + field, delta);
+  }
+
+  private boolean casInt(long pfn, int field, int expect, int update) {
+    return U != null
+        ? U.compareAndSwapInt(null, addr(pfn, field), expect, update)
+        : INT.compareAndSet(sec(pfn), off(pfn) + field, expect, update);
   }
 
   @Override
@@ -81,7 +144,7 @@ public final class OffHeapMemmap implements Memmap {
 
   @Override
   public long flags(long pfn) {
-    return (long) LONG.getVolatile(sec(pfn), off(pfn) + FLAGS);
+    return getLong(pfn, FLAGS);
   }
 
   @Override
@@ -101,112 +164,108 @@ public final class OffHeapMemmap implements Memmap {
 
   @Override
   public boolean testAndSetFlag(long pfn, int flag) {
-    ByteBuffer b = sec(pfn);
-    int a = off(pfn) + FLAGS;
     long bit = PageFlags.bit(flag);
     long old;
     do {
-      old = (long) LONG.getVolatile(b, a);
+      old = getLong(pfn, FLAGS);
       if ((old & bit) != 0) {
         return true;
       }
-    } while (!LONG.compareAndSet(b, a, old, old | bit));
+    } while (!casLong(pfn, FLAGS, old, old | bit));
     return false;
   }
 
   @Override
   public boolean testAndClearFlag(long pfn, int flag) {
-    ByteBuffer b = sec(pfn);
-    int a = off(pfn) + FLAGS;
     long bit = PageFlags.bit(flag);
     long old;
     do {
-      old = (long) LONG.getVolatile(b, a);
+      old = getLong(pfn, FLAGS);
       if ((old & bit) == 0) {
         return false;
       }
-    } while (!LONG.compareAndSet(b, a, old, old & ~bit));
+    } while (!casLong(pfn, FLAGS, old, old & ~bit));
     return true;
   }
 
   @Override
   public int refcount(long pfn) {
-    return (int) INT.getVolatile(sec(pfn), off(pfn) + REFCOUNT);
+    return getInt(pfn, REFCOUNT);
   }
 
   @Override
   public int refAdd(long pfn, int delta) {
-    return (int) INT.getAndAdd(sec(pfn), off(pfn) + REFCOUNT, delta) + delta;
+    return addInt(pfn, REFCOUNT, delta) + delta;
   }
 
   @Override
   public boolean refCompareAndSet(long pfn, int expect, int update) {
-    return INT.compareAndSet(sec(pfn), off(pfn) + REFCOUNT, expect, update);
+    return casInt(pfn, REFCOUNT, expect, update);
   }
 
   @Override
   public void setRefcount(long pfn, int value) {
-    INT.setVolatile(sec(pfn), off(pfn) + REFCOUNT, value);
+    setInt(pfn, REFCOUNT, value);
   }
 
   @Override
   public int mapcount(long pfn) {
-    return (int) INT.getVolatile(sec(pfn), off(pfn) + MAPCOUNT);
+    return getInt(pfn, MAPCOUNT);
   }
 
   @Override
   public int mapcountAdd(long pfn, int delta) {
-    return (int) INT.getAndAdd(sec(pfn), off(pfn) + MAPCOUNT, delta) + delta;
+    return addInt(pfn, MAPCOUNT, delta) + delta;
   }
 
   @Override
   public int pincount(long pfn) {
-    return (int) INT.getVolatile(sec(pfn), off(pfn) + PINCOUNT);
+    return getInt(pfn, PINCOUNT);
   }
 
   @Override
   public int pincountAdd(long pfn, int delta) {
-    return (int) INT.getAndAdd(sec(pfn), off(pfn) + PINCOUNT, delta) + delta;
+    return addInt(pfn, PINCOUNT, delta) + delta;
   }
 
   @Override
   public long mapping(long pfn) {
-    return (long) LONG.getVolatile(sec(pfn), off(pfn) + MAPPING);
+    return getLong(pfn, MAPPING);
   }
 
   @Override
   public void setMapping(long pfn, long mapping) {
-    LONG.setVolatile(sec(pfn), off(pfn) + MAPPING, mapping);
+    setLong(pfn, MAPPING, mapping);
   }
 
   @Override
   public long index(long pfn) {
-    return (long) LONG.getVolatile(sec(pfn), off(pfn) + INDEX);
+    return getLong(pfn, INDEX);
   }
 
   @Override
   public void setIndex(long pfn, long index) {
-    LONG.setVolatile(sec(pfn), off(pfn) + INDEX, index);
+    setLong(pfn, INDEX, index);
   }
 
   @Override
   public long privateData(long pfn) {
-    return (long) LONG.getVolatile(sec(pfn), off(pfn) + PRIVATE);
+    return getLong(pfn, PRIVATE);
   }
 
   @Override
   public void setPrivateData(long pfn, long value) {
-    LONG.setVolatile(sec(pfn), off(pfn) + PRIVATE, value);
+    setLong(pfn, PRIVATE, value);
   }
 
   @Override
   public int compound(long pfn) {
-    return (int) INT.getVolatile(sec(pfn), off(pfn) + COMPOUND);
+    return getInt(pfn, COMPOUND);
   }
 
   @Override
   public void setCompound(long pfn, int value) {
-    INT.setVolatile(sec(pfn), off(pfn) + COMPOUND, value);
+    setInt(pfn, COMPOUND, value);
   }
 
   @Override
@@ -224,62 +283,65 @@ public final class OffHeapMemmap implements Memmap {
 
   @Override
   public long lruPrev(long pfn) {
-    return (int) INT.getVolatile(sec(pfn), off(pfn) + LRU_PREV) - 1L;
+    return getInt(pfn, LRU_PREV) - 1L;
   }
 
   @Override
   public long lruNext(long pfn) {
-    return (int) INT.getVolatile(sec(pfn), off(pfn) + LRU_NEXT) - 1L;
+    return getInt(pfn, LRU_NEXT) - 1L;
   }
 
   @Override
   public void setLruPrev(long pfn, long prev) {
-    INT.setVolatile(sec(pfn), off(pfn) + LRU_PREV, (int) (prev + 1));
+    setInt(pfn, LRU_PREV, (int) (prev + 1));
   }
 
   @Override
   public void setLruNext(long pfn, long next) {
-    INT.setVolatile(sec(pfn), off(pfn) + LRU_NEXT, (int) (next + 1));
+    setInt(pfn, LRU_NEXT, (int) (next + 1));
   }
 
   @Override
   public int lruState(long pfn) {
-    return (int) INT.getVolatile(sec(pfn), off(pfn) + LRU_STATE);
+    return getInt(pfn, LRU_STATE);
   }
 
   @Override
   public void setLruState(long pfn, int state) {
-    INT.setVolatile(sec(pfn), off(pfn) + LRU_STATE, state);
+    setInt(pfn, LRU_STATE, state);
   }
 
   @Override
   public int pgmap(long pfn) {
-    return (int) INT.getVolatile(sec(pfn), off(pfn) + PGMAP);
+    return getInt(pfn, PGMAP);
   }
 
   @Override
   public void setPgmap(long pfn, int id) {
-    INT.setVolatile(sec(pfn), off(pfn) + PGMAP, id);
+    setInt(pfn, PGMAP, id);
   }
 
   @Override
   public int entireMapcount(long head) {
-    return (int) INT.getVolatile(sec(head + 1), off(head + 1) + SPARE_TAIL);
+    return getInt(head + 1, SPARE_TAIL);
   }
 
   @Override
   public int entireMapcountAdd(long head, int delta) {
-    return (int) INT.getAndAdd(sec(head + 1), off(head + 1) + SPARE_TAIL, delta) + delta;
+    return addInt(head + 1, SPARE_TAIL, delta) + delta;
   }
 
   @Override
   public void clearDescriptor(long pfn) {
-    ByteBuffer b = sec(pfn);
-    int a = off(pfn);
-    // eight plain stores, then a release fence as Unsafe.storeFence() was
-    for (int o = 0; o < PageDescriptor.SIZE; o += Long.BYTES) {
-      LONG.set(b, a + o, 0L);
+    if (U != null) {
+      U.setMemory(base[(int) (pfn >>> MemmapFile.SECTION_SHIFT)] + off(pfn), SIZE, (byte) 0);
+    } else {
+      ByteBuffer b = sec(pfn);
+      int a = off(pfn);
+      for (int o = 0; o < SIZE; o += Long.BYTES) {
+        LONG.set(b, a + o, 0L);
+      }
     }
-    VarHandle.releaseFence();
+    VarHandle.releaseFence(); // the plain stores are seen before whatever publishes the page
   }
 }
