@@ -103,6 +103,20 @@ class LauncherIT {
   }
 
   @Test
+  void aReaderThatGoesAwayEndsTheCommandQuietlyAsSigpipe() throws Exception {
+    ProcessBuilder pb =
+        new ProcessBuilder(
+            command("boot", "--cmdline", "mem=64M", "--state", tmp.resolve("s").toString()));
+    pb.redirectError(tmp.resolve("err.txt").toFile());
+    Process p = pb.start();
+    p.getInputStream().close(); // like `| head -0`: the next write finds a broken pipe
+    assertTrue(p.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "still running");
+    String err = Files.readString(tmp.resolve("err.txt"));
+    assertEquals(141, p.exitValue(), err);
+    assertFalse(err.contains("refkern:"), err);
+  }
+
+  @Test
   void badCommandLineIsEinval() throws Exception {
     Result r = run("boot", "--cmdline", "mem=banana", "--state", tmp.resolve("s").toString());
     assertEquals(22, r.exit(), r.out());

@@ -131,6 +131,10 @@ public final class Main implements Runnable {
     System.setOut(new PrintStream(out, true));
     int status = execute(args);
     System.out.flush();
+    if (out.failure != null && "Broken pipe".equals(out.failure.getMessage())) {
+      // the reader went away (| head): die quietly as SIGPIPE would, 128 + 13
+      System.exit(141);
+    }
     if (out.failure != null && status == 0) {
       KernelException ke = KernelSession.errno("cannot write standard output", out.failure);
       System.err.println("refkern: " + ke.getMessage());
