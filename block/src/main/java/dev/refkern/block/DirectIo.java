@@ -1,5 +1,7 @@
 package dev.refkern.block;
 
+import static dev.refkern.mm.Page.*;
+
 import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
@@ -81,8 +83,8 @@ public final class DirectIo {
     if (len == 0) {
       return 0;
     }
-    long first = userAddr & ~4095L;
-    int nrPages = (int) (((userAddr + len + 4095) & ~4095L) - first >>> 12);
+    long first = userAddr & PAGE_MASK;
+    int nrPages = (int) (((userAddr + len + PAGE_SIZE - 1) & PAGE_MASK) - first >>> PAGE_SHIFT);
     long[] pages = new long[nrPages];
     // iov_iter_extract_pages(): the device writes into memory on a read
     long pinned =
@@ -99,9 +101,9 @@ public final class DirectIo {
       Bio bio = new Bio(op, sector, 0, Math.min(nrPages - p, MAX_BIO_PAGES));
       int inBio = 0;
       while (p < nrPages && inBio < MAX_BIO_PAGES && done < len) {
-        long addr = first + ((long) p << 12);
+        long addr = first + ((long) p << PAGE_SHIFT);
         int off = (int) (Math.max(addr, userAddr) - addr);
-        int n = (int) Math.min(4096 - off, len - done);
+        int n = (int) Math.min(PAGE_SIZE - off, len - done);
         if (!policy.addPage(bio, pages[p], off, n, true)) {
           break;
         }

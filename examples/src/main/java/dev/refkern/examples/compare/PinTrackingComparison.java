@@ -5,6 +5,7 @@ import dev.refkern.examples.Latency;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.RamSwapDevice;
 import dev.refkern.mm.ZoneInfo;
@@ -67,7 +68,7 @@ public final class PinTrackingComparison {
   /** How a note reporting a violation of the final CONFIG_DEBUG_VM check begins. */
   public static final String DEBUG_VM_NOTE = "debug_vm: ";
 
-  static final long PAGE = 4096;
+  static final long PAGE = Page.PAGE_SIZE;
   static final int BATCHES = 6;
   static final int MAX_RANGE = 16;
   static final int HEAVY_PAGES = 16;

@@ -14,6 +14,7 @@ import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
@@ -67,7 +68,7 @@ import java.util.function.Consumer;
  */
 public final class DioExample {
   public static final long MIB = 1L << 20;
-  static final int PAGE = 4096;
+  static final int PAGE = Page.PAGE_SIZE;
   static final int SECTOR = Bio.SECTOR_SIZE;
 
   /** Data pages per header page in the designs' journal-style write. */

@@ -1,6 +1,8 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.PageFlags.*;
+import static dev.refkern.mm.VmFault.*;
 import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.AddressSpace;
@@ -30,12 +32,6 @@ import java.util.concurrent.atomic.AtomicLong;
  * lock is never taken under the page-table lock.
  */
 public final class VirtualMemory {
-  /** {@code VM_FAULT_*} results. */
-  public static final int VM_FAULT_OOM = 0x1;
-
-  public static final int VM_FAULT_SIGBUS = 0x2;
-  public static final int VM_FAULT_SIGSEGV = 0x40;
-
   /** {@code FAULT_FLAG_*}. */
   public static final int FAULT_FLAG_WRITE = 0x1;
 
@@ -44,7 +40,6 @@ public final class VirtualMemory {
 
   static final int HPAGE_PMD_ORDER = 9;
   static final int HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER;
-  private static final long PAGE_MASK = ~4095L;
 
   final PhysicalMemory mem;
   final Memmap memmap;
@@ -102,7 +97,7 @@ public final class VirtualMemory {
                   MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
                   mm,
                   addr,
-                  addr + 4096);
+                  addr + PAGE_SIZE);
           mm.notifiers.invalidateRangeStart(r);
           mm.ptl.lock();
           try {
@@ -147,10 +142,10 @@ public final class VirtualMemory {
               MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
               mm,
               addr,
-              addr + 4096);
+              addr + PAGE_SIZE);
       mm.notifiers.invalidateRangeStart(r);
       try {
-        zapRange(mm, addr, addr + 4096);
+        zapRange(mm, addr, addr + PAGE_SIZE);
       } finally {
         mm.notifiers.invalidateRangeEnd(r);
       }
@@ -276,7 +271,9 @@ public final class VirtualMemory {
         long pte = vma.mm.pgtable.pte(addr);
         if (present(pte) && !special(pte)) {
           long mapped =
-              huge(pte) ? Pte.pfn(pte) + ((addr >>> 12) & (HPAGE_PMD_NR - 1)) : Pte.pfn(pte);
+              huge(pte)
+                  ? Pte.pfn(pte) + ((addr >>> PAGE_SHIFT) & (HPAGE_PMD_NR - 1))
+                  : Pte.pfn(pte);
           if (mapped == head + i && !visitor.visit(vma, addr)) {
             return;
           }
@@ -559,7 +556,7 @@ public final class VirtualMemory {
   private int doFileFault(MmStruct mm, Vma vma, long addr, boolean write) {
     AddressSpace file = vma.file;
     long index = vma.linearPageIndex(addr);
-    if (index >= (file.size() + 4095) >>> 12) {
+    if (index >= (file.size() + PAGE_SIZE - 1) >>> PAGE_SHIFT) {
       return VM_FAULT_SIGBUS;
     }
     long pfn;
@@ -591,9 +588,7 @@ public final class VirtualMemory {
       if (rc != 0) {
         alloc.putPage(pfn);
         // VM_FAULT_NOPAGE: truncated meanwhile; the retried fault sees the new state
-        return rc == dev.refkern.mm.spi.AddressSpaceOperations.VM_FAULT_NOPAGE
-            ? 0
-            : VM_FAULT_SIGBUS;
+        return rc == VM_FAULT_NOPAGE ? 0 : VM_FAULT_SIGBUS;
       }
       writable = true;
     }
@@ -634,9 +629,7 @@ public final class VirtualMemory {
       }
       int rc = vma.file.aops().pageMkwrite(vma.file, pfn);
       if (rc != 0) {
-        return rc == dev.refkern.mm.spi.AddressSpaceOperations.VM_FAULT_NOPAGE
-            ? 0
-            : VM_FAULT_SIGBUS;
+        return rc == VM_FAULT_NOPAGE ? 0 : VM_FAULT_SIGBUS;
       }
       replacePte(mm, addr, pte, pte | WRITE | DIRTY | YOUNG);
       return 0;
@@ -668,7 +661,7 @@ public final class VirtualMemory {
             MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
             mm,
             addr,
-            addr + 4096);
+            addr + PAGE_SIZE);
     mm.notifiers.invalidateRangeStart(range);
     boolean replaced = replacePte(mm, addr, pte, entry);
     mm.notifiers.invalidateRangeEnd(range);
@@ -751,7 +744,7 @@ public final class VirtualMemory {
       }
       long[] t = PageTable.pteTable(pmd, addr);
       if (t != null) {
-        for (long a = addr; a < next; a += 4096) {
+        for (long a = addr; a < next; a += PAGE_SIZE) {
           int i = PageTable.pteIndex(a);
           long e;
           mm.ptl.lock();
@@ -834,7 +827,7 @@ public final class VirtualMemory {
         }
         long[] t = PageTable.pteTable(pmd, addr);
         if (t != null) {
-          for (long a = addr; a < next; a += 4096) {
+          for (long a = addr; a < next; a += PAGE_SIZE) {
             copyPte(parent, child, c, a, t, PageTable.pteIndex(a), cow);
           }
         }
