@@ -175,9 +175,7 @@ public final class DirectIo {
     }
     long head = mem.memmap().compoundHead(pfn);
     if (!folios.folioTestDirty(head)) {
-      folios.folioLock(head);
-      folios.folioMarkDirty(head);
-      folios.folioUnlock(head);
+      folios.folioMarkDirtyLock(head);
     }
   }
 

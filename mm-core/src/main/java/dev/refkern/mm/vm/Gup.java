@@ -926,12 +926,7 @@ public final class Gup {
     if (memmap.testFlag(head, PG_ZERO_PAGE) || memmap.testFlag(head, PG_DIRTY)) {
       return;
     }
-    vm.folios.folioLock(head);
-    try {
-      vm.folios.folioMarkDirty(head);
-    } finally {
-      vm.folios.folioUnlock(head);
-    }
+    vm.folios.folioMarkDirtyLock(head);
   }
 
   /**
