@@ -7,6 +7,7 @@ import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
 import dev.refkern.block.NullBlk;
 import dev.refkern.block.RamDisk;
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.Page;
@@ -118,7 +119,7 @@ public class BlockBenchmark {
         }
       } finally {
         mem.close();
-        MemmapBenchmark.deleteTree(dir);
+        FileTrees.deleteTree(dir);
       }
     }
   }

@@ -2,6 +2,7 @@ package dev.refkern.examples.bench;
 
 import static dev.refkern.mm.Page.*;
 
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
@@ -113,7 +114,7 @@ public class GupBenchmark {
         }
       } finally {
         mem.close();
-        MemmapBenchmark.deleteTree(dir);
+        FileTrees.deleteTree(dir);
       }
     }
   }

@@ -2,6 +2,7 @@ package dev.refkern.examples.bench;
 
 import static dev.refkern.mm.Page.*;
 
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.vm.Pte;
@@ -61,7 +62,7 @@ public class MigrationBenchmark {
   public void shutdown() throws IOException {
     task.exit();
     mem.close();
-    MemmapBenchmark.deleteTree(dir);
+    FileTrees.deleteTree(dir);
   }
 
   @Benchmark

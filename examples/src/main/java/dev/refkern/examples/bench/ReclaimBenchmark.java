@@ -2,6 +2,7 @@ package dev.refkern.examples.bench;
 
 import static dev.refkern.mm.Page.*;
 
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.RamSwapDevice;
@@ -85,7 +86,7 @@ public class ReclaimBenchmark {
   public void shutdown() throws IOException {
     task.exit(); // the pins keep their pages; the machine goes with them
     mem.close();
-    MemmapBenchmark.deleteTree(dir);
+    FileTrees.deleteTree(dir);
   }
 
   /** {@code shrink_node()} over every page; pinned ones are kept. */

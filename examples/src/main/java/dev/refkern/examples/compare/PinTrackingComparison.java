@@ -1,5 +1,6 @@
 package dev.refkern.examples.compare;
 
+import dev.refkern.examples.FileTrees;
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.Latency;
 import dev.refkern.mm.BootParams;
@@ -25,7 +26,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -34,7 +34,6 @@ import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
-import java.util.stream.Stream;
 
 /**
  * {@code refkern compare pin-tracking}: runs one seeded workload on a fresh machine per {@code
@@ -216,7 +215,7 @@ public final class PinTrackingComparison {
         failed.add(name + ": " + e);
         progress.accept(name + ": FAILED: " + e);
       } finally {
-        deleteTree(dir);
+        FileTrees.deleteTree(dir);
       }
     }
     progress.accept(
@@ -248,7 +247,7 @@ public final class PinTrackingComparison {
         failed.add(name + ": " + e);
         progress.accept(tag + ": FAILED: " + e);
       } finally {
-        deleteTree(dir);
+        FileTrees.deleteTree(dir);
       }
     }
     return new Outcome(rows, skipped, failed);
@@ -662,15 +661,6 @@ public final class PinTrackingComparison {
       if (--h.count == 0) {
         held.remove(pfn);
       }
-    }
-  }
-
-  static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
     }
   }
 }
