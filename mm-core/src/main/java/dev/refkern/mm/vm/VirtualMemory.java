@@ -193,10 +193,6 @@ public final class VirtualMemory {
     return s;
   }
 
-  SwapSpace swap() {
-    return swap;
-  }
-
   /** A new process with an empty address space. */
   public Task createTask(String name) {
     return new Task(this, name, new MmStruct(this, ids.incrementAndGet()));
@@ -474,7 +470,7 @@ public final class VirtualMemory {
   /** {@code do_anonymous_page()}: the zero page on read, a fresh page on write. */
   private int doAnonymousPage(MmStruct mm, Vma vma, long addr, boolean write) {
     if (!write) {
-      installPte(mm, addr, make(zeroPfn, (pteBits(vma, false) & ~DIRTY) | SPECIAL), -1);
+      installPte(mm, addr, make(zeroPfn, (pteBits(vma, false) & ~DIRTY) | SPECIAL));
       return 0; // if another fault won, its pte serves
     }
     long pfn = alloc.allocPages(Gfp.HIGHUSER_MOVABLE | Gfp.ZERO | Gfp.NOWARN, 0);
@@ -486,7 +482,7 @@ public final class VirtualMemory {
     lru.folioAddLru(pfn); // before the pte makes it visible to reclaim and migration
     // maybe_mkwrite(): writable (and dirty) only with VM_WRITE; a FOLL_FORCE write to a read-only
     // mapping gets a read-only pte and dirties it in do_wp_page() when GUP retries
-    if (!installPte(mm, addr, make(pfn, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0)), pfn)) {
+    if (!installPte(mm, addr, make(pfn, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0)))) {
       memmap.mapcountAdd(pfn, -1);
       alloc.putPage(pfn);
       return 0; // raced with another fault: retry sees its pte
@@ -496,7 +492,7 @@ public final class VirtualMemory {
   }
 
   /** Installs {@code entry} if the pte is still none; false if another fault won. */
-  private boolean installPte(MmStruct mm, long addr, long entry, long pfn) {
+  private boolean installPte(MmStruct mm, long addr, long entry) {
     return setPteIf(mm, addr, 0, entry);
   }
 
@@ -574,7 +570,7 @@ public final class VirtualMemory {
       }
       // do_cow_fault(): maybe_mkwrite(pte_mkdirty()): dirty, writable only with VM_WRITE
       long entry = make(copy, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0) | DIRTY);
-      if (!installPte(mm, addr, entry, copy)) {
+      if (!installPte(mm, addr, entry)) {
         memmap.mapcountAdd(copy, -1);
         alloc.putPage(copy);
         return 0;
@@ -593,7 +589,7 @@ public final class VirtualMemory {
       writable = true;
     }
     memmap.mapcountAdd(pfn, 1);
-    if (!installPte(mm, addr, make(pfn, pteBits(vma, writable)), pfn)) {
+    if (!installPte(mm, addr, make(pfn, pteBits(vma, writable)))) {
       memmap.mapcountAdd(pfn, -1);
       alloc.putPage(pfn);
       return 0;
@@ -850,14 +846,14 @@ public final class VirtualMemory {
     }
     if (Pte.isSwap(e) && swap != null) {
       swap.dup(Pte.swapOffset(e)); // copy_nonpresent_pte(): swap_duplicate()
-      installPte(child, addr, e, -1);
+      installPte(child, addr, e);
       return;
     }
     if (!present(e)) {
       return;
     }
     if (special(e)) {
-      installPte(child, addr, e, -1);
+      installPte(child, addr, e);
       return;
     }
     long pfn;
@@ -897,13 +893,13 @@ public final class VirtualMemory {
       long copy = cowCopy(c, addr, pfn);
       alloc.putPage(head);
       if (copy != PageAllocator.NO_PFN) {
-        installPte(child, addr, make(copy, (e & 0xfffL) | WRITE | DIRTY), copy);
+        installPte(child, addr, make(copy, (e & 0xfffL) | WRITE | DIRTY));
         child.anonPages.incrementAndGet();
       }
       return;
     }
     memmap.mapcountAdd(pfn, 1); // the reference taken above becomes the child's mapping's
-    installPte(child, addr, ce, pfn);
+    installPte(child, addr, ce);
     (anon ? child.anonPages : child.filePages).incrementAndGet();
   }
 
