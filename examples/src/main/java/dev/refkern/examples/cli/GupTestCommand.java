@@ -1,12 +1,13 @@
 package dev.refkern.examples.cli;
 
+import static dev.refkern.mm.Page.PAGE_SIZE;
+
 import dev.refkern.examples.ConsoleProgress;
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Memmap;
-import dev.refkern.mm.Page;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.PhysicalMemory;
@@ -50,7 +51,6 @@ import picocli.CommandLine.Parameters;
     })
 final class GupTestCommand implements Callable<Integer> {
   static final long MB = 1L << 20;
-  static final int PAGE_SIZE = Page.PAGE_SIZE;
 
   /** The most threads {@code -j} starts. */
   static final int MAX_THREADS = 1024;
