@@ -1,5 +1,7 @@
 package dev.refkern.block;
 
+import static dev.refkern.mm.Page.*;
+
 import dev.refkern.block.internal.trace.BlockTraceEvents;
 import java.util.AbstractList;
 import java.util.Arrays;
@@ -73,7 +75,7 @@ public final class Bio {
 
   /** {@code bio_add_page()}. */
   public Bio addPage(long pfn, int offset, int len) {
-    if (offset < 0 || len <= 0 || offset + len > 4096) {
+    if (offset < 0 || len <= 0 || offset + len > PAGE_SIZE) {
       throw new IllegalArgumentException("bio_vec [" + offset + ", +" + len + ") outside a page");
     }
     append(pfn, offset, len);

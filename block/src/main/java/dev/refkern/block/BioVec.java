@@ -1,12 +1,14 @@
 package dev.refkern.block;
 
+import static dev.refkern.mm.Page.*;
+
 /**
  * One segment of a bio ({@code struct bio_vec}): {@code len} bytes at {@code offset} in the page
  * {@code pfn}. Offsets and lengths are multiples of the 512-byte sector.
  */
 public record BioVec(long pfn, int offset, int len) {
   public BioVec {
-    if (offset < 0 || len <= 0 || offset + len > 4096) {
+    if (offset < 0 || len <= 0 || offset + len > PAGE_SIZE) {
       throw new IllegalArgumentException("bio_vec [" + offset + ", +" + len + ") outside a page");
     }
   }

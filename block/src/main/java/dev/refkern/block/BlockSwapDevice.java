@@ -3,6 +3,7 @@ package dev.refkern.block;
 import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.sched.Completion;
 import dev.refkern.mm.sched.Scheduler;
@@ -15,7 +16,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@code vm.swapon(new BlockSwapDevice(dev, scheduler))}.
  */
 public final class BlockSwapDevice implements SwapDevice {
-  private static final int SECTORS_PER_PAGE = PageMemory.PAGE_SIZE / Bio.SECTOR_SIZE;
+  private static final int SECTORS_PER_PAGE = Page.PAGE_SIZE / Bio.SECTOR_SIZE;
 
   private final BlockDevice dev;
   private final Scheduler scheduler;
@@ -45,7 +46,7 @@ public final class BlockSwapDevice implements SwapDevice {
     AtomicInteger status = new AtomicInteger();
     Bio bio =
         new Bio(op, slot * SECTORS_PER_PAGE, 0)
-            .addPage(pfn, 0, PageMemory.PAGE_SIZE)
+            .addPage(pfn, 0, Page.PAGE_SIZE)
             .onEnd(
                 b -> {
                   status.set(b.status());

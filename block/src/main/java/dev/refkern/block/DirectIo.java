@@ -1,14 +1,14 @@
 package dev.refkern.block;
 
+import static dev.refkern.mm.Page.*;
+
 import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
-import dev.refkern.mm.KernelBugException;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.PhysicalMemory;
-import dev.refkern.mm.sched.Completion;
 import dev.refkern.mm.sched.Workqueue;
 import dev.refkern.mm.vm.Foll;
 import dev.refkern.mm.vm.Gup;
@@ -16,7 +16,6 @@ import dev.refkern.mm.vm.Task;
 import dev.refkern.mm.vm.VirtualMemory;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -33,7 +32,6 @@ public final class DirectIo {
   public static final int MAX_BIO_PAGES = 64;
 
   private final PhysicalMemory mem;
-  private final VirtualMemory vm;
   private final Gup gup;
   private final FolioOps folios;
   private final Workqueue dirtyWork;
@@ -41,7 +39,6 @@ public final class DirectIo {
   private final BioPinTracking policy;
 
   public DirectIo(VirtualMemory vm) {
-    this.vm = vm;
     this.mem = vm.physicalMemory();
     this.gup = vm.gup();
     this.folios = new FolioOps(mem);
@@ -81,8 +78,8 @@ public final class DirectIo {
     if (len == 0) {
       return 0;
     }
-    long first = userAddr & ~4095L;
-    int nrPages = (int) (((userAddr + len + 4095) & ~4095L) - first >>> 12);
+    long first = userAddr & PAGE_MASK;
+    int nrPages = (int) (((userAddr + len + PAGE_SIZE - 1) & PAGE_MASK) - first >>> PAGE_SHIFT);
     long[] pages = new long[nrPages];
     // iov_iter_extract_pages(): the device writes into memory on a read
     long pinned =
@@ -99,9 +96,9 @@ public final class DirectIo {
       Bio bio = new Bio(op, sector, 0, Math.min(nrPages - p, MAX_BIO_PAGES));
       int inBio = 0;
       while (p < nrPages && inBio < MAX_BIO_PAGES && done < len) {
-        long addr = first + ((long) p << 12);
+        long addr = first + ((long) p << PAGE_SHIFT);
         int off = (int) (Math.max(addr, userAddr) - addr);
-        int n = (int) Math.min(4096 - off, len - done);
+        int n = (int) Math.min(PAGE_SIZE - off, len - done);
         if (!policy.addPage(bio, pages[p], off, n, true)) {
           break;
         }
@@ -115,47 +112,15 @@ public final class DirectIo {
     if (op == BioOp.READ) {
       setPagesDirty(pages);
     }
-    Completion all = mem.scheduler().newCompletion();
-    AtomicInteger remaining = new AtomicInteger(bios.size());
-    AtomicInteger error = new AtomicInteger();
+    BioBatch batch = new BioBatch(mem.scheduler());
     for (Bio bio : bios) {
-      AtomicBoolean ended = new AtomicBoolean(); // a driver that throws may have ended it first
-      bio.onEnd(
-          b -> {
-            if (!ended.compareAndSet(false, true)) {
-              return;
-            }
-            if (b.status() != 0) {
-              error.compareAndSet(0, b.status());
-            }
-            endDio(b);
-            if (remaining.decrementAndGet() == 0) {
-              all.complete();
-            }
-          });
+      batch.add(bio, this::endDio);
     }
-    for (int i = 0; i < bios.size(); i++) {
-      try {
-        dev.submitBio(bios.get(i));
-      } catch (KernelBugException e) {
-        throw e; // the kernel is dead: nothing left to balance
-      } catch (RuntimeException e) {
-        // the driver failed the bio without ending it: end it and every unsubmitted bio with the
-        // error, as bio_endio() with bi_status set would, so their pins are released
-        Errno errno = e instanceof KernelException ke ? ke.errno() : Errno.EIO;
-        error.compareAndSet(0, -errno.number());
-        for (int j = i; j < bios.size(); j++) {
-          Bio bio = bios.get(j);
-          bio.setStatus(-errno.number());
-          bio.endio();
-        }
-        break;
-      }
-    }
-    all.waitForCompletion();
+    batch.submit(dev);
+    int error = batch.await();
     dirtyWork.flush(); // deferred redirtying done before the read returns its pages to the user
-    if (error.get() != 0) {
-      throw new KernelException(Errno.of(error.get()), op + " of " + len + " bytes failed");
+    if (error != 0) {
+      throw new KernelException(Errno.of(error), op + " of " + len + " bytes failed");
     }
     return len;
   }
@@ -173,9 +138,7 @@ public final class DirectIo {
     }
     long head = mem.memmap().compoundHead(pfn);
     if (!folios.folioTestDirty(head)) {
-      folios.folioLock(head);
-      folios.folioMarkDirty(head);
-      folios.folioUnlock(head);
+      folios.folioMarkDirtyLock(head);
     }
   }
 

@@ -2,7 +2,7 @@ package dev.refkern.block;
 
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
-import dev.refkern.mm.PageMemory;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.sched.Workqueue;
 import java.util.Objects;
 
@@ -104,7 +104,7 @@ public final class DiskOptions {
    * @throws KernelException {@code EINVAL} unless a positive multiple of 4 KiB
    */
   public DiskOptions writeCacheSize(long bytes) {
-    if (bytes <= 0 || bytes % PageMemory.PAGE_SIZE != 0 || bytes / PageMemory.PAGE_SIZE > 1 << 24) {
+    if (bytes <= 0 || bytes % Page.PAGE_SIZE != 0 || bytes / Page.PAGE_SIZE > 1 << 24) {
       throw new KernelException(
           Errno.EINVAL, "write cache of " + bytes + " bytes: need 4 KiB .. 64 GiB in whole pages");
     }

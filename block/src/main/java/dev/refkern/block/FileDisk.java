@@ -6,6 +6,7 @@ import dev.refkern.block.internal.disk.WriteCache;
 import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.PhysicalMemory;
 import java.io.IOException;
@@ -115,11 +116,11 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
     this.capacitySectors = capacitySectors;
     this.opts = opts;
     this.ram = mem.ram();
-    long devicePages = (capacitySectors * SECTOR + PageMemory.PAGE_SIZE - 1) / PageMemory.PAGE_SIZE;
+    long devicePages = (capacitySectors * SECTOR + Page.PAGE_SIZE - 1) / Page.PAGE_SIZE;
     this.cache =
         new WriteCache(
             opts.hasWriteCache()
-                ? (int) Math.min(opts.writeCacheBytes() / PageMemory.PAGE_SIZE, devicePages + 1)
+                ? (int) Math.min(opts.writeCacheBytes() / Page.PAGE_SIZE, devicePages + 1)
                 : 0,
             devicePages);
     this.engine = new DiskEngine(this, mem, opts, capacitySectors, new Media());
@@ -579,7 +580,7 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
         int off = src.offset(i);
         int left = src.len(i);
         while (left > 0) {
-          int n = Math.min(PageMemory.PAGE_SIZE - (int) (pos % PageMemory.PAGE_SIZE), left);
+          int n = Math.min(Page.PAGE_SIZE - (int) (pos % Page.PAGE_SIZE), left);
           if (!cache.put(pos, ram, pfn, off, n, id)) {
             destageAll(); // full: the drive writes its cache to the media by itself
             destages++;

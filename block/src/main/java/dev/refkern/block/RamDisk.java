@@ -5,6 +5,7 @@ import dev.refkern.block.internal.disk.Segments;
 import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.PhysicalMemory;
 
@@ -25,7 +26,7 @@ import dev.refkern.mm.PhysicalMemory;
  * frees the ones it keeps for reuse.
  */
 public final class RamDisk implements BlockDevice {
-  private static final int SECTORS_PER_PAGE = PageMemory.PAGE_SIZE / Bio.SECTOR_SIZE;
+  private static final int SECTORS_PER_PAGE = Page.PAGE_SIZE / Bio.SECTOR_SIZE;
 
   private final String name;
   private final long capacitySectors;
@@ -36,7 +37,7 @@ public final class RamDisk implements BlockDevice {
   private long pagesAllocated;
   private final DiskEngine engine;
   private final PageMemory ram;
-  private static final byte[] ZEROS = new byte[PageMemory.PAGE_SIZE];
+  private static final byte[] ZEROS = new byte[Page.PAGE_SIZE];
 
   /** A RAM disk {@code ram0} of {@code capacitySectors} with {@link DiskOptions#defaults()}. */
   public RamDisk(PhysicalMemory mem, long capacitySectors) {
@@ -166,7 +167,7 @@ public final class RamDisk implements BlockDevice {
     }
     byte[] page = dir[i];
     if (page == null && create) {
-      page = dir[i] = new byte[PageMemory.PAGE_SIZE];
+      page = dir[i] = new byte[Page.PAGE_SIZE];
       pagesAllocated++;
     }
     return page;
@@ -178,7 +179,7 @@ public final class RamDisk implements BlockDevice {
     while (pos < buf.length) {
       long s = sector + pos / Bio.SECTOR_SIZE;
       int off = (int) (s % SECTORS_PER_PAGE) * Bio.SECTOR_SIZE;
-      int n = Math.min(PageMemory.PAGE_SIZE - off, buf.length - pos);
+      int n = Math.min(Page.PAGE_SIZE - off, buf.length - pos);
       byte[] page = page(s / SECTORS_PER_PAGE, false);
       if (page == null) {
         java.util.Arrays.fill(buf, pos, pos + n, (byte) 0);
@@ -197,9 +198,9 @@ public final class RamDisk implements BlockDevice {
       int off = segs.offset(i);
       int left = segs.len(i);
       while (left > 0) {
-        int devOff = (int) (pos % PageMemory.PAGE_SIZE);
-        int n = Math.min(PageMemory.PAGE_SIZE - devOff, left);
-        byte[] page = page(pos / PageMemory.PAGE_SIZE, toDevice);
+        int devOff = (int) (pos % Page.PAGE_SIZE);
+        int n = Math.min(Page.PAGE_SIZE - devOff, left);
+        byte[] page = page(pos / Page.PAGE_SIZE, toDevice);
         if (toDevice) {
           ram.read(pfn, off, page, devOff, n);
         } else if (page == null) {

@@ -1,5 +1,7 @@
 package dev.refkern.examples;
 
+import static dev.refkern.mm.Page.*;
+
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
@@ -27,7 +29,7 @@ public final class GupDemo {
     VirtualMemory vm = new VirtualMemory(mem);
     Gup gup = vm.gup();
     Task app = vm.createTask("app");
-    long buf = app.mmapAnon(PAGES * 4096L);
+    long buf = app.mmapAnon(PAGES * (long) PAGE_SIZE);
     app.storeLong(buf, 1);
     long before = Pte.pfn(app.mm().pte(buf));
     out.printf(

@@ -1,5 +1,7 @@
 package dev.refkern.examples;
 
+import static dev.refkern.mm.Page.*;
+
 import dev.refkern.mm.sched.KLock;
 import dev.refkern.mm.sched.SimScheduler;
 import dev.refkern.notifier.MmuIntervalNotifier;
@@ -27,7 +29,7 @@ public final class NotifierDemo {
     MmuIntervalNotifier sub =
         subs.intervalInsert(
             0x7f0000000000L,
-            4096,
+            PAGE_SIZE,
             (s, range, curSeq) -> {
               driverLock.lock();
               s.setSeq(curSeq);

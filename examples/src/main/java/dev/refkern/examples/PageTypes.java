@@ -1,5 +1,7 @@
 package dev.refkern.examples;
 
+import static dev.refkern.mm.Page.*;
+
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageFlags;
 import java.util.ArrayList;
@@ -56,11 +58,12 @@ public final class PageTypes {
               "0x%016x %12d %8d  %-25s %s%n",
               r.getKey(),
               r.getValue(),
-              r.getValue() * 4096 >> 20,
+              r.getValue() * PAGE_SIZE >> 20,
               PageFlags.shortSymbolic(r.getKey()),
               PageFlags.longSymbolic(r.getKey())));
     }
-    sb.append(String.format(Locale.ROOT, "%18s %12d %8d%n", "total", total, total * 4096 >> 20));
+    sb.append(
+        String.format(Locale.ROOT, "%18s %12d %8d%n", "total", total, total * PAGE_SIZE >> 20));
     return sb.toString();
   }
 

@@ -35,7 +35,7 @@ public final class AddressSpace {
   public static final int AS_STABLE_WRITES = 7;
 
   /** The largest page index ({@code MAX_LFS_FILESIZE >> PAGE_SHIFT}). */
-  public static final long MAX_INDEX = Long.MAX_VALUE >>> 12;
+  public static final long MAX_INDEX = Long.MAX_VALUE >>> Page.PAGE_SHIFT;
 
   private final PhysicalMemory mem;
   private final Memmap memmap;
@@ -212,7 +212,7 @@ public final class AddressSpace {
   /** {@code folio_size()}: bytes of the folio containing {@code pfn}. */
   public int folioSize(long pfn) {
     memmap.checkPfn(pfn);
-    return PageMemory.PAGE_SIZE << memmap.folioOrder(memmap.compoundHead(pfn));
+    return Page.PAGE_SIZE << memmap.folioOrder(memmap.compoundHead(pfn));
   }
 
   // ---------------------------------------------------------------- lookup and insertion
@@ -542,7 +542,7 @@ public final class AddressSpace {
     }
     if (memmap.testFlag(pfn, PG_PRIVATE)) {
       aops.invalidateFolio(
-          this, pfn, keepPages * PageMemory.PAGE_SIZE, (nr - keepPages) * PageMemory.PAGE_SIZE);
+          this, pfn, keepPages * Page.PAGE_SIZE, (nr - keepPages) * Page.PAGE_SIZE);
     }
   }
 
@@ -597,7 +597,7 @@ public final class AddressSpace {
   /**
    * {@code filemap_page_mkwrite()}: see {@link AddressSpaceOperations#pageMkwrite}.
    *
-   * @return 0, or {@link AddressSpaceOperations#VM_FAULT_NOPAGE} if the folio was truncated
+   * @return 0, or {@link VmFault#VM_FAULT_NOPAGE} if the folio was truncated
    */
   public int filemapPageMkwrite(long pfn) {
     memmap.checkPfn(pfn);
@@ -605,7 +605,7 @@ public final class AddressSpace {
     folios.folioLock(head);
     try {
       if (memmap.mapping(head) != id) {
-        return AddressSpaceOperations.VM_FAULT_NOPAGE;
+        return VmFault.VM_FAULT_NOPAGE;
       }
       folios.folioMarkDirty(head);
       folios.folioWaitStable(head);

@@ -21,9 +21,6 @@ import java.util.TreeMap;
  * would silently run the default policy.
  */
 public final class BootParams {
-  /** The page size, {@code PAGE_SIZE}. */
-  public static final long PAGE_SIZE = 4096;
-
   /** Default memory when {@code mem=} is absent. */
   public static final long DEFAULT_MEM = 1L << 30;
 
@@ -212,7 +209,7 @@ public final class BootParams {
   }
 
   private static long roundDownToPage(long bytes) {
-    return bytes & ~(PAGE_SIZE - 1);
+    return bytes & Page.PAGE_MASK;
   }
 
   private static KernelException invalid(String message) {

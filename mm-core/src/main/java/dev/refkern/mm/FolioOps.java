@@ -129,6 +129,22 @@ public final class FolioOps {
     return !memmap.testAndSetFlag(head, PG_DIRTY);
   }
 
+  /**
+   * {@code folio_mark_dirty_lock()} ({@code mm/page-writeback.c}): {@link #folioMarkDirty} under
+   * the folio lock, for a caller that holds only a reference (a GUP pin, a bio page). The lock is
+   * released even if the mapping's {@code ->dirty_folio} fails.
+   *
+   * @return true if the folio was newly dirtied
+   */
+  public boolean folioMarkDirtyLock(long pfn) {
+    folioLock(pfn);
+    try {
+      return folioMarkDirty(pfn);
+    } finally {
+      folioUnlock(pfn);
+    }
+  }
+
   /** {@code folio_test_dirty()}. */
   public boolean folioTestDirty(long pfn) {
     memmap.checkPfn(pfn);

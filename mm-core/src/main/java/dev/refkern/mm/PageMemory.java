@@ -1,5 +1,7 @@
 package dev.refkern.mm;
 
+import static dev.refkern.mm.Page.PAGE_SIZE;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicReferenceArray;
@@ -11,7 +13,6 @@ import java.util.zip.CRC32C;
  * written reads as zeros. Access is per page, like {@code kmap_local_page()}.
  */
 public final class PageMemory {
-  public static final int PAGE_SIZE = (int) BootParams.PAGE_SIZE;
   private static final int CHUNK_SHIFT = 4; // 16 pages per chunk
   private static final int CHUNK_PAGES = 1 << CHUNK_SHIFT;
   private static final int CHUNKS_PER_GROUP_SHIFT = 11;

@@ -59,13 +59,13 @@ public final class PhysicalMemory implements AutoCloseable {
     }
     this.params = params;
     this.scheduler = scheduler;
-    this.ramPfns = params.memBytes() / BootParams.PAGE_SIZE;
-    long movablePfns = params.movableBytes() / BootParams.PAGE_SIZE;
+    this.ramPfns = params.memBytes() / Page.PAGE_SIZE;
+    long movablePfns = params.movableBytes() / Page.PAGE_SIZE;
     long maxBlock = 1L << PageAllocator.MAX_ORDER;
     long ms =
         movablePfns == 0 ? ramPfns : ((ramPfns - movablePfns + maxBlock - 1) / maxBlock) * maxBlock;
     this.movableStart = Math.min(ms, ramPfns);
-    long nrPfns = ramPfns + params.zoneDeviceBytes() / BootParams.PAGE_SIZE;
+    long nrPfns = ramPfns + params.zoneDeviceBytes() / Page.PAGE_SIZE;
     // one scale for both loops: every frame's descriptor, then every RAM frame freed
     long total = nrPfns + ramPfns;
     this.file =

@@ -14,7 +14,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * reads as zeros (a hole). {@link #failNextRead} and {@link #failNextWrite} inject I/O errors.
  */
 public final class RamBackedAops implements AddressSpaceOperations {
-  private static final int PAGE = PageMemory.PAGE_SIZE;
+  private static final int PAGE = Page.PAGE_SIZE;
 
   private final Map<Long, byte[]> disk = new ConcurrentHashMap<>();
   private final AtomicLong reads = new AtomicLong();

@@ -22,7 +22,7 @@ public final class RamSwapDevice implements SwapDevice {
 
   @Override
   public void writePage(long slot, PageMemory ram, long pfn) {
-    byte[] b = new byte[PageMemory.PAGE_SIZE];
+    byte[] b = new byte[Page.PAGE_SIZE];
     ram.read(pfn, 0, b, 0, b.length);
     slots.put(slot, b);
   }

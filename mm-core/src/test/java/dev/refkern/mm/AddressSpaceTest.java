@@ -51,7 +51,7 @@ class AddressSpaceTest {
   }
 
   private static byte[] block(long marker) {
-    byte[] b = new byte[PageMemory.PAGE_SIZE];
+    byte[] b = new byte[Page.PAGE_SIZE];
     for (int i = 0; i < 8; i++) {
       b[i] = (byte) (marker >>> (8 * i));
     }

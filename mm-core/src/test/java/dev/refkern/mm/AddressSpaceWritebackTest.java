@@ -201,7 +201,7 @@ class AddressSpaceWritebackTest {
     assertFalse(folios.folioTestLocked(pfn));
     assertTrue(as.testDirtyTag(0));
     as.truncateInodePages(0, null);
-    assertEquals(AddressSpaceOperations.VM_FAULT_NOPAGE, aops.pageMkwrite(as, pfn));
+    assertEquals(VmFault.VM_FAULT_NOPAGE, aops.pageMkwrite(as, pfn));
     alloc.putPage(pfn);
     assertAllFreedAfterTruncate();
   }

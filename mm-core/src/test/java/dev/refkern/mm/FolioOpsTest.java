@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.refkern.mm.sched.Completion;
 import dev.refkern.mm.sched.SimScheduler;
+import dev.refkern.mm.spi.AddressSpaceOperations;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -301,5 +302,41 @@ class FolioOpsTest {
     assertFalse(memmap.testFlag(pfn, PG_PRIVATE));
     assertEquals(0, memmap.refcount(pfn), "freed");
     assertClean();
+  }
+
+  @Test
+  void folioMarkDirtyLockUnlocksEvenWhenDirtyFolioFails() {
+    RamBackedAops inner = new RamBackedAops();
+    AddressSpace failing =
+        AddressSpace.create(
+            mem,
+            new AddressSpaceOperations() {
+              @Override
+              public int readFolio(AddressSpace m, long pfn) {
+                return inner.readFolio(m, pfn);
+              }
+
+              @Override
+              public boolean dirtyFolio(AddressSpace m, long pfn) {
+                throw new KernelException(Errno.EIO, "dirty_folio failed");
+              }
+            });
+    long pfn = failing.readMappingFolio(0);
+    KernelException e = assertThrows(KernelException.class, () -> folios.folioMarkDirtyLock(pfn));
+    assertEquals(Errno.EIO, e.errno());
+    assertFalse(folios.folioTestLocked(pfn), "folio_mark_dirty_lock() left PG_locked set");
+    alloc.putPage(pfn);
+    failing.truncateInodePagesFinal(null);
+    assertClean();
+  }
+
+  @Test
+  void folioMarkDirtyLockDirtiesOnceAndUnlocks() {
+    long head = alloc.folioAlloc(Gfp.HIGHUSER_MOVABLE, 1);
+    assertTrue(folios.folioMarkDirtyLock(head + 1));
+    assertFalse(folios.folioMarkDirtyLock(head));
+    assertTrue(folios.folioTestDirty(head));
+    assertFalse(folios.folioTestLocked(head));
+    alloc.putPage(head);
   }
 }

@@ -8,7 +8,7 @@ import org.junit.jupiter.api.Test;
 
 /** Simulated RAM: byte, buffer and frame-to-frame copies, views and checksums. */
 class PageMemoryTest {
-  static final int PAGE = PageMemory.PAGE_SIZE;
+  static final int PAGE = Page.PAGE_SIZE;
   final PageMemory ram = new PageMemory(64);
 
   static byte[] pattern(int seed) {

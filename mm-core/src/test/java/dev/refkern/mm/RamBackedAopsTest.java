@@ -74,7 +74,7 @@ class RamBackedAopsTest {
     data[0] = 7;
     aops.writeBlock(3, data);
     assertTrue(aops.hasBlock(3));
-    assertEquals(PageMemory.PAGE_SIZE, aops.readBlock(3).length, "zero-padded to a block");
+    assertEquals(Page.PAGE_SIZE, aops.readBlock(3).length, "zero-padded to a block");
     long pfn = as.readMappingFolio(3);
     assertEquals(7, mem.ram().readLong(pfn, 0));
     alloc.putPage(pfn);

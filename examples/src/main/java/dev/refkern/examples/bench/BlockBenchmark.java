@@ -7,8 +7,10 @@ import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
 import dev.refkern.block.NullBlk;
 import dev.refkern.block.RamDisk;
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Gfp;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.vm.Task;
 import dev.refkern.mm.vm.VirtualMemory;
@@ -64,7 +66,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class BlockBenchmark {
   static final int MIB = 1 << 20;
   static final int REGION_MIB = 32;
-  static final int PAGE = 4096;
+  static final int PAGE = Page.PAGE_SIZE;
   static final int BIO_PAGES = 64;
   static final int BOUNCE_REGION = MIB;
 
@@ -117,7 +119,7 @@ public class BlockBenchmark {
         }
       } finally {
         mem.close();
-        MemmapBenchmark.deleteTree(dir);
+        FileTrees.deleteTree(dir);
       }
     }
   }

@@ -1,5 +1,6 @@
 package dev.refkern.examples.bench;
 
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.PhysicalMemory;
 import java.io.IOException;
@@ -40,7 +41,7 @@ public class BootBenchmark {
 
   @TearDown(Level.Invocation)
   public void clean() throws IOException {
-    MemmapBenchmark.deleteTree(dir);
+    FileTrees.deleteTree(dir);
   }
 
   @Benchmark

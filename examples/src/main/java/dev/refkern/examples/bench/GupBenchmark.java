@@ -1,5 +1,8 @@
 package dev.refkern.examples.bench;
 
+import static dev.refkern.mm.Page.*;
+
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
@@ -49,7 +52,7 @@ import org.openjdk.jmh.annotations.Warmup;
 public class GupBenchmark {
   static final int BATCH = 512;
   static final long REGION = 1L << 30;
-  static final int REGION_PAGES = (int) (REGION >>> 12);
+  static final int REGION_PAGES = (int) (REGION >>> PAGE_SHIFT);
   static final int NR_BATCHES = REGION_PAGES / BATCH;
   static final int FLAGS = Foll.FOLL_WRITE;
   static final int LONGTERM = Foll.FOLL_WRITE | Foll.FOLL_LONGTERM;
@@ -86,13 +89,14 @@ public class GupBenchmark {
       task.madvise(addr, REGION, "thp".equals(pages) ? Mman.MADV_HUGEPAGE : Mman.MADV_NOHUGEPAGE);
       // write faults for every page, as gup_test's p[0] = 0 loop (MADV_POPULATE_WRITE's path)
       for (long done = 0; done < REGION_PAGES; ) {
-        done += gup.getUserPages(task, addr + (done << 12), REGION_PAGES - done, FLAGS, null);
+        done +=
+            gup.getUserPages(task, addr + (done << PAGE_SHIFT), REGION_PAGES - done, FLAGS, null);
       }
     }
 
     /** The next batch's address, cycling through the region. */
     long next() {
-      long a = addr + ((long) cursor * BATCH << 12);
+      long a = addr + ((long) cursor * BATCH << PAGE_SHIFT);
       cursor = cursor + 1 == NR_BATCHES ? 0 : cursor + 1;
       return a;
     }
@@ -110,7 +114,7 @@ public class GupBenchmark {
         }
       } finally {
         mem.close();
-        MemmapBenchmark.deleteTree(dir);
+        FileTrees.deleteTree(dir);
       }
     }
   }
@@ -127,7 +131,7 @@ public class GupBenchmark {
 
     void pinAll(int flags, boolean fast) {
       for (int b = 0; b < NR_BATCHES; b++) {
-        long a = m.addr + ((long) b * BATCH << 12);
+        long a = m.addr + ((long) b * BATCH << PAGE_SHIFT);
         check(
             fast
                 ? m.gup.pinUserPagesFast(m.task, a, BATCH, flags, batches[b])

@@ -1,5 +1,6 @@
 package dev.refkern.examples.bench;
 
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.Memmap;
@@ -8,9 +9,7 @@ import dev.refkern.mm.PhysicalMemory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -59,13 +58,7 @@ public class MemmapBenchmark {
       allocator.putPage(pfn);
     }
     mem.close();
-    deleteTree(dir);
-  }
-
-  static void deleteTree(Path dir) throws IOException {
-    try (Stream<Path> s = Files.walk(dir)) {
-      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    }
+    FileTrees.deleteTree(dir);
   }
 
   /** {@code pfn_to_page()} plus a pin-sized atomic {@code page_ref_add()}, and its release. */

@@ -1,5 +1,8 @@
 package dev.refkern.examples.bench;
 
+import static dev.refkern.mm.Page.*;
+
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.vm.Pte;
@@ -49,9 +52,9 @@ public class MigrationBenchmark {
     mem = PhysicalMemory.boot(BootParams.parse("mem=1G zone_device=0"), dir, false);
     vm = new VirtualMemory(mem);
     task = vm.createTask("bench");
-    base = task.mmapAnon(PAGES * 4096L);
+    base = task.mmapAnon(PAGES * (long) PAGE_SIZE);
     for (int i = 0; i < PAGES; i++) {
-      task.storeLong(base + i * 4096L, i);
+      task.storeLong(base + i * (long) PAGE_SIZE, i);
     }
   }
 
@@ -59,7 +62,7 @@ public class MigrationBenchmark {
   public void shutdown() throws IOException {
     task.exit();
     mem.close();
-    MemmapBenchmark.deleteTree(dir);
+    FileTrees.deleteTree(dir);
   }
 
   @Benchmark
@@ -67,7 +70,7 @@ public class MigrationBenchmark {
   public int migrateMappedAnonPage() {
     int failed = 0;
     for (int i = 0; i < PAGES; i++) {
-      long pfn = Pte.pfn(task.mm().pte(base + i * 4096L));
+      long pfn = Pte.pfn(task.mm().pte(base + i * (long) PAGE_SIZE));
       failed += vm.migrateFolio(pfn, true) == 0 ? 0 : 1;
     }
     return failed;

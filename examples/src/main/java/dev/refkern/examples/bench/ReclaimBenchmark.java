@@ -1,5 +1,8 @@
 package dev.refkern.examples.bench;
 
+import static dev.refkern.mm.Page.*;
+
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.RamSwapDevice;
@@ -56,13 +59,17 @@ public class ReclaimBenchmark {
     vm = new VirtualMemory(mem);
     vm.swapon(new RamSwapDevice(PAGES * 2L));
     task = vm.createTask("bench");
-    base = task.mmapAnon(PAGES * 4096L);
+    base = task.mmapAnon(PAGES * (long) PAGE_SIZE);
     touch();
     int nPinned = PAGES * pinnedPercent / 100;
     for (int i = 0; i < nPinned; i++) {
       vm.gup()
           .pinUserPages(
-              task, base + 2L * i * 4096 % (PAGES * 4096L), 1, Foll.FOLL_WRITE, new long[1]);
+              task,
+              base + 2L * i * (long) PAGE_SIZE % (PAGES * (long) PAGE_SIZE),
+              1,
+              Foll.FOLL_WRITE,
+              new long[1]);
     }
   }
 
@@ -70,7 +77,7 @@ public class ReclaimBenchmark {
   @Setup(Level.Invocation)
   public void touch() {
     for (int i = 0; i < PAGES; i++) {
-      task.storeLong(base + i * 4096L, i);
+      task.storeLong(base + i * (long) PAGE_SIZE, i);
     }
     vm.lru().lruAddDrainAll();
   }
@@ -79,7 +86,7 @@ public class ReclaimBenchmark {
   public void shutdown() throws IOException {
     task.exit(); // the pins keep their pages; the machine goes with them
     mem.close();
-    MemmapBenchmark.deleteTree(dir);
+    FileTrees.deleteTree(dir);
   }
 
   /** {@code shrink_node()} over every page; pinned ones are kept. */
@@ -95,7 +102,7 @@ public class ReclaimBenchmark {
   public int migrate() {
     int failed = 0;
     for (int i = 0; i < PAGES; i++) {
-      long pte = task.mm().pte(base + i * 4096L);
+      long pte = task.mm().pte(base + i * (long) PAGE_SIZE);
       if (Pte.present(pte)) {
         failed += vm.migrateFolio(Pte.pfn(pte), true) == 0 ? 0 : 1;
       }

@@ -11,6 +11,7 @@ import dev.refkern.examples.compare.PinTrackingComparison.Row;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Page;
 import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -106,7 +107,7 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
     // everything that can fail before the run does fail before it
     BootParams params = BootParams.parse(cmdline);
     long need = cfg.pagesNeeded();
-    long have = params.memBytes() / BootParams.PAGE_SIZE;
+    long have = params.memBytes() / Page.PAGE_SIZE;
     if (need > have) {
       throw new KernelException(
           Errno.ENOMEM,
@@ -115,7 +116,7 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
               + ": the workload needs at least "
               + need
               + " pages ("
-              + need * BootParams.PAGE_SIZE / (1 << 20)
+              + need * Page.PAGE_SIZE / (1 << 20)
               + " MiB: its buffers, and the copies fork makes of pinned pages); --cmdline \""
               + cmdline
               + "\" has "

@@ -1,5 +1,7 @@
 package dev.refkern.examples.cli;
 
+import static dev.refkern.mm.Page.PAGE_SIZE;
+
 import dev.refkern.examples.ConsoleProgress;
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.mm.BootParams;
@@ -16,17 +18,13 @@ import dev.refkern.mm.vm.Gup;
 import dev.refkern.mm.vm.Mman;
 import dev.refkern.mm.vm.Task;
 import dev.refkern.mm.vm.VirtualMemory;
-import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Stream;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -53,7 +51,6 @@ import picocli.CommandLine.Parameters;
     })
 final class GupTestCommand implements Callable<Integer> {
   static final long MB = 1L << 20;
-  static final int PAGE_SIZE = 4096;
 
   /** The most threads {@code -j} starts. */
   static final int MAX_THREADS = 1024;
@@ -753,15 +750,6 @@ final class GupTestCommand implements Callable<Integer> {
     FinalCheck.print(out, "# ", violations);
     out.flush();
     return FinalCheck.exitStatus(System.err, violations) == 0;
-  }
-
-  static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-    }
   }
 
   /**

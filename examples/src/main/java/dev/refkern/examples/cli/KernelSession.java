@@ -1,5 +1,6 @@
 package dev.refkern.examples.cli;
 
+import dev.refkern.examples.FileTrees;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PhysicalMemory;
@@ -188,7 +189,7 @@ final class KernelSession {
       }
     }
     try {
-      GupTestCommand.deleteTree(dir);
+      FileTrees.deleteTree(dir);
     } catch (IOException | UncheckedIOException e) {
       System.err.println("refkern: cannot remove " + dir + ": " + e.getMessage());
     }

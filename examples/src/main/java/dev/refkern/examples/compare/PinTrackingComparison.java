@@ -1,10 +1,12 @@
 package dev.refkern.examples.compare;
 
+import dev.refkern.examples.FileTrees;
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.Latency;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.RamSwapDevice;
 import dev.refkern.mm.ZoneInfo;
@@ -24,7 +26,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
@@ -33,7 +34,6 @@ import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.function.Consumer;
-import java.util.stream.Stream;
 
 /**
  * {@code refkern compare pin-tracking}: runs one seeded workload on a fresh machine per {@code
@@ -67,7 +67,7 @@ public final class PinTrackingComparison {
   /** How a note reporting a violation of the final CONFIG_DEBUG_VM check begins. */
   public static final String DEBUG_VM_NOTE = "debug_vm: ";
 
-  static final long PAGE = 4096;
+  static final long PAGE = Page.PAGE_SIZE;
   static final int BATCHES = 6;
   static final int MAX_RANGE = 16;
   static final int HEAVY_PAGES = 16;
@@ -215,7 +215,7 @@ public final class PinTrackingComparison {
         failed.add(name + ": " + e);
         progress.accept(name + ": FAILED: " + e);
       } finally {
-        deleteTree(dir);
+        FileTrees.deleteTree(dir);
       }
     }
     progress.accept(
@@ -247,7 +247,7 @@ public final class PinTrackingComparison {
         failed.add(name + ": " + e);
         progress.accept(tag + ": FAILED: " + e);
       } finally {
-        deleteTree(dir);
+        FileTrees.deleteTree(dir);
       }
     }
     return new Outcome(rows, skipped, failed);
@@ -661,15 +661,6 @@ public final class PinTrackingComparison {
       if (--h.count == 0) {
         held.remove(pfn);
       }
-    }
-  }
-
-  static void deleteTree(Path dir) throws IOException {
-    if (!Files.exists(dir)) {
-      return;
-    }
-    try (Stream<Path> s = Files.walk(dir)) {
-      s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
     }
   }
 }

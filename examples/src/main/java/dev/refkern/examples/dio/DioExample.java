@@ -1,6 +1,7 @@
 package dev.refkern.examples.dio;
 
 import dev.refkern.block.Bio;
+import dev.refkern.block.BioBatch;
 import dev.refkern.block.BioOp;
 import dev.refkern.block.BioPinTracking;
 import dev.refkern.block.DirectIo;
@@ -14,10 +15,10 @@ import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
-import dev.refkern.mm.sched.Completion;
 import dev.refkern.mm.sched.KThread;
 import dev.refkern.mm.vm.Foll;
 import dev.refkern.mm.vm.Gup;
@@ -32,7 +33,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Consumer;
@@ -67,7 +67,7 @@ import java.util.function.Consumer;
  */
 public final class DioExample {
   public static final long MIB = 1L << 20;
-  static final int PAGE = 4096;
+  static final int PAGE = Page.PAGE_SIZE;
   static final int SECTOR = Bio.SECTOR_SIZE;
 
   /** Data pages per header page in the designs' journal-style write. */
@@ -338,18 +338,9 @@ public final class DioExample {
 
   /** Submits a {@code REQ_OP_FLUSH} and waits for it; {@code -EIO} if it failed. */
   static void flush(PhysicalMemory mem, BlockDevice dev) {
-    Completion done = mem.scheduler().newCompletion();
-    AtomicInteger status = new AtomicInteger();
-    dev.submitBio(
-        new Bio(BioOp.FLUSH, 0, 0)
-            .onEnd(
-                b -> {
-                  status.set(b.status());
-                  done.complete();
-                }));
-    done.waitForCompletion();
-    if (status.get() != 0) {
-      throw new KernelException(Errno.of(status.get()), "flush of " + dev.name() + " failed");
+    int status = BioBatch.submitBioWait(mem.scheduler(), dev, new Bio(BioOp.FLUSH, 0, 0));
+    if (status != 0) {
+      throw new KernelException(Errno.of(status), "flush of " + dev.name() + " failed");
     }
   }
 
@@ -646,28 +637,12 @@ public final class DioExample {
       }
     }
     bios.add(bio);
-    Completion all = mem.scheduler().newCompletion();
-    AtomicInteger remaining = new AtomicInteger(bios.size());
-    AtomicInteger error = new AtomicInteger();
+    BioBatch batch = new BioBatch(mem.scheduler());
     for (Bio b : bios) {
-      b.onEnd(
-          done -> {
-            if (done.status() != 0) {
-              error.compareAndSet(0, done.status());
-            }
-            policy.releasePages(done);
-            if (remaining.decrementAndGet() == 0) {
-              all.complete();
-            }
-          });
+      batch.add(b, policy::releasePages);
     }
-    for (Bio b : bios) {
-      dev.submitBio(b);
-    }
-    all.waitForCompletion();
-    if (error.get() != 0) {
-      throw new KernelException(Errno.of(error.get()), "journal write failed");
-    }
+    batch.submit(dev);
+    batch.awaitOrThrow("journal write");
   }
 
   /** MB/s (10^6 bytes) for {@code bytes} in {@code ns}. */

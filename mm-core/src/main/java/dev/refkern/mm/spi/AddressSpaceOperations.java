@@ -1,6 +1,7 @@
 package dev.refkern.mm.spi;
 
 import dev.refkern.mm.AddressSpace;
+import dev.refkern.mm.VmFault;
 
 /**
  * What a filesystem provides to its page cache, {@code struct address_space_operations} ({@code
@@ -12,12 +13,6 @@ import dev.refkern.mm.AddressSpace;
  * {@link #writeFolio}. Errors are negative errnos, as in the kernel.
  */
 public interface AddressSpaceOperations {
-  /** {@code VM_FAULT_SIGBUS}: {@link #pageMkwrite} refuses the write. */
-  int VM_FAULT_SIGBUS = 0x0002;
-
-  /** {@code VM_FAULT_NOPAGE}: the folio left the mapping meanwhile; the fault should retry. */
-  int VM_FAULT_NOPAGE = 0x0100;
-
   /**
    * {@code AOP_WRITEPAGE_ACTIVATE}: {@link #writeFolio} wrote nothing and the folio stays dirty
    * (what {@code shmem_writepage()} answers when there is nowhere to write).
@@ -61,8 +56,8 @@ public interface AddressSpaceOperations {
    * filemap_page_mkwrite()}: lock, mark dirty, {@code folio_wait_stable()}, unlock.
    *
    * @return 0 when the write may proceed (the folio is dirty and unlocked), {@link
-   *     #VM_FAULT_NOPAGE} if the folio was truncated meanwhile, {@link #VM_FAULT_SIGBUS} or a
-   *     negative errno to refuse
+   *     #VM_FAULT_NOPAGE} if the folio was truncated meanwhile, {@link VmFault#VM_FAULT_SIGBUS} or
+   *     a negative errno to refuse
    */
   default int pageMkwrite(AddressSpace mapping, long pfn) {
     return mapping.filemapPageMkwrite(pfn);

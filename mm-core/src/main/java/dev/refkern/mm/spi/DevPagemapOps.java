@@ -1,5 +1,7 @@
 package dev.refkern.mm.spi;
 
+import dev.refkern.mm.VmFault;
+
 /**
  * The driver's callbacks for its device memory ({@code struct dev_pagemap_ops}).
  *
@@ -17,9 +19,6 @@ public interface DevPagemapOps {
    * @param owner the faulting address space, opaque here
    */
   default int migrateToRam(long pfn, Object owner, long address) {
-    return VM_FAULT_SIGBUS;
+    return VmFault.VM_FAULT_SIGBUS;
   }
-
-  /** {@code VM_FAULT_SIGBUS}. */
-  int VM_FAULT_SIGBUS = 0x000002;
 }

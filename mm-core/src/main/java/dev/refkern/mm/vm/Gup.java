@@ -1,6 +1,8 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.PageFlags.*;
+import static dev.refkern.mm.VmFault.*;
 import static dev.refkern.mm.vm.Foll.*;
 import static dev.refkern.mm.vm.Pte.*;
 
@@ -24,7 +26,6 @@ import dev.refkern.mm.internal.trace.MmTraceEvents;
  * as {@code migrate_longterm_unpinnable_folios()} does.
  */
 public final class Gup {
-  private static final long PAGE_MASK = ~4095L;
 
   private final VirtualMemory vm;
   private final Memmap memmap;
@@ -299,7 +300,7 @@ public final class Gup {
     if (nrPages == 0) {
       return 0;
     }
-    long len = nrPages << 12;
+    long len = nrPages << PAGE_SHIFT;
     long end = start + len;
     if ((nrPages >>> 51) != 0 || Long.compareUnsigned(end, start) < 0) {
       throw new KernelException(Errno.EOVERFLOW, "range wraps");
@@ -317,7 +318,8 @@ public final class Gup {
     }
     try {
       long rest =
-          slowLocked(mm, start + ((long) nr << 12), nrPages - nr, flags | FOLL_TOUCH, pages, nr);
+          slowLocked(
+              mm, start + ((long) nr << PAGE_SHIFT), nrPages - nr, flags | FOLL_TOUCH, pages, nr);
       return nr + rest;
     } catch (KernelException e) {
       if (nr > 0) {
@@ -351,7 +353,7 @@ public final class Gup {
       long h = PageTable.get(pmd.huge, hi);
       if (h != 0) {
         long pmdEnd = Math.min(end, (addr & PageTable.PMD_MASK) + PageTable.PMD_SIZE);
-        int refs = (int) ((pmdEnd - addr) >>> 12);
+        int refs = (int) ((pmdEnd - addr) >>> PAGE_SHIFT);
         if ((h & PRESENT) == 0 || (write && !Pte.write(h)) || !fastAllowed(h, flags)) {
           break;
         }
@@ -363,7 +365,7 @@ public final class Gup {
           putFolio(head, refs, flags);
           break;
         }
-        long first = head + ((addr >>> 12) & (VirtualMemory.HPAGE_PMD_NR - 1));
+        long first = head + ((addr >>> PAGE_SHIFT) & (VirtualMemory.HPAGE_PMD_NR - 1));
         for (int i = 0; i < refs; i++) {
           pages[nr + i] = first + i;
         }
@@ -378,7 +380,7 @@ public final class Gup {
       // gup_fast_pte_range(): every entry of this pte table within the range
       long tableEnd = Math.min(end, (addr & PageTable.PMD_MASK) + PageTable.PMD_SIZE);
       boolean stop = false;
-      for (int i = PageTable.pteIndex(addr); addr < tableEnd; i++, addr += 4096) {
+      for (int i = PageTable.pteIndex(addr); addr < tableEnd; i++, addr += PAGE_SIZE) {
         long e = PageTable.get(t, i);
         if ((e & PRESENT) == 0
             || special(e)
@@ -527,7 +529,7 @@ public final class Gup {
       }
       int tries = 0;
       while (true) {
-        long max = Math.min(nrPages - i, (vma.end - addr) >>> 12);
+        long max = Math.min(nrPages - i, (vma.end - addr) >>> PAGE_SHIFT);
         int r =
             followPages(
                 mm,
@@ -539,7 +541,7 @@ public final class Gup {
                 offset + (int) i);
         if (r > 0) {
           i += r - 1; // the loop's own step takes the last one
-          addr += (long) (r - 1) << 12;
+          addr += (long) (r - 1) << PAGE_SHIFT;
           vm.mem.scheduler().condResched(); // __get_user_pages(): cond_resched() between runs
           break;
         }
@@ -563,19 +565,19 @@ public final class Gup {
           ff |= VirtualMemory.FAULT_FLAG_REMOTE;
         }
         int fr = vm.handleMmFault(mm, vma, addr, ff);
-        if ((fr & VirtualMemory.VM_FAULT_OOM) != 0) {
+        if ((fr & VM_FAULT_OOM) != 0) {
           err = Errno.ENOMEM;
           why = "out of memory faulting 0x" + Long.toHexString(addr);
           break outer;
         }
-        if ((fr & (VirtualMemory.VM_FAULT_SIGBUS | VirtualMemory.VM_FAULT_SIGSEGV)) != 0) {
+        if ((fr & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV)) != 0) {
           err = Errno.EFAULT;
           why = "fault failed at 0x" + Long.toHexString(addr);
           break outer;
         }
       }
       i++;
-      addr += 4096;
+      addr += PAGE_SIZE;
     }
     if (i > 0 || err == null) {
       return i;
@@ -646,7 +648,7 @@ public final class Gup {
         return 0;
       }
       long pmdEnd = (addr & PageTable.PMD_MASK) + PageTable.PMD_SIZE;
-      int inPmd = (int) Math.min(max, (pmdEnd - addr) >>> 12);
+      int inPmd = (int) Math.min(max, (pmdEnd - addr) >>> PAGE_SHIFT);
       long h = PageTable.get(pmd.huge, PageTable.pmdIndex(addr));
       if (h != 0) {
         // follow_huge_pmd(): the whole run in one grab of the folio
@@ -657,7 +659,7 @@ public final class Gup {
         if (mustUnshare(vma, head, h, flags)) {
           return -Errno.EMLINK.number();
         }
-        long first = head + ((addr >>> 12) & (VirtualMemory.HPAGE_PMD_NR - 1));
+        long first = head + ((addr >>> PAGE_SHIFT) & (VirtualMemory.HPAGE_PMD_NR - 1));
         if (pages != null) {
           int r = tryGrabFolio(head, inPmd, flags);
           if (r < 0) {
@@ -924,12 +926,7 @@ public final class Gup {
     if (memmap.testFlag(head, PG_ZERO_PAGE) || memmap.testFlag(head, PG_DIRTY)) {
       return;
     }
-    vm.folios.folioLock(head);
-    try {
-      vm.folios.folioMarkDirty(head);
-    } finally {
-      vm.folios.folioUnlock(head);
-    }
+    vm.folios.folioMarkDirtyLock(head);
   }
 
   /**

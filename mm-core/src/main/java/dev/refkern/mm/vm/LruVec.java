@@ -161,13 +161,6 @@ public final class LruVec {
     }
   }
 
-  /** Pins counted on a folio by the {@code lru_isolate} policy. */
-  long pinCount(long head) {
-    synchronized (lruLock) {
-      return pinIsolated(head) ? memmap.lruPrev(head) + 1 : 0;
-    }
-  }
-
   /** {@code folio_add_lru()}: batched with a reference, drained when the batch fills. */
   public void folioAddLru(long pfn) {
     memmap.checkPfn(pfn);

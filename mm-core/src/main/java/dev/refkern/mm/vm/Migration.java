@@ -1,5 +1,6 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.vm.Pte.*;
 
@@ -151,7 +152,7 @@ final class Migration {
               MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
               m.mm,
               m.addr,
-              m.addr + 4096);
+              m.addr + PAGE_SIZE);
       m.mm.notifiers.invalidateRangeStart(r);
       m.mm.ptl.lock();
       try {

@@ -1,5 +1,7 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
+
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.notifier.MmuNotifierSubscriptions;
@@ -17,7 +19,7 @@ import java.util.concurrent.locks.ReentrantLock;
  */
 public final class MmStruct {
   /** {@code TASK_SIZE}: user addresses lie below 2^47 - 4096. */
-  public static final long TASK_SIZE = (1L << 47) - 4096;
+  public static final long TASK_SIZE = (1L << 47) - PAGE_SIZE;
 
   final VirtualMemory vm;
   final long id;

@@ -1,5 +1,7 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
+
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 
@@ -26,7 +28,7 @@ final class PageTable {
   private final Object[] pgd = new Object[ENTRIES];
 
   static int pteIndex(long addr) {
-    return (int) ((addr >>> 12) & 511);
+    return (int) ((addr >>> PAGE_SHIFT) & 511);
   }
 
   static int pmdIndex(long addr) {

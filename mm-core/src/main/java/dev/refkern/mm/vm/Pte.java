@@ -1,5 +1,7 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
+
 /**
  * A page-table entry ({@code pte_t} / {@code pmd_t}, x86-64 layout): the pfn in bits 12–51 and the
  * bits below. An entry of 0 is {@code pte_none()}.
@@ -32,12 +34,12 @@ public final class Pte {
 
   /** {@code pfn_pte()}. */
   public static long make(long pfn, long bits) {
-    return (pfn << 12) | bits;
+    return (pfn << PAGE_SHIFT) | bits;
   }
 
   /** {@code pte_pfn()}. */
   public static long pfn(long pte) {
-    return (pte & PFN_MASK) >>> 12;
+    return (pte & PFN_MASK) >>> PAGE_SHIFT;
   }
 
   /** {@code pte_present()}: present, or PROT_NONE (the kernel still owns the page). */

@@ -1,5 +1,7 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
+import static dev.refkern.mm.VmFault.*;
 import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.AddressSpace;
@@ -18,7 +20,6 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class Task {
   private static final AtomicInteger PIDS = new AtomicInteger(1);
-  private static final long PAGE_MASK = ~4095L;
 
   private final VirtualMemory vm;
   private final String name;
@@ -77,10 +78,10 @@ public final class Task {
       throw new KernelException(
           Errno.EINVAL, "mmap: bad length or neither/both of MAP_SHARED, MAP_PRIVATE");
     }
-    if ((offset & 4095) != 0 || offset < 0) {
+    if ((offset & ~PAGE_MASK) != 0 || offset < 0) {
       throw new KernelException(Errno.EINVAL, "mmap: offset not page aligned");
     }
-    long size = (len + 4095) & PAGE_MASK;
+    long size = (len + PAGE_SIZE - 1) & PAGE_MASK;
     if (size <= 0 || size > MmStruct.TASK_SIZE) {
       throw new KernelException(Errno.ENOMEM, "mmap: length too large");
     }
@@ -97,8 +98,8 @@ public final class Task {
     }
     boolean fixed = (flags & Mman.MAP_FIXED) != 0;
     if (fixed
-        && ((addr & 4095) != 0
-            || addr < 4096
+        && ((addr & ~PAGE_MASK) != 0
+            || addr < PAGE_SIZE
             || addr + size > MmStruct.TASK_SIZE
             || addr + size < addr)) {
       throw new KernelException(
@@ -127,7 +128,7 @@ public final class Task {
       } else {
         start = getUnmappedArea(m, size);
       }
-      Vma v = new Vma(m, start, start + size, vmFlags, file, offset >>> 12);
+      Vma v = new Vma(m, start, start + size, vmFlags, file, offset >>> PAGE_SHIFT);
       m.vmas.put(start, v);
       vm.linkVma(v);
     } finally {
@@ -147,7 +148,7 @@ public final class Task {
 
   /** Top-down search below {@code mmap_base}; 2 MiB aligned for lengths of 2 MiB and more. */
   private long getUnmappedArea(MmStruct m, long size) {
-    long align = size >= PageTable.PMD_SIZE ? PageTable.PMD_SIZE : 4096;
+    long align = size >= PageTable.PMD_SIZE ? PageTable.PMD_SIZE : PAGE_SIZE;
     long end = m.mmapBase;
     for (Vma v : m.vmas.descendingMap().values()) {
       if (v.start >= end) {
@@ -171,13 +172,13 @@ public final class Task {
     MmStruct m = liveMm();
     m.mmapLock.readLock();
     try {
-      for (long a = start; a < end; a += 4096) {
+      for (long a = start; a < end; a += PAGE_SIZE) {
         Vma v = m.vmaContaining(a);
         if (v == null) {
           break;
         }
         int r = vm.handleMmFault(m, v, a, write ? VirtualMemory.FAULT_FLAG_WRITE : 0);
-        if ((r & VirtualMemory.VM_FAULT_OOM) != 0) {
+        if ((r & VM_FAULT_OOM) != 0) {
           break; // mmap itself succeeds, as in the kernel
         }
       }
@@ -192,7 +193,7 @@ public final class Task {
   public void munmap(long addr, long len) {
     MmStruct m = liveMm();
     checkRange(addr, len);
-    long end = addr + ((len + 4095) & PAGE_MASK);
+    long end = addr + ((len + PAGE_SIZE - 1) & PAGE_MASK);
     m.mmapLock.writeLock();
     try {
       unmapLocked(m, addr, end);
@@ -202,7 +203,10 @@ public final class Task {
   }
 
   private void checkRange(long addr, long len) {
-    if ((addr & 4095) != 0 || len <= 0 || addr + len > MmStruct.TASK_SIZE || addr + len < addr) {
+    if ((addr & ~PAGE_MASK) != 0
+        || len <= 0
+        || addr + len > MmStruct.TASK_SIZE
+        || addr + len < addr) {
       throw new KernelException(
           Errno.EINVAL, "range [" + addr + ", +" + len + ") not aligned or out of range");
     }
@@ -262,7 +266,7 @@ public final class Task {
         vm.splitHugePmd(m, at);
       }
     }
-    Vma upper = new Vma(m, at, v.end, v.flags, v.file, v.pgoff + ((at - v.start) >>> 12));
+    Vma upper = new Vma(m, at, v.end, v.flags, v.file, v.pgoff + ((at - v.start) >>> PAGE_SHIFT));
     upper.anonVma = v.anonVma;
     v.end = at;
     m.vmas.put(at, upper);
@@ -273,14 +277,14 @@ public final class Task {
   /** {@code mprotect()}: {@code PROTECTION_VMA} notifiers; ptes lose write or become PROT_NONE. */
   public void mprotect(long addr, long len, int prot) {
     MmStruct m = liveMm();
-    if ((addr & 4095) != 0) {
+    if ((addr & ~PAGE_MASK) != 0) {
       throw new KernelException(Errno.EINVAL, "mprotect: address not page aligned");
     }
     if (len == 0) {
       return;
     }
     checkRange(addr, len);
-    long end = addr + ((len + 4095) & PAGE_MASK);
+    long end = addr + ((len + PAGE_SIZE - 1) & PAGE_MASK);
     m.mmapLock.writeLock();
     try {
       for (long a = addr; a < end; ) {
@@ -330,7 +334,7 @@ public final class Task {
   /** {@code change_protection()}: write access is regained by a fault; PROT_NONE hides the pte. */
   private void changeProtection(MmStruct m, Vma v, int prot) {
     boolean none = prot == Mman.PROT_NONE;
-    for (long a = v.start; a < v.end; a += 4096) {
+    for (long a = v.start; a < v.end; a += PAGE_SIZE) {
       long pte = m.pgtable.pte(a);
       if (pte == 0) {
         continue;
@@ -363,7 +367,7 @@ public final class Task {
   /** {@code madvise()}: {@code MADV_DONTNEED} zaps ({@code CLEAR}); {@code MADV_[NO]HUGEPAGE}. */
   public void madvise(long addr, long len, int advice) {
     MmStruct m = liveMm();
-    if ((addr & 4095) != 0 || len < 0) {
+    if ((addr & ~PAGE_MASK) != 0 || len < 0) {
       throw new KernelException(Errno.EINVAL, "madvise: address not page aligned");
     }
     if (advice != Mman.MADV_DONTNEED
@@ -374,7 +378,7 @@ public final class Task {
     if (len == 0) {
       return;
     }
-    long end = addr + ((len + 4095) & PAGE_MASK);
+    long end = addr + ((len + PAGE_SIZE - 1) & PAGE_MASK);
     boolean hole = false;
     m.mmapLock.writeLock();
     try {
@@ -475,7 +479,7 @@ public final class Task {
       int done = 0;
       int tries = 0;
       while (done < len) {
-        int inPage = (int) Math.min(len - done, 4096 - (a & 4095));
+        int inPage = (int) Math.min(len - done, PAGE_SIZE - (a & ~PAGE_MASK));
         if (copyIfMapped(m, a, buf, off + done, inPage, write)) {
           done += inPage;
           a += inPage;
@@ -495,11 +499,11 @@ public final class Task {
                   + pid);
         }
         int r = vm.handleMmFault(m, v, a, write ? VirtualMemory.FAULT_FLAG_WRITE : 0);
-        if ((r & VirtualMemory.VM_FAULT_OOM) != 0) {
+        if ((r & VM_FAULT_OOM) != 0) {
           throw new KernelException(
               Errno.ENOMEM, "out of memory faulting 0x" + Long.toHexString(a));
         }
-        if ((r & (VirtualMemory.VM_FAULT_SIGBUS | VirtualMemory.VM_FAULT_SIGSEGV)) != 0) {
+        if ((r & (VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV)) != 0) {
           throw new KernelException(
               Errno.EFAULT, "SIGBUS at 0x" + Long.toHexString(a) + " in task " + pid);
         }
@@ -518,11 +522,13 @@ public final class Task {
         return false;
       }
       long pfn =
-          huge(pte) ? Pte.pfn(pte) + ((a >>> 12) & (VirtualMemory.HPAGE_PMD_NR - 1)) : Pte.pfn(pte);
+          huge(pte)
+              ? Pte.pfn(pte) + ((a >>> PAGE_SHIFT) & (VirtualMemory.HPAGE_PMD_NR - 1))
+              : Pte.pfn(pte);
       if (write) {
-        vm.mem.ram().write(pfn, (int) (a & 4095), buf, off, len);
+        vm.mem.ram().write(pfn, (int) (a & ~PAGE_MASK), buf, off, len);
       } else {
-        vm.mem.ram().read(pfn, (int) (a & 4095), buf, off, len);
+        vm.mem.ram().read(pfn, (int) (a & ~PAGE_MASK), buf, off, len);
       }
       return true;
     } finally {

@@ -1,6 +1,8 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.PageFlags.*;
+import static dev.refkern.mm.VmFault.*;
 import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.AddressSpace;
@@ -30,12 +32,6 @@ import java.util.concurrent.atomic.AtomicLong;
  * lock is never taken under the page-table lock.
  */
 public final class VirtualMemory {
-  /** {@code VM_FAULT_*} results. */
-  public static final int VM_FAULT_OOM = 0x1;
-
-  public static final int VM_FAULT_SIGBUS = 0x2;
-  public static final int VM_FAULT_SIGSEGV = 0x40;
-
   /** {@code FAULT_FLAG_*}. */
   public static final int FAULT_FLAG_WRITE = 0x1;
 
@@ -44,7 +40,6 @@ public final class VirtualMemory {
 
   static final int HPAGE_PMD_ORDER = 9;
   static final int HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER;
-  private static final long PAGE_MASK = ~4095L;
 
   final PhysicalMemory mem;
   final Memmap memmap;
@@ -102,7 +97,7 @@ public final class VirtualMemory {
                   MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
                   mm,
                   addr,
-                  addr + 4096);
+                  addr + PAGE_SIZE);
           mm.notifiers.invalidateRangeStart(r);
           mm.ptl.lock();
           try {
@@ -147,10 +142,10 @@ public final class VirtualMemory {
               MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
               mm,
               addr,
-              addr + 4096);
+              addr + PAGE_SIZE);
       mm.notifiers.invalidateRangeStart(r);
       try {
-        zapRange(mm, addr, addr + 4096);
+        zapRange(mm, addr, addr + PAGE_SIZE);
       } finally {
         mm.notifiers.invalidateRangeEnd(r);
       }
@@ -196,10 +191,6 @@ public final class VirtualMemory {
     swap = s;
     vmscan.setSwap(s);
     return s;
-  }
-
-  SwapSpace swap() {
-    return swap;
   }
 
   /** A new process with an empty address space. */
@@ -276,7 +267,9 @@ public final class VirtualMemory {
         long pte = vma.mm.pgtable.pte(addr);
         if (present(pte) && !special(pte)) {
           long mapped =
-              huge(pte) ? Pte.pfn(pte) + ((addr >>> 12) & (HPAGE_PMD_NR - 1)) : Pte.pfn(pte);
+              huge(pte)
+                  ? Pte.pfn(pte) + ((addr >>> PAGE_SHIFT) & (HPAGE_PMD_NR - 1))
+                  : Pte.pfn(pte);
           if (mapped == head + i && !visitor.visit(vma, addr)) {
             return;
           }
@@ -477,7 +470,7 @@ public final class VirtualMemory {
   /** {@code do_anonymous_page()}: the zero page on read, a fresh page on write. */
   private int doAnonymousPage(MmStruct mm, Vma vma, long addr, boolean write) {
     if (!write) {
-      installPte(mm, addr, make(zeroPfn, (pteBits(vma, false) & ~DIRTY) | SPECIAL), -1);
+      installPte(mm, addr, make(zeroPfn, (pteBits(vma, false) & ~DIRTY) | SPECIAL));
       return 0; // if another fault won, its pte serves
     }
     long pfn = alloc.allocPages(Gfp.HIGHUSER_MOVABLE | Gfp.ZERO | Gfp.NOWARN, 0);
@@ -489,7 +482,7 @@ public final class VirtualMemory {
     lru.folioAddLru(pfn); // before the pte makes it visible to reclaim and migration
     // maybe_mkwrite(): writable (and dirty) only with VM_WRITE; a FOLL_FORCE write to a read-only
     // mapping gets a read-only pte and dirties it in do_wp_page() when GUP retries
-    if (!installPte(mm, addr, make(pfn, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0)), pfn)) {
+    if (!installPte(mm, addr, make(pfn, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0)))) {
       memmap.mapcountAdd(pfn, -1);
       alloc.putPage(pfn);
       return 0; // raced with another fault: retry sees its pte
@@ -499,7 +492,7 @@ public final class VirtualMemory {
   }
 
   /** Installs {@code entry} if the pte is still none; false if another fault won. */
-  private boolean installPte(MmStruct mm, long addr, long entry, long pfn) {
+  private boolean installPte(MmStruct mm, long addr, long entry) {
     return setPteIf(mm, addr, 0, entry);
   }
 
@@ -559,7 +552,7 @@ public final class VirtualMemory {
   private int doFileFault(MmStruct mm, Vma vma, long addr, boolean write) {
     AddressSpace file = vma.file;
     long index = vma.linearPageIndex(addr);
-    if (index >= (file.size() + 4095) >>> 12) {
+    if (index >= (file.size() + PAGE_SIZE - 1) >>> PAGE_SHIFT) {
       return VM_FAULT_SIGBUS;
     }
     long pfn;
@@ -577,7 +570,7 @@ public final class VirtualMemory {
       }
       // do_cow_fault(): maybe_mkwrite(pte_mkdirty()): dirty, writable only with VM_WRITE
       long entry = make(copy, pteBits(vma, (vma.flags & VmFlags.VM_WRITE) != 0) | DIRTY);
-      if (!installPte(mm, addr, entry, copy)) {
+      if (!installPte(mm, addr, entry)) {
         memmap.mapcountAdd(copy, -1);
         alloc.putPage(copy);
         return 0;
@@ -591,14 +584,12 @@ public final class VirtualMemory {
       if (rc != 0) {
         alloc.putPage(pfn);
         // VM_FAULT_NOPAGE: truncated meanwhile; the retried fault sees the new state
-        return rc == dev.refkern.mm.spi.AddressSpaceOperations.VM_FAULT_NOPAGE
-            ? 0
-            : VM_FAULT_SIGBUS;
+        return rc == VM_FAULT_NOPAGE ? 0 : VM_FAULT_SIGBUS;
       }
       writable = true;
     }
     memmap.mapcountAdd(pfn, 1);
-    if (!installPte(mm, addr, make(pfn, pteBits(vma, writable)), pfn)) {
+    if (!installPte(mm, addr, make(pfn, pteBits(vma, writable)))) {
       memmap.mapcountAdd(pfn, -1);
       alloc.putPage(pfn);
       return 0;
@@ -634,9 +625,7 @@ public final class VirtualMemory {
       }
       int rc = vma.file.aops().pageMkwrite(vma.file, pfn);
       if (rc != 0) {
-        return rc == dev.refkern.mm.spi.AddressSpaceOperations.VM_FAULT_NOPAGE
-            ? 0
-            : VM_FAULT_SIGBUS;
+        return rc == VM_FAULT_NOPAGE ? 0 : VM_FAULT_SIGBUS;
       }
       replacePte(mm, addr, pte, pte | WRITE | DIRTY | YOUNG);
       return 0;
@@ -668,7 +657,7 @@ public final class VirtualMemory {
             MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
             mm,
             addr,
-            addr + 4096);
+            addr + PAGE_SIZE);
     mm.notifiers.invalidateRangeStart(range);
     boolean replaced = replacePte(mm, addr, pte, entry);
     mm.notifiers.invalidateRangeEnd(range);
@@ -751,7 +740,7 @@ public final class VirtualMemory {
       }
       long[] t = PageTable.pteTable(pmd, addr);
       if (t != null) {
-        for (long a = addr; a < next; a += 4096) {
+        for (long a = addr; a < next; a += PAGE_SIZE) {
           int i = PageTable.pteIndex(a);
           long e;
           mm.ptl.lock();
@@ -834,7 +823,7 @@ public final class VirtualMemory {
         }
         long[] t = PageTable.pteTable(pmd, addr);
         if (t != null) {
-          for (long a = addr; a < next; a += 4096) {
+          for (long a = addr; a < next; a += PAGE_SIZE) {
             copyPte(parent, child, c, a, t, PageTable.pteIndex(a), cow);
           }
         }
@@ -857,14 +846,14 @@ public final class VirtualMemory {
     }
     if (Pte.isSwap(e) && swap != null) {
       swap.dup(Pte.swapOffset(e)); // copy_nonpresent_pte(): swap_duplicate()
-      installPte(child, addr, e, -1);
+      installPte(child, addr, e);
       return;
     }
     if (!present(e)) {
       return;
     }
     if (special(e)) {
-      installPte(child, addr, e, -1);
+      installPte(child, addr, e);
       return;
     }
     long pfn;
@@ -904,13 +893,13 @@ public final class VirtualMemory {
       long copy = cowCopy(c, addr, pfn);
       alloc.putPage(head);
       if (copy != PageAllocator.NO_PFN) {
-        installPte(child, addr, make(copy, (e & 0xfffL) | WRITE | DIRTY), copy);
+        installPte(child, addr, make(copy, (e & 0xfffL) | WRITE | DIRTY));
         child.anonPages.incrementAndGet();
       }
       return;
     }
     memmap.mapcountAdd(pfn, 1); // the reference taken above becomes the child's mapping's
-    installPte(child, addr, ce, pfn);
+    installPte(child, addr, ce);
     (anon ? child.anonPages : child.filePages).incrementAndGet();
   }
 

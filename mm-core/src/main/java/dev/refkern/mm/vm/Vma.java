@@ -1,5 +1,7 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
+
 import dev.refkern.mm.AddressSpace;
 
 /**
@@ -60,12 +62,12 @@ public final class Vma {
 
   /** {@code linear_page_index()}. */
   public long linearPageIndex(long addr) {
-    return pgoff + ((addr - start) >>> 12);
+    return pgoff + ((addr - start) >>> PAGE_SHIFT);
   }
 
   /** {@code vma_address()}: where page {@code index} would be mapped, or -1 outside the VMA. */
   long addressOf(long index) {
-    long addr = start + ((index - pgoff) << 12);
+    long addr = start + ((index - pgoff) << PAGE_SHIFT);
     return addr >= start && addr < end ? addr : -1;
   }
 

@@ -1,6 +1,8 @@
 package dev.refkern.mm.vm;
 
+import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.PageFlags.*;
+import static dev.refkern.mm.VmFault.*;
 import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.AddressSpace;
@@ -146,7 +148,7 @@ public final class Vmscan {
           } finally {
             mm.ptl.unlock();
           }
-          if (mm.notifiers.clearFlushYoung(addr, addr + 4096)) {
+          if (mm.notifiers.clearFlushYoung(addr, addr + PAGE_SIZE)) {
             young[0]++; // a secondary MMU (a device) used it too
           }
           return true;
@@ -260,7 +262,7 @@ public final class Vmscan {
               MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
               mm,
               addr,
-              addr + 4096);
+              addr + PAGE_SIZE);
       if (mm.notifiers.invalidateRangeStart(r) != 0) {
         continue;
       }
@@ -355,11 +357,11 @@ public final class Vmscan {
     SwapSpace sw = swap;
     long slot = swapOffset(pte);
     if (sw == null) {
-      return VirtualMemory.VM_FAULT_SIGBUS;
+      return VM_FAULT_SIGBUS;
     }
     long pfn = alloc.allocPages(dev.refkern.mm.Gfp.HIGHUSER_MOVABLE | dev.refkern.mm.Gfp.NOWARN, 0);
     if (pfn == PageAllocator.NO_PFN) {
-      return VirtualMemory.VM_FAULT_OOM;
+      return VM_FAULT_OOM;
     }
     while (sw.writing(slot)) {
       vm.mem.scheduler().condResched(); // swap_cache_get_folio(): reclaim is writing it out

@@ -1,5 +1,6 @@
 package dev.refkern.block.internal.disk;
 
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PageMemory;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
@@ -11,7 +12,7 @@ import java.util.Arrays;
  * Not thread-safe: the device calls it under its lock.
  */
 public final class WriteCache {
-  private static final int PAGE = PageMemory.PAGE_SIZE;
+  private static final int PAGE = Page.PAGE_SIZE;
   private static final int SECTOR = 512;
   private static final int SECTORS_PER_PAGE = PAGE / SECTOR;
   private static final int ARENA_SHIFT = 6; // 64 slots (256 KiB) per arena chunk
