@@ -6,6 +6,6 @@ module dev.refkern.block {
   exports dev.refkern.block;
   exports dev.refkern.block.spi;
 
-  provides dev.refkern.mm.spi.BootParamSpec with
-      dev.refkern.block.BlockBootParams;
+  provides dev.refkern.mm.spi.PolicyProvider with
+      dev.refkern.block.BlockPolicies;
 }

@@ -19,8 +19,8 @@ module dev.refkern.mm {
   exports dev.refkern.mm.sched;
   exports dev.refkern.mm.vm;
 
-  uses dev.refkern.mm.spi.BootParamSpec;
+  uses dev.refkern.mm.spi.PolicyProvider;
 
-  provides dev.refkern.mm.spi.BootParamSpec with
-      dev.refkern.mm.vm.GupBootParams;
+  provides dev.refkern.mm.spi.PolicyProvider with
+      dev.refkern.mm.vm.GupPolicies;
 }

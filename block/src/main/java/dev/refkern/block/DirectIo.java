@@ -9,6 +9,7 @@ import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.PolicyRegistry;
 import dev.refkern.mm.sched.Workqueue;
 import dev.refkern.mm.vm.Foll;
 import dev.refkern.mm.vm.Gup;
@@ -43,7 +44,9 @@ public final class DirectIo {
     this.gup = vm.gup();
     this.folios = new FolioOps(mem);
     this.dirtyWork = mem.scheduler().allocWorkqueue("bio-dirty");
-    this.policy = BioPinTracking.of(mem.params().get("block.bio_pin_tracking", "bio_flag"), gup);
+    this.policy =
+        PolicyRegistry.global()
+            .create(BioPinTracking.class, BioPinTracking.PARAM, mem.params(), gup);
   }
 
   /** Bios whose clean pages were redirtied from the workqueue. */

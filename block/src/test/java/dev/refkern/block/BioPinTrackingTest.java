@@ -7,6 +7,7 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.PolicyRegistry;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.vm.Foll;
 import dev.refkern.mm.vm.Task;
@@ -18,10 +19,17 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
-/** The bio designs of seed 000: one bio mixing pinned user pages with a referenced kernel page. */
+/**
+ * The contract of every registered {@code block.bio_pin_tracking=} design, and the claims of seed
+ * 000's: one bio mixing pinned user pages with a referenced kernel page.
+ */
 class BioPinTrackingTest {
+  static List<String> designs() {
+    return PolicyRegistry.global().names(BioPinTracking.PARAM);
+  }
+
   @TempDir Path dir;
   private PhysicalMemory mem;
   private VirtualMemory vm;
@@ -59,7 +67,7 @@ class BioPinTrackingTest {
   }
 
   @ParameterizedTest
-  @ValueSource(strings = {"bio_flag", "bvec_pfn_flag", "page_ptr_bit", "bias_all"})
+  @MethodSource("designs")
   void everyDesignReleasesExactlyWhatItTook(String name) {
     boot(name);
     Task t = vm.createTask("t");
@@ -71,7 +79,9 @@ class BioPinTrackingTest {
     assertEquals(2, vm.gup().pinUserPagesFast(t, buf, 2, Foll.FOLL_WRITE, pinned));
     long kernelPage = mem.allocator().allocPages(Gfp.KERNEL, 0);
     mem.allocator().getPage(kernelPage); // the bio's reference, as writeback takes one
-    BioPinTracking policy = BioPinTracking.of(name, vm.gup());
+    BioPinTracking policy =
+        PolicyRegistry.global().create(BioPinTracking.class, BioPinTracking.PARAM, name, vm.gup());
+    assertEquals(name, policy.stats().name());
     List<Bio> bios = mixed(policy, pinned, kernelPage);
     switch (name) {
       case "bio_flag" -> assertEquals(2, policy.splits(), "one flag per bio: the mix splits it");
@@ -80,13 +90,15 @@ class BioPinTrackingTest {
         assertEquals(1, policy.extraPins(), "the referenced page had to be pinned");
         assertTrue(vm.gup().folioMaybeDmaPinned(kernelPage), "and now looks DMA-pinned");
       }
-      default -> assertEquals(1, bios.size(), "a per-vector flag mixes freely");
+      case "bvec_pfn_flag", "page_ptr_bit" ->
+          assertEquals(1, bios.size(), "a per-vector flag mixes freely");
+      default -> {} // a design of its own: only the contract below
     }
     for (Bio b : bios) {
       policy.releasePages(b);
     }
     if (name.equals("page_ptr_bit")) {
-      assertEquals(3, policy.maskOps(), "every pointer use masks the flag off");
+      assertEquals(3, policy.stats().get("mask_ops"), "every pointer use masks the flag off");
     }
     assertEquals(1, mem.memmap().refcount(pinned[0]));
     assertEquals(1, mem.memmap().refcount(kernelPage), "the bio's reference, and only it, is gone");
@@ -102,6 +114,18 @@ class BioPinTrackingTest {
     boot("bio_flag");
     assertEquals(
         Errno.EINVAL,
-        assertThrows(KernelException.class, () -> BioPinTracking.of("magic", vm.gup())).errno());
+        assertThrows(
+                KernelException.class,
+                () ->
+                    PolicyRegistry.global()
+                        .create(BioPinTracking.class, BioPinTracking.PARAM, "magic", vm.gup()))
+            .errno());
+    KernelException e =
+        assertThrows(
+            KernelException.class, () -> BootParams.parse("mem=64M block.bio_pin_tracking=magic"));
+    assertEquals(Errno.EINVAL, e.errno());
+    assertTrue(
+        e.getMessage().contains("[bio_flag, bvec_pfn_flag, page_ptr_bit, bias_all]"),
+        e.getMessage());
   }
 }

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code refkern run dio}: a small run is clean and reports every design; bad input is EINVAL. */
 class RunDioTest {
   private static final List<String> DESIGNS =
-      List.of("bio_flag", "bvec_pfn_flag", "page_ptr_bit", "bias_all");
+      dev.refkern.mm.PolicyRegistry.global().names(dev.refkern.block.BioPinTracking.PARAM);
 
   @TempDir Path tmp;
 

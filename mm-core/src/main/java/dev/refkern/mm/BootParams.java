@@ -1,11 +1,9 @@
 package dev.refkern.mm;
 
-import dev.refkern.mm.spi.BootParamSpec;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.ServiceLoader;
 import java.util.TreeMap;
 
 /**
@@ -17,7 +15,7 @@ import java.util.TreeMap;
  * <p>Like the kernel, an undotted parameter it does not know is kept (the kernel passes it to init)
  * and reported by {@link #unknown()}; a known parameter with a bad value is {@code -EINVAL}. Unlike
  * the kernel, which keeps unknown dotted keys for modules loaded later, a dotted key that no layer
- * declares ({@link BootParamSpec}) is {@code -EINVAL}: refkern has no loadable modules, and a typo
+ * declares ({@link PolicyRegistry}) is {@code -EINVAL}: refkern has no loadable modules, and a typo
  * would silently run the default policy.
  */
 public final class BootParams {
@@ -32,8 +30,6 @@ public final class BootParams {
 
   /** The kernel's floor for {@code min_free_kbytes} ({@code init_per_zone_wmark_min()}). */
   public static final long MIN_MIN_FREE_KBYTES = 128;
-
-  private static volatile Map<String, List<String>> dottedKeys;
 
   private static final java.util.Set<String> KNOWN =
       java.util.Set.of(
@@ -107,40 +103,37 @@ public final class BootParams {
   }
 
   /**
-   * Rejects a dotted key no layer declares ({@link BootParamSpec}) and a value its key does not
-   * accept: a typo must not silently run the default policy.
+   * Rejects a dotted key no policy answers ({@link PolicyRegistry#global()}) and a value naming no
+   * policy of its key: a typo must not silently run the default policy.
    */
   private static void checkDottedKeys(Map<String, String> values) {
-    Map<String, List<String>> known = knownDottedKeys();
+    PolicyRegistry registry = PolicyRegistry.global();
     values.forEach(
         (k, v) -> {
           if (k.indexOf('.') < 0) {
             return;
           }
-          List<String> names = known.get(k);
-          if (names == null) {
-            throw invalid("unknown parameter " + k + "=; known dotted keys: " + known.keySet());
+          if (!registry.hasParam(k)) {
+            throw invalid("unknown parameter " + k + "=; known dotted keys: " + registry.params());
           }
-          if (!names.isEmpty() && !names.contains(v)) {
+          List<String> names = registry.names(k);
+          if (!names.contains(v)) {
             throw invalid(k + "=" + v + ": choose one of " + names);
           }
         });
   }
 
   /**
-   * Every dotted key the layers on the module path declare, sorted, with the values each accepts
-   * (empty: any value).
+   * Every dotted key the registered policies answer, sorted, with the names each accepts
+   * (mainline's first).
    */
   public static Map<String, List<String>> knownDottedKeys() {
-    Map<String, List<String>> k = dottedKeys;
-    if (k == null) {
-      Map<String, List<String>> all = new TreeMap<>();
-      for (BootParamSpec spec : ServiceLoader.load(BootParamSpec.class)) {
-        all.putAll(spec.params());
-      }
-      dottedKeys = k = Collections.unmodifiableMap(all);
+    PolicyRegistry registry = PolicyRegistry.global();
+    Map<String, List<String>> all = new TreeMap<>();
+    for (String param : registry.params()) {
+      all.put(param, registry.names(param));
     }
-    return k;
+    return Collections.unmodifiableMap(all);
   }
 
   /** Parses a command line such as {@code "mem=64G movablecore=8G gup.pin_tracking=bias"}. */

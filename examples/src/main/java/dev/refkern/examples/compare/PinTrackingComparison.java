@@ -8,6 +8,7 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.PolicyRegistry;
 import dev.refkern.mm.RamSwapDevice;
 import dev.refkern.mm.ZoneInfo;
 import dev.refkern.mm.ZoneType;
@@ -59,8 +60,8 @@ import java.util.function.Consumer;
  */
 public final class PinTrackingComparison {
   /**
-   * The policies to try, in the order they are reported: the seeds' four, then any other name
-   * mm-core lists. A name this build lacks ({@code -EINVAL} at boot) is skipped.
+   * The policies to try, in the order they are reported: every {@code gup.pin_tracking=} policy in
+   * the registry, mainline's first. A name that fails to boot ({@code -EINVAL}) is skipped.
    */
   public static final List<String> CANDIDATES = candidates();
 
@@ -181,13 +182,7 @@ public final class PinTrackingComparison {
   private PinTrackingComparison() {}
 
   private static List<String> candidates() {
-    List<String> names = new ArrayList<>(List.of("bias", "page_flag", "lru_isolate", "fake_vma"));
-    for (String n : PinTrackingPolicy.NAMES) {
-      if (!names.contains(n)) {
-        names.add(n);
-      }
-    }
-    return List.copyOf(names);
+    return PolicyRegistry.global().names(PinTrackingPolicy.PARAM);
   }
 
   /**

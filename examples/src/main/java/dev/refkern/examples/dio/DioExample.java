@@ -18,6 +18,7 @@ import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.PolicyRegistry;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.sched.KThread;
 import dev.refkern.mm.vm.Foll;
@@ -439,7 +440,7 @@ public final class DioExample {
   private static List<DesignRow> runDesigns(Config cfg, Consumer<String> progress) {
     List<DesignMachine> machines = new ArrayList<>();
     try {
-      for (String name : BioPinTracking.NAMES) {
+      for (String name : PolicyRegistry.global().names(BioPinTracking.PARAM)) {
         progress.accept("design " + name + ": boot, " + cfg.designPages() + "-page workload");
         machines.add(new DesignMachine(cfg, name));
       }
@@ -531,9 +532,9 @@ public final class DioExample {
       if (round == 0) {
         bios0 = dev.bios.get();
         pages0 = dev.pages.get();
-        splits0 = policy.splits();
-        mask0 = policy.maskOps();
-        extra0 = policy.extraPins();
+        splits0 = policy.stats().get("splits");
+        mask0 = policy.stats().get("mask_ops");
+        extra0 = policy.stats().get("extra_pins");
       }
       long p0 = dev.pages.get();
       long t0 = System.nanoTime();
@@ -581,9 +582,9 @@ public final class DioExample {
       return new DesignRow(
           policy.name(),
           (dev.bios.get() - bios0) / DESIGN_ROUNDS,
-          (policy.splits() - splits0) / DESIGN_ROUNDS,
-          (policy.maskOps() - mask0) / DESIGN_ROUNDS,
-          (policy.extraPins() - extra0) / DESIGN_ROUNDS,
+          (policy.stats().get("splits") - splits0) / DESIGN_ROUNDS,
+          (policy.stats().get("mask_ops") - mask0) / DESIGN_ROUNDS,
+          (policy.stats().get("extra_pins") - extra0) / DESIGN_ROUNDS,
           (dev.pages.get() - pages0) / DESIGN_ROUNDS,
           nsPerPage.p50(),
           List.copyOf(problems));

@@ -10,6 +10,7 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.PolicyRegistry;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.VmStat;
 import dev.refkern.mm.ZoneType;
@@ -40,8 +41,14 @@ public final class Gup {
     this.memmap = vm.memmap;
     this.alloc = vm.alloc;
     this.vmstat = vm.mem.vmstat();
+    // resolved once: the hot paths call the policy object, never the registry
     this.policy =
-        PinTrackingPolicy.of(vm.mem.params().get("gup.pin_tracking", "bias"), memmap, vm.lru);
+        PolicyRegistry.global()
+            .create(
+                PinTrackingPolicy.class,
+                PinTrackingPolicy.PARAM,
+                vm.mem.params(),
+                new PinTrackingContext(memmap, vm.lru));
   }
 
   // ---------------------------------------------------------------- entry points

@@ -7,8 +7,6 @@ import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /** The pin-tracking designs of the seeds, each showing the property its thread claims. */
 class PinTrackingPolicyTest extends VmTestBase {
@@ -24,26 +22,6 @@ class PinTrackingPolicyTest extends VmTestBase {
     }
     settle();
     return a;
-  }
-
-  @ParameterizedTest
-  @ValueSource(strings = {"bias", "page_flag", "lru_isolate", "fake_vma"})
-  void everyPolicyPinsAndReleasesInBalance(String policy) {
-    long a = populated(policy, 8);
-    long[] pages = new long[8];
-    assertEquals(8, gup.pinUserPagesFast(task, a, 8, FOLL_WRITE, pages));
-    for (long pfn : pages) {
-      assertTrue(gup.folioMaybeDmaPinned(pfn), policy);
-    }
-    assertEquals(
-        -Errno.EAGAIN.number(), vm.migrateFolio(pages[0], true), "a pinned page never moves");
-    gup.unpinUserPagesDirtyLock(pages, 8, true);
-    for (long pfn : pages) {
-      assertFalse(gup.folioMaybeDmaPinned(pfn), policy);
-      assertEquals(1, mem.memmap().refcount(pfn), policy);
-      assertEquals(1, mem.memmap().mapcount(pfn), policy);
-    }
-    task.exit();
   }
 
   @Test
@@ -115,14 +93,14 @@ class PinTrackingPolicyTest extends VmTestBase {
   @Test
   void fakeVmaHasNoFastPathAndCostsAnAllocationPerPin() {
     long a = populated("fake_vma", 4);
-    PinTrackingPolicy.FakeVma policy = (PinTrackingPolicy.FakeVma) gup.pinTracking();
+    FakeVmaPinTracking policy = (FakeVmaPinTracking) gup.pinTracking();
     assertFalse(policy.fastPathAvailable());
     long[] pages = new long[4];
     assertEquals(
         4, gup.pinUserPagesFast(task, a, 4, FOLL_WRITE, pages), "falls back to the slow path");
     assertEquals(0, gup.fastPathPages(), "nothing was taken without a lock");
     assertEquals(4, policy.allocations());
-    assertEquals(4L * PinTrackingPolicy.FakeVma.FAKE_VMA_BYTES, policy.overheadBytes());
+    assertEquals(4L * FakeVmaPinTracking.FAKE_VMA_BYTES, policy.overheadBytes());
     assertEquals(2, mem.memmap().mapcount(pages[0]), "the pin shows as a second mapping");
     assertEquals(2, mem.memmap().refcount(pages[0]));
     gup.unpinUserPages(pages, 4);
