@@ -143,6 +143,9 @@ final class DemoCommand implements Callable<Integer> {
       out.println("gup-test failed with status " + rc);
       return rc;
     }
+    out.println(
+        "(a short run in a JVM still compiling the GUP paths, so its ns/page is well above the"
+            + " README's;\n ./refkern gup-test -L -m 8192 -n 512 -r 3 --cmdline mem=10G measures them)");
 
     section("8b. the pin-tracking designs of the seeds, on one workload");
     rc = Main.execute("compare", "pin-tracking", "--pages", "1024");
