@@ -1,11 +1,8 @@
 package dev.refkern.examples;
 
+import static dev.refkern.examples.CliRun.run;
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.examples.cli.Main;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -18,26 +15,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class CliBadInputTest {
   @TempDir Path tmp;
-
-  private record Run(int exit, String out, String err) {}
-
-  private static synchronized Run run(String... args) {
-    PrintStream oldOut = System.out;
-    PrintStream oldErr = System.err;
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int exit;
-    try {
-      System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      exit = Main.execute(args);
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
-    return new Run(
-        exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-  }
 
   private record Bad(String errno, int exit, String... args) {}
 
@@ -101,7 +78,7 @@ class CliBadInputTest {
             new Bad("EINVAL", 22, "run", "dio", "--bogus")));
     for (Bad b : table) {
       String what = String.join(" ", b.args());
-      Run r = run(b.args());
+      CliRun r = run(b.args());
       List<String> lines = r.err().lines().toList();
       assertEquals(b.exit(), r.exit(), what + "\n" + r.out() + r.err());
       assertEquals(1, lines.size(), what + "\n" + r.err());
@@ -115,7 +92,7 @@ class CliBadInputTest {
 
   @Test
   void aHugeBatchIsClampedToTheMappingNotAnOutOfMemoryError() {
-    Run r = run("gup-test", "-m", "1", "-n", "2147483647", "--state", tmp.toString());
+    CliRun r = run("gup-test", "-m", "1", "-n", "2147483647", "--state", tmp.toString());
     assertEquals(0, r.exit(), r.out() + r.err());
     assertTrue(r.out().contains("ok 1 ioctl status 0"), r.out());
   }
@@ -136,7 +113,7 @@ class CliBadInputTest {
         }) {
       String[] args = java.util.Arrays.copyOf(cmd, cmd.length + 1);
       args[cmd.length] = "--help";
-      Run r = run(args);
+      CliRun r = run(args);
       assertEquals(0, r.exit(), String.join(" ", args) + r.err());
       assertTrue(r.out().startsWith("Usage: refkern " + String.join(" ", cmd)), r.out());
     }

@@ -1,15 +1,11 @@
 package dev.refkern.examples;
 
+import static dev.refkern.examples.CliRun.run;
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.examples.cli.Main;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -26,53 +22,6 @@ class ComparePinTrackingTest {
 
   @TempDir Path tmp;
 
-  private record Run(int exit, String out, String err) {
-    /** The table: policy name to its cells, keyed by the header row. */
-    Map<String, Map<String, String>> table() {
-      List<String> lines = out.lines().filter(l -> !l.startsWith("#")).toList();
-      int h = -1;
-      for (int i = 0; i < lines.size(); i++) {
-        if (lines.get(i).startsWith("policy ")) {
-          h = i;
-          break;
-        }
-      }
-      assertTrue(h >= 0, "no table header in:\n" + out);
-      String[] headers = lines.get(h).trim().split("\\s+");
-      Map<String, Map<String, String>> rows = new HashMap<>();
-      for (String line : lines.subList(h + 1, lines.size())) {
-        String[] cells = line.trim().split("\\s+");
-        if (cells.length != headers.length) {
-          continue; // not a table row
-        }
-        Map<String, String> row = new HashMap<>();
-        for (int i = 0; i < cells.length; i++) {
-          row.put(headers[i], cells[i]);
-        }
-        rows.put(cells[0], row);
-      }
-      return rows;
-    }
-  }
-
-  private static synchronized Run run(String... args) {
-    PrintStream oldOut = System.out;
-    PrintStream oldErr = System.err;
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int exit;
-    try {
-      System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      exit = Main.execute(args);
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
-    return new Run(
-        exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-  }
-
   private static String[] with(String... more) {
     String[] all = Arrays.copyOf(SMALL, SMALL.length + more.length);
     System.arraycopy(more, 0, all, SMALL.length, more.length);
@@ -86,9 +35,9 @@ class ComparePinTrackingTest {
 
   @Test
   void eachDesignShowsWhatItsSeedClaims() {
-    Run r = run(with("--no-chart"));
+    CliRun r = run(with("--no-chart"));
     assertEquals(0, r.exit(), r.out() + r.err());
-    Map<String, Map<String, String>> t = r.table();
+    Map<String, Map<String, String>> t = r.table("policy");
     assertEquals(
         java.util.Set.copyOf(
             dev.refkern.mm.PolicyRegistry.global()
@@ -123,12 +72,12 @@ class ComparePinTrackingTest {
 
   @Test
   void countsAreDeterministicForASeed() {
-    Run a = run(with("--no-chart", "--seed", "7"));
-    Run b = run(with("--no-chart", "--seed", "7"));
+    CliRun a = run(with("--no-chart", "--seed", "7"));
+    CliRun b = run(with("--no-chart", "--seed", "7"));
     assertEquals(0, a.exit(), a.out() + a.err());
     assertEquals(0, b.exit(), b.out() + b.err());
-    Map<String, Map<String, String>> ta = a.table();
-    Map<String, Map<String, String>> tb = b.table();
+    Map<String, Map<String, String>> ta = a.table("policy");
+    Map<String, Map<String, String>> tb = b.table("policy");
     assertEquals(ta.keySet(), tb.keySet());
     for (String policy : ta.keySet()) {
       for (String col :
@@ -143,7 +92,7 @@ class ComparePinTrackingTest {
   @Test
   void writesAPngChart() throws Exception {
     Path png = tmp.resolve("charts/pin-tracking.png");
-    Run r = run(with("--out", png.toString()));
+    CliRun r = run(with("--out", png.toString()));
     assertEquals(0, r.exit(), r.out() + r.err());
     assertTrue(Files.isRegularFile(png), r.out());
     byte[] head = Arrays.copyOf(Files.readAllBytes(png), 8);
@@ -155,7 +104,7 @@ class ComparePinTrackingTest {
 
   @Test
   void tooFewPagesIsEinval() {
-    Run r = run("compare", "pin-tracking", "--pages", "8", "--no-chart");
+    CliRun r = run("compare", "pin-tracking", "--pages", "8", "--no-chart");
     assertEquals(22, r.exit(), r.out() + r.err());
     assertTrue(r.err().contains("--pages 8"), r.err());
   }

@@ -1,11 +1,8 @@
 package dev.refkern.examples;
 
+import static dev.refkern.examples.CliRun.run;
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.examples.cli.Main;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,31 +16,7 @@ class GupTestCommandTest {
 
   @TempDir Path tmp;
 
-  private record Run(int exit, String out, String err) {
-    long count(Pattern p) {
-      return out.lines().filter(l -> p.matcher(l).matches()).count();
-    }
-  }
-
-  private static synchronized Run run(String... args) {
-    PrintStream oldOut = System.out;
-    PrintStream oldErr = System.err;
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int exit;
-    try {
-      System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      exit = Main.execute(args);
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
-    return new Run(
-        exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-  }
-
-  private Run gupTest(String... args) {
+  private CliRun gupTest(String... args) {
     List<String> all = new ArrayList<>(List.of("gup-test", "--state", tmp.toString(), "--reset"));
     all.addAll(List.of(args));
     return run(all.toArray(String[]::new));
@@ -51,7 +24,7 @@ class GupTestCommandTest {
 
   @Test
   void pinLongtermBenchmark() {
-    Run r = gupTest("-m", "4", "-n", "64", "-r", "2", "-L");
+    CliRun r = gupTest("-m", "4", "-n", "64", "-r", "2", "-L");
     assertEquals(0, r.exit(), r.out() + r.err());
     assertTrue(r.out().startsWith("TAP version 13\n1..1\n"), r.out());
     assertEquals(2, r.count(TIME_LINE), r.out());
@@ -69,7 +42,7 @@ class GupTestCommandTest {
   @Test
   void pinFastBenchmarkOnThp() {
     // -t is gup_test.c's THP letter (MADV_HUGEPAGE); -H is MAP_HUGETLB, which needs hugetlbfs
-    Run r = gupTest("-a", "-t", "-m", "8", "-n", "512", "-r", "3");
+    CliRun r = gupTest("-a", "-t", "-m", "8", "-n", "512", "-r", "3");
     assertEquals(0, r.exit(), r.out() + r.err());
     assertEquals(3, r.count(TIME_LINE), r.out());
     assertTrue(r.out().contains("# PIN_FAST_BENCHMARK: Time: get:"), r.out());
@@ -79,23 +52,23 @@ class GupTestCommandTest {
 
   @Test
   void defaultIsGupFastAndLastCommandLetterWins() {
-    Run r = gupTest("-m", "1", "-n", "32");
+    CliRun r = gupTest("-m", "1", "-n", "32");
     assertEquals(0, r.exit(), r.out() + r.err());
     assertTrue(r.out().contains("# GUP_FAST_BENCHMARK: Time: get:"), r.out());
     assertTrue(r.out().contains("pins balanced: yes (nr_foll_pin_acquired 0,"), r.out());
 
-    Run last = gupTest("-L", "-a", "-m", "1", "-n", "32", "-S");
+    CliRun last = gupTest("-L", "-a", "-m", "1", "-n", "32", "-S");
     assertEquals(0, last.exit(), last.out() + last.err());
     assertTrue(last.out().contains("# PIN_FAST_BENCHMARK: Time: get:"), last.out());
   }
 
   @Test
   void basicTestsRunOnce() {
-    Run gup = gupTest("-U", "-m", "1", "-n", "16", "-r", "5");
+    CliRun gup = gupTest("-U", "-m", "1", "-n", "16", "-r", "5");
     assertEquals(0, gup.exit(), gup.out() + gup.err());
     assertTrue(gup.out().contains("# GUP_BASIC_TEST: done\n"), gup.out());
     assertEquals(0, gup.count(TIME_LINE), gup.out());
-    Run pin = gupTest("-b", "-m", "1", "-n", "16", "-j", "2");
+    CliRun pin = gupTest("-b", "-m", "1", "-n", "16", "-j", "2");
     assertEquals(0, pin.exit(), pin.out() + pin.err());
     assertTrue(pin.out().startsWith("TAP version 13\n1..2\n"), pin.out());
     assertEquals(2, pin.out().lines().filter(l -> l.equals("# PIN_BASIC_TEST: done")).count());
@@ -105,7 +78,7 @@ class GupTestCommandTest {
 
   @Test
   void dumpUserPagesShowsThePinnedPages() {
-    Run r = gupTest("-c", "-p", "-m", "1", "-n", "8", "0", "0x10");
+    CliRun r = gupTest("-c", "-p", "-m", "1", "-n", "8", "0", "0x10");
     assertEquals(0, r.exit(), r.out() + r.err());
     assertTrue(r.out().contains("# DUMP_USER_PAGES_TEST: done"), r.out());
     assertTrue(r.out().contains("# ---- page #0, starting from user virt addr: 0x"), r.out());
@@ -115,19 +88,19 @@ class GupTestCommandTest {
     assertTrue(r.out().contains("# anon flags: 0x"), r.out());
     assertTrue(r.out().contains("# page dumped because: gup_test: dump_pages() test"), r.out());
 
-    Run get = gupTest("-c", "-m", "1");
+    CliRun get = gupTest("-c", "-m", "1");
     assertTrue(get.out().matches("(?s).*# page: refcount:2 mapcount:1 .*"), get.out());
   }
 
   @Test
   void badInputIsEinval() {
-    Run size = gupTest("-m", "0");
+    CliRun size = gupTest("-m", "0");
     assertEquals(22, size.exit(), size.out() + size.err());
     assertTrue(size.err().contains("EINVAL"), size.err());
     assertTrue(size.err().contains("size_in_MB"), size.err());
     assertEquals("", size.out());
 
-    Run nr = gupTest("-n", "-1", "-m", "1");
+    CliRun nr = gupTest("-n", "-1", "-m", "1");
     assertEquals(22, nr.exit(), nr.out() + nr.err());
     assertTrue(nr.err().contains("nr_pages_per_call"), nr.err());
 

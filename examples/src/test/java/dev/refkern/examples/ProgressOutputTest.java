@@ -1,11 +1,8 @@
 package dev.refkern.examples;
 
+import static dev.refkern.examples.CliRun.run;
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.examples.cli.Main;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -16,26 +13,6 @@ class ProgressOutputTest {
   private static final String BAR_CHARS = "█▏▎▍▌▋▊▉\r";
 
   @TempDir Path tmp;
-
-  private record Run(int exit, String out, String err) {}
-
-  private static synchronized Run run(String... args) {
-    PrintStream oldOut = System.out;
-    PrintStream oldErr = System.err;
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int exit;
-    try {
-      System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      exit = Main.execute(args);
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
-    return new Run(
-        exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-  }
 
   private static boolean hasBar(String s) {
     return s.chars().anyMatch(c -> BAR_CHARS.indexOf(c) >= 0);
@@ -49,11 +26,11 @@ class ProgressOutputTest {
 
   @Test
   void noProgressDrawsNoBar() {
-    Run b = run(boot("--no-progress"));
+    CliRun b = run(boot("--no-progress"));
     assertEquals(0, b.exit(), b.out() + b.err());
     assertFalse(hasBar(b.err()), b.err());
     assertFalse(hasBar(b.out()), b.out());
-    Run i = run("inspect", "--state", tmp.toString(), "--no-progress");
+    CliRun i = run("inspect", "--state", tmp.toString(), "--no-progress");
     assertEquals(0, i.exit(), i.out() + i.err());
     assertFalse(hasBar(i.err()), i.err());
     assertFalse(hasBar(i.out()), i.out());
@@ -62,19 +39,19 @@ class ProgressOutputTest {
   @Test
   void withoutAConsoleTheDefaultIsNoBar() {
     // surefire's forked JVM has no console, like CI and a pipe
-    Run b = run("boot", "--cmdline", "mem=256M", "--state", tmp.toString(), "--reset");
+    CliRun b = run("boot", "--cmdline", "mem=256M", "--state", tmp.toString(), "--reset");
     assertEquals(0, b.exit(), b.out() + b.err());
     assertFalse(hasBar(b.err()), b.err());
   }
 
   @Test
   void progressDrawsABarOnStderrOnly() {
-    Run b = run(boot("--progress"));
+    CliRun b = run(boot("--progress"));
     assertEquals(0, b.exit(), b.out() + b.err());
     assertTrue(hasBar(b.err()), "a bar on stderr: " + b.err());
     assertTrue(b.err().contains("boot 100%"), "the bar ends full: " + b.err());
     assertFalse(hasBar(b.out()), b.out());
-    Run i = run("inspect", "--state", tmp.toString(), "--progress");
+    CliRun i = run("inspect", "--state", tmp.toString(), "--progress");
     assertEquals(0, i.exit(), i.out() + i.err());
     assertTrue(i.err().contains("inspect 100%"), i.err());
     assertFalse(hasBar(i.out()), i.out());

@@ -1,14 +1,10 @@
 package dev.refkern.examples;
 
+import static dev.refkern.examples.CliRun.run;
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.examples.cli.Main;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -21,56 +17,9 @@ class RunDioTest {
 
   @TempDir Path tmp;
 
-  private record Run(int exit, String out, String err) {
-    /** The design table: design name to its cells, keyed by the header row. */
-    Map<String, Map<String, String>> table() {
-      List<String> lines = out.lines().filter(l -> !l.startsWith("#")).toList();
-      int h = -1;
-      for (int i = 0; i < lines.size(); i++) {
-        if (lines.get(i).startsWith("design ")) {
-          h = i;
-          break;
-        }
-      }
-      assertTrue(h >= 0, "no table header in:\n" + out);
-      String[] headers = lines.get(h).trim().split("\\s+");
-      Map<String, Map<String, String>> rows = new HashMap<>();
-      for (String line : lines.subList(h + 1, lines.size())) {
-        String[] cells = line.trim().split("\\s+");
-        if (cells.length != headers.length) {
-          continue;
-        }
-        Map<String, String> row = new HashMap<>();
-        for (int i = 0; i < cells.length; i++) {
-          row.put(headers[i], cells[i]);
-        }
-        rows.put(cells[0], row);
-      }
-      return rows;
-    }
-  }
-
-  private static synchronized Run run(String... args) {
-    PrintStream oldOut = System.out;
-    PrintStream oldErr = System.err;
-    ByteArrayOutputStream out = new ByteArrayOutputStream();
-    ByteArrayOutputStream err = new ByteArrayOutputStream();
-    int exit;
-    try {
-      System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-      System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-      exit = Main.execute(args);
-    } finally {
-      System.setOut(oldOut);
-      System.setErr(oldErr);
-    }
-    return new Run(
-        exit, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-  }
-
   @Test
   void smallRunIsCleanAndComparesEveryDesign() {
-    Run r =
+    CliRun r =
         run(
             "run",
             "dio",
@@ -93,7 +42,7 @@ class RunDioTest {
     assertTrue(r.err().contains("run dio: "), "progress on stderr: " + r.err());
     assertTrue(Files.exists(tmp.resolve("disk0.img")), "the image stays in --state");
 
-    Map<String, Map<String, String>> t = r.table();
+    Map<String, Map<String, String>> t = r.table("design");
     assertEquals(DESIGNS.size(), t.size(), r.out());
     for (String d : DESIGNS) {
       assertTrue(t.containsKey(d), "no row for " + d + " in\n" + r.out());
@@ -110,7 +59,7 @@ class RunDioTest {
 
   @Test
   void withoutPowerCutAndWithATemporaryState() {
-    Run r = run("run", "dio", "--mb", "1", "--design-pages", "16", "--no-power-cut");
+    CliRun r = run("run", "dio", "--mb", "1", "--design-pages", "16", "--no-power-cut");
     assertEquals(0, r.exit(), r.out() + r.err());
     assertFalse(r.out().contains("power cut"), r.out());
     assertTrue(r.out().contains("pins balanced: yes"), r.out());
@@ -118,13 +67,13 @@ class RunDioTest {
 
   @Test
   void badInputIsEinval() {
-    Run mb = run("run", "dio", "--mb", "0", "--state", tmp.toString());
+    CliRun mb = run("run", "dio", "--mb", "0", "--state", tmp.toString());
     assertEquals(22, mb.exit(), mb.out() + mb.err());
     assertTrue(mb.err().contains("--mb 0"), mb.err());
     assertEquals("", mb.out());
 
     assertEquals(22, run("run", "dio", "--design-pages", "100", "--mb", "1").exit());
-    Run design =
+    CliRun design =
         run("run", "dio", "--mb", "1", "--cmdline", "mem=64M block.bio_pin_tracking=magic");
     assertEquals(22, design.exit(), design.out() + design.err());
   }
