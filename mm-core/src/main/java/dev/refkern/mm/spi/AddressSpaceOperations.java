@@ -56,8 +56,8 @@ public interface AddressSpaceOperations {
    * filemap_page_mkwrite()}: lock, mark dirty, {@code folio_wait_stable()}, unlock.
    *
    * @return 0 when the write may proceed (the folio is dirty and unlocked), {@link
-   *     VmFault#VM_FAULT_NOPAGE} if the folio was truncated meanwhile, {@link VmFault#VM_FAULT_SIGBUS} or
-   *     a negative errno to refuse
+   *     VmFault#VM_FAULT_NOPAGE} if the folio was truncated meanwhile, {@link
+   *     VmFault#VM_FAULT_SIGBUS} or a negative errno to refuse
    */
   default int pageMkwrite(AddressSpace mapping, long pfn) {
     return mapping.filemapPageMkwrite(pfn);
