@@ -6,11 +6,7 @@ import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PhysicalMemory;
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.file.AccessDeniedException;
-import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -204,19 +200,12 @@ final class KernelSession {
       if (t instanceof KernelException ke) {
         return ke;
       }
-      String m = t.getMessage();
-      if (m != null && m.contains("No space left on device")) {
-        return new KernelException(Errno.ENOSPC, what + ": no space left on device");
+    }
+    // the innermost I/O failure that names an errno (a full disk wrapped in an unchecked one)
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof IOException io && OutputPath.errno(io) != Errno.EIO) {
+        return new KernelException(OutputPath.errno(io), what + ": " + OutputPath.reason(io));
       }
-    }
-    if (e instanceof AccessDeniedException) {
-      return new KernelException(Errno.EACCES, what + ": permission denied: " + e.getMessage());
-    }
-    if (e instanceof NoSuchFileException) {
-      return new KernelException(Errno.ENOENT, what + ": no such file: " + e.getMessage());
-    }
-    if (e instanceof NotDirectoryException || e instanceof FileAlreadyExistsException) {
-      return new KernelException(Errno.ENOTDIR, what + ": not a directory: " + e.getMessage());
     }
     String m = e.getMessage();
     return new KernelException(Errno.EIO, what + ": " + (m != null ? m : e.getClass().getName()));

@@ -78,7 +78,8 @@ final class OutputPath {
     return Errno.EIO;
   }
 
-  private static String reason(IOException e) {
+  /** The OS's words for a failed file operation, with the file it names. */
+  static String reason(IOException e) {
     if (e instanceof FileAlreadyExistsException f) {
       return "Not a directory (" + f.getFile() + " is a file)";
     }
