@@ -5,14 +5,22 @@ import dagger.Component;
 import dev.refkern.mm.BootConfig;
 import dev.refkern.mm.MmModule;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.PolicyModule;
+import dev.refkern.mm.PolicyRegistry;
 import dev.refkern.mm.sched.Scheduler;
 import jakarta.inject.Singleton;
 
 /** The standard kernel: every layer's Dagger module, booted from one {@link BootConfig}. */
 @Singleton
-@Component(modules = MmModule.class)
+@Component(modules = {MmModule.class, PolicyModule.class})
 public interface KernelComponent {
   PhysicalMemory physicalMemory();
+
+  /**
+   * Every policy the modules on the path provide ({@link java.util.ServiceLoader} bridged into a
+   * Dagger multibinding by {@link PolicyModule}).
+   */
+  PolicyRegistry policies();
 
   /** The injected scheduler ({@code sched=threads} or {@code sched=sim:SEED}). */
   Scheduler scheduler();
