@@ -65,8 +65,8 @@ public final class Compaction {
 
   public Compaction(VirtualMemory vm) {
     this.vm = vm;
-    this.mem = vm.mem;
-    this.memmap = vm.memmap;
+    this.mem = vm.physicalMemory();
+    this.memmap = vm.memmap();
     this.buddy = (BuddyAllocator) mem.allocator();
     this.gup = vm.gup();
   }

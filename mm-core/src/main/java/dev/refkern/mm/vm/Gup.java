@@ -7,10 +7,11 @@ import static dev.refkern.mm.vm.Foll.*;
 import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.Errno;
+import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
-import dev.refkern.mm.PolicyRegistry;
+import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.VmStat;
 import dev.refkern.mm.ZoneType;
@@ -28,7 +29,7 @@ import dev.refkern.mm.internal.trace.MmTraceEvents;
  */
 public final class Gup {
 
-  private final VirtualMemory vm;
+  private final PhysicalMemory mem;
   private final Memmap memmap;
   private final PageAllocator alloc;
   private final VmStat vmstat;
@@ -36,19 +37,31 @@ public final class Gup {
   private final java.util.concurrent.atomic.LongAdder fastPages =
       new java.util.concurrent.atomic.LongAdder();
 
-  Gup(VirtualMemory vm) {
-    this.vm = vm;
-    this.memmap = vm.memmap;
-    this.alloc = vm.alloc;
-    this.vmstat = vm.mem.vmstat();
-    // resolved once: the hot paths call the policy object, never the registry
-    this.policy =
-        PolicyRegistry.global()
-            .create(
-                PinTrackingPolicy.class,
-                PinTrackingPolicy.PARAM,
-                vm.mem.params(),
-                new PinTrackingContext(memmap, vm.lru));
+  private final FolioOps folios;
+  private final LruVec lru;
+  private final Migration migration;
+  private final Memory memory;
+  private final long zeroPfn;
+
+  Gup(
+      PhysicalMemory mem,
+      Memmap memmap,
+      FolioOps folios,
+      LruVec lru,
+      long zeroPfn,
+      Migration migration,
+      Memory memory,
+      PinTrackingPolicy policy) {
+    this.mem = mem;
+    this.memmap = memmap;
+    this.alloc = mem.allocator();
+    this.vmstat = mem.vmstat();
+    this.folios = folios;
+    this.lru = lru;
+    this.zeroPfn = zeroPfn;
+    this.migration = migration;
+    this.memory = memory;
+    this.policy = policy;
   }
 
   // ---------------------------------------------------------------- entry points
@@ -218,7 +231,7 @@ public final class Gup {
    * caller's own {@code FOLL_GET} is fine unless it meets {@code FOLL_PIN}.
    */
   private void checkArgs(long[] pages, long nrPages, int gupFlags, int toSet) {
-    vm.mem.health().checkAlive();
+    mem.health().checkAlive();
     String bad = null;
     int flags = gupFlags | toSet;
     if ((gupFlags & INTERNAL) != 0) {
@@ -235,7 +248,7 @@ public final class Gup {
       bad = "nr_pages " + nrPages + " does not fit the pages array";
     }
     if (bad != null) {
-      vm.mem.health().warn(true, "is_valid_gup_args: " + bad);
+      mem.health().warn(true, "is_valid_gup_args: " + bad);
       throw new KernelException(Errno.EINVAL, bad);
     }
   }
@@ -269,9 +282,9 @@ public final class Gup {
         }
       }
       unpinUserPages(pages, (int) n);
-      vm.lru.lruAddDrainAll(); // migrate_prep: batched folios hold references
+      lru.lruAddDrainAll(); // migrate_prep: batched folios hold references
       for (long pfn : move) {
-        int rc = vm.migration.migrate(pfn, false, "longterm_pin");
+        int rc = migration.migrate(pfn, false, "longterm_pin");
         if (rc != 0) {
           // migrate_longterm_unpinnable_folios(): a folio that will not move fails the pin
           throw new KernelException(
@@ -372,7 +385,7 @@ public final class Gup {
           putFolio(head, refs, flags);
           break;
         }
-        long first = head + ((addr >>> PAGE_SHIFT) & (VirtualMemory.HPAGE_PMD_NR - 1));
+        long first = head + ((addr >>> PAGE_SHIFT) & (HugeMemory.HPAGE_PMD_NR - 1));
         for (int i = 0; i < refs; i++) {
           pages[nr + i] = first + i;
         }
@@ -480,7 +493,7 @@ public final class Gup {
       return 0;
     }
     if (memmap.refcount(head) <= 0) {
-      vm.mem.health().warn(true, "try_grab_folio() on free pfn " + pfn);
+      mem.health().warn(true, "try_grab_folio() on free pfn " + pfn);
       return -Errno.ENOMEM.number();
     }
     boolean ok =
@@ -549,7 +562,7 @@ public final class Gup {
         if (r > 0) {
           i += r - 1; // the loop's own step takes the last one
           addr += (long) (r - 1) << PAGE_SHIFT;
-          vm.mem.scheduler().condResched(); // __get_user_pages(): cond_resched() between runs
+          mem.scheduler().condResched(); // __get_user_pages(): cond_resched() between runs
           break;
         }
         if (r < 0 && r != -Errno.EMLINK.number()) {
@@ -571,7 +584,7 @@ public final class Gup {
         if ((flags & FOLL_REMOTE) != 0) {
           ff |= VirtualMemory.FAULT_FLAG_REMOTE;
         }
-        int fr = vm.handleMmFault(mm, vma, addr, ff);
+        int fr = memory.handleMmFault(mm, vma, addr, ff);
         if ((fr & VM_FAULT_OOM) != 0) {
           err = Errno.ENOMEM;
           why = "out of memory faulting 0x" + Long.toHexString(addr);
@@ -666,7 +679,7 @@ public final class Gup {
         if (mustUnshare(vma, head, h, flags)) {
           return -Errno.EMLINK.number();
         }
-        long first = head + ((addr >>> PAGE_SHIFT) & (VirtualMemory.HPAGE_PMD_NR - 1));
+        long first = head + ((addr >>> PAGE_SHIFT) & (HugeMemory.HPAGE_PMD_NR - 1));
         if (pages != null) {
           int r = tryGrabFolio(head, inPmd, flags);
           if (r < 0) {
@@ -694,7 +707,7 @@ public final class Gup {
         if (write && !Pte.write(e) && !canFollowWritePte(e, pfn, vma, flags)) {
           break;
         }
-        if (special(e) && (pfn != vm.zeroPfn || write)) {
+        if (special(e) && (pfn != zeroPfn || write)) {
           break;
         }
         long head = memmap.compoundHead(pfn);
@@ -818,7 +831,7 @@ public final class Gup {
     }
     int refs = policy.release(head, 1);
     if (refs < 0) {
-      throw vm.mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
+      throw mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
     }
     folioPutRefs(head, refs);
     return true;
@@ -875,8 +888,7 @@ public final class Gup {
     long head = memmap.compoundHead(pfn);
     int refs = policy.release(head, nr);
     if (refs < 0) {
-      throw vm.mem
-          .health()
+      throw mem.health()
           .bug("unpin_user_pages() of " + nr + " pins on pfn " + pfn + " holding fewer");
     }
     folioPutRefs(head, refs);
@@ -933,7 +945,7 @@ public final class Gup {
     if (memmap.testFlag(head, PG_ZERO_PAGE) || memmap.testFlag(head, PG_DIRTY)) {
       return;
     }
-    vm.folios.folioMarkDirtyLock(head);
+    folios.folioMarkDirtyLock(head);
   }
 
   /**

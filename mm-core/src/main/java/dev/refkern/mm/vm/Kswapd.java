@@ -23,7 +23,7 @@ public final class Kswapd {
 
   Kswapd(VirtualMemory vm) {
     this.vm = vm;
-    this.sched = vm.mem.scheduler();
+    this.sched = vm.physicalMemory().scheduler();
     this.wait = sched.newWaitQueue();
   }
 
@@ -31,7 +31,7 @@ public final class Kswapd {
     if (thread != null) {
       return;
     }
-    vm.mem.setKswapdWake(this::wakeup);
+    vm.physicalMemory().setKswapdWake(this::wakeup);
     thread = sched.kthreadRun("kswapd0", this::run);
   }
 
@@ -58,7 +58,7 @@ public final class Kswapd {
       balancePgdat();
       MmTraceEvents.KswapdSleep sleep = new MmTraceEvents.KswapdSleep();
       if (sleep.shouldCommit()) {
-        sleep.balanced = vm.mem.zonesBalanced();
+        sleep.balanced = vm.physicalMemory().zonesBalanced();
         sleep.commit();
       }
     }
@@ -69,10 +69,10 @@ public final class Kswapd {
 
   /** {@code balance_pgdat()}. */
   private void balancePgdat() {
-    vm.mem.vmstat().inc(VmItem.PAGEOUTRUN);
+    vm.physicalMemory().vmstat().inc(VmItem.PAGEOUTRUN);
     int failures = 0;
-    while (!stopping && !vm.mem.zonesBalanced()) {
-      if (vm.vmscan.shrinkNode(Vmscan.SWAP_CLUSTER_MAX).reclaimed() > 0) {
+    while (!stopping && !vm.physicalMemory().zonesBalanced()) {
+      if (vm.vmscan().shrinkNode(Vmscan.SWAP_CLUSTER_MAX).reclaimed() > 0) {
         failures = 0;
       } else if (++failures >= MAX_RECLAIM_RETRIES) {
         return; // nothing reclaimable for now: sleep until the next wake-up
@@ -92,7 +92,7 @@ public final class Kswapd {
       stopping = true;
       wait.wakeAll();
       t.join();
-      vm.mem.setKswapdWake(() -> {});
+      vm.physicalMemory().setKswapdWake(() -> {});
     }
   }
 

@@ -6,13 +6,14 @@ import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
+import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
 import dev.refkern.notifier.MmuNotifierEvent;
-import dev.refkern.notifier.MmuNotifierRange;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -32,14 +33,20 @@ final class Migration {
 
   static final int SWP_MIGRATION_WRITE = 31;
 
-  private final VirtualMemory vm;
+  private final PhysicalMemory mem;
   private final Memmap memmap;
   private final PageAllocator alloc;
+  private final FolioOps folios;
+  private final LruVec lru;
+  private final Rmap rmap;
 
-  Migration(VirtualMemory vm) {
-    this.vm = vm;
-    this.memmap = vm.memmap;
-    this.alloc = vm.alloc;
+  Migration(PhysicalMemory mem, Memmap memmap, FolioOps folios, LruVec lru, Rmap rmap) {
+    this.mem = mem;
+    this.memmap = memmap;
+    this.alloc = mem.allocator();
+    this.folios = folios;
+    this.lru = lru;
+    this.rmap = rmap;
   }
 
   static boolean isMigrationEntry(long pte) {
@@ -68,7 +75,7 @@ final class Migration {
     MmTraceEvents.MigratePages ev = new MmTraceEvents.MigratePages();
     ev.begin();
     int rc = migrateOne(pfn, newFolio);
-    vm.mem.vmstat().inc(rc == 0 ? VmItem.PGMIGRATE_SUCCESS : VmItem.PGMIGRATE_FAIL);
+    mem.vmstat().inc(rc == 0 ? VmItem.PGMIGRATE_SUCCESS : VmItem.PGMIGRATE_FAIL);
     if (ev.shouldCommit()) {
       ev.succeeded = rc == 0 ? 1 : 0;
       ev.failed = rc == 0 ? 0 : 1;
@@ -85,24 +92,24 @@ final class Migration {
       return -Errno.EAGAIN.number();
     }
     // isolate: off the LRU (folio_isolate_lru) or at least our own reference
-    vm.lru.lruAddDrain();
-    boolean onLru = vm.lru.isolate(src);
+    lru.lruAddDrain();
+    boolean onLru = lru.isolate(src);
     if (!onLru && !memmap.refTryAdd(src, 1)) {
       return -Errno.EAGAIN.number();
     }
     boolean anon = memmap.testFlag(src, PG_ANON);
-    AddressSpace file = anon ? null : vm.mem.mapping(memmap.mapping(src));
-    if ((!anon && file == null) || !vm.folios.folioTrylock(src)) {
+    AddressSpace file = anon ? null : mem.mapping(memmap.mapping(src));
+    if ((!anon && file == null) || !folios.folioTrylock(src)) {
       release(src, onLru);
       return -Errno.EAGAIN.number();
     }
     long dst = newFolio.getAsLong();
     if (dst == PageAllocator.NO_PFN) {
-      vm.folios.folioUnlock(src);
+      folios.folioUnlock(src);
       release(src, onLru);
       return -Errno.ENOMEM.number();
     }
-    vm.folios.folioTrylock(dst);
+    folios.folioTrylock(dst);
     List<Mapping> unmapped = tryToMigrate(src);
     int rc;
     if (file != null) {
@@ -112,11 +119,11 @@ final class Migration {
     }
     long target = rc == 0 ? dst : src;
     removeMigrationPtes(unmapped, src, target);
-    vm.folios.folioUnlock(dst);
-    vm.folios.folioUnlock(src);
+    folios.folioUnlock(dst);
+    folios.folioUnlock(src);
     if (rc == 0) {
       alloc.putPage(src); // our reference was the last: src is freed
-      vm.lru.folioAddLru(dst);
+      lru.folioAddLru(dst);
       alloc.putPage(dst); // the new folio lives on through its mappings and cache
     } else {
       alloc.putPage(dst);
@@ -128,7 +135,7 @@ final class Migration {
   /** Drops the isolation: back on the LRU if it came from there ({@code folio_putback_lru}). */
   private void release(long src, boolean onLru) {
     if (onLru) {
-      vm.lru.putback(src);
+      lru.putback(src);
     } else {
       alloc.putPage(src);
     }
@@ -136,47 +143,35 @@ final class Migration {
 
   /** {@code try_to_migrate()}: every pte of {@code src} becomes a migration entry. */
   private List<Mapping> tryToMigrate(long src) {
-    List<Mapping> found = new ArrayList<>();
-    vm.rmapWalk(
-        src,
-        (vma, addr) -> {
-          found.add(new Mapping(vma.mm, addr, 0));
-          return true;
-        });
     List<Mapping> unmapped = new ArrayList<>();
-    for (Mapping m : found) {
-      // try_to_migrate_one(): MMU_NOTIFY_CLEAR; MMU_NOTIFY_MIGRATE is only for migrate_vma_*()
-      MmuNotifierRange r =
-          MmuNotifierRange.init(
-              MmuNotifierEvent.CLEAR,
-              MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
-              m.mm,
-              m.addr,
-              m.addr + PAGE_SIZE);
-      m.mm.notifiers.invalidateRangeStart(r);
-      m.mm.ptl.lock();
-      try {
-        PageTable.Pmd pmd = m.mm.pgtable.pmd(m.addr);
-        long[] t = pmd == null ? null : PageTable.pteTable(pmd, m.addr);
-        if (t != null) {
-          int i = PageTable.pteIndex(m.addr);
-          long e = PageTable.get(t, i);
-          if (present(e) && Pte.pfn(e) == src) {
-            int type = Pte.write(e) ? SWP_MIGRATION_WRITE : SWP_MIGRATION_READ;
-            PageTable.set(t, i, swapEntry(type, src));
-            if (dirty(e)) {
-              memmap.setFlag(src, PG_DIRTY);
-            }
-            memmap.mapcountAdd(src, -1);
-            memmap.refAdd(src, -1); // the mapping's reference; ours keeps src alive
-            unmapped.add(new Mapping(m.mm, m.addr, e & 0xfffL));
+    // try_to_migrate_one(): MMU_NOTIFY_CLEAR; MMU_NOTIFY_MIGRATE is only for migrate_vma_*()
+    PageWalk.PteUpdate toEntry =
+        (mm, addr, e) -> {
+          if (!present(e) || Pte.pfn(e) != src) {
+            return e;
           }
-        }
-      } finally {
-        m.mm.ptl.unlock();
-      }
-      m.mm.notifiers.invalidateRangeEnd(r);
-    }
+          if (dirty(e)) {
+            memmap.setFlag(src, PG_DIRTY);
+          }
+          memmap.mapcountAdd(src, -1);
+          memmap.refAdd(src, -1); // the mapping's reference; ours keeps src alive
+          unmapped.add(new Mapping(mm, addr, e & 0xfffL));
+          return swapEntry(Pte.write(e) ? SWP_MIGRATION_WRITE : SWP_MIGRATION_READ, src);
+        };
+    rmap.rmapWalk(
+        src,
+        new RmapWalkControl() {
+          @Override
+          public boolean rmapOne(Vma vma, long addr) {
+            PageWalk.updatePte(vma.mm, addr, MmuNotifierEvent.CLEAR, toEntry);
+            return true;
+          }
+
+          @Override
+          public boolean done(long pfn) {
+            return rmap.folioMapcount(pfn) == 0; // folio_not_mapped()
+          }
+        });
     return unmapped;
   }
 
@@ -185,7 +180,7 @@ final class Migration {
     if (!memmap.refCompareAndSet(src, 1, 0)) {
       return -Errno.EAGAIN.number(); // a pin or another reference: the folio stays
     }
-    vm.mem.ram().copyPage(dst, src);
+    mem.ram().copyPage(dst, src);
     for (int bit :
         new int[] {
           PG_ANON, PG_ANON_EXCLUSIVE, PG_SWAPBACKED, PG_DIRTY, PG_UPTODATE, PG_REFERENCED
@@ -228,7 +223,7 @@ final class Migration {
   /** {@code migration_entry_wait()}: spins until the entry at {@code addr} is replaced. */
   void waitForMigration(MmStruct mm, long addr, long entry) {
     while (mm.pgtable.pte(addr) == entry) {
-      vm.mem.scheduler().condResched();
+      mem.scheduler().condResched();
       Thread.onSpinWait();
     }
   }

@@ -4,6 +4,7 @@ import static dev.refkern.mm.Page.*;
 
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.notifier.MmuNotifierSubscriptions;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,6 +13,7 @@ import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
 
 /**
  * An address space ({@code struct mm_struct}): its VMAs, page table, {@code mmap_lock}, page-table
@@ -21,8 +23,9 @@ public final class MmStruct {
   /** {@code TASK_SIZE}: user addresses lie below 2^47 - 4096. */
   public static final long TASK_SIZE = (1L << 47) - PAGE_SIZE;
 
-  final VirtualMemory vm;
   final long id;
+  private final PhysicalMemory mem;
+  private final Consumer<MmStruct> exitMmap;
   final TreeMap<Long, Vma> vmas = new TreeMap<>();
   final MmapLock mmapLock;
   final ReentrantLock ptl = new ReentrantLock();
@@ -36,11 +39,13 @@ public final class MmStruct {
   volatile boolean dead;
   long mmapBase = 0x7f0000000000L;
 
-  MmStruct(VirtualMemory vm, long id) {
-    this.vm = vm;
+  /** {@code mm_alloc()}; {@code exitMmap} tears it down when the last user goes. */
+  MmStruct(long id, PhysicalMemory mem, Consumer<MmStruct> exitMmap) {
     this.id = id;
-    this.notifiers = new MmuNotifierSubscriptions(this, vm.mem.scheduler().newWaitQueue());
-    this.mmapLock = new MmapLock(vm.mem.scheduler().newWaitQueue());
+    this.mem = mem;
+    this.exitMmap = exitMmap;
+    this.notifiers = new MmuNotifierSubscriptions(this, mem.scheduler().newWaitQueue());
+    this.mmapLock = new MmapLock(mem.scheduler().newWaitQueue());
   }
 
   public long id() {
@@ -87,10 +92,10 @@ public final class MmStruct {
   public void mmput() {
     int u = users.decrementAndGet();
     if (u < 0) {
-      throw vm.mem.health().bug("mmput() on mm " + id + " without a reference");
+      throw mem.health().bug("mmput() on mm " + id + " without a reference");
     }
     if (u == 0) {
-      vm.exitMmap(this);
+      exitMmap.accept(this);
     }
   }
 

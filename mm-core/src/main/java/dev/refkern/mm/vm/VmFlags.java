@@ -27,6 +27,21 @@ public final class VmFlags {
 
   private VmFlags() {}
 
+  /** {@code calc_vm_prot_bits()}: the {@code VM_READ}/{@code VM_WRITE}/{@code VM_EXEC} of prot. */
+  static long fromProt(int prot) {
+    long f = 0;
+    if ((prot & Mman.PROT_READ) != 0) {
+      f |= VM_READ;
+    }
+    if ((prot & Mman.PROT_WRITE) != 0) {
+      f |= VM_WRITE;
+    }
+    if ((prot & Mman.PROT_EXEC) != 0) {
+      f |= VM_EXEC;
+    }
+    return f;
+  }
+
   /** {@code is_cow_mapping()}: private and may become writable. */
   public static boolean isCowMapping(long flags) {
     return (flags & (VM_SHARED | VM_MAYWRITE)) == VM_MAYWRITE;

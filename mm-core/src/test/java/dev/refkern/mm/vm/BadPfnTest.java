@@ -64,9 +64,9 @@ class BadPfnTest extends VmTestBase {
     calls.put("gup.unpinUserPageRangeDirtyLock", p -> gup.unpinUserPageRangeDirtyLock(p, 1, true));
     calls.put("gup.pinReferencedPage", gup::pinReferencedPage);
     calls.put("gup.putPage", gup::putPage);
-    calls.put("vm.folioMapcount", vm::folioMapcount);
-    calls.put("vm.rmapWalk", p -> vm.rmapWalk(p, (v, a) -> true));
-    calls.put("vm.folioMkclean", vm::folioMkclean);
+    calls.put("rmap.folioMapcount", vm.rmap()::folioMapcount);
+    calls.put("rmap.rmapWalk", p -> vm.rmap().rmapWalk(p, (v, a) -> true));
+    calls.put("rmap.folioMkclean", vm.rmap()::folioMkclean);
     calls.put("vm.unmapMappingFolio", vm::unmapMappingFolio);
     calls.put("vm.migrateFolio", p -> vm.migrateFolio(p, true));
     calls.put("lru.onLru", vm.lru()::onLru);

@@ -76,7 +76,7 @@ class VirtualMemoryTest extends VmTestBase {
     assertEquals(pfn, Pte.pfn(p.mm().pte(a)));
     assertEquals(2, c.loadLong(a));
     List<String> seen = new ArrayList<>();
-    vm.rmapWalk(pfn, (v, addr) -> seen.add(v.mm().id() + "@" + addr));
+    vm.rmap().rmapWalk(pfn, (v, addr) -> seen.add(v.mm().id() + "@" + addr));
     assertEquals(1, seen.size());
     c.exit();
     p.exit();
@@ -90,7 +90,7 @@ class VirtualMemoryTest extends VmTestBase {
     long pfn = Pte.pfn(p.mm().pte(a));
     Task c = p.fork("child");
     List<Long> mms = new ArrayList<>();
-    vm.rmapWalk(pfn, (v, addr) -> mms.add(v.mm().id()));
+    vm.rmap().rmapWalk(pfn, (v, addr) -> mms.add(v.mm().id()));
     assertEquals(List.of(p.mm().id(), c.mm().id()), mms.stream().sorted().toList());
     c.exit();
     p.exit();
@@ -200,11 +200,11 @@ class VirtualMemoryTest extends VmTestBase {
     long head = Pte.pfn(pmd);
     assertEquals(9, mem.memmap().folioOrder(head));
     assertEquals(1, mem.memmap().entireMapcount(head));
-    assertEquals(1, vm.folioMapcount(head), "one PMD mapping");
+    assertEquals(1, vm.rmap().folioMapcount(head), "one PMD mapping");
     t.munmap(a, 4096);
     assertFalse(Pte.huge(t.mm().pte(a + 4096)));
     assertEquals(9, t.loadLong(a + 4096));
-    assertEquals(511, vm.folioMapcount(head));
+    assertEquals(511, vm.rmap().folioMapcount(head));
     assertEquals(511, mem.memmap().refcount(head));
     t.exit();
   }
