@@ -50,7 +50,7 @@ public final class VirtualMemory {
   private final Map<Long, AnonVma> anonVmas = new ConcurrentHashMap<>();
   private final Map<Long, List<Vma>> fileVmas = new ConcurrentHashMap<>();
   private final Gup gup;
-  final Migration migration;
+  final Migrate migration;
   final LruVec lru;
   final Vmscan vmscan;
   private volatile SwapSpace swap;
@@ -70,11 +70,22 @@ public final class VirtualMemory {
     this.zeroPfn = zero;
     this.lru = new LruVec(memmap, alloc);
     this.gup = new Gup(this);
-    this.migration = new Migration(this);
+    this.migration = new Migrate(this);
     this.vmscan = new Vmscan(this, lru);
     mem.setLruHooks(lru::folioAddLru, lru::release);
     mem.setDirectReclaim(vmscan::directReclaim);
-    folios.setFolioMkclean(this::folioMkclean);
+    this.pageWriteback =
+        new PageWriteback(
+            mem, folios, this, gup::maybeDmaPinnedUnchecked, PinnedWritebackDecision.IGNORE);
+    this.filemap = new Filemap(mem, folios, pageWriteback);
+    this.truncate =
+        new Truncate(
+            mem,
+            folios,
+            filemap,
+            this,
+            gup::maybeDmaPinnedUnchecked,
+            PinnedTruncateDecision.ORPHAN);
   }
 
   /**
@@ -354,7 +365,7 @@ public final class VirtualMemory {
           ? doAnonymousPage(mm, vma, addr, write)
           : doFileFault(mm, vma, addr, write);
     }
-    if (Migration.isMigrationEntry(pte)) {
+    if (Migrate.isMigrationEntry(pte)) {
       migration.waitForMigration(mm, addr, pte);
       return 0; // the retried access sees the new folio
     }
@@ -557,7 +568,7 @@ public final class VirtualMemory {
     }
     long pfn;
     try {
-      pfn = file.readMappingFolio(index);
+      pfn = filemap.readMappingFolio(file, index);
     } catch (KernelException e) {
       return e.errno() == Errno.ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
     }
@@ -580,7 +591,7 @@ public final class VirtualMemory {
     }
     boolean writable = false;
     if (write) {
-      int rc = file.aops().pageMkwrite(file, pfn);
+      int rc = filemap.doPageMkwrite(file, pfn);
       if (rc != 0) {
         alloc.putPage(pfn);
         // VM_FAULT_NOPAGE: truncated meanwhile; the retried fault sees the new state
@@ -623,7 +634,7 @@ public final class VirtualMemory {
       if (unshareOnly) {
         return 0;
       }
-      int rc = vma.file.aops().pageMkwrite(vma.file, pfn);
+      int rc = filemap.doPageMkwrite(vma.file, pfn);
       if (rc != 0) {
         return rc == VM_FAULT_NOPAGE ? 0 : VM_FAULT_SIGBUS;
       }
@@ -752,7 +763,7 @@ public final class VirtualMemory {
           }
           if (present(e) && !special(e)) {
             dropMapping(mm, Pte.pfn(e), dirty(e));
-          } else if (Pte.isSwap(e) && !Migration.isMigrationEntry(e) && swap != null) {
+          } else if (Pte.isSwap(e) && !Migrate.isMigrationEntry(e) && swap != null) {
             swap.put(Pte.swapOffset(e)); // free_swap_and_cache()
           }
         }
@@ -840,7 +851,7 @@ public final class VirtualMemory {
   private void copyPte(
       MmStruct parent, MmStruct child, Vma c, long addr, long[] t, int i, boolean cow) {
     long e = PageTable.get(t, i);
-    while (Migration.isMigrationEntry(e)) {
+    while (Migrate.isMigrationEntry(e)) {
       migration.waitForMigration(parent, addr, e);
       e = PageTable.get(t, i);
     }
@@ -865,7 +876,7 @@ public final class VirtualMemory {
     parent.ptl.lock();
     try {
       e = PageTable.get(t, i);
-      if (!present(e) || special(e) || Migration.isMigrationEntry(e)) {
+      if (!present(e) || special(e) || Migrate.isMigrationEntry(e)) {
         return; // changed under us (unmapped or being migrated): the child faults it in
       }
       pfn = Pte.pfn(e);
@@ -959,5 +970,25 @@ public final class VirtualMemory {
     } finally {
       mm.mmapLock.writeUnlock();
     }
+  }
+
+  // The page cache's kernel files (filemap.c, truncate.c, page-writeback.c).
+  private final PageWriteback pageWriteback;
+  private final Filemap filemap;
+  private final Truncate truncate;
+
+  /** {@code mm/filemap.c}: page-cache lookup, insertion, removal, reads, fdatawrite. */
+  public Filemap filemap() {
+    return filemap;
+  }
+
+  /** {@code mm/truncate.c}: {@code truncate_inode_pages*()}. */
+  public Truncate truncate() {
+    return truncate;
+  }
+
+  /** {@code mm/page-writeback.c}: {@code write_cache_pages()}, {@code folio_wait_stable()}. */
+  public PageWriteback pageWriteback() {
+    return pageWriteback;
   }
 }

@@ -331,7 +331,7 @@ public final class Vmscan {
       // pageout(): hand it to the mapping's writeback, then look again
       long index = memmap.index(pfn);
       vm.folios.folioUnlock(pfn);
-      file.writeCachePages(index, index);
+      vm.pageWriteback().writeCachePages(file, index, index);
       c[5]++;
       if (!vm.folios.folioTrylock(pfn)) {
         vm.folios.folioLock(pfn);
@@ -346,7 +346,7 @@ public final class Vmscan {
     if (memmap.refcount(pfn) != 2 || vm.folioMapcount(pfn) != 0) {
       return false;
     }
-    file.filemapRemoveFolio(pfn);
+    vm.filemap().filemapRemoveFolio(file, pfn);
     vm.folios.folioUnlock(pfn);
     alloc.putPage(pfn);
     return true;
