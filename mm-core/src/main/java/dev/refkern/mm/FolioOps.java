@@ -6,12 +6,13 @@ import dev.refkern.mm.internal.pagecache.PageCacheState;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.WaitQueue;
 import java.util.function.BooleanSupplier;
-import java.util.function.LongPredicate;
 
 /**
- * The folio lock, dirty and writeback bits ({@code folio_lock()}, {@code folio_mark_dirty()},
- * {@code folio_start_writeback()}, ... of {@code include/linux/pagemap.h}, {@code mm/filemap.c} and
- * {@code mm/page-writeback.c}).
+ * The folio lock, dirty and writeback bits ({@code struct folio}'s {@code folio_lock()}, {@code
+ * folio_mark_dirty()}, {@code folio_start_writeback()}, ... of {@code include/linux/pagemap.h},
+ * {@code mm/filemap.c} and {@code mm/page-writeback.c}). Writeback itself ({@code
+ * write_cache_pages()}, {@code folio_clear_dirty_for_io()}, which needs the rmap) is {@code
+ * dev.refkern.mm.vm.PageWriteback}.
  *
  * <p>Every method takes any pfn of the folio and works on its head ({@code page_folio()}). The
  * uncontended paths allocate nothing. Sleepers wait on the machine's hashed folio wait queues
@@ -21,10 +22,6 @@ import java.util.function.LongPredicate;
 public final class FolioOps {
   // Contended folio_lock() spins this many times through cond_resched() before it sleeps.
   private static final int SPINS = 32;
-  // WARN_ON_ONCE sites shared with AddressSpace.
-  static final int WARN_DIRTY_NOT_UPTODATE = 0;
-  static final int WARN_REMOVE_DIRTY = 1;
-
   private final PhysicalMemory mem;
   private final Memmap memmap;
   private final Scheduler sched;
@@ -145,48 +142,32 @@ public final class FolioOps {
     }
   }
 
+  /**
+   * {@code filemap_dirty_folio()} ({@code mm/page-writeback.c}), the default {@link
+   * dev.refkern.mm.spi.AddressSpaceOperations#dirtyFolio}: sets {@code PG_dirty}; if it was clean
+   * and is still in {@code mapping}'s cache, accounts it and sets its dirty tag.
+   *
+   * @return true if the folio was newly dirtied
+   */
+  public boolean filemapDirtyFolio(AddressSpace mapping, long pfn) {
+    memmap.checkPfn(pfn);
+    long head = memmap.compoundHead(pfn);
+    if (memmap.testAndSetFlag(head, PG_DIRTY)) {
+      return false;
+    }
+    boolean accounted = mapping.state().accountDirtied(head);
+    if (accounted && !memmap.testFlag(head, PG_UPTODATE) && !memmap.testFlag(head, PG_PRIVATE)) {
+      warnOnce(
+          PageCacheState.WARN_DIRTY_NOT_UPTODATE,
+          "__folio_mark_dirty(): dirtying pfn " + head + " that is not uptodate");
+    }
+    return true;
+  }
+
   /** {@code folio_test_dirty()}. */
   public boolean folioTestDirty(long pfn) {
     memmap.checkPfn(pfn);
     return memmap.testFlag(memmap.compoundHead(pfn), PG_DIRTY);
-  }
-
-  /**
-   * {@code folio_clear_dirty_for_io()}: before writeback, write-protects the folio's mappings
-   * ({@code folio_mkclean()}, once the rmap installs it with {@link #setFolioMkclean}), moves a
-   * dirty pte bit into the folio, then clears {@code PG_dirty}. The folio must be locked ({@code
-   * BUG} otherwise). The dirty tag stays until {@link #folioStartWriteback}.
-   *
-   * @return true if the folio was dirty, so the caller must write it
-   */
-  public boolean folioClearDirtyForIo(long pfn) {
-    memmap.checkPfn(pfn);
-    long head = memmap.compoundHead(pfn);
-    if (!memmap.testFlag(head, PG_LOCKED)) {
-      throw health.bug(
-          "VM_BUG_ON_FOLIO(!folio_test_locked(folio)): folio_clear_dirty_for_io() pfn " + head);
-    }
-    AddressSpace as = mappingOf(head);
-    if (as != null) {
-      LongPredicate mkclean = state.folioMkclean();
-      if (mkclean != null && mkclean.test(head)) {
-        folioMarkDirty(head);
-      }
-      if (memmap.testAndClearFlag(head, PG_DIRTY)) {
-        as.accountCleaned(head);
-        return true;
-      }
-      return false;
-    }
-    return memmap.testAndClearFlag(head, PG_DIRTY);
-  }
-
-  /**
-   * Installs the rmap's {@code folio_mkclean()}: write-protects every pte of the folio and returns
-   * whether one of them was dirty. Machine-wide; null removes it.
-   */
-  public void setFolioMkclean(LongPredicate folioMkclean) {
-    state.setFolioMkclean(folioMkclean);
   }
 
   // ---------------------------------------------------------------- PG_writeback
@@ -205,7 +186,7 @@ public final class FolioOps {
     }
     AddressSpace as = mappingOf(head);
     if (as != null) {
-      as.startWritebackLocked(head);
+      as.state().startWriteback(head);
     } else {
       memmap.setFlag(head, PG_WRITEBACK);
     }
@@ -229,7 +210,7 @@ public final class FolioOps {
     memmap.refAdd(head, 1);
     AddressSpace as = mappingOf(head);
     if (as != null) {
-      as.endWritebackLocked(head);
+      as.state().endWriteback(head);
     } else {
       memmap.clearFlag(head, PG_WRITEBACK);
     }
@@ -249,19 +230,6 @@ public final class FolioOps {
     long head = memmap.compoundHead(pfn);
     if (memmap.testFlag(head, PG_WRITEBACK)) {
       waitOnBit(head, PG_WRITEBACK, false);
-    }
-  }
-
-  /**
-   * {@code folio_wait_stable()}: waits for writeback only if the mapping needs stable pages during
-   * writeback ({@code AS_STABLE_WRITES}: checksums, RAID parity), so writers elsewhere go on.
-   */
-  public void folioWaitStable(long pfn) {
-    memmap.checkPfn(pfn);
-    long head = memmap.compoundHead(pfn);
-    AddressSpace as = mappingOf(head);
-    if (as != null && as.stableWrites()) {
-      folioWaitWriteback(head);
     }
   }
 
@@ -376,7 +344,7 @@ public final class FolioOps {
   }
 
   /** {@code WARN_ON_ONCE()} for a site of this machine's page cache. */
-  void warnOnce(int site, String message) {
+  private void warnOnce(int site, String message) {
     if (state.firstTime(site)) {
       health.warn(true, message);
     }

@@ -3,6 +3,12 @@ package dev.refkern.mm;
 import static dev.refkern.mm.PageFlags.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import dev.refkern.mm.vm.Filemap;
+import dev.refkern.mm.vm.Migrate;
+import dev.refkern.mm.vm.PageWriteback;
+import dev.refkern.mm.vm.PinnedTruncateDecision;
+import dev.refkern.mm.vm.PinnedWritebackDecision;
+import dev.refkern.mm.vm.Truncate;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,6 +26,10 @@ class AddressSpaceTest {
   private RamBackedAops aops;
   private AddressSpace as;
   private FolioOps folios;
+  // The page cache's vm-package code, without a VirtualMemory: nothing is mapped or pinned here.
+  private PageWriteback writeback;
+  private Filemap filemap;
+  private Truncate truncate;
   private long freeAtStart;
 
   @BeforeEach
@@ -30,6 +40,10 @@ class AddressSpaceTest {
     aops = new RamBackedAops();
     as = AddressSpace.create(mem, aops);
     folios = new FolioOps(mem);
+    writeback = new PageWriteback(mem, folios, null, pfn -> false, PinnedWritebackDecision.IGNORE);
+    filemap = new Filemap(mem, folios, writeback);
+    truncate =
+        new Truncate(mem, folios, filemap, null, pfn -> false, PinnedTruncateDecision.ORPHAN);
     freeAtStart = alloc.nrFreePages();
   }
 
@@ -44,7 +58,7 @@ class AddressSpaceTest {
 
   /** Empties the cache and checks that every page went back to the allocator. */
   private void assertAllFreedAfterTruncate() {
-    as.truncateInodePages(0, null);
+    truncate.truncateInodePages(as, 0);
     assertEquals(0, as.nrPages());
     assertEquals(freeAtStart, alloc.nrFreePages(), "a page leaked");
     assertClean();
@@ -65,7 +79,7 @@ class AddressSpaceTest {
   @Test
   void pageCacheHoldsOneReferencePerPageAndLookupAddsOne() {
     long pfn = alloc.allocPages(Gfp.HIGHUSER_MOVABLE, 0);
-    assertEquals(0, as.filemapAddFolio(pfn, 5));
+    assertEquals(0, filemap.filemapAddFolio(as, pfn, 5));
     assertTrue(folios.folioTestLocked(pfn), "filemap_add_folio returns the folio locked");
     assertEquals(2, memmap.refcount(pfn), "caller + page cache");
     assertEquals(as.id(), memmap.mapping(pfn));
@@ -76,19 +90,19 @@ class AddressSpaceTest {
     alloc.putPage(pfn);
     assertEquals(1, memmap.refcount(pfn), "only the page cache's reference is left");
 
-    long got = as.filemapGetFolio(5);
+    long got = filemap.filemapGetFolio(as, 5);
     assertEquals(pfn, got);
     assertEquals(2, memmap.refcount(pfn));
-    assertEquals(PageAllocator.NO_PFN, as.filemapGetFolio(6));
-    assertEquals(PageAllocator.NO_PFN, as.filemapGetFolio(-1));
+    assertEquals(PageAllocator.NO_PFN, filemap.filemapGetFolio(as, 6));
+    assertEquals(PageAllocator.NO_PFN, filemap.filemapGetFolio(as, -1));
 
     folios.folioLock(got);
-    as.filemapRemoveFolio(got);
+    filemap.filemapRemoveFolio(as, got);
     assertEquals(0, memmap.mapping(pfn));
     assertEquals(5, memmap.index(pfn), "index survives removal, truncation relies on it");
     assertEquals(1, memmap.refcount(pfn), "the cache dropped its reference, ours remains");
     assertEquals(0, as.nrPages());
-    assertEquals(PageAllocator.NO_PFN, as.filemapGetFolio(5));
+    assertEquals(PageAllocator.NO_PFN, filemap.filemapGetFolio(as, 5));
     folios.folioUnlock(got);
     alloc.putPage(got);
     assertEquals(freeAtStart, alloc.nrFreePages());
@@ -98,15 +112,15 @@ class AddressSpaceTest {
   @Test
   void largeFolioTakesOneReferencePerPageAndCoversItsIndices() {
     long head = alloc.folioAlloc(Gfp.HIGHUSER_MOVABLE, 2);
-    assertEquals(0, as.filemapAddFolio(head, 8));
+    assertEquals(0, filemap.filemapAddFolio(as, head, 8));
     assertEquals(1 + 4, memmap.refcount(head));
     assertEquals(4, as.nrPages());
     folios.folioUnlock(head);
     alloc.putPage(head);
-    assertEquals(head, as.filemapGetFolio(10), "a lookup inside the folio finds its head");
+    assertEquals(head, filemap.filemapGetFolio(as, 10), "a lookup inside the folio finds its head");
     alloc.putPage(head);
     long other = alloc.allocPages(Gfp.HIGHUSER_MOVABLE, 0);
-    assertEquals(-Errno.EEXIST.number(), as.filemapAddFolio(other, 11));
+    assertEquals(-Errno.EEXIST.number(), filemap.filemapAddFolio(as, other, 11));
     assertEquals(1, memmap.refcount(other));
     alloc.putPage(other);
     assertAllFreedAfterTruncate();
@@ -116,12 +130,12 @@ class AddressSpaceTest {
   void addingAtAnOccupiedIndexIsEexistAndLeavesTheFolioAlone() {
     long a = alloc.allocPages(Gfp.HIGHUSER_MOVABLE, 0);
     long b = alloc.allocPages(Gfp.HIGHUSER_MOVABLE, 0);
-    assertEquals(0, as.filemapAddFolio(a, 3));
-    assertEquals(-Errno.EEXIST.number(), as.filemapAddFolio(b, 3));
+    assertEquals(0, filemap.filemapAddFolio(as, a, 3));
+    assertEquals(-Errno.EEXIST.number(), filemap.filemapAddFolio(as, b, 3));
     assertEquals(1, memmap.refcount(b));
     assertEquals(0, memmap.mapping(b));
     assertFalse(folios.folioTestLocked(b));
-    assertEquals(a, as.filemapGetFolio(3));
+    assertEquals(a, filemap.filemapGetFolio(as, 3));
     alloc.putPage(a);
     folios.folioUnlock(a);
     alloc.putPage(a);
@@ -132,12 +146,12 @@ class AddressSpaceTest {
 
   @Test
   void grabFolioCreatesOnceThenFindsAndLocks() {
-    long pfn = as.filemapGrabFolio(7);
+    long pfn = filemap.filemapGrabFolio(as, 7);
     assertTrue(folios.folioTestLocked(pfn));
     assertEquals(2, memmap.refcount(pfn));
     folios.folioUnlock(pfn);
     alloc.putPage(pfn);
-    long again = as.filemapGrabFolio(7, Gfp.KERNEL);
+    long again = filemap.filemapGrabFolio(as, 7, Gfp.KERNEL);
     assertEquals(pfn, again);
     assertTrue(folios.folioTestLocked(again));
     folios.folioUnlock(again);
@@ -154,7 +168,7 @@ class AddressSpaceTest {
             != PageAllocator.NO_PFN; ) {
       hog.add(p);
     }
-    KernelException e = assertThrows(KernelException.class, () -> as.filemapGrabFolio(0));
+    KernelException e = assertThrows(KernelException.class, () -> filemap.filemapGrabFolio(as, 0));
     assertEquals(Errno.ENOMEM, e.errno());
     assertEquals(0, as.nrPages());
     hog.forEach(alloc::putPage);
@@ -164,7 +178,7 @@ class AddressSpaceTest {
   @Test
   void readMappingFolioReadsOnceThenHitsTheCache() {
     aops.writeBlock(2, block(0xfeedL));
-    long pfn = as.readMappingFolio(2);
+    long pfn = filemap.readMappingFolio(as, 2);
     assertFalse(folios.folioTestLocked(pfn), "returned unlocked");
     assertTrue(memmap.testFlag(pfn, PG_UPTODATE));
     assertEquals(2, memmap.refcount(pfn), "caller + page cache");
@@ -172,11 +186,11 @@ class AddressSpaceTest {
     assertEquals(1, aops.reads());
     alloc.putPage(pfn);
 
-    assertEquals(pfn, as.readMappingFolio(2));
+    assertEquals(pfn, filemap.readMappingFolio(as, 2));
     assertEquals(1, aops.reads(), "the second read is a cache hit");
     alloc.putPage(pfn);
 
-    long hole = as.readMappingFolio(9);
+    long hole = filemap.readMappingFolio(as, 9);
     assertEquals(0, mem.ram().readLong(hole, 0), "a hole reads as zeros");
     alloc.putPage(hole);
     assertEquals(2, aops.reads());
@@ -186,14 +200,14 @@ class AddressSpaceTest {
   @Test
   void readErrorLeavesNoFolioInTheCacheAndNoReference() {
     aops.failNextRead(Errno.EIO);
-    KernelException e = assertThrows(KernelException.class, () -> as.readMappingFolio(4));
+    KernelException e = assertThrows(KernelException.class, () -> filemap.readMappingFolio(as, 4));
     assertEquals(Errno.EIO, e.errno());
     assertEquals(0, as.nrPages());
-    assertEquals(PageAllocator.NO_PFN, as.filemapGetFolio(4));
+    assertEquals(PageAllocator.NO_PFN, filemap.filemapGetFolio(as, 4));
     assertEquals(freeAtStart, alloc.nrFreePages(), "the failed folio went back to the allocator");
     assertClean();
 
-    long pfn = as.readMappingFolio(4);
+    long pfn = filemap.readMappingFolio(as, 4);
     assertEquals(2, aops.reads(), "the next reader retries the read");
     alloc.putPage(pfn);
     assertAllFreedAfterTruncate();
@@ -208,7 +222,7 @@ class AddressSpaceTest {
               m.folios().folioUnlock(pfn); // claims success, never sets PG_uptodate
               return 0;
             });
-    KernelException e = assertThrows(KernelException.class, () -> bad.readMappingFolio(0));
+    KernelException e = assertThrows(KernelException.class, () -> filemap.readMappingFolio(bad, 0));
     assertEquals(Errno.EIO, e.errno());
     assertEquals(0, bad.nrPages());
     assertEquals(freeAtStart, alloc.nrFreePages());
@@ -216,36 +230,23 @@ class AddressSpaceTest {
   }
 
   @Test
-  void truncateRemovesFoliosFromIndexAndCallsTheUnmapperFirst() {
+  void truncateRemovesFoliosFromIndex() {
     long[] pfns = new long[6];
     for (int i = 0; i < 6; i++) {
-      pfns[i] = as.readMappingFolio(i);
+      pfns[i] = filemap.readMappingFolio(as, i);
       alloc.putPage(pfns[i]);
     }
-    // index 5 is mapped once: a pte holds a mapcount and a reference
-    memmap.mapcountAdd(pfns[5], 1);
-    alloc.getPage(pfns[5]);
     mem.ram().writeLong(pfns[4], 0, 42);
     assertTrue(folios.folioMarkDirty(pfns[4]));
     assertEquals(1, as.nrDirty());
 
-    List<Long> unmapped = new ArrayList<>();
-    as.truncateInodePages(
-        3,
-        pfn -> {
-          assertTrue(folios.folioTestLocked(pfn), "the unmapper runs under the folio lock");
-          unmapped.add(pfn);
-          if (memmap.mapcount(pfn) > 0) { // zap_pte_range()
-            memmap.mapcountAdd(pfn, -1);
-            alloc.putPage(pfn);
-          }
-        });
-    assertEquals(List.of(pfns[3], pfns[4], pfns[5]), unmapped);
+    // Unmapping mapped folios first is FileMappingTest's and PinnedPageCacheTest's (a real rmap).
+    truncate.truncateInodePages(as, 3);
     assertEquals(3, as.nrPages());
     assertEquals(0, as.nrDirty(), "truncation cancels the dirty bit");
     assertEquals(0, mem.health().warnCount());
     for (int i = 0; i < 6; i++) {
-      long got = as.filemapGetFolio(i);
+      long got = filemap.filemapGetFolio(as, i);
       if (i < 3) {
         assertEquals(pfns[i], got);
         alloc.putPage(got);
@@ -260,14 +261,14 @@ class AddressSpaceTest {
   @Test
   void truncateOfAStraddlingLargeFolioZeroesItsTail() {
     long head = alloc.folioAlloc(Gfp.HIGHUSER_MOVABLE, 2);
-    assertEquals(0, as.filemapAddFolio(head, 4));
+    assertEquals(0, filemap.filemapAddFolio(as, head, 4));
     for (int i = 0; i < 4; i++) {
       mem.ram().writeLong(head + i, 0, 100 + i);
     }
     memmap.setFlag(head, PG_UPTODATE);
     folios.folioUnlock(head);
     alloc.putPage(head);
-    as.truncateInodePages(6, null);
+    truncate.truncateInodePages(as, 6);
     assertEquals(4, as.nrPages(), "the folio stays whole");
     assertEquals(100, mem.ram().readLong(head, 0));
     assertEquals(101, mem.ram().readLong(head + 1, 0));
@@ -284,8 +285,8 @@ class AddressSpaceTest {
     assertSame(other, mem.mapping(other.id()));
     assertNull(mem.mapping(0));
     assertNull(mem.mapping(Long.MAX_VALUE));
-    alloc.putPage(other.readMappingFolio(0));
-    other.truncateInodePagesFinal(null);
+    alloc.putPage(filemap.readMappingFolio(other, 0));
+    truncate.truncateInodePagesFinal(other);
     assertNull(mem.mapping(other.id()));
     assertSame(as, mem.mapping(as.id()));
     assertEquals(0, other.nrPages());
@@ -297,7 +298,7 @@ class AddressSpaceTest {
   void sparseIndicesIterateInOrder() {
     long[] indices = {0, 63, 64, 4095, 1L << 40, AddressSpace.MAX_INDEX};
     for (long i : indices) {
-      long pfn = as.filemapGrabFolio(i);
+      long pfn = filemap.filemapGrabFolio(as, i);
       memmap.setFlag(pfn, PG_UPTODATE); // as a full-page write_end() would
       if (i != 64) {
         assertTrue(folios.folioMarkDirty(pfn));
@@ -307,20 +308,20 @@ class AddressSpaceTest {
     }
     assertEquals(indices.length, as.nrPages());
     for (long i : indices) {
-      long pfn = as.filemapGetFolio(i);
+      long pfn = filemap.filemapGetFolio(as, i);
       assertEquals(i, memmap.index(pfn));
       alloc.putPage(pfn);
     }
-    assertEquals(PageAllocator.NO_PFN, as.filemapGetFolio(65));
-    assertEquals(PageAllocator.NO_PFN, as.filemapGetFolio(AddressSpace.MAX_INDEX + 1));
+    assertEquals(PageAllocator.NO_PFN, filemap.filemapGetFolio(as, 65));
+    assertEquals(PageAllocator.NO_PFN, filemap.filemapGetFolio(as, AddressSpace.MAX_INDEX + 1));
     List<Long> dirty = new ArrayList<>();
-    as.forEachDirty(0, AddressSpace.MAX_INDEX, dirty::add);
+    filemap.forEachDirty(as, 0, AddressSpace.MAX_INDEX, dirty::add);
     assertEquals(List.of(0L, 63L, 4095L, 1L << 40, AddressSpace.MAX_INDEX), dirty);
     dirty.clear();
-    as.forEachDirty(64, 1L << 40, dirty::add);
+    filemap.forEachDirty(as, 64, 1L << 40, dirty::add);
     assertEquals(List.of(4095L, 1L << 40), dirty);
     assertEquals(5, as.nrDirty());
-    as.truncateInodePages(64, null);
+    truncate.truncateInodePages(as, 64);
     assertEquals(2, as.nrPages());
     assertEquals(2, as.nrDirty(), "indices 0 and 63 stay dirty");
     assertAllFreedAfterTruncate();
@@ -329,7 +330,7 @@ class AddressSpaceTest {
   @Test
   void migrateFolioRefusesAnExtraReferenceAndOtherwiseMovesTheSlot() {
     aops.writeBlock(1, block(0xabcdL));
-    long src = as.readMappingFolio(1);
+    long src = filemap.readMappingFolio(as, 1);
     assertEquals(2, folios.expectedRefcount(src), "the caller's reference + the page cache's");
     assertTrue(folios.folioMarkDirty(src));
     long dst = alloc.allocPages(Gfp.HIGHUSER_MOVABLE, 0);
@@ -337,16 +338,16 @@ class AddressSpaceTest {
     folios.folioLock(dst);
 
     memmap.refAdd(src, 1024); // a FOLL_PIN-like reference
-    assertEquals(-Errno.EAGAIN.number(), aops.migrateFolio(as, dst, src));
+    assertEquals(-Errno.EAGAIN.number(), Migrate.filemapMigrateFolio(folios, as, dst, src));
     assertEquals(2 + 1024, memmap.refcount(src));
     assertEquals(0, memmap.mapping(dst));
     assertEquals(1, memmap.refcount(dst));
-    long found = as.filemapGetFolio(1);
+    long found = filemap.filemapGetFolio(as, 1);
     assertEquals(src, found, "a refused migration leaves the cache alone");
     alloc.putPage(found);
     memmap.refAdd(src, -1024);
 
-    assertEquals(0, aops.migrateFolio(as, dst, src));
+    assertEquals(0, Migrate.filemapMigrateFolio(folios, as, dst, src));
     assertEquals(0xabcdL, mem.ram().readLong(dst, 0), "contents copied");
     assertEquals(as.id(), memmap.mapping(dst));
     assertEquals(1, memmap.index(dst));
@@ -358,28 +359,28 @@ class AddressSpaceTest {
     assertEquals(2, memmap.refcount(dst), "the caller's + the page cache's");
     assertEquals(1, as.nrDirty());
     assertTrue(as.testDirtyTag(1));
-    long now = as.filemapGetFolio(1);
+    long now = filemap.filemapGetFolio(as, 1);
     assertEquals(dst, now);
     alloc.putPage(now);
     folios.folioUnlock(src);
     folios.folioUnlock(dst);
     alloc.putPage(src);
     alloc.putPage(dst);
-    assertEquals(0, as.writepages());
+    assertEquals(0, filemap.filemapFdatawrite(as));
     assertEquals(0xabcdL, marker(aops.readBlock(1)), "writeback wrote the migrated folio");
     assertAllFreedAfterTruncate();
   }
 
   @Test
   void migrateFolioRefusesAMappedFolio() {
-    long src = as.readMappingFolio(0);
+    long src = filemap.readMappingFolio(as, 0);
     memmap.mapcountAdd(src, 1);
     alloc.getPage(src);
     long dst = alloc.allocPages(Gfp.HIGHUSER_MOVABLE, 0);
     folios.folioLock(src);
     folios.folioLock(dst);
     assertEquals(3, folios.expectedRefcount(src));
-    assertEquals(-Errno.EAGAIN.number(), as.filemapMigrateFolio(dst, src));
+    assertEquals(-Errno.EAGAIN.number(), Migrate.filemapMigrateFolio(folios, as, dst, src));
     folios.folioUnlock(src);
     folios.folioUnlock(dst);
     memmap.mapcountAdd(src, -1);
@@ -391,10 +392,10 @@ class AddressSpaceTest {
 
   @Test
   void removingAMappedFolioIsBug() {
-    long pfn = as.readMappingFolio(0);
+    long pfn = filemap.readMappingFolio(as, 0);
     memmap.mapcountAdd(pfn, 1);
     folios.folioLock(pfn);
-    assertThrows(KernelBugException.class, () -> as.filemapRemoveFolio(pfn));
+    assertThrows(KernelBugException.class, () -> filemap.filemapRemoveFolio(as, pfn));
     assertTrue(mem.health().isDead());
     assertEquals(as.id(), memmap.mapping(pfn), "the BUG left the cache as it was");
     memmap.mapcountAdd(pfn, -1);

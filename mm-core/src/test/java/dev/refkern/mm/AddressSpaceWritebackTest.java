@@ -4,6 +4,11 @@ import static dev.refkern.mm.PageFlags.*;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.refkern.mm.spi.AddressSpaceOperations;
+import dev.refkern.mm.vm.Filemap;
+import dev.refkern.mm.vm.PageWriteback;
+import dev.refkern.mm.vm.PinnedTruncateDecision;
+import dev.refkern.mm.vm.PinnedWritebackDecision;
+import dev.refkern.mm.vm.Truncate;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -25,6 +30,10 @@ class AddressSpaceWritebackTest {
   private RamBackedAops aops;
   private AddressSpace as;
   private FolioOps folios;
+  // The page cache's vm-package code, without a VirtualMemory: nothing is mapped or pinned here.
+  private PageWriteback writeback;
+  private Filemap filemap;
+  private Truncate truncate;
   private long freeAtStart;
 
   @BeforeEach
@@ -35,6 +44,10 @@ class AddressSpaceWritebackTest {
     aops = new RamBackedAops();
     as = AddressSpace.create(mem, aops);
     folios = new FolioOps(mem);
+    writeback = new PageWriteback(mem, folios, null, pfn -> false, PinnedWritebackDecision.IGNORE);
+    filemap = new Filemap(mem, folios, writeback);
+    truncate =
+        new Truncate(mem, folios, filemap, null, pfn -> false, PinnedTruncateDecision.ORPHAN);
     freeAtStart = alloc.nrFreePages();
   }
 
@@ -44,7 +57,7 @@ class AddressSpaceWritebackTest {
   }
 
   private void assertAllFreedAfterTruncate() {
-    as.truncateInodePages(0, null);
+    truncate.truncateInodePages(as, 0);
     assertEquals(freeAtStart, alloc.nrFreePages(), "a page leaked");
     assertEquals(List.of(), mem.debugVm().check());
   }
@@ -53,7 +66,7 @@ class AddressSpaceWritebackTest {
   private long[] readPages(int n) {
     long[] pfns = new long[n];
     for (int i = 0; i < n; i++) {
-      pfns[i] = as.readMappingFolio(i);
+      pfns[i] = filemap.readMappingFolio(as, i);
       alloc.putPage(pfns[i]);
     }
     return pfns;
@@ -76,7 +89,7 @@ class AddressSpaceWritebackTest {
     assertTrue(as.testDirtyTag(1));
     assertFalse(as.testDirtyTag(0));
 
-    assertEquals(0, as.writepages());
+    assertEquals(0, filemap.filemapFdatawrite(as));
     assertEquals(2, aops.writes());
     assertEquals(11, marker(aops.readBlock(1)));
     assertEquals(33, marker(aops.readBlock(3)));
@@ -92,7 +105,7 @@ class AddressSpaceWritebackTest {
     assertFalse(as.taggedDirty());
     assertFalse(as.testWritebackTag(1));
 
-    assertEquals(0, as.writepages());
+    assertEquals(0, filemap.filemapFdatawrite(as));
     assertEquals(2, aops.writes(), "nothing left to write");
     assertAllFreedAfterTruncate();
   }
@@ -103,7 +116,7 @@ class AddressSpaceWritebackTest {
     for (long pfn : p) {
       folios.folioMarkDirty(pfn);
     }
-    assertEquals(0, aops.writepages(as, 1, 2));
+    assertEquals(0, writeback.doWritepages(as, 1, 2));
     assertEquals(2, aops.writes());
     assertTrue(folios.folioTestDirty(p[0]));
     assertFalse(folios.folioTestDirty(p[1]));
@@ -119,13 +132,13 @@ class AddressSpaceWritebackTest {
     folios.folioMarkDirty(p[0]);
     folios.folioMarkDirty(p[1]);
     aops.failNextWrite(Errno.EIO);
-    assertEquals(-Errno.EIO.number(), as.writepages());
+    assertEquals(-Errno.EIO.number(), filemap.filemapFdatawrite(as));
     assertEquals(2, aops.writes(), "the walk goes on after an error");
     assertFalse(aops.hasBlock(0));
     assertTrue(aops.hasBlock(1));
     assertFalse(folios.folioTestDirty(p[0]), "as in the kernel, a failed folio is not redirtied");
-    assertEquals(-Errno.EIO.number(), as.filemapCheckErrors());
-    assertEquals(0, as.filemapCheckErrors(), "reported once");
+    assertEquals(-Errno.EIO.number(), filemap.filemapCheckErrors(as));
+    assertEquals(0, filemap.filemapCheckErrors(as), "reported once");
     assertAllFreedAfterTruncate();
   }
 
@@ -134,10 +147,10 @@ class AddressSpaceWritebackTest {
     long[] p = readPages(1);
     folios.folioMarkDirty(p[0]);
     aops.failNextWrite(Errno.ENOSPC);
-    assertEquals(-Errno.ENOSPC.number(), as.filemapWriteAndWait());
-    assertEquals(0, as.filemapCheckErrors());
+    assertEquals(-Errno.ENOSPC.number(), filemap.filemapWriteAndWait(as));
+    assertEquals(0, filemap.filemapCheckErrors(as));
     folios.folioMarkDirty(p[0]);
-    assertEquals(0, as.filemapWriteAndWait());
+    assertEquals(0, filemap.filemapWriteAndWait(as));
     assertTrue(aops.hasBlock(0));
     assertAllFreedAfterTruncate();
   }
@@ -153,15 +166,15 @@ class AddressSpaceWritebackTest {
               m.folios().folioUnlock(pfn);
               return 0;
             });
-    long pfn = shm.readMappingFolio(0);
+    long pfn = filemap.readMappingFolio(shm, 0);
     assertTrue(folios.folioMarkDirty(pfn));
-    assertEquals(0, shm.writepages());
+    assertEquals(0, filemap.filemapFdatawrite(shm));
     assertTrue(folios.folioTestDirty(pfn), "AOP_WRITEPAGE_ACTIVATE: redirtied");
     assertTrue(shm.testDirtyTag(0));
     assertEquals(1, shm.nrDirty());
     assertEquals(0, shm.nrWriteback());
     alloc.putPage(pfn);
-    shm.truncateInodePagesFinal(null);
+    truncate.truncateInodePagesFinal(shm);
     assertAllFreedAfterTruncate();
   }
 
@@ -184,33 +197,33 @@ class AddressSpaceWritebackTest {
                 return AddressSpaceOperations.super.dirtyFolio(m, pfn);
               }
             });
-    long pfn = counted.readMappingFolio(0);
+    long pfn = filemap.readMappingFolio(counted, 0);
     assertTrue(folios.folioMarkDirty(pfn));
     assertEquals(1, calls.get());
     assertSame(counted, folios.folioMapping(pfn));
     alloc.putPage(pfn);
-    counted.truncateInodePagesFinal(null);
+    truncate.truncateInodePagesFinal(counted);
     assertAllFreedAfterTruncate();
   }
 
   @Test
   void pageMkwriteDirtiesTheFolioAndRefusesATruncatedOne() {
-    long pfn = as.readMappingFolio(0);
-    assertEquals(0, aops.pageMkwrite(as, pfn));
+    long pfn = filemap.readMappingFolio(as, 0);
+    assertEquals(0, filemap.doPageMkwrite(as, pfn));
     assertTrue(folios.folioTestDirty(pfn));
     assertFalse(folios.folioTestLocked(pfn));
     assertTrue(as.testDirtyTag(0));
-    as.truncateInodePages(0, null);
-    assertEquals(VmFault.VM_FAULT_NOPAGE, aops.pageMkwrite(as, pfn));
+    truncate.truncateInodePages(as, 0);
+    assertEquals(VmFault.VM_FAULT_NOPAGE, filemap.doPageMkwrite(as, pfn));
     alloc.putPage(pfn);
     assertAllFreedAfterTruncate();
   }
 
   /** Puts the folio at {@code index} under writeback as a flusher would, and leaves it unlocked. */
   private long startWriteback(long index) {
-    long pfn = as.filemapGetFolio(index);
+    long pfn = filemap.filemapGetFolio(as, index);
     folios.folioLock(pfn);
-    assertTrue(folios.folioClearDirtyForIo(pfn));
+    assertTrue(writeback.folioClearDirtyForIo(pfn));
     folios.folioStartWriteback(pfn);
     folios.folioUnlock(pfn);
     assertTrue(as.testWritebackTag(index));
@@ -230,7 +243,7 @@ class AddressSpaceWritebackTest {
     Thread writer =
         new Thread(
             () -> {
-              aops.pageMkwrite(as, pfn);
+              filemap.doPageMkwrite(as, pfn);
               done.countDown();
             });
     writer.start();
@@ -250,7 +263,7 @@ class AddressSpaceWritebackTest {
     long pfn = readPages(1)[0];
     folios.folioMarkDirty(pfn);
     startWriteback(0);
-    assertEquals(0, aops.pageMkwrite(as, pfn), "returns while the folio is under writeback");
+    assertEquals(0, filemap.doPageMkwrite(as, pfn), "returns while the folio is under writeback");
     assertTrue(folios.folioTestDirty(pfn));
     assertTrue(as.testDirtyTag(0), "redirtied during writeback");
     folios.folioEndWriteback(pfn);
@@ -265,9 +278,10 @@ class AddressSpaceWritebackTest {
     folios.folioMarkDirty(p[0]);
     folios.folioMarkDirty(p[1]);
     for (long pfn : p) {
-      long got = as.filemapGetFolio(memmap.index(pfn));
+      long got = filemap.filemapGetFolio(as, memmap.index(pfn));
       folios.folioLock(got);
-      as.filemapRemoveFolio(got); // without folio_cancel_dirty(): what GUP's late dirtying does
+      filemap.filemapRemoveFolio(
+          as, got); // without folio_cancel_dirty(): what GUP's late dirtying does
       assertTrue(memmap.testFlag(got, PG_DIRTY));
       folios.folioUnlock(got);
       alloc.putPage(got);

@@ -6,6 +6,11 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.refkern.mm.sched.Completion;
 import dev.refkern.mm.sched.SimScheduler;
 import dev.refkern.mm.spi.AddressSpaceOperations;
+import dev.refkern.mm.vm.Filemap;
+import dev.refkern.mm.vm.PageWriteback;
+import dev.refkern.mm.vm.PinnedTruncateDecision;
+import dev.refkern.mm.vm.PinnedWritebackDecision;
+import dev.refkern.mm.vm.Truncate;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -23,6 +28,10 @@ class FolioOpsTest {
   private Memmap memmap;
   private PageAllocator alloc;
   private FolioOps folios;
+  // The page cache's vm-package code, without a VirtualMemory: nothing is mapped or pinned here.
+  private PageWriteback writeback;
+  private Filemap filemap;
+  private Truncate truncate;
 
   @BeforeEach
   void boot() {
@@ -30,6 +39,10 @@ class FolioOpsTest {
     memmap = mem.memmap();
     alloc = mem.allocator();
     folios = new FolioOps(mem);
+    writeback = new PageWriteback(mem, folios, null, pfn -> false, PinnedWritebackDecision.IGNORE);
+    filemap = new Filemap(mem, folios, writeback);
+    truncate =
+        new Truncate(mem, folios, filemap, null, pfn -> false, PinnedTruncateDecision.ORPHAN);
   }
 
   @AfterEach
@@ -203,8 +216,8 @@ class FolioOpsTest {
     assertEquals(0, file.nrDirty());
     assertNull(folios.folioMapping(pfn));
     folios.folioLock(pfn);
-    assertTrue(folios.folioClearDirtyForIo(pfn));
-    assertFalse(folios.folioClearDirtyForIo(pfn));
+    assertTrue(writeback.folioClearDirtyForIo(pfn));
+    assertFalse(writeback.folioClearDirtyForIo(pfn));
     folios.folioUnlock(pfn);
     memmap.setMapping(pfn, 0);
     memmap.clearFlag(pfn, PG_ANON);
@@ -216,33 +229,7 @@ class FolioOpsTest {
   void clearDirtyForIoOfAnUnlockedFolioIsBug() {
     long pfn = alloc.allocPages(Gfp.HIGHUSER_MOVABLE, 0);
     folios.folioMarkDirty(pfn);
-    assertThrows(KernelBugException.class, () -> folios.folioClearDirtyForIo(pfn));
-    assertClean();
-  }
-
-  @Test
-  void clearDirtyForIoWriteProtectsThroughTheRmapHook() {
-    AddressSpace file = AddressSpace.create(mem, new RamBackedAops());
-    long pfn = file.readMappingFolio(0);
-    int[] mkcleaned = {0};
-    folios.setFolioMkclean(
-        head -> {
-          mkcleaned[0]++;
-          return true; // a pte was dirty: its dirty bit moves into the folio
-        });
-    try {
-      folios.folioLock(pfn);
-      assertTrue(folios.folioClearDirtyForIo(pfn), "the dirty pte made the folio dirty");
-      assertEquals(1, mkcleaned[0]);
-      assertFalse(folios.folioTestDirty(pfn));
-      assertEquals(0, file.nrDirty());
-      folios.folioUnlock(pfn);
-    } finally {
-      folios.setFolioMkclean(null);
-    }
-    alloc.putPage(pfn);
-    file.truncateInodePagesFinal(null);
-    assertEquals(0, file.nrDirty());
+    assertThrows(KernelBugException.class, () -> writeback.folioClearDirtyForIo(pfn));
     assertClean();
   }
 
@@ -268,7 +255,7 @@ class FolioOpsTest {
     waiter.join(10_000);
     assertFalse(folios.folioTestWriteback(pfn));
     assertEquals(1, memmap.refcount(pfn), "end_writeback's own reference is dropped");
-    folios.folioWaitStable(pfn); // no mapping: never waits
+    writeback.folioWaitStable(pfn); // no mapping: never waits
     alloc.putPage(pfn);
     assertClean();
   }
@@ -291,13 +278,13 @@ class FolioOpsTest {
   @Test
   void privateDataHoldsAReference() {
     AddressSpace file = AddressSpace.create(mem, new RamBackedAops());
-    long pfn = file.readMappingFolio(0);
+    long pfn = filemap.readMappingFolio(file, 0);
     folios.folioAttachPrivate(pfn, 0xb4L);
     assertEquals(3, memmap.refcount(pfn));
     assertEquals(3, folios.expectedRefcount(pfn), "caller + page cache + private");
     alloc.putPage(pfn);
     // truncation calls ->invalidate_folio, whose default detaches the private data
-    file.truncateInodePages(0, null);
+    truncate.truncateInodePages(file, 0);
     assertEquals(0, file.nrPages());
     assertFalse(memmap.testFlag(pfn, PG_PRIVATE));
     assertEquals(0, memmap.refcount(pfn), "freed");
@@ -321,12 +308,12 @@ class FolioOpsTest {
                 throw new KernelException(Errno.EIO, "dirty_folio failed");
               }
             });
-    long pfn = failing.readMappingFolio(0);
+    long pfn = filemap.readMappingFolio(failing, 0);
     KernelException e = assertThrows(KernelException.class, () -> folios.folioMarkDirtyLock(pfn));
     assertEquals(Errno.EIO, e.errno());
     assertFalse(folios.folioTestLocked(pfn), "folio_mark_dirty_lock() left PG_locked set");
     alloc.putPage(pfn);
-    failing.truncateInodePagesFinal(null);
+    truncate.truncateInodePagesFinal(failing);
     assertClean();
   }
 

@@ -1,16 +1,20 @@
 package dev.refkern.mm.internal;
 
+import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import java.util.function.Function;
 
 /**
  * mm-core's private access between its packages (the JDK's {@code SharedSecrets} pattern): the
- * unchecked memmap for paths whose pfns come from page tables and folios. The package is not
- * exported, so other modules only ever see the checked memmap.
+ * unchecked memmap for paths whose pfns come from page tables and folios, and an address_space's
+ * private fields for the vm package's filemap, truncate, page-writeback and migrate code. The
+ * package is not exported, so other modules only ever see the checked memmap and public accessors.
  */
 public final class MmInternals {
   private static volatile Function<PhysicalMemory, Memmap> rawMemmap;
+  private static volatile Function<AddressSpace, AddressSpaceState> addressSpaceState;
 
   private MmInternals() {}
 
@@ -22,5 +26,15 @@ public final class MmInternals {
   /** The memmap of {@code mem} without the public pfn check. */
   public static Memmap rawMemmap(PhysicalMemory mem) {
     return rawMemmap.apply(mem);
+  }
+
+  /** Set once by {@link AddressSpace}'s class initialiser. */
+  public static void setAddressSpaceState(Function<AddressSpace, AddressSpaceState> access) {
+    addressSpaceState = access;
+  }
+
+  /** The private fields of {@code mapping} ({@code i_pages}, flags, counters). */
+  public static AddressSpaceState state(AddressSpace mapping) {
+    return addressSpaceState.apply(mapping);
   }
 }

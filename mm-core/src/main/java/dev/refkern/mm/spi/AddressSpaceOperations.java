@@ -7,10 +7,13 @@ import dev.refkern.mm.VmFault;
  * What a filesystem provides to its page cache, {@code struct address_space_operations} ({@code
  * include/linux/fs.h}), plus the {@code vm_operations_struct.page_mkwrite} hook.
  *
- * <p>Folios are passed by head pfn. Where the kernel has a generic helper the method has it as its
- * default ({@code filemap_dirty_folio}, {@code filemap_page_mkwrite}, {@code write_cache_pages},
- * {@code filemap_migrate_folio}); a filesystem with a backing store writes {@link #readFolio} and
- * {@link #writeFolio}. Errors are negative errnos, as in the kernel.
+ * <p>Folios are passed by head pfn. A filesystem with a backing store writes {@link #readFolio} and
+ * {@link #writeFolio}. {@link #dirtyFolio} and {@link #invalidateFolio} default to the kernel's
+ * generic helper. {@link #pageMkwrite}, {@link #writepages} and {@link #migrateFolio} default to
+ * {@link #GENERIC}, the kernel's NULL op: their generic helpers ({@code filemap_page_mkwrite},
+ * {@code write_cache_pages}, {@code filemap_migrate_folio}) live in {@code dev.refkern.mm.vm},
+ * which this SPI sits below, so the caller there runs them. Errors are negative errnos, as in the
+ * kernel.
  */
 public interface AddressSpaceOperations {
   /**
@@ -18,6 +21,12 @@ public interface AddressSpaceOperations {
    * (what {@code shmem_writepage()} answers when there is nowhere to write).
    */
   int AOP_WRITEPAGE_ACTIVATE = 0x80000;
+
+  /**
+   * The op is not provided (a NULL pointer in the kernel's table): the caller runs the generic
+   * helper. Never a valid errno, {@code VM_FAULT_*} or {@link #AOP_WRITEPAGE_ACTIVATE}.
+   */
+  int GENERIC = Integer.MIN_VALUE;
 
   /**
    * {@code ->read_folio}: fills the locked folio from the backing store, sets {@code PG_uptodate}
@@ -47,44 +56,45 @@ public interface AddressSpaceOperations {
    * @return true if the folio was newly dirtied
    */
   default boolean dirtyFolio(AddressSpace mapping, long pfn) {
-    return mapping.filemapDirtyFolio(pfn);
+    return mapping.folios().filemapDirtyFolio(mapping, pfn);
   }
 
   /**
    * {@code ->page_mkwrite}: a shared mapping is about to write the folio (the filesystem allocates
-   * blocks, starts a journal handle, waits for stable pages). Default {@code
-   * filemap_page_mkwrite()}: lock, mark dirty, {@code folio_wait_stable()}, unlock.
+   * blocks, starts a journal handle, waits for stable pages). Default {@link #GENERIC}: the fault
+   * runs {@code filemap_page_mkwrite()}: lock, mark dirty, {@code folio_wait_stable()}, unlock.
    *
    * @return 0 when the write may proceed (the folio is dirty and unlocked), {@link
    *     VmFault#VM_FAULT_NOPAGE} if the folio was truncated meanwhile, {@link
-   *     VmFault#VM_FAULT_SIGBUS} or a negative errno to refuse
+   *     VmFault#VM_FAULT_SIGBUS} or a negative errno to refuse, {@link #GENERIC}
    */
   default int pageMkwrite(AddressSpace mapping, long pfn) {
-    return mapping.filemapPageMkwrite(pfn);
+    return GENERIC;
   }
 
   /**
    * {@code ->writepages}: writes the dirty folios with index in {@code [startIndex, endIndex]}
-   * (inclusive, like {@code wbc->range_end}). Default {@code write_cache_pages()} over {@link
-   * #writeFolio}, synchronous: each folio is locked, cleaned for I/O, under writeback while
-   * written, then unlocked. An error is recorded in the mapping ({@code mapping_set_error()}) and
-   * the walk goes on.
+   * (inclusive, like {@code wbc->range_end}). Default {@link #GENERIC}: {@code do_writepages()}
+   * runs {@code write_cache_pages()} over {@link #writeFolio}, synchronous: each folio is locked,
+   * cleaned for I/O, under writeback while written, then unlocked. An error is recorded in the
+   * mapping ({@code mapping_set_error()}) and the walk goes on.
    *
-   * @return 0, or the first negative errno
+   * @return 0, the first negative errno, or {@link #GENERIC}
    */
   default int writepages(AddressSpace mapping, long startIndex, long endIndex) {
-    return mapping.writeCachePages(startIndex, endIndex);
+    return GENERIC;
   }
 
   /**
    * {@code ->migrate_folio}: moves the locked, unmapped folio {@code src} to the locked new folio
-   * {@code dst}. Default {@code filemap_migrate_folio()}: refuses with {@code -EAGAIN} unless the
-   * refcount is exactly the expected one, else copies contents and flags and moves the cache slot.
+   * {@code dst}. Default {@link #GENERIC}: migration runs {@code filemap_migrate_folio()}, which
+   * refuses with {@code -EAGAIN} unless the refcount is exactly the expected one, else copies
+   * contents and flags and moves the cache slot.
    *
-   * @return 0, or a negative errno
+   * @return 0, a negative errno, or {@link #GENERIC}
    */
   default int migrateFolio(AddressSpace mapping, long dst, long src) {
-    return mapping.filemapMigrateFolio(dst, src);
+    return GENERIC;
   }
 
   /**

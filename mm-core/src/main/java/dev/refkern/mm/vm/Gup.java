@@ -39,7 +39,7 @@ public final class Gup {
 
   private final FolioOps folios;
   private final LruVec lru;
-  private final Migration migration;
+  private final Migrate migration;
   private final Memory memory;
   private final long zeroPfn;
 
@@ -49,7 +49,7 @@ public final class Gup {
       FolioOps folios,
       LruVec lru,
       long zeroPfn,
-      Migration migration,
+      Migrate migration,
       Memory memory,
       PinTrackingPolicy policy) {
     this.mem = mem;

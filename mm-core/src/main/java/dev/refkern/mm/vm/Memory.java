@@ -26,7 +26,7 @@ import dev.refkern.notifier.MmuNotifierRange;
  * <p>Locking follows the kernel's order: {@code mmap_lock}, then the page-table lock; a folio's
  * lock is never taken under the page-table lock. A little over 500 lines: memory.c is over 6,000.
  */
-final class Memory {
+public final class Memory {
   private final PhysicalMemory mem;
   private final Memmap memmap;
   private final PageAllocator alloc;
@@ -36,8 +36,9 @@ final class Memory {
   private final Rmap rmap;
   private final HugeMemory huge;
   private final Swapfile swapfile;
-  private final Migration migration;
+  private final Migrate migration;
   private final PinTrackingPolicy pins;
+  private final Filemap filemap;
 
   Memory(
       PhysicalMemory mem,
@@ -48,8 +49,9 @@ final class Memory {
       Rmap rmap,
       HugeMemory huge,
       Swapfile swapfile,
-      Migration migration,
-      PinTrackingPolicy pins) {
+      Migrate migration,
+      PinTrackingPolicy pins,
+      Filemap filemap) {
     this.mem = mem;
     this.memmap = memmap;
     this.alloc = mem.allocator();
@@ -61,6 +63,7 @@ final class Memory {
     this.swapfile = swapfile;
     this.migration = migration;
     this.pins = pins;
+    this.filemap = filemap;
   }
 
   // ---------------------------------------------------------------- page faults
@@ -95,7 +98,7 @@ final class Memory {
           ? doAnonymousPage(mm, vma, addr, write)
           : doFileFault(mm, vma, addr, write);
     }
-    if (Migration.isMigrationEntry(pte)) {
+    if (Migrate.isMigrationEntry(pte)) {
       migration.waitForMigration(mm, addr, pte);
       return 0; // the retried access sees the new folio
     }
@@ -211,7 +214,7 @@ final class Memory {
     }
     long pfn;
     try {
-      pfn = file.readMappingFolio(index);
+      pfn = filemap.readMappingFolio(file, index);
     } catch (KernelException e) {
       return e.errno() == Errno.ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
     }
@@ -234,7 +237,7 @@ final class Memory {
     }
     boolean writable = false;
     if (write) {
-      int rc = file.aops().pageMkwrite(file, pfn);
+      int rc = filemap.doPageMkwrite(file, pfn);
       if (rc != 0) {
         alloc.putPage(pfn);
         // VM_FAULT_NOPAGE: truncated meanwhile; the retried fault sees the new state
@@ -277,7 +280,7 @@ final class Memory {
       if (unshareOnly) {
         return 0;
       }
-      int rc = vma.file.aops().pageMkwrite(vma.file, pfn);
+      int rc = filemap.doPageMkwrite(vma.file, pfn);
       if (rc != 0) {
         return rc == VM_FAULT_NOPAGE ? 0 : VM_FAULT_SIGBUS;
       }
@@ -442,9 +445,7 @@ final class Memory {
           }
           if (present(e) && !special(e)) {
             dropMapping(mm, Pte.pfn(e), dirty(e));
-          } else if (Pte.isSwap(e)
-              && !Migration.isMigrationEntry(e)
-              && swapfile.current() != null) {
+          } else if (Pte.isSwap(e) && !Migrate.isMigrationEntry(e) && swapfile.current() != null) {
             swapfile.freeSwapAndCache(e);
           }
         }
@@ -531,7 +532,7 @@ final class Memory {
   private void copyPte(
       MmStruct parent, MmStruct child, Vma c, long addr, long[] t, int i, boolean cow) {
     long e = PageTable.get(t, i);
-    while (Migration.isMigrationEntry(e)) {
+    while (Migrate.isMigrationEntry(e)) {
       migration.waitForMigration(parent, addr, e);
       e = PageTable.get(t, i);
     }
@@ -556,7 +557,7 @@ final class Memory {
     parent.ptl.lock();
     try {
       e = PageTable.get(t, i);
-      if (!present(e) || special(e) || Migration.isMigrationEntry(e)) {
+      if (!present(e) || special(e) || Migrate.isMigrationEntry(e)) {
         return; // changed under us (unmapped or being migrated): the child faults it in
       }
       pfn = Pte.pfn(e);

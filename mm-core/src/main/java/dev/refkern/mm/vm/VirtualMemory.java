@@ -33,7 +33,7 @@ public final class VirtualMemory {
   private final LruVec lru;
   private final Swapfile swapfile;
   private final Rmap rmap;
-  private final Migration migration;
+  private final Migrate migration;
   private final HugeMemory huge;
   private final PageWalk pageWalk;
   private final Memory memory;
@@ -44,6 +44,10 @@ public final class VirtualMemory {
   private final Madvise madvise;
   private final Fork fork;
   private Kswapd kswapd;
+  // The page cache's kernel files (filemap.c, truncate.c, page-writeback.c).
+  private final PageWriteback pageWriteback;
+  private final Filemap filemap;
+  private final Truncate truncate;
 
   public VirtualMemory(PhysicalMemory mem) {
     this.mem = mem;
@@ -70,20 +74,26 @@ public final class VirtualMemory {
                 new PinTrackingContext(memmap, lru));
     this.swapfile = new Swapfile();
     this.rmap = new Rmap(memmap, folios, nextId);
-    this.migration = new Migration(mem, memmap, folios, lru, rmap);
+    this.migration = new Migrate(mem, memmap, folios, lru, rmap);
     this.huge = new HugeMemory(mem, memmap, alloc, lru, rmap);
     this.pageWalk = new PageWalk(huge);
+    this.pageWriteback =
+        new PageWriteback(mem, folios, rmap, pins::dmaPinned, PinnedWritebackDecision.IGNORE);
+    this.filemap = new Filemap(mem, folios, pageWriteback);
     this.memory =
-        new Memory(mem, memmap, folios, lru, zeroPfn, rmap, huge, swapfile, migration, pins);
+        new Memory(
+            mem, memmap, folios, lru, zeroPfn, rmap, huge, swapfile, migration, pins, filemap);
+    this.truncate =
+        new Truncate(mem, folios, filemap, memory, pins::dmaPinned, PinnedTruncateDecision.ORPHAN);
     this.gup = new Gup(mem, memmap, folios, lru, zeroPfn, migration, memory, pins);
-    this.vmscan = new Vmscan(mem, memmap, folios, lru, rmap, swapfile, pins);
+    this.vmscan =
+        new Vmscan(mem, memmap, folios, lru, rmap, swapfile, pins, filemap, pageWriteback);
     this.mmap = new Mmap(mem, memory, huge, rmap);
     this.mprotect = new Mprotect(mmap, pageWalk);
     this.madvise = new Madvise(mmap, memory);
     this.fork = new Fork(mem, nextId, mmap, memory, rmap);
     mem.setLruHooks(lru::folioAddLru, lru::release);
     mem.setDirectReclaim(vmscan::directReclaim);
-    folios.setFolioMkclean(rmap::folioMkclean);
   }
 
   public PhysicalMemory physicalMemory() {
@@ -124,7 +134,8 @@ public final class VirtualMemory {
     return vmscan;
   }
 
-  Memory memory() {
+  /** {@code mm/memory.c}: the fault handler, zap and {@code unmap_mapping_folio()}. */
+  public Memory memory() {
     return memory;
   }
 
@@ -195,5 +206,20 @@ public final class VirtualMemory {
     if (memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
       throw new KernelException(Errno.EINVAL, "migrate of device pfn " + pfn);
     }
+  }
+
+  /** {@code mm/filemap.c}: page-cache lookup, insertion, removal, reads, fdatawrite. */
+  public Filemap filemap() {
+    return filemap;
+  }
+
+  /** {@code mm/truncate.c}: {@code truncate_inode_pages*()}. */
+  public Truncate truncate() {
+    return truncate;
+  }
+
+  /** {@code mm/page-writeback.c}: {@code write_cache_pages()}, {@code folio_wait_stable()}. */
+  public PageWriteback pageWriteback() {
+    return pageWriteback;
   }
 }

@@ -35,6 +35,8 @@ public final class Vmscan {
   private final Rmap rmap;
   private final Swapfile swapfile;
   private final PinTrackingPolicy pins;
+  private final Filemap filemap;
+  private final PageWriteback pageWriteback;
   private final ThreadLocal<Boolean> inReclaim = ThreadLocal.withInitial(() -> false);
 
   /** What one {@code shrink_node()} did. */
@@ -53,7 +55,9 @@ public final class Vmscan {
       LruVec lru,
       Rmap rmap,
       Swapfile swapfile,
-      PinTrackingPolicy pins) {
+      PinTrackingPolicy pins,
+      Filemap filemap,
+      PageWriteback pageWriteback) {
     this.mem = mem;
     this.memmap = memmap;
     this.alloc = mem.allocator();
@@ -62,6 +66,8 @@ public final class Vmscan {
     this.rmap = rmap;
     this.swapfile = swapfile;
     this.pins = pins;
+    this.filemap = filemap;
+    this.pageWriteback = pageWriteback;
   }
 
   /**
@@ -250,7 +256,7 @@ public final class Vmscan {
       // pageout(): hand it to the mapping's writeback, then look again
       long index = memmap.index(pfn);
       folios.folioUnlock(pfn);
-      file.writeCachePages(index, index);
+      pageWriteback.writeCachePages(file, index, index);
       c[5]++;
       if (!folios.folioTrylock(pfn)) {
         folios.folioLock(pfn);
@@ -265,7 +271,7 @@ public final class Vmscan {
     if (memmap.refcount(pfn) != 2 || rmap.folioMapcount(pfn) != 0) {
       return false;
     }
-    file.filemapRemoveFolio(pfn);
+    filemap.filemapRemoveFolio(file, pfn);
     folios.folioUnlock(pfn);
     alloc.putPage(pfn);
     return true;

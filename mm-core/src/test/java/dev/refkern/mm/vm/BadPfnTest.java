@@ -75,11 +75,17 @@ class BadPfnTest extends VmTestBase {
     calls.put("mem.folioAddLru", mem::folioAddLru);
     calls.put("mem.zoneDevicePageInit", mem::zoneDevicePageInit);
     calls.put("file.folioSize", file::folioSize);
-    calls.put("file.filemapRemoveFolio", file::filemapRemoveFolio);
-    calls.put("file.filemapDirtyFolio", file::filemapDirtyFolio);
-    calls.put("file.filemapPageMkwrite", file::filemapPageMkwrite);
-    calls.put("file.filemapMigrateFolio(dst)", p -> file.filemapMigrateFolio(p, good));
-    calls.put("file.filemapMigrateFolio(src)", p -> file.filemapMigrateFolio(good, p));
+    calls.put("filemap.filemapRemoveFolio", p -> vm.filemap().filemapRemoveFolio(file, p));
+    calls.put("folio.filemapDirtyFolio", p -> folios.filemapDirtyFolio(file, p));
+    calls.put("filemap.filemapPageMkwrite", p -> vm.filemap().filemapPageMkwrite(file, p));
+    calls.put("writeback.folioClearDirtyForIo", vm.pageWriteback()::folioClearDirtyForIo);
+    calls.put("writeback.folioWaitStable", vm.pageWriteback()::folioWaitStable);
+    calls.put(
+        "migrate.filemapMigrateFolio(dst)",
+        p -> Migrate.filemapMigrateFolio(folios, file, p, good));
+    calls.put(
+        "migrate.filemapMigrateFolio(src)",
+        p -> Migrate.filemapMigrateFolio(folios, file, good, p));
     for (long bad : new long[] {-1, max, Long.MAX_VALUE, Long.MIN_VALUE}) {
       for (Map.Entry<String, LongConsumer> c : calls.entrySet()) {
         if (bad == PageAllocator.NO_PFN && c.getKey().startsWith("gup.unpinUserPages")) {

@@ -256,11 +256,11 @@ class CompactionTest extends VmTestBase {
       assertEquals(100 + i, t.loadLong(fa + i * PAGE) & 0xff);
     }
     for (int i = files / 2; i < files; i++) {
-      alloc().putPage(file.readMappingFolio(i)); // cached, not mapped
+      alloc().putPage(vm.filemap().readMappingFolio(file, i)); // cached, not mapped
     }
     long[] cachedBefore = new long[files];
     for (int i = 0; i < files; i++) {
-      cachedBefore[i] = file.filemapGetFolio(i);
+      cachedBefore[i] = vm.filemap().filemapGetFolio(file, i);
       alloc().putPage(cachedBefore[i]);
     }
     for (long i = 1; i < n; i += 2) {
@@ -273,7 +273,7 @@ class CompactionTest extends VmTestBase {
     int movedMapped = 0;
     int movedUnmapped = 0;
     for (int i = 0; i < files; i++) {
-      long now = file.filemapGetFolio(i);
+      long now = vm.filemap().filemapGetFolio(file, i);
       alloc().putPage(now);
       byte[] b = new byte[1];
       mem.ram().read(now, 0, b, 0, 1);
@@ -293,7 +293,7 @@ class CompactionTest extends VmTestBase {
     assertTrue(movedMapped > 0 && movedUnmapped > 0, movedMapped + "/" + movedUnmapped + " " + r);
     assertEquals(List.of(), mem.debugVm().check());
     t.exit();
-    file.truncateInodePages(0, vm::unmapMappingFolio);
+    vm.truncate().truncateInodePages(file, 0);
     freeKernelBlocks();
   }
 

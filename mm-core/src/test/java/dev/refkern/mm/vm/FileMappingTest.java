@@ -39,7 +39,7 @@ class FileMappingTest extends VmTestBase {
   void privateMappingReadsThePageCacheAndCopiesOnWrite() {
     long a = task.mmap(0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, file, 0);
     assertEquals(11, task.loadLong(a + 4096) & 0xff);
-    long cached = file.filemapGetFolio(1);
+    long cached = vm.filemap().filemapGetFolio(file, 1);
     assertEquals(cached, Pte.pfn(task.mm().pte(a + 4096)), "a read maps the page cache page");
     mem.allocator().putPage(cached);
     task.storeLong(a + 4096, 99);
@@ -50,7 +50,7 @@ class FileMappingTest extends VmTestBase {
     assertEquals(11, b[0], "the file is untouched");
     assertFalse(mem.memmap().testFlag(cached, PageFlags.PG_DIRTY));
     task.exit();
-    file.truncateInodePages(0, pfn -> {});
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test
@@ -65,10 +65,10 @@ class FileMappingTest extends VmTestBase {
     assertTrue(Pte.write(task.mm().pte(a + 2 * 4096)));
     assertTrue(mem.memmap().testFlag(pfn, PageFlags.PG_DIRTY), "page_mkwrite dirtied the folio");
     assertEquals(pfn, Pte.pfn(task.mm().pte(a + 2 * 4096)), "no copy for a shared mapping");
-    assertEquals(0, file.writepages());
+    assertEquals(0, vm.filemap().filemapFdatawrite(file));
     assertEquals(77, disk.readBlock(2)[0]);
     task.exit();
-    file.truncateInodePages(0, p -> {});
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test
@@ -114,7 +114,7 @@ class FileMappingTest extends VmTestBase {
     assertTrue(mem.memmap().testFlag(pages[0], PageFlags.PG_ANON));
     gup.unpinUserPage(pages[0]);
     task.exit();
-    file.truncateInodePages(0, x -> {});
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   private long private_(long unused) {
@@ -133,23 +133,23 @@ class FileMappingTest extends VmTestBase {
     gup.unpinUserPagesDirtyLock(new long[] {pages[1]}, 1, false);
     assertFalse(mem.memmap().testFlag(pages[1], PageFlags.PG_DIRTY));
     task.exit();
-    file.truncateInodePages(0, x -> {});
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test
   void writebackWriteProtectsSoTheNextWriteIsTrackedAgain() {
     long a = task.mmap(0, 4 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
     task.storeLong(a, 1);
-    assertEquals(0, file.writepages());
+    assertEquals(0, vm.filemap().filemapFdatawrite(file));
     long pte = task.mm().pte(a);
     assertFalse(Pte.write(pte), "folio_mkclean write-protected the pte");
     assertFalse(file.testDirtyTag(0));
     task.storeLong(a, 2);
     assertTrue(file.testDirtyTag(0), "the write after writeback dirtied the folio again");
-    assertEquals(0, file.writepages());
+    assertEquals(0, vm.filemap().filemapFdatawrite(file));
     assertEquals(2, disk.readBlock(0)[0]);
     task.exit();
-    file.truncateInodePages(0, p -> {});
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test
@@ -159,7 +159,7 @@ class FileMappingTest extends VmTestBase {
     long[] pages = new long[1];
     assertEquals(1, gup.pinUserPages(task, a + 3 * 4096, 1, 0, pages));
     file.setSize(3 * 4096);
-    file.truncateInodePages(3, vm::unmapMappingFolio);
+    vm.truncate().truncateInodePages(file, 3);
     assertEquals(0, task.mm().pte(a + 3 * 4096), "truncate zapped the mapping");
     assertEquals(
         Errno.EFAULT,
@@ -173,7 +173,7 @@ class FileMappingTest extends VmTestBase {
     assertEquals(0, mem.memmap().mapping(pages[0]));
     gup.unpinUserPage(pages[0]);
     task.exit();
-    file.truncateInodePages(0, p -> {});
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test
@@ -194,7 +194,7 @@ class FileMappingTest extends VmTestBase {
   }
 
   private long cachedPage(long index) {
-    long pfn = file.filemapGetFolio(index);
+    long pfn = vm.filemap().filemapGetFolio(file, index);
     mem.allocator().putPage(pfn);
     return pfn;
   }
@@ -223,7 +223,7 @@ class FileMappingTest extends VmTestBase {
     gup.putPage(again[0]);
     assertEquals(11, disk.readBlock(1)[0]);
     task.exit();
-    file.truncateInodePages(0, p -> {});
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test
@@ -257,7 +257,7 @@ class FileMappingTest extends VmTestBase {
     gup.unpinUserPage(pages[0]);
     gup.unpinUserPage(fast[0]);
     task.exit();
-    file.truncateInodePages(0, p -> {});
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test
@@ -273,6 +273,6 @@ class FileMappingTest extends VmTestBase {
     gup.unpinUserPage(cached);
     gup.unpinUserPage(cached);
     task.exit();
-    file.truncateInodePages(0, p -> {});
+    vm.truncate().truncateInodePages(file, 0);
   }
 }

@@ -92,12 +92,12 @@ class MigrationTest extends VmTestBase {
     assertEquals(0, vm.migrateFolio(src, true));
     long dst = Pte.pfn(t.mm().pte(a));
     assertNotEquals(src, dst);
-    long cached = file.filemapGetFolio(0);
+    long cached = vm.filemap().filemapGetFolio(file, 0);
     assertEquals(dst, cached, "the page cache slot points at the new folio");
     mem.allocator().putPage(cached);
     assertEquals(42, t.loadLong(a) & 0xff);
     t.exit();
-    file.truncateInodePages(0, vm::unmapMappingFolio);
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test

@@ -100,7 +100,7 @@ class VmscanTest extends VmTestBase {
     task.loadLong(a);
     assertEquals(reads + 1, disk.reads(), "a dropped page is read back from the file");
     task.exit();
-    file.truncateInodePages(0, vm::unmapMappingFolio);
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test
@@ -123,7 +123,7 @@ class VmscanTest extends VmTestBase {
       assertEquals(70 + i, task.loadLong(a + i * 4096L));
     }
     task.exit();
-    file.truncateInodePages(0, vm::unmapMappingFolio);
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test
@@ -145,7 +145,7 @@ class VmscanTest extends VmTestBase {
     assertTrue(mem.memmap().testFlag(pages[0], PageFlags.PG_ACTIVE));
     gup.unpinUserPage(pages[0]);
     task.exit();
-    file.truncateInodePages(0, vm::unmapMappingFolio);
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test

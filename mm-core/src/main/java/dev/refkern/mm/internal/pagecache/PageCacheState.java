@@ -3,7 +3,6 @@ package dev.refkern.mm.internal.pagecache;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.WaitQueue;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.LongPredicate;
 
 /**
  * The page-cache state one machine shares: the registry that turns a memmap {@code mapping} id back
@@ -16,6 +15,12 @@ import java.util.function.LongPredicate;
  * @param <M> the address space type
  */
 public final class PageCacheState<M> {
+  /** {@link #firstTime} site: dirtying a folio that is not uptodate. */
+  public static final int WARN_DIRTY_NOT_UPTODATE = 0;
+
+  /** {@link #firstTime} site: removing a dirty folio from the page cache. */
+  public static final int WARN_REMOVE_DIRTY = 1;
+
   // PAGE_WAIT_TABLE_BITS is 8 in the kernel.
   private static final int WAIT_TABLE_BITS = 8;
 
@@ -35,7 +40,6 @@ public final class PageCacheState<M> {
   private volatile Table table = new Table(8, 0);
   private long nextId = 1;
   private volatile WaitQueue[] waitTable;
-  private volatile LongPredicate folioMkclean;
   private final AtomicInteger warnedOnce = new AtomicInteger();
 
   private static int hash(long id, int mask) {
@@ -129,15 +133,6 @@ public final class PageCacheState<M> {
   /** {@code folio_waitqueue()}: the queue of {@code head} in {@code table}. */
   public static WaitQueue waitQueue(WaitQueue[] table, long head) {
     return table[(int) ((head * 0x9E3779B97F4A7C15L) >>> (64 - WAIT_TABLE_BITS))];
-  }
-
-  /** The rmap's {@code folio_mkclean()}, or null until the VM installs one. */
-  public LongPredicate folioMkclean() {
-    return folioMkclean;
-  }
-
-  public void setFolioMkclean(LongPredicate mkclean) {
-    this.folioMkclean = mkclean;
   }
 
   /** For {@code WARN_ON_ONCE}: true the first time {@code site} (0..31) asks. */

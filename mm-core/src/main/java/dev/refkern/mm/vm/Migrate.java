@@ -8,11 +8,15 @@ import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
+import dev.refkern.mm.KernelHealth;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
+import dev.refkern.mm.internal.MmInternals;
+import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
+import dev.refkern.mm.spi.AddressSpaceOperations;
 import dev.refkern.notifier.MmuNotifierEvent;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,12 +26,14 @@ import java.util.List;
  * mapping by a migration entry ({@code try_to_migrate()}, {@code CLEAR} notifiers), freeze the
  * refcount at what the mappings and the page cache explain ({@code folio_ref_freeze()}), copy, and
  * point the migration entries at the new folio ({@code remove_migration_ptes()}). A folio with an
- * extra reference, a pin above all, fails with {@code -EAGAIN} and is mapped back unchanged.
+ * extra reference, a pin above all, fails with {@code -EAGAIN} and is mapped back unchanged. A
+ * page-cache folio moves through its mapping's {@code ->migrate_folio}, by default {@link
+ * #filemapMigrateFolio}.
  *
  * <p>Deviation: large folios are not migrated ({@code -EAGAIN}); the kernel would migrate the THP
  * whole or split it.
  */
-final class Migration {
+public final class Migrate {
   /** {@code SWP_MIGRATION_READ} / {@code SWP_MIGRATION_WRITE} swap types. */
   static final int SWP_MIGRATION_READ = 30;
 
@@ -40,7 +46,7 @@ final class Migration {
   private final LruVec lru;
   private final Rmap rmap;
 
-  Migration(PhysicalMemory mem, Memmap memmap, FolioOps folios, LruVec lru, Rmap rmap) {
+  Migrate(PhysicalMemory mem, Memmap memmap, FolioOps folios, LruVec lru, Rmap rmap) {
     this.mem = mem;
     this.memmap = memmap;
     this.alloc = mem.allocator();
@@ -113,7 +119,10 @@ final class Migration {
     List<Mapping> unmapped = tryToMigrate(src);
     int rc;
     if (file != null) {
-      rc = file.filemapMigrateFolio(dst, src);
+      rc = file.aops().migrateFolio(file, dst, src);
+      if (rc == AddressSpaceOperations.GENERIC) {
+        rc = filemapMigrateFolio(folios, file, dst, src);
+      }
     } else {
       rc = migrateAnon(dst, src);
     }
@@ -227,4 +236,92 @@ final class Migration {
       Thread.onSpinWait();
     }
   }
+
+  /**
+   * {@code filemap_migrate_folio()}: {@code folio_migrate_mapping()} then {@code
+   * folio_migrate_flags()}. Both folios must be locked ({@code BUG} otherwise); {@code src} must be
+   * unmapped (the caller installed migration entries) and {@code dst} new. Under {@code xa_lock}
+   * the refcount of {@code src} is frozen at {@link FolioOps#expectedRefcount} (-{@code EAGAIN} if
+   * it is anything else: a GUP pin, a transient lookup); then contents, flags, private data and the
+   * cache slots move to {@code dst}, which gains the cache's references that {@code src} loses.
+   *
+   * @return 0; {@code -EAGAIN} for unexpected references, a mapped or truncated {@code src}; {@code
+   *     -EBUSY} under writeback; {@code -EINVAL} for folios of different sizes
+   */
+  public static int filemapMigrateFolio(FolioOps folios, AddressSpace mapping, long dst, long src) {
+    PhysicalMemory mem = folios.physicalMemory();
+    Memmap memmap = MmInternals.rawMemmap(mem);
+    KernelHealth health = mem.health();
+    AddressSpaceState st = MmInternals.state(mapping);
+    long id = st.id;
+    memmap.checkPfn(dst);
+    memmap.checkPfn(src);
+    health.checkAlive();
+    if (!memmap.testFlag(src, PG_LOCKED) || !memmap.testFlag(dst, PG_LOCKED)) {
+      throw health.bug(
+          "VM_BUG_ON_FOLIO(!folio_test_locked()): move_to_new_folio() src " + src + " dst " + dst);
+    }
+    if (memmap.testFlag(src, PG_TAIL)
+        || memmap.testFlag(dst, PG_TAIL)
+        || memmap.folioOrder(src) != memmap.folioOrder(dst)) {
+      return -Errno.EINVAL.number();
+    }
+    if (memmap.mapping(dst) != 0 || memmap.testFlag(dst, PG_ANON) || memmap.refcount(dst) <= 0) {
+      throw health.bug("migrate_folio: destination pfn " + dst + " is not a new folio");
+    }
+    if (memmap.mapping(src) != id || memmap.testFlag(src, PG_ANON)) {
+      return -Errno.EAGAIN.number();
+    }
+    if (memmap.testFlag(src, PG_WRITEBACK)) {
+      return -Errno.EBUSY.number();
+    }
+    if (folios.folioMapped(src)) {
+      return -Errno.EAGAIN.number();
+    }
+    int nr = 1 << memmap.folioOrder(src);
+    int expected = folios.expectedRefcount(src);
+    boolean priv = memmap.testFlag(src, PG_PRIVATE);
+    long index = memmap.index(src);
+    synchronized (st.xaLock) {
+      if (!memmap.refCompareAndSet(src, expected, 0)) {
+        return -Errno.EAGAIN.number(); // folio_ref_freeze() failed: someone else holds it
+      }
+      // Frozen: no one can look src up or take a reference; no turning back.
+      for (int i = 0; i < nr; i++) {
+        mem.ram().copyPage(dst + i, src + i);
+      }
+      migrateFlags(memmap, dst, src);
+      memmap.setIndex(dst, index);
+      memmap.setMapping(dst, id);
+      memmap.refAdd(dst, nr + (priv ? 1 : 0));
+      if (priv) {
+        memmap.setPrivateData(dst, memmap.privateData(src));
+        memmap.setFlag(dst, PG_PRIVATE);
+        memmap.setPrivateData(src, 0);
+        memmap.clearFlag(src, PG_PRIVATE);
+      }
+      if (memmap.testAndClearFlag(src, PG_DIRTY)) {
+        memmap.setFlag(dst, PG_DIRTY);
+      }
+      for (int i = 0; i < nr; i++) {
+        st.tree.replace(index + i, dst);
+      }
+      memmap.setMapping(src, 0); // page-cache folios lose their mapping before they are freed
+      memmap.setRefcount(src, expected - nr - (priv ? 1 : 0));
+    }
+    return 0;
+  }
+
+  /** {@code folio_migrate_flags()}: the state bits that describe contents, not the frame. */
+  private static void migrateFlags(Memmap memmap, long dst, long src) {
+    for (int bit : MIGRATED_FLAGS) {
+      if (memmap.testAndClearFlag(src, bit)) {
+        memmap.setFlag(dst, bit);
+      }
+    }
+  }
+
+  private static final int[] MIGRATED_FLAGS = {
+    PG_UPTODATE, PG_REFERENCED, PG_ACTIVE, PG_WORKINGSET, PG_UNEVICTABLE, PG_OWNER_PRIV_1
+  };
 }

@@ -1,0 +1,182 @@
+package dev.refkern.mm.vm;
+
+import static dev.refkern.mm.PageFlags.*;
+import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_DIRTY;
+
+import dev.refkern.mm.AddressSpace;
+import dev.refkern.mm.FolioOps;
+import dev.refkern.mm.KernelHealth;
+import dev.refkern.mm.Memmap;
+import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.internal.MmInternals;
+import dev.refkern.mm.internal.pagecache.AddressSpaceState;
+import dev.refkern.mm.internal.pagecache.PageCacheTree;
+import dev.refkern.mm.spi.AddressSpaceOperations;
+import java.util.function.LongPredicate;
+
+/**
+ * Page writeback, {@code mm/page-writeback.c}: {@code do_writepages()}, {@code
+ * write_cache_pages()}, {@code folio_clear_dirty_for_io()} (which write-protects the folio's
+ * mappings through the rmap's {@code folio_mkclean()}) and {@code folio_wait_stable()}. A folio
+ * that {@code folio_maybe_dma_pinned()} goes through the {@link PinnedWritebackDecision}.
+ *
+ * <p>The folio flag half of {@code folio_start_writeback()} / {@code folio_end_writeback()} is
+ * {@link FolioOps}, below this package, since I/O completion calls it.
+ */
+public final class PageWriteback {
+  private final Memmap memmap;
+  private final PageAllocator allocator;
+  private final KernelHealth health;
+  private final FolioOps folios;
+  private final Rmap rmap;
+  private final LongPredicate maybeDmaPinned;
+  private final PinnedWritebackDecision pinned;
+
+  /**
+   * Writeback on {@code mem}.
+   *
+   * @param rmap the reverse map, for {@code folio_mkclean()} only; null on a machine without
+   *     virtual memory, where no folio is mapped
+   * @param maybeDmaPinned {@code folio_maybe_dma_pinned()} of the booted pin-tracking policy, for
+   *     pfns the page cache holds
+   * @param pinned what to do with a folio that may be pinned
+   */
+  public PageWriteback(
+      PhysicalMemory mem,
+      FolioOps folios,
+      Rmap rmap,
+      LongPredicate maybeDmaPinned,
+      PinnedWritebackDecision pinned) {
+    this.memmap = MmInternals.rawMemmap(mem);
+    this.allocator = mem.allocator();
+    this.health = mem.health();
+    this.folios = folios;
+    this.rmap = rmap;
+    this.maybeDmaPinned = maybeDmaPinned;
+    this.pinned = pinned;
+  }
+
+  /**
+   * {@code do_writepages()}: the mapping's {@code ->writepages}, or {@link #writeCachePages} if it
+   * has none.
+   *
+   * @return 0, or the first negative errno
+   */
+  public int doWritepages(AddressSpace mapping, long startIndex, long endIndex) {
+    int rc = mapping.aops().writepages(mapping, startIndex, endIndex);
+    return rc == AddressSpaceOperations.GENERIC
+        ? writeCachePages(mapping, startIndex, endIndex)
+        : rc;
+  }
+
+  /**
+   * {@code write_cache_pages()} ({@code WB_SYNC_ALL}) over {@code ->writeFolio}, synchronously: for
+   * each folio tagged dirty in {@code [startIndex, endIndex]}: lock, wait for earlier writeback,
+   * ask the {@link PinnedWritebackDecision} if it may be pinned, {@code
+   * folio_clear_dirty_for_io()}, start writeback, write, end writeback, unlock. A write error is
+   * recorded ({@link AddressSpace#mappingSetError}) and the walk goes on; a folio whose write
+   * answers {@code AOP_WRITEPAGE_ACTIVATE} is redirtied.
+   *
+   * @return 0, or the first negative errno
+   */
+  public int writeCachePages(AddressSpace mapping, long startIndex, long endIndex) {
+    health.checkAlive();
+    AddressSpaceState st = MmInternals.state(mapping);
+    long id = mapping.id();
+    int first = 0;
+    long idx = Math.max(startIndex, 0);
+    long end = Math.min(endIndex, AddressSpace.MAX_INDEX);
+    while (idx <= end) {
+      long pfn;
+      long at;
+      synchronized (st.xaLock) {
+        at = st.tree.nextTagged(idx, end, TAG_DIRTY);
+        if (at == PageCacheTree.NONE) {
+          break;
+        }
+        pfn = st.tree.get(at);
+        memmap.refAdd(pfn, 1);
+      }
+      idx = at + (1L << memmap.folioOrder(pfn));
+      folios.folioLock(pfn);
+      try {
+        if (memmap.mapping(pfn) != id) {
+          continue; // truncated meanwhile
+        }
+        if (!memmap.testFlag(pfn, PG_DIRTY)) {
+          synchronized (st.xaLock) {
+            st.tree.clearTag(at, TAG_DIRTY); // cleaned by someone else without writeback
+          }
+          continue;
+        }
+        folios.folioWaitWriteback(pfn);
+        if (maybeDmaPinned.test(pfn)) {
+          switch (pinned.pinnedFolio(mapping, pfn)) {
+            case WRITE:
+              break; // mainline: written as it is, DMA or not
+          }
+        }
+        if (!folioClearDirtyForIo(pfn)) {
+          continue;
+        }
+        folios.folioStartWriteback(pfn);
+        int err = mapping.aops().writeFolio(mapping, pfn);
+        if (err < 0) {
+          mapping.mappingSetError(err);
+          if (first == 0) {
+            first = err;
+          }
+        }
+        folios.folioEndWriteback(pfn);
+        if (err == AddressSpaceOperations.AOP_WRITEPAGE_ACTIVATE) {
+          folios.folioMarkDirty(pfn); // nothing was written: redirty
+        }
+      } finally {
+        folios.folioUnlock(pfn);
+        allocator.putPage(pfn);
+      }
+    }
+    return first;
+  }
+
+  /**
+   * {@code folio_clear_dirty_for_io()}: before writeback, write-protects the folio's mappings
+   * ({@code folio_mkclean()}), moves a dirty pte bit into the folio, then clears {@code PG_dirty}.
+   * The folio must be locked ({@code BUG} otherwise). The dirty tag stays until {@code
+   * folio_start_writeback()}.
+   *
+   * @return true if the folio was dirty, so the caller must write it
+   */
+  public boolean folioClearDirtyForIo(long pfn) {
+    memmap.checkPfn(pfn);
+    long head = memmap.compoundHead(pfn);
+    if (!memmap.testFlag(head, PG_LOCKED)) {
+      throw health.bug(
+          "VM_BUG_ON_FOLIO(!folio_test_locked(folio)): folio_clear_dirty_for_io() pfn " + head);
+    }
+    AddressSpace mapping = folios.folioMapping(head);
+    if (mapping == null) {
+      return memmap.testAndClearFlag(head, PG_DIRTY);
+    }
+    if (rmap != null && rmap.folioMkclean(head)) {
+      folios.folioMarkDirty(head);
+    }
+    if (memmap.testAndClearFlag(head, PG_DIRTY)) {
+      MmInternals.state(mapping).accountCleaned(head);
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * {@code folio_wait_stable()}: waits for writeback only if the mapping needs stable pages during
+   * writeback ({@code AS_STABLE_WRITES}: checksums, RAID parity), so writers elsewhere go on.
+   */
+  public void folioWaitStable(long pfn) {
+    AddressSpace mapping = folios.folioMapping(pfn); // checks the pfn
+    if (mapping != null && mapping.stableWrites()) {
+      folios.folioWaitWriteback(pfn);
+    }
+  }
+}

@@ -1,0 +1,27 @@
+package dev.refkern.mm.vm;
+
+import dev.refkern.mm.AddressSpace;
+
+/**
+ * What {@code truncate_inode_pages_range()} ({@code mm/truncate.c}) does with a folio that {@code
+ * folio_maybe_dma_pinned()} when it drops it: the one place where the {@code truncate.pinned}
+ * policies will decide. {@link Truncate} asks it for exactly those folios, locked, after their
+ * writeback and their unmapping, before they leave the page cache.
+ */
+@FunctionalInterface
+public interface PinnedTruncateDecision {
+  /** What truncate does with the pinned folio. The coming policies add theirs with their code. */
+  enum Action {
+    /**
+     * Remove it from the page cache anyway ({@code mapping == NULL}): the pin holder keeps it
+     * alive, orphaned (mainline).
+     */
+    REMOVE
+  }
+
+  /** {@code truncate.pinned=orphan}: mainline waits for writeback, never for pins. */
+  PinnedTruncateDecision ORPHAN = (mapping, head) -> Action.REMOVE;
+
+  /** Decides for the folio {@code head} of {@code mapping}. Must not allocate. */
+  Action pinnedFolio(AddressSpace mapping, long head);
+}

@@ -1,0 +1,27 @@
+package dev.refkern.mm.vm;
+
+import dev.refkern.mm.AddressSpace;
+
+/**
+ * What {@code write_cache_pages()} ({@code mm/page-writeback.c}) does with a dirty folio that
+ * {@code folio_maybe_dma_pinned()}: the one place where the {@code writeback.pinned} policies
+ * (mount option {@code pinned_writeback}) will decide. {@link PageWriteback} asks it for exactly
+ * those folios, locked and no longer under writeback, before {@code folio_clear_dirty_for_io()}.
+ */
+@FunctionalInterface
+public interface PinnedWritebackDecision {
+  /** What writeback does with the pinned folio. The coming policies add theirs with their code. */
+  enum Action {
+    /** Write it back as it is and mark it clean, while DMA may still change it (mainline). */
+    WRITE
+  }
+
+  /** {@code writeback.pinned=ignore}: mainline has no pinned-folio check in writeback. */
+  PinnedWritebackDecision IGNORE = (mapping, head) -> Action.WRITE;
+
+  /**
+   * Decides for the folio {@code head} of {@code mapping}. Must not allocate: writeback calls it
+   * per folio.
+   */
+  Action pinnedFolio(AddressSpace mapping, long head);
+}

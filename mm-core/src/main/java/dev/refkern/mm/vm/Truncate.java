@@ -1,0 +1,153 @@
+package dev.refkern.mm.vm;
+
+import static dev.refkern.mm.AddressSpace.MAX_INDEX;
+import static dev.refkern.mm.PageFlags.*;
+
+import dev.refkern.mm.AddressSpace;
+import dev.refkern.mm.FolioOps;
+import dev.refkern.mm.KernelHealth;
+import dev.refkern.mm.Memmap;
+import dev.refkern.mm.Page;
+import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.internal.MmInternals;
+import dev.refkern.mm.internal.pagecache.AddressSpaceState;
+import dev.refkern.mm.internal.pagecache.PageCacheTree;
+import java.util.function.LongPredicate;
+
+/**
+ * Truncation of the page cache, {@code mm/truncate.c}: {@code truncate_inode_pages_range()}, {@code
+ * truncate_inode_pages_final()}, the partial folio and {@code folio_cancel_dirty()}. A folio that
+ * {@code folio_maybe_dma_pinned()} goes through the {@link PinnedTruncateDecision}.
+ */
+public final class Truncate {
+  private final PhysicalMemory mem;
+  private final Memmap memmap;
+  private final PageAllocator allocator;
+  private final KernelHealth health;
+  private final FolioOps folios;
+  private final Filemap filemap;
+  private final Memory memory;
+  private final LongPredicate maybeDmaPinned;
+  private final PinnedTruncateDecision pinned;
+
+  /**
+   * Truncation on {@code mem}.
+   *
+   * @param memory {@code mm/memory.c}, for {@code unmap_mapping_folio()} only; null on a machine
+   *     without virtual memory, where no folio is mapped
+   * @param maybeDmaPinned {@code folio_maybe_dma_pinned()} of the booted pin-tracking policy
+   * @param pinned what to do with a folio that may be pinned
+   */
+  public Truncate(
+      PhysicalMemory mem,
+      FolioOps folios,
+      Filemap filemap,
+      Memory memory,
+      LongPredicate maybeDmaPinned,
+      PinnedTruncateDecision pinned) {
+    this.mem = mem;
+    this.memmap = MmInternals.rawMemmap(mem);
+    this.allocator = mem.allocator();
+    this.health = mem.health();
+    this.folios = folios;
+    this.filemap = filemap;
+    this.memory = memory;
+    this.maybeDmaPinned = maybeDmaPinned;
+    this.pinned = pinned;
+  }
+
+  /**
+   * {@code truncate_inode_pages_range(mapping, from << PAGE_SHIFT, -1)}: removes every folio at or
+   * after {@code fromIndex}. Each is locked, waited on for writeback, unmapped ({@code
+   * unmap_mapping_folio()}: every pte of it is zapped) and, if it has {@code PG_private}, handed to
+   * {@code ->invalidate_folio}; then its dirty bit is cancelled and it leaves the cache. A large
+   * folio straddling {@code fromIndex} stays, with its pages past it zeroed (what the kernel does
+   * when it cannot split it).
+   */
+  public void truncateInodePages(AddressSpace mapping, long fromIndex) {
+    health.checkAlive();
+    AddressSpaceState st = MmInternals.state(mapping);
+    long idx = Math.max(fromIndex, 0);
+    while (idx <= MAX_INDEX) {
+      long pfn;
+      synchronized (st.xaLock) {
+        long at = st.tree.nextPresent(idx, MAX_INDEX);
+        if (at == PageCacheTree.NONE) {
+          return;
+        }
+        pfn = st.tree.get(at);
+        memmap.refAdd(pfn, 1); // find_lock_entries() takes a reference
+      }
+      folios.folioLock(pfn);
+      long start = memmap.index(pfn);
+      int nr = 1 << memmap.folioOrder(pfn);
+      try {
+        if (memmap.mapping(pfn) != st.id) {
+          continue; // removed while we slept on the lock: look again
+        }
+        if (start < idx) {
+          truncatePartialFolio(mapping, pfn, (int) (idx - start), nr);
+        } else {
+          truncateFolio(mapping, pfn);
+        }
+        idx = start + nr;
+      } finally {
+        folios.folioUnlock(pfn);
+        allocator.putPage(pfn);
+      }
+    }
+  }
+
+  /** {@code truncate_inode_folio()}: the folio is locked and referenced by the caller. */
+  private void truncateFolio(AddressSpace mapping, long pfn) {
+    folios.folioWaitWriteback(pfn);
+    if (memory != null) {
+      memory.unmapMappingFolio(pfn);
+    }
+    if (memmap.testFlag(pfn, PG_PRIVATE)) {
+      mapping.aops().invalidateFolio(mapping, pfn, 0, mapping.folioSize(pfn));
+    }
+    folioCancelDirty(mapping, pfn);
+    if (maybeDmaPinned.test(pfn)) {
+      switch (pinned.pinnedFolio(mapping, pfn)) {
+        case REMOVE:
+          break; // mainline: the pin holder keeps the orphaned folio alive
+      }
+    }
+    filemap.filemapRemoveFolio(mapping, pfn);
+  }
+
+  /** {@code truncate_inode_partial_folio()} when the split fails: zero the truncated pages. */
+  private void truncatePartialFolio(AddressSpace mapping, long pfn, int keepPages, int nr) {
+    folios.folioWaitWriteback(pfn);
+    for (int i = keepPages; i < nr; i++) {
+      mem.ram().zeroPage(pfn + i);
+    }
+    if (memmap.testFlag(pfn, PG_PRIVATE)) {
+      mapping
+          .aops()
+          .invalidateFolio(
+              mapping, pfn, keepPages * Page.PAGE_SIZE, (nr - keepPages) * Page.PAGE_SIZE);
+    }
+  }
+
+  /** {@code folio_cancel_dirty()}: truncation drops the dirty data; accounting follows. */
+  private void folioCancelDirty(AddressSpace mapping, long pfn) {
+    if (memmap.testAndClearFlag(pfn, PG_DIRTY)) {
+      MmInternals.state(mapping).accountCleaned(pfn);
+    }
+  }
+
+  /**
+   * {@code truncate_inode_pages_final()} then {@code clear_inode()}: marks the mapping {@code
+   * AS_EXITING}, empties it and unregisters it, so {@link PhysicalMemory#mapping(long)} no longer
+   * finds it.
+   */
+  public void truncateInodePagesFinal(AddressSpace mapping) {
+    AddressSpaceState st = MmInternals.state(mapping);
+    st.setFlag(AddressSpace.AS_EXITING);
+    truncateInodePages(mapping, 0);
+    st.unregister();
+  }
+}
