@@ -33,6 +33,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -89,7 +90,7 @@ class ModuleRulesTest {
   }
 
   /** Checks the rule {@code perLib} makes for every library, reporting every library's failure. */
-  private static void checkEach(String what, java.util.function.Function<Lib, ArchRule> perLib) {
+  private static void checkEach(String what, Function<Lib, ArchRule> perLib) {
     assertAll(LIBS.stream().map(lib -> () -> check(lib, perLib.apply(lib), what)));
   }
 
@@ -198,14 +199,15 @@ class ModuleRulesTest {
       public void check(ModulePackage p, ConditionEvents events) {
         String root = p.lib().root();
         boolean inModule = p.name().equals(root) || p.name().startsWith(root + ".");
-        boolean internal =
-            p.name().startsWith(root + ".internal") || p.name().contains(".internal");
+        boolean underInternal =
+            p.name().equals(root + ".internal") || p.name().startsWith(root + ".internal.");
+        boolean internal = List.of(p.name().split("\\.")).contains("internal");
         String why = null;
         if (!inModule) {
           why = "is not under " + root;
         } else if (p.exported() && internal) {
           why = "is internal but exported to everyone";
-        } else if (!p.exported() && !p.name().startsWith(root + ".internal")) {
+        } else if (!p.exported() && !underInternal) {
           why = "is not exported and not under " + root + ".internal";
         }
         events.add(new SimpleConditionEvent(p, why == null, "package " + p.name() + " " + why));
