@@ -1,10 +1,10 @@
 /** refkern block: bios, block devices, direct I/O, integrity and power cuts ({@code block/}). */
 module dev.refkern.block {
   requires transitive dev.refkern.mm;
+  requires static transitive org.apiguardian.api; // @API stability marks, as in notifier
   requires jdk.jfr;
 
   exports dev.refkern.block;
-  exports dev.refkern.block.spi;
 
   provides dev.refkern.mm.spi.PolicyProvider with
       dev.refkern.block.BlockPolicies;

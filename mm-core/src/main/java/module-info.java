@@ -1,6 +1,7 @@
 /** refkern mm-core: the memmap, physical memory, and (later) virtual memory, GUP and reclaim. */
 module dev.refkern.mm {
   requires transitive dev.refkern.notifier;
+  requires static transitive org.apiguardian.api; // @API stability marks, as in notifier
   // Dagger is for the composition root only (MmModule): a library user needs it neither to
   // compile nor to run; its annotations are simply absent at run time then.
   requires static dagger;

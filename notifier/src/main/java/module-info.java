@@ -7,6 +7,8 @@
  */
 module dev.refkern.notifier {
   requires com.google.common;
+  // @API stability marks: needed to compile against the API, not to run it (as in JUnit 5)
+  requires static transitive org.apiguardian.api;
   requires jdk.jfr;
 
   exports dev.refkern.notifier;

@@ -1,7 +1,10 @@
 package dev.refkern.block;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.PolicySpec;
 import dev.refkern.mm.vm.Gup;
+import org.apiguardian.api.API;
 
 /**
  * {@code block.bio_pin_tracking=bias_all}: every page of every bio holds a pin-style reference, so
@@ -13,6 +16,7 @@ import dev.refkern.mm.vm.Gup;
     name = "bias_all",
     mainline = false,
     proposal = "000_3af96859bc97389c.txt, 2019-04 (withdrawn)")
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class BiasAllPinTracking extends BioPinTracking {
   /** Binds the design to a booted kernel's GUP. */
   public BiasAllPinTracking(Gup gup) {

@@ -1,18 +1,21 @@
 package dev.refkern.block;
 
 import static dev.refkern.mm.Page.*;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.block.internal.trace.BlockTraceEvents;
 import java.util.AbstractList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Consumer;
+import org.apiguardian.api.API;
 
 /**
  * A block I/O ({@code struct bio}): an operation on consecutive 512-byte sectors from {@link
  * #sector()}, carried by page segments, with {@code REQ_FUA}/{@code REQ_PREFLUSH} flags and an
  * {@code bi_end_io} callback that runs in completion context (it may not sleep).
  */
+@API(status = STABLE, since = "0.1.0")
 public final class Bio {
   public static final int SECTOR_SIZE = 512;
 

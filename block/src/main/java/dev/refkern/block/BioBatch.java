@@ -1,6 +1,7 @@
 package dev.refkern.block;
 
-import dev.refkern.block.spi.BlockDevice;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelBugException;
 import dev.refkern.mm.KernelException;
@@ -11,6 +12,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
+import org.apiguardian.api.API;
 
 /**
  * Bios submitted together and waited for as one, like {@code struct blkdev_dio} in {@code
@@ -21,6 +23,7 @@ import java.util.function.Consumer;
  * <p>Bios are added, then {@link #submit submitted}, then {@link #await awaited} by one task; they
  * may complete on any thread or in completion context.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class BioBatch {
   private final Completion done;
   // The submitter's reference: the batch cannot complete before await() drops it.

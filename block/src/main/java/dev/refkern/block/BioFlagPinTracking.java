@@ -1,7 +1,10 @@
 package dev.refkern.block;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.PolicySpec;
 import dev.refkern.mm.vm.Gup;
+import org.apiguardian.api.API;
 
 /**
  * {@code block.bio_pin_tracking=bio_flag}: mainline's {@code BIO_PAGE_PINNED}, one flag per bio. A
@@ -12,6 +15,7 @@ import dev.refkern.mm.vm.Gup;
     name = "bio_flag",
     mainline = true,
     proposal = "000_3af96859bc97389c.txt, 2019-04; mainline BIO_PAGE_PINNED, v6.5, 2023")
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class BioFlagPinTracking extends BioPinTracking {
   /** Binds the design to a booted kernel's GUP. */
   public BioFlagPinTracking(Gup gup) {

@@ -1,11 +1,14 @@
 package dev.refkern.block;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.PolicyStats;
 import dev.refkern.mm.spi.Policy;
 import dev.refkern.mm.vm.Gup;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
+import org.apiguardian.api.API;
 
 /**
  * How a bio remembers that its pages were pinned, so that completion ({@code bio_release_pages()})
@@ -16,6 +19,7 @@ import java.util.concurrent.atomic.LongAdder;
  * "block.bio_pin_tracking"} and a public constructor taking the {@link Gup} it pins and unpins
  * through; {@link BioFlagPinTracking} is the template.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public abstract class BioPinTracking implements Policy {
   /** The kernel parameter choosing the design. */
   public static final String PARAM = "block.bio_pin_tracking";

@@ -1,6 +1,7 @@
 package dev.refkern.block;
 
-import dev.refkern.block.spi.BlockDevice;
+import static org.apiguardian.api.API.Status.STABLE;
+
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
@@ -9,12 +10,14 @@ import dev.refkern.mm.sched.Completion;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.spi.SwapDevice;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apiguardian.api.API;
 
 /**
  * A swap area on a block device ({@code swap_writepage()}/{@code swap_read_folio()} through {@code
  * submit_bio}): slot {@code n} is the page at sector {@code 8n}. Plugs into mm-core's swap SPI with
  * {@code vm.swapon(new BlockSwapDevice(dev, scheduler))}.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class BlockSwapDevice implements SwapDevice {
   private static final int SECTORS_PER_PAGE = Page.PAGE_SIZE / Bio.SECTOR_SIZE;
 

@@ -1,7 +1,10 @@
 package dev.refkern.block;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.PolicySpec;
 import dev.refkern.mm.vm.Gup;
+import org.apiguardian.api.API;
 
 /**
  * {@code block.bio_pin_tracking=bvec_pfn_flag}: {@code bio_vec} holds a pfn with a per-vector
@@ -12,6 +15,7 @@ import dev.refkern.mm.vm.Gup;
     name = "bvec_pfn_flag",
     mainline = false,
     proposal = "000_3af96859bc97389c.txt, 2019-04")
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class BvecPfnFlagPinTracking extends PerVectorFlagPinTracking {
   /** Binds the design to a booted kernel's GUP. */
   public BvecPfnFlagPinTracking(Gup gup) {

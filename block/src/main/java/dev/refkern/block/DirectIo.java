@@ -1,8 +1,8 @@
 package dev.refkern.block;
 
 import static dev.refkern.mm.Page.*;
+import static org.apiguardian.api.API.Status.STABLE;
 
-import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
@@ -18,6 +18,7 @@ import dev.refkern.mm.vm.VirtualMemory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apiguardian.api.API;
 
 /**
  * {@code O_DIRECT} I/O on a raw block device from a task's memory ({@code __blkdev_direct_IO()}
@@ -28,6 +29,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * at completion, redirties any page found clean from a workqueue, since completion context may not
  * sleep to take the folio lock ({@code bio_check_pages_dirty()}).
  */
+@API(status = STABLE, since = "0.1.0")
 public final class DirectIo {
   /** Pages per bio; a larger buffer becomes several bios. */
   public static final int MAX_BIO_PAGES = 64;

@@ -1,10 +1,13 @@
 package dev.refkern.block;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.sched.Workqueue;
 import java.util.Objects;
+import org.apiguardian.api.API;
 
 /**
  * How a simulated disk ({@link RamDisk}, {@link FileDisk}) is set up, the model's {@code struct
@@ -15,11 +18,12 @@ import java.util.Objects;
  * <p>Immutable; every setter returns a copy. {@link #defaults()}: no integrity, no bounce, a write
  * cache, synchronous consumption inside {@code submit_bio()} (like {@code brd}).
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class DiskOptions {
 
   /** When the device consumes a bio: copies its data to or from its media or cache. */
   public enum Consumption {
-    /** Inside {@link dev.refkern.block.spi.BlockDevice#submitBio}, like {@code brd}. */
+    /** Inside {@link BlockDevice#submitBio}, like {@code brd}. */
     SYNCHRONOUS,
     /** In a work item on the workqueue given to {@link #asyncCompletion}, in submission order. */
     WORKQUEUE,

@@ -1,9 +1,7 @@
 package dev.refkern.block;
 
-import dev.refkern.block.internal.disk.DiskEngine;
-import dev.refkern.block.internal.disk.Segments;
-import dev.refkern.block.internal.disk.WriteCache;
-import dev.refkern.block.spi.BlockDevice;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
@@ -20,6 +18,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import org.apiguardian.api.API;
 
 /**
  * A disk backed by an image file, with a volatile write cache ({@code BLK_FEAT_WRITE_CACHE |
@@ -52,6 +51,7 @@ import java.util.Random;
  * closes the file (the kernel's {@code sd_shutdown()} sends SYNCHRONIZE CACHE). To lose the cache
  * instead, call {@link #powerCut} first.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class FileDisk implements BlockDevice, AutoCloseable {
 
   /**

@@ -1,6 +1,9 @@
 package dev.refkern.block;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import java.util.zip.CRC32C;
+import org.apiguardian.api.API;
 
 /**
  * The protection information of one write ({@code struct bio_integrity_payload}), modelled on T10
@@ -14,6 +17,7 @@ import java.util.zip.CRC32C;
  * write ({@code BLK_STS_PROTECTION}, reported by refkern as {@code -EIO}). This is why a device
  * with integrity sets {@code BLK_FEAT_STABLE_WRITES}: its pages must not change while in flight.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Integrity {
   /** Bytes protected by one tuple ({@code bi->interval_exp} = 9). */
   public static final int INTERVAL = Bio.SECTOR_SIZE;

@@ -1,5 +1,7 @@
 package dev.refkern.block;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -11,6 +13,7 @@ import dev.refkern.mm.vm.VirtualMemory;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.Deque;
+import org.apiguardian.api.API;
 
 /**
  * A booted kernel ({@code start_kernel()}), wired with one plain call and no Dagger: physical
@@ -26,6 +29,7 @@ import java.util.Deque;
  * }
  * }</pre>
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Kernel implements AutoCloseable {
   private final PhysicalMemory mem;
   private final VirtualMemory vm;

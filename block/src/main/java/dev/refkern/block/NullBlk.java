@@ -1,17 +1,20 @@
 package dev.refkern.block;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import dev.refkern.block.internal.trace.BlockTraceEvents;
-import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PhysicalMemory;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apiguardian.api.API;
 
 /**
  * {@code drivers/block/null_blk} with {@code memory_backed=0}: completes every bio at once, in
  * completion context, without moving data. What it costs to do I/O to it is what the block layer
  * and the pinning cost alone, the baseline under every real device.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class NullBlk implements BlockDevice {
   private final PhysicalMemory mem;
   private final long capacitySectors;

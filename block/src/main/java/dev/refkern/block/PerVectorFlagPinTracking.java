@@ -1,11 +1,15 @@
 package dev.refkern.block;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.vm.Gup;
+import org.apiguardian.api.API;
 
 /**
  * Seed 000's per-vector designs: a pinned flag per {@code bio_vec}, wherever the design keeps it
  * ({@link BvecPfnFlagPinTracking}, {@link PagePtrBitPinTracking}).
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public abstract class PerVectorFlagPinTracking extends BioPinTracking {
   /** Binds the design to a booted kernel's GUP. */
   protected PerVectorFlagPinTracking(Gup gup) {

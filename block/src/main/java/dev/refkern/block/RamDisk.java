@@ -1,13 +1,13 @@
 package dev.refkern.block;
 
-import dev.refkern.block.internal.disk.DiskEngine;
-import dev.refkern.block.internal.disk.Segments;
-import dev.refkern.block.spi.BlockDevice;
+import static org.apiguardian.api.API.Status.STABLE;
+
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.PhysicalMemory;
+import org.apiguardian.api.API;
 
 /**
  * A RAM disk ({@code drivers/block/brd.c}): {@code capacitySectors} sectors held in memory, one 4
@@ -25,6 +25,7 @@ import dev.refkern.mm.PhysicalMemory;
  * heap: the RAM disk does not use the simulated machine's memory. Bounce pages do: {@link #close()}
  * frees the ones it keeps for reuse.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class RamDisk implements BlockDevice {
   private static final int SECTORS_PER_PAGE = Page.PAGE_SIZE / Bio.SECTOR_SIZE;
 

@@ -1,8 +1,10 @@
 package dev.refkern.block;
 
-import dev.refkern.block.spi.BlockDevice;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import java.util.ArrayList;
 import java.util.List;
+import org.apiguardian.api.API;
 
 /**
  * A request queue in front of a device ({@code struct request_queue} with a {@code blk_plug}):
@@ -10,6 +12,7 @@ import java.util.List;
  * into one request ({@code blk_attempt_plug_merge()}, back merges) and submitted. Each original bio
  * still completes exactly once.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class RequestQueue implements BlockDevice {
   private final BlockDevice dev;
   private final List<Bio> plugged = new ArrayList<>();

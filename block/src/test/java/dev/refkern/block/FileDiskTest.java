@@ -4,7 +4,6 @@ import static dev.refkern.block.RamDiskTest.pattern;
 import static dev.refkern.block.RamDiskTest.submit;
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;

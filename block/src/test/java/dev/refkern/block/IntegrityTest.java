@@ -3,7 +3,6 @@ package dev.refkern.block;
 import static dev.refkern.block.RamDiskTest.pattern;
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;

@@ -2,7 +2,6 @@ package dev.refkern.block;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;

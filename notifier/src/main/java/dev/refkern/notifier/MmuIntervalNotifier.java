@@ -1,7 +1,9 @@
 package dev.refkern.notifier;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import com.google.common.base.MoreObjects;
-import dev.refkern.notifier.spi.MmuIntervalNotifierOps;
+import org.apiguardian.api.API;
 
 /**
  * A subscription to invalidations of one address interval, {@code struct mmu_interval_notifier}.
@@ -20,6 +22,7 @@ import dev.refkern.notifier.spi.MmuIntervalNotifierOps;
  * and its {@link MmuIntervalNotifierOps#invalidate} takes the same lock and calls {@link
  * #setSeq(long)}.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class MmuIntervalNotifier {
   private final MmuNotifierSubscriptions subscriptions;
   private final MmuIntervalNotifierOps ops;

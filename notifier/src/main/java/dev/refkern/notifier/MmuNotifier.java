@@ -1,9 +1,11 @@
 package dev.refkern.notifier;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import com.google.common.base.MoreObjects;
-import dev.refkern.notifier.spi.MmuNotifierOps;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apiguardian.api.API;
 
 /**
  * One subscriber to every invalidation of an address space, {@code struct mmu_notifier}.
@@ -11,6 +13,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Obtained from {@link MmuNotifierSubscriptions#register} or {@link
  * MmuNotifierSubscriptions#get}; ended by {@link #unregister()} or {@link #put()} respectively.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class MmuNotifier {
   private final MmuNotifierSubscriptions subscriptions;
   private final MmuNotifierOps ops;

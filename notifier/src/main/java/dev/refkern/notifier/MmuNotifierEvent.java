@@ -1,11 +1,16 @@
 package dev.refkern.notifier;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /**
  * Why a range is invalidated, {@code enum mmu_notifier_event}.
  *
  * <p>A secondary MMU may use the event to pick a cheaper response (for example, downgrade to read
  * only for {@link #PROTECTION_VMA} instead of tearing the mapping down).
  */
+@API(status = STABLE, since = "0.1.0")
 public enum MmuNotifierEvent {
   /** {@code MMU_NOTIFY_UNMAP}: the range is unmapped (munmap) and will not come back. */
   UNMAP,

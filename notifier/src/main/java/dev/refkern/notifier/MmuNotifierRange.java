@@ -1,5 +1,9 @@
 package dev.refkern.notifier;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /**
  * A range of an address space about to be invalidated, {@code struct mmu_notifier_range}.
  *
@@ -16,6 +20,7 @@ package dev.refkern.notifier;
  * @param owner who started it ({@code range->owner}, set for {@link MmuNotifierEvent#MIGRATE} and
  *     {@link MmuNotifierEvent#EXCLUSIVE} so a driver can skip its own invalidations); may be null
  */
+@API(status = STABLE, since = "0.1.0")
 public record MmuNotifierRange(
     Object mm, long start, long end, MmuNotifierEvent event, int flags, Object owner) {
 

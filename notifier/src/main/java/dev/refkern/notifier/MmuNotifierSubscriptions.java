@@ -1,16 +1,17 @@
 package dev.refkern.notifier;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import com.google.common.base.MoreObjects;
 import dev.refkern.notifier.internal.IntervalTree;
 import dev.refkern.notifier.internal.NotifierTraceEvents;
 import dev.refkern.notifier.spi.Blocker;
-import dev.refkern.notifier.spi.MmuIntervalNotifierOps;
-import dev.refkern.notifier.spi.MmuNotifierOps;
 import java.lang.System.Logger.Level;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apiguardian.api.API;
 
 /**
  * Every mmu notifier of one address space, {@code struct mmu_notifier_subscriptions}, and the calls
@@ -31,6 +32,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * A {@code WARN_ON} of the kernel is counted in {@link #warnCount()} and logged, and the call goes
  * on.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class MmuNotifierSubscriptions {
   private static final System.Logger LOG = System.getLogger("dev.refkern.notifier");
 

@@ -1,5 +1,9 @@
 package dev.refkern.notifier;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
+import org.apiguardian.api.API;
+
 /**
  * The kernel errno values this module returns or throws, from {@code
  * include/uapi/asm-generic/errno-base.h} and {@code errno.h}.
@@ -7,6 +11,7 @@ package dev.refkern.notifier;
  * <p>Methods that return an {@code int} status return {@code 0} or a negated value ({@code
  * -EAGAIN}), as the kernel does; {@link NotifierException#errno()} carries the positive value.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class NotifierErrno {
   /** {@code ENOENT}: no such entry. */
   public static final int ENOENT = 2;

@@ -1,9 +1,14 @@
 package dev.refkern.notifier;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
+import org.apiguardian.api.API;
+
 /**
  * A call that the kernel would fail with an errno, such as {@code -EINVAL} from {@code
  * mmu_interval_notifier_insert()}.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class NotifierException extends RuntimeException {
   private final int errno;
 

@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import dev.refkern.notifier.spi.MmuNotifierOps;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;

@@ -1,6 +1,5 @@
 package dev.refkern.notifier;
 
-import dev.refkern.notifier.spi.MmuNotifierOps;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 

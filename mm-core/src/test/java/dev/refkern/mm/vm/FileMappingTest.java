@@ -10,7 +10,7 @@ import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.RamBackedAops;
 import dev.refkern.notifier.MmuNotifier;
-import dev.refkern.notifier.spi.MmuNotifierOps;
+import dev.refkern.notifier.MmuNotifierOps;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;

@@ -1,7 +1,10 @@
 package dev.refkern.notifier.internal;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import java.util.ArrayList;
 import java.util.List;
+import org.apiguardian.api.API;
 
 /**
  * Closed intervals of unsigned addresses with overlap queries, the role of {@code struct
@@ -14,6 +17,7 @@ import java.util.List;
  *
  * @param <T> the value stored with each interval
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class IntervalTree<T> {
 
   private record Node<T>(long start, long last, T value) {}

@@ -1,15 +1,19 @@
 package dev.refkern.notifier.internal;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import jdk.jfr.Category;
 import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
 import jdk.jfr.StackTrace;
+import org.apiguardian.api.API;
 
 /**
  * The mmu notifier invalidations ({@code __mmu_notifier_invalidate_range_start()}/{@code _end()})
  * as JFR events, one per call. Not API: names and fields may change.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class NotifierTraceEvents {
   private NotifierTraceEvents() {}
 

@@ -1,6 +1,9 @@
 package dev.refkern.notifier.spi;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import java.util.function.BooleanSupplier;
+import org.apiguardian.api.API;
 
 /**
  * Where the notifier code sleeps, the model of {@code wait_event()} and {@code wake_up_all()}.
@@ -9,6 +12,7 @@ import java.util.function.BooleanSupplier;
  * waiting task cooperatively instead of parking a thread. The condition reads state that other
  * threads publish before they call {@link #wakeAll()}.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface Blocker {
 
   /**

@@ -1,16 +1,20 @@
 package dev.refkern.block.internal.trace;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import jdk.jfr.Category;
 import jdk.jfr.DataAmount;
 import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
 import jdk.jfr.StackTrace;
+import org.apiguardian.api.API;
 
 /**
  * The block tracepoints ({@code include/trace/events/block.h}) as JFR events, one per bio, never
  * per page. Not API: names and fields may change.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class BlockTraceEvents {
   private BlockTraceEvents() {}
 

@@ -1,7 +1,5 @@
-package dev.refkern.block.internal.disk;
+package dev.refkern.block;
 
-import dev.refkern.block.Bio;
-import dev.refkern.block.Integrity;
 import dev.refkern.mm.PageMemory;
 
 /**
@@ -9,7 +7,7 @@ import dev.refkern.mm.PageMemory;
  * write the bounce pages standing in for them (same offsets and lengths, as {@code
  * __blk_queue_bounce()} swaps {@code bv_page}). Indexed access, nothing allocated per page.
  */
-public final class Segments {
+final class Segments {
   private final Bio bio;
   private final long[] bounce;
 

@@ -1,4 +1,4 @@
-package dev.refkern.block.internal.disk;
+package dev.refkern.block;
 
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PageMemory;
@@ -6,12 +6,13 @@ import java.nio.ByteBuffer;
 import java.util.Arrays;
 
 /**
- * A drive's volatile write cache: 4 KiB slots of device pages in off-heap memory, each with a valid
- * bit and the id of the write that filled it per 512-byte sector. A device page finds its slot
- * through a two-level table, so caching a write allocates nothing per page once the slots exist.
- * Not thread-safe: the device calls it under its lock.
+ * A drive's volatile write cache, the one {@code BLK_FEAT_WRITE_CACHE} announces and {@code
+ * REQ_PREFLUSH} empties: 4 KiB slots of device pages in off-heap memory, each with a valid bit and
+ * the id of the write that filled it per 512-byte sector. A device page finds its slot through a
+ * two-level table, so caching a write allocates nothing per page once the slots exist. Not
+ * thread-safe: the device calls it under its lock.
  */
-public final class WriteCache {
+final class WriteCache {
   private static final int PAGE = Page.PAGE_SIZE;
   private static final int SECTOR = 512;
   private static final int SECTORS_PER_PAGE = PAGE / SECTOR;

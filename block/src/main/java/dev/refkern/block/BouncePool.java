@@ -1,4 +1,4 @@
-package dev.refkern.block.internal.disk;
+package dev.refkern.block;
 
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.PageAllocator;

@@ -1,7 +1,8 @@
-package dev.refkern.notifier.spi;
+package dev.refkern.notifier;
 
-import dev.refkern.notifier.MmuIntervalNotifier;
-import dev.refkern.notifier.MmuNotifierRange;
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
 
 /**
  * The callback of an interval subscriber, {@code struct mmu_interval_notifier_ops}.
@@ -11,6 +12,7 @@ import dev.refkern.notifier.MmuNotifierRange;
  * {@code curSeq}, tears down its mappings of the range and unlocks.
  */
 @FunctionalInterface
+@API(status = STABLE, since = "0.1.0")
 public interface MmuIntervalNotifierOps {
 
   /**

@@ -1,7 +1,8 @@
-package dev.refkern.notifier.spi;
+package dev.refkern.notifier;
 
-import dev.refkern.notifier.MmuNotifier;
-import dev.refkern.notifier.MmuNotifierRange;
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
 
 /**
  * The callbacks of a whole-address-space subscriber, {@code struct mmu_notifier_ops}.
@@ -9,6 +10,7 @@ import dev.refkern.notifier.MmuNotifierRange;
  * <p>Every method has a default that does what a NULL function pointer does in the kernel. The
  * identity of the ops object is what {@code mmu_notifier_get()} matches on.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface MmuNotifierOps {
 
   /**

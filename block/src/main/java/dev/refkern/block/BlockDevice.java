@@ -1,11 +1,14 @@
-package dev.refkern.block.spi;
+package dev.refkern.block;
 
-import dev.refkern.block.Bio;
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
 
 /**
  * A block device driver ({@code struct block_device} with its {@code blk_mq_ops}): takes bios and
  * completes each exactly once, calling {@link Bio#endio()} in completion context.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface BlockDevice {
   /** {@code BLK_FEAT_STABLE_WRITES}: data must not change while a write is in flight. */
   int BLK_FEAT_STABLE_WRITES = 1;

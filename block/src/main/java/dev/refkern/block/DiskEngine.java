@@ -1,11 +1,6 @@
-package dev.refkern.block.internal.disk;
+package dev.refkern.block;
 
-import dev.refkern.block.Bio;
-import dev.refkern.block.BioOp;
-import dev.refkern.block.DiskOptions;
-import dev.refkern.block.Integrity;
 import dev.refkern.block.internal.trace.BlockTraceEvents;
-import dev.refkern.block.spi.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageMemory;
@@ -26,7 +21,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>Every media call runs under the device's lock, which the device also takes for its own state
  * changes (power cut, reopen). Completion runs outside that lock.
  */
-public final class DiskEngine {
+final class DiskEngine {
   private static final int EIO = -Errno.EIO.number();
 
   /** What the device stores; every call runs under the device's lock. */
