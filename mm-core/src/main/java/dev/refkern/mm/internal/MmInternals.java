@@ -2,25 +2,36 @@ package dev.refkern.mm.internal;
 
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.internal.page.BuddyAllocator;
 import java.util.function.Function;
 
 /**
  * mm-core's private access between its packages (the JDK's {@code SharedSecrets} pattern): the
- * unchecked memmap for paths whose pfns come from page tables and folios. The package is not
- * exported, so other modules only ever see the checked memmap.
+ * unchecked memmap for paths whose pfns come from page tables and folios, and the buddy allocator's
+ * internals for compaction. The package is not exported, so other modules only ever see the checked
+ * memmap and the {@code PageAllocator} API.
  */
 public final class MmInternals {
   private static volatile Function<PhysicalMemory, Memmap> rawMemmap;
+  private static volatile Function<PhysicalMemory, BuddyAllocator> buddy;
 
   private MmInternals() {}
 
   /** Set once by {@link PhysicalMemory}'s class initialiser. */
-  public static void setRawMemmap(Function<PhysicalMemory, Memmap> access) {
-    rawMemmap = access;
+  public static void setAccess(
+      Function<PhysicalMemory, Memmap> rawMemmapAccess,
+      Function<PhysicalMemory, BuddyAllocator> buddyAccess) {
+    rawMemmap = rawMemmapAccess;
+    buddy = buddyAccess;
   }
 
   /** The memmap of {@code mem} without the public pfn check. */
   public static Memmap rawMemmap(PhysicalMemory mem) {
     return rawMemmap.apply(mem);
+  }
+
+  /** The buddy allocator of {@code mem}, with the free-block operations compaction needs. */
+  public static BuddyAllocator buddy(PhysicalMemory mem) {
+    return buddy.apply(mem);
   }
 }

@@ -6,22 +6,29 @@ import static dev.refkern.mm.VmFault.*;
 import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.AddressSpace;
+import dev.refkern.mm.BootParams;
+import dev.refkern.mm.BootProgress;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.LruVec;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.PageReclaim;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
+import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 /**
  * Virtual memory over a {@link PhysicalMemory}: address spaces, VMAs, page tables, the page-fault
@@ -54,9 +61,14 @@ public final class VirtualMemory {
   final LruVec lru;
   final Vmscan vmscan;
   private volatile SwapSpace swap;
-  private Kswapd kswapd;
+  private final Kswapd kswapd;
+  private final NodeReclaim reclaim;
 
-  public VirtualMemory(PhysicalMemory mem) {
+  /**
+   * Builds virtual memory on {@code mem}. Not public: {@code mem}'s reclaim must resolve to this
+   * object, which only the composition roots ({@link #boot} and {@link MmModule}) arrange.
+   */
+  VirtualMemory(PhysicalMemory mem) {
     this.mem = mem;
     this.memmap = dev.refkern.mm.internal.MmInternals.rawMemmap(mem);
     this.alloc = mem.allocator();
@@ -68,13 +80,80 @@ public final class VirtualMemory {
     memmap.setFlag(zero, PG_ZERO_PAGE);
     memmap.setFlag(zero, PG_RESERVED);
     this.zeroPfn = zero;
-    this.lru = new LruVec(memmap, alloc);
+    this.lru = mem.lru();
     this.gup = new Gup(this);
     this.migration = new Migration(this);
     this.vmscan = new Vmscan(this, lru);
-    mem.setLruHooks(lru::folioAddLru, lru::release);
-    mem.setDirectReclaim(vmscan::directReclaim);
+    this.kswapd = new Kswapd(mem, vmscan);
+    this.reclaim = new NodeReclaim(vmscan, kswapd);
     folios.setFolioMkclean(this::folioMkclean);
+  }
+
+  /**
+   * Boots a kernel's memory management fully wired, with the scheduler {@code sched=} names:
+   * physical memory, then virtual memory with GUP, the LRU and reclaim (direct reclaim and kswapd's
+   * wake-ups reach {@link #vmscan()}). The one plain call for a library user without Dagger.
+   *
+   * @throws KernelException as {@link PhysicalMemory#boot(BootParams, Path, boolean)}; {@code
+   *     ENOMEM} if the zero page cannot be had
+   */
+  public static VirtualMemory boot(BootParams params, Path stateDir, boolean reset) {
+    return boot(params, stateDir, reset, PhysicalMemory.schedulerFor(params), BootProgress.NONE);
+  }
+
+  /** {@link #boot(BootParams, Path, boolean)} with an explicit scheduler (the simulation). */
+  public static VirtualMemory boot(
+      BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
+    return boot(params, stateDir, reset, scheduler, BootProgress.NONE);
+  }
+
+  /** As above, telling {@code progress} how far boot's loops over every frame have got. */
+  public static VirtualMemory boot(
+      BootParams params, Path stateDir, boolean reset, Scheduler scheduler, BootProgress progress) {
+    return boot(params, stateDir, reset, scheduler, progress, null);
+  }
+
+  /**
+   * Boots physical memory, then virtual memory on it, then binds physical memory's reclaim to
+   * {@code reclaim} (null: this VM's {@link #pageReclaim()}; Dagger passes its {@code Provider},
+   * which resolves to the same). Closes physical memory if building the VM fails.
+   */
+  static VirtualMemory boot(
+      BootParams params,
+      Path stateDir,
+      boolean reset,
+      Scheduler scheduler,
+      BootProgress progress,
+      Supplier<? extends PageReclaim> reclaim) {
+    LateReclaim late = new LateReclaim();
+    PhysicalMemory mem = PhysicalMemory.boot(params, stateDir, reset, scheduler, progress, late);
+    VirtualMemory vm;
+    try {
+      vm = new VirtualMemory(mem);
+    } catch (RuntimeException e) {
+      mem.close();
+      throw e;
+    }
+    late.source = reclaim != null ? reclaim : vm::pageReclaim;
+    return vm;
+  }
+
+  /**
+   * The composition root's one late binding: physical memory is built before the VM it reclaims
+   * from, so while the VM is being built (it allocates its zero page) there is no reclaim.
+   */
+  private static final class LateReclaim implements Supplier<PageReclaim> {
+    private volatile Supplier<? extends PageReclaim> source = () -> PageReclaim.NONE;
+
+    @Override
+    public PageReclaim get() {
+      return source.get();
+    }
+  }
+
+  /** What physical memory calls for reclaim: this VM's direct reclaim and kswapd. */
+  PageReclaim pageReclaim() {
+    return reclaim;
   }
 
   /**
@@ -167,10 +246,7 @@ public final class VirtualMemory {
   }
 
   /** {@code kswapd_run()}: starts background reclaim; stop it with {@link Kswapd#stop()}. */
-  public synchronized Kswapd startKswapd() {
-    if (kswapd == null) {
-      kswapd = new Kswapd(this);
-    }
+  public Kswapd startKswapd() {
     kswapd.start();
     return kswapd;
   }
