@@ -36,6 +36,13 @@ public final class PhysicalMemory implements AutoCloseable {
   private final BuddyAllocator allocator;
   private final LruVec lru;
   private final Supplier<? extends PageReclaim> reclaim;
+
+  /**
+   * False for a machine booted alone: nothing above it reclaims, so its page-cache folios stay off
+   * the LRU (no {@code lru_add} batch holds a reference to them), as before the node owned it.
+   */
+  private final boolean pageCacheOnLru;
+
   private final PageMemory ram;
   private final VmStat vmstat = new VmStat();
   private final KernelHealth health = new KernelHealth();
@@ -62,16 +69,13 @@ public final class PhysicalMemory implements AutoCloseable {
       Scheduler scheduler,
       BootProgress progress,
       Supplier<? extends PageReclaim> reclaim) {
-    if (reclaim == null) {
-      throw new KernelException(
-          Errno.EINVAL, "boot needs a PageReclaim (PageReclaim.NONE for none)");
-    }
     if (exiting) {
       throw new KernelException(Errno.EINTR, "fatal signal pending: the process is exiting");
     }
     this.params = params;
     this.scheduler = scheduler;
-    this.reclaim = reclaim;
+    this.pageCacheOnLru = reclaim != null;
+    this.reclaim = reclaim != null ? reclaim : () -> PageReclaim.NONE;
     this.ramPfns = params.memBytes() / Page.PAGE_SIZE;
     long movablePfns = params.movableBytes() / Page.PAGE_SIZE;
     long maxBlock = 1L << PageAllocator.MAX_ORDER;
@@ -122,8 +126,8 @@ public final class PhysicalMemory implements AutoCloseable {
 
   /**
    * Boots physical memory alone on {@code stateDir}, without reclaim ({@link PageReclaim#NONE}: an
-   * allocation that would reclaim fails). For a kernel with virtual memory and reclaim, use {@code
-   * VirtualMemory.boot}.
+   * allocation that would reclaim fails; page-cache folios stay off the LRU). For a kernel with
+   * virtual memory and reclaim, use {@code VirtualMemory.boot}.
    *
    * @param reset discard a previous kernel's memmap in {@code stateDir} rather than refuse
    * @throws KernelException {@code EINVAL} for a bad command line, {@code EBUSY} if another kernel
@@ -151,13 +155,13 @@ public final class PhysicalMemory implements AutoCloseable {
   /** Boots alone, without reclaim, with an explicit scheduler (the simulation in tests). */
   public static PhysicalMemory boot(
       BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
-    return boot(params, stateDir, reset, scheduler, BootProgress.NONE, () -> PageReclaim.NONE);
+    return new PhysicalMemory(params, stateDir, reset, scheduler, BootProgress.NONE, null);
   }
 
   /** Boots alone, without reclaim, telling {@code progress} how far boot has got. */
   public static PhysicalMemory boot(
       BootParams params, Path stateDir, boolean reset, Scheduler scheduler, BootProgress progress) {
-    return boot(params, stateDir, reset, scheduler, progress, () -> PageReclaim.NONE);
+    return new PhysicalMemory(params, stateDir, reset, scheduler, progress, null);
   }
 
   /**
@@ -167,7 +171,9 @@ public final class PhysicalMemory implements AutoCloseable {
    * allocation needs it (never during boot), by then bound to the virtual memory built on this
    * machine ({@code VirtualMemory.boot}, or Dagger's {@code Provider} in {@code MmModule}).
    *
-   * @param reclaim supplies the node's reclaim at each use; {@code () -> PageReclaim.NONE} for none
+   * @param reclaim supplies the node's reclaim at each use
+   * @throws KernelException {@code EINVAL} for a null {@code reclaim}, and as {@link
+   *     #boot(BootParams, Path, boolean)}
    */
   public static PhysicalMemory boot(
       BootParams params,
@@ -176,6 +182,9 @@ public final class PhysicalMemory implements AutoCloseable {
       Scheduler scheduler,
       BootProgress progress,
       Supplier<? extends PageReclaim> reclaim) {
+    if (reclaim == null) {
+      throw new KernelException(Errno.EINVAL, "boot needs the node's PageReclaim");
+    }
     return new PhysicalMemory(params, stateDir, reset, scheduler, progress, reclaim);
   }
 
@@ -184,10 +193,12 @@ public final class PhysicalMemory implements AutoCloseable {
     return allocator.balanced();
   }
 
-  /** {@code folio_add_lru()}. */
+  /** {@code folio_add_lru()} for a new page-cache folio; none on a machine booted alone. */
   public void folioAddLru(long pfn) {
     memmap.checkPfn(pfn);
-    lru.folioAddLru(pfn);
+    if (pageCacheOnLru) {
+      lru.folioAddLru(pfn);
+    }
   }
 
   /** The node's LRU lists ({@code pgdat->__lruvec}). */
