@@ -169,7 +169,7 @@ public final class PhysicalMemory implements AutoCloseable {
    * memmap's creation and the filling of the free lists have got. This is the composition root's
    * entry: page_alloc.c and vmscan.c call each other, so {@code reclaim} is resolved only when an
    * allocation needs it (never during boot), by then bound to the virtual memory built on this
-   * machine ({@code VirtualMemory.boot}, or Dagger's {@code Provider} in {@code MmModule}).
+   * machine ({@code VirtualMemory.boot} or Dagger's {@code MmModule}, through {@code LateReclaim}).
    *
    * @param reclaim supplies the node's reclaim at each use
    * @throws KernelException {@code EINVAL} for a null {@code reclaim}, and as {@link

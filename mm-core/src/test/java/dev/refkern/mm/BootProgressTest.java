@@ -3,6 +3,7 @@ package dev.refkern.mm;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.refkern.mm.sched.Schedulers;
+import dev.refkern.mm.vm.LateReclaim;
 import dev.refkern.mm.vm.MmModule;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -47,8 +48,7 @@ class BootProgressTest {
         new BootConfig(
             BootParams.parse("mem=256M"), dir, false, (d, t) -> calls.add(new long[] {d, t}));
     try (PhysicalMemory mem =
-        MmModule.virtualMemory(config, Schedulers.threads(), () -> PageReclaim.NONE)
-            .physicalMemory()) {
+        MmModule.physicalMemory(config, Schedulers.threads(), new LateReclaim())) {
       assertEquals(mem.memmap().nrPfns() + mem.ramPfns(), calls.get(0)[1]);
     }
     assertMonotonicTo100(calls);

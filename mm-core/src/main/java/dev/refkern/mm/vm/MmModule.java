@@ -13,7 +13,6 @@ import dev.refkern.mm.PageReclaim;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmStat;
 import dev.refkern.mm.sched.Scheduler;
-import jakarta.inject.Provider;
 import jakarta.inject.Singleton;
 
 /**
@@ -22,26 +21,43 @@ import jakarta.inject.Singleton;
  * An application's {@code @Component} installs it.
  *
  * <p>Physical memory's reclaim ({@link PageReclaim}) is the virtual memory built on it:
- * page_alloc.c and vmscan.c call each other. Dagger resolves the cycle with a {@link Provider},
- * asked only once the graph is built. It lives in {@code dev.refkern.mm.vm}, beside {@link
- * VirtualMemory}, so that {@code dev.refkern.mm} does not depend on the package above it.
+ * page_alloc.c and vmscan.c call each other. The cycle is broken as in {@link VirtualMemory#boot}:
+ * physical memory gets a {@link LateReclaim}, bound when the VM is built (a Dagger {@code Provider}
+ * would build the VM inside the first allocation that reclaims, in a graph asked only for physical
+ * memory). It lives in {@code dev.refkern.mm.vm}, beside {@link VirtualMemory}, so that {@code
+ * dev.refkern.mm} does not depend on the package above it.
  */
 @Module
 public final class MmModule {
   private MmModule() {}
 
-  /** The kernel's memory management, booted through the same code as {@link VirtualMemory#boot}. */
+  /** The binding of physical memory's reclaim to the VM, made when the VM is built. */
   @Provides
   @Singleton
-  public static VirtualMemory virtualMemory(
-      BootConfig config, Scheduler scheduler, Provider<PageReclaim> reclaim) {
-    return VirtualMemory.boot(
-        config.params(),
-        config.stateDir(),
-        config.reset(),
-        scheduler,
-        config.progress(),
-        reclaim::get);
+  public static LateReclaim lateReclaim() {
+    return new LateReclaim();
+  }
+
+  /**
+   * The machine, booted with {@code late} as its reclaim: a graph that only asks for physical
+   * memory (as {@code refkern boot} does) builds no VM and has no reclaim, like {@link
+   * PhysicalMemory#boot(BootParams, java.nio.file.Path, boolean)}.
+   */
+  @Provides
+  @Singleton
+  public static PhysicalMemory physicalMemory(
+      BootConfig config, Scheduler scheduler, LateReclaim late) {
+    return PhysicalMemory.boot(
+        config.params(), config.stateDir(), config.reset(), scheduler, config.progress(), late);
+  }
+
+  /**
+   * Virtual memory on the machine, which then reclaims through it: the same code as the plain boot.
+   */
+  @Provides
+  @Singleton
+  public static VirtualMemory virtualMemory(PhysicalMemory mem, LateReclaim late) {
+    return VirtualMemory.create(mem, late);
   }
 
   /** {@code mm/vmscan.c}'s entries for the page allocator: this graph's direct reclaim, kswapd. */
@@ -49,11 +65,6 @@ public final class MmModule {
   @Singleton
   public static PageReclaim pageReclaim(VirtualMemory vm) {
     return vm.pageReclaim();
-  }
-
-  @Provides
-  public static PhysicalMemory physicalMemory(VirtualMemory vm) {
-    return vm.physicalMemory();
   }
 
   /**

@@ -28,7 +28,6 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Supplier;
 
 /**
  * Virtual memory over a {@link PhysicalMemory}: address spaces, VMAs, page tables, the page-fault
@@ -110,23 +109,15 @@ public final class VirtualMemory {
   /** As above, telling {@code progress} how far boot's loops over every frame have got. */
   public static VirtualMemory boot(
       BootParams params, Path stateDir, boolean reset, Scheduler scheduler, BootProgress progress) {
-    return boot(params, stateDir, reset, scheduler, progress, null);
+    LateReclaim late = new LateReclaim();
+    return create(PhysicalMemory.boot(params, stateDir, reset, scheduler, progress, late), late);
   }
 
   /**
-   * Boots physical memory, then virtual memory on it, then binds physical memory's reclaim to
-   * {@code reclaim} (null: this VM's {@link #pageReclaim()}; Dagger passes its {@code Provider},
-   * which resolves to the same). Closes physical memory if building the VM fails.
+   * Builds virtual memory on {@code mem}, which was booted with {@code late} as its reclaim, then
+   * binds {@code late} to it. Closes {@code mem} if building the VM fails.
    */
-  static VirtualMemory boot(
-      BootParams params,
-      Path stateDir,
-      boolean reset,
-      Scheduler scheduler,
-      BootProgress progress,
-      Supplier<? extends PageReclaim> reclaim) {
-    LateReclaim late = new LateReclaim();
-    PhysicalMemory mem = PhysicalMemory.boot(params, stateDir, reset, scheduler, progress, late);
+  static VirtualMemory create(PhysicalMemory mem, LateReclaim late) {
     VirtualMemory vm;
     try {
       vm = new VirtualMemory(mem);
@@ -134,21 +125,8 @@ public final class VirtualMemory {
       mem.close();
       throw e;
     }
-    late.source = reclaim != null ? reclaim : vm::pageReclaim;
+    late.bind(vm.reclaim);
     return vm;
-  }
-
-  /**
-   * The composition root's one late binding: physical memory is built before the VM it reclaims
-   * from, so while the VM is being built (it allocates its zero page) there is no reclaim.
-   */
-  private static final class LateReclaim implements Supplier<PageReclaim> {
-    private volatile Supplier<? extends PageReclaim> source = () -> PageReclaim.NONE;
-
-    @Override
-    public PageReclaim get() {
-      return source.get();
-    }
   }
 
   /** What physical memory calls for reclaim: this VM's direct reclaim and kswapd. */
