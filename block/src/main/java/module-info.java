@@ -2,6 +2,10 @@
 module dev.refkern.block {
   requires transitive dev.refkern.mm;
   requires static transitive org.apiguardian.api; // @API stability marks, as in notifier
+  // Dagger only for the composition root (BlockModule); Kernel.boot needs none of it
+  requires static dagger;
+  requires static jakarta.inject;
+  requires static java.compiler; // @Generated on Dagger's factories
   requires jdk.jfr;
 
   exports dev.refkern.block;

@@ -3,11 +3,8 @@ package dev.refkern.block;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.BootParams;
-import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PhysicalMemory;
-import dev.refkern.mm.sched.Scheduler;
-import dev.refkern.mm.sched.Schedulers;
 import dev.refkern.mm.vm.Gup;
 import dev.refkern.mm.vm.VirtualMemory;
 import java.nio.file.Path;
@@ -17,7 +14,9 @@ import org.apiguardian.api.API;
 
 /**
  * A booted kernel ({@code start_kernel()}), wired with one plain call and no Dagger: physical
- * memory, virtual memory with GUP, and the block layer's devices and direct I/O on top.
+ * memory, virtual memory with GUP and reclaim ({@code VirtualMemory.boot}), and the block layer's
+ * devices and direct I/O on top. With Dagger, a component installing {@code MmModule} and {@link
+ * BlockModule} builds the same graph.
  *
  * <p>Stable API. Closing it closes the devices it created, then the memmap.
  *
@@ -35,9 +34,9 @@ public final class Kernel implements AutoCloseable {
   private final VirtualMemory vm;
   private final Deque<Runnable> devices = new ArrayDeque<>();
 
-  private Kernel(PhysicalMemory mem) {
-    this.mem = mem;
-    this.vm = new VirtualMemory(mem);
+  private Kernel(VirtualMemory vm) {
+    this.mem = vm.physicalMemory();
+    this.vm = vm;
   }
 
   /**
@@ -59,20 +58,8 @@ public final class Kernel implements AutoCloseable {
    *     reset}
    */
   public static Kernel boot(String cmdline, Path stateDir, boolean reset) {
-    BootParams params = BootParams.parse(cmdline);
-    Scheduler scheduler;
-    try {
-      scheduler = Schedulers.fromSpec(params.get("sched", "threads"));
-    } catch (IllegalArgumentException e) {
-      throw new KernelException(Errno.EINVAL, "bad kernel command line: " + e.getMessage());
-    }
-    PhysicalMemory mem = PhysicalMemory.boot(params, stateDir, reset, scheduler);
-    try {
-      return new Kernel(mem);
-    } catch (RuntimeException e) {
-      mem.close();
-      throw e;
-    }
+    // mm first, fully wired (physical memory's reclaim is this VM's); the block layer on top
+    return new Kernel(VirtualMemory.boot(BootParams.parse(cmdline), stateDir, reset));
   }
 
   /** The physical machine: memmap, zones, buddy allocator, vmstat. */

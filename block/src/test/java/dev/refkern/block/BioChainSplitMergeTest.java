@@ -23,11 +23,13 @@ import org.junit.jupiter.api.io.TempDir;
 class BioChainSplitMergeTest {
   @TempDir Path dir;
   private PhysicalMemory mem;
+  private VirtualMemory vm;
   private final List<Long> pages = new ArrayList<>();
 
   @BeforeEach
   void boot() {
-    mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false);
+    vm = VirtualMemory.boot(BootParams.parse("mem=64M"), dir, false);
+    mem = vm.physicalMemory();
   }
 
   @AfterEach
@@ -118,7 +120,6 @@ class BioChainSplitMergeTest {
 
   @Test
   void reclaimSwapsToABlockDeviceAndBack() {
-    VirtualMemory vm = new VirtualMemory(mem);
     RamDisk disk = new RamDisk(mem, 8 * 256);
     vm.swapon(new BlockSwapDevice(disk, mem.scheduler()));
     Task t = vm.createTask("t");

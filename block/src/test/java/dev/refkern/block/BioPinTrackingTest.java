@@ -35,10 +35,10 @@ class BioPinTrackingTest {
   private VirtualMemory vm;
 
   private void boot(String policy) {
-    mem =
-        PhysicalMemory.boot(
+    vm =
+        VirtualMemory.boot(
             BootParams.parse("mem=64M block.bio_pin_tracking=" + policy), dir, false);
-    vm = new VirtualMemory(mem);
+    mem = vm.physicalMemory();
   }
 
   @AfterEach

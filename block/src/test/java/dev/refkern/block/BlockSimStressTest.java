@@ -138,13 +138,13 @@ class BlockSimStressTest {
     String tag = SimScheduler.seedTag(seed) + " " + kind;
     SimScheduler sched = new SimScheduler(seed);
     List<String> trace = new ArrayList<>();
-    try (PhysicalMemory mem =
-        PhysicalMemory.boot(
+    VirtualMemory vm =
+        VirtualMemory.boot(
             BootParams.parse("mem=64M zone_device=0"),
             dir.resolve("mm-" + kind + "-" + seed + run),
             true,
-            sched)) {
-      VirtualMemory vm = new VirtualMemory(mem);
+            sched);
+    try (PhysicalMemory mem = vm.physicalMemory()) {
       vm.swapon(new RamSwapDevice(4096));
       DirectIo dio = new DirectIo(vm);
       Workqueue kblockd = sched.allocWorkqueue("kblockd");

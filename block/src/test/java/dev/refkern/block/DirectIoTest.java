@@ -85,8 +85,8 @@ class DirectIoTest {
 
   @BeforeEach
   void boot() {
-    mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false);
-    vm = new VirtualMemory(mem);
+    vm = VirtualMemory.boot(BootParams.parse("mem=64M"), dir, false);
+    mem = vm.physicalMemory();
     dio = new DirectIo(vm);
     task = vm.createTask("dio");
   }

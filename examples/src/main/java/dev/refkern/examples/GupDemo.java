@@ -24,9 +24,9 @@ public final class GupDemo {
 
   private GupDemo() {}
 
-  /** Runs the story on {@code mem}, printing what happens. */
-  public static void run(PhysicalMemory mem, PrintStream out) {
-    VirtualMemory vm = new VirtualMemory(mem);
+  /** Runs the story on {@code vm}, printing what happens. */
+  public static void run(VirtualMemory vm, PrintStream out) {
+    PhysicalMemory mem = vm.physicalMemory();
     Gup gup = vm.gup();
     Task app = vm.createTask("app");
     long buf = app.mmapAnon(PAGES * (long) PAGE_SIZE);

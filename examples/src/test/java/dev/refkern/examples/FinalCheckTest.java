@@ -22,8 +22,8 @@ class FinalCheckTest {
 
   @Test
   void aLeakedPinMakesTheCommandExitOne() {
-    try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), tmp, true)) {
-      VirtualMemory vm = new VirtualMemory(mem);
+    VirtualMemory vm = VirtualMemory.boot(BootParams.parse("mem=64M"), tmp, true);
+    try (PhysicalMemory mem = vm.physicalMemory()) {
       Task t = vm.createTask("leaker");
       long buf = t.mmapAnon(2 * 4096L);
       t.storeLong(buf, 1);
@@ -50,10 +50,10 @@ class FinalCheckTest {
 
   @Test
   void theGupStoryReleasesEveryPinItTakes() {
-    try (PhysicalMemory mem =
-        PhysicalMemory.boot(BootParams.parse("mem=256M movablecore=128M"), tmp, true)) {
+    VirtualMemory vm = VirtualMemory.boot(BootParams.parse("mem=256M movablecore=128M"), tmp, true);
+    try (PhysicalMemory mem = vm.physicalMemory()) {
       ByteArrayOutputStream out = new ByteArrayOutputStream();
-      GupDemo.run(mem, new PrintStream(out, true, StandardCharsets.UTF_8));
+      GupDemo.run(vm, new PrintStream(out, true, StandardCharsets.UTF_8));
       String story = out.toString(StandardCharsets.UTF_8);
       assertEquals(java.util.List.of(), FinalCheck.violations(mem), story);
       assertTrue(story.contains(": every pin released"), story);

@@ -6,6 +6,7 @@ import dev.refkern.mm.internal.memmap.MemmapFile;
 import dev.refkern.mm.internal.memmap.OffHeapMemmap;
 import dev.refkern.mm.internal.memmap.PageDescriptor;
 import dev.refkern.mm.internal.page.BuddyAllocator;
+import dev.refkern.mm.internal.page.PageAllocHooks;
 import dev.refkern.mm.internal.pagecache.PageCacheState;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
 import dev.refkern.mm.sched.Scheduler;
@@ -16,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 
 /**
  * The simulated machine's physical memory, booted from a command line ({@code mm_core_init()}): the
@@ -28,11 +30,19 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class PhysicalMemory implements AutoCloseable {
   private final BootParams params;
   private final Scheduler scheduler;
-  private volatile java.util.function.LongConsumer folioAddLru = pfn -> {};
   private final MemmapFile file;
   private final OffHeapMemmap memmap;
   private final Memmap checkedMemmap;
   private final BuddyAllocator allocator;
+  private final LruVec lru;
+  private final Supplier<? extends PageReclaim> reclaim;
+
+  /**
+   * False for a machine booted alone: nothing above it reclaims, so its page-cache folios stay off
+   * the LRU (no {@code lru_add} batch holds a reference to them), as before the node owned it.
+   */
+  private final boolean pageCacheOnLru;
+
   private final PageMemory ram;
   private final VmStat vmstat = new VmStat();
   private final KernelHealth health = new KernelHealth();
@@ -53,12 +63,19 @@ public final class PhysicalMemory implements AutoCloseable {
   private static volatile boolean exiting;
 
   private PhysicalMemory(
-      BootParams params, Path stateDir, boolean reset, Scheduler scheduler, BootProgress progress) {
+      BootParams params,
+      Path stateDir,
+      boolean reset,
+      Scheduler scheduler,
+      BootProgress progress,
+      Supplier<? extends PageReclaim> reclaim) {
     if (exiting) {
       throw new KernelException(Errno.EINTR, "fatal signal pending: the process is exiting");
     }
     this.params = params;
     this.scheduler = scheduler;
+    this.pageCacheOnLru = reclaim != null;
+    this.reclaim = reclaim != null ? reclaim : () -> PageReclaim.NONE;
     this.ramPfns = params.memBytes() / Page.PAGE_SIZE;
     long movablePfns = params.movableBytes() / Page.PAGE_SIZE;
     long maxBlock = 1L << PageAllocator.MAX_ORDER;
@@ -91,8 +108,9 @@ public final class PhysicalMemory implements AutoCloseable {
               movableStart,
               nrPfns,
               params.minFreeKbytes(),
+              new NodeHooks(),
               freed -> progress.update(nrPfns + freed, total));
-      allocator.setDeviceFree(this::freeZoneDevicePage);
+      this.lru = new LruVec(memmap, allocator);
       health.onBug(msg -> file.setStatus("crashed", msg));
       jdk.jfr.FlightRecorder.addPeriodicEvent(MmTraceEvents.VmStat.class, vmstatHook);
     } catch (RuntimeException e) {
@@ -107,7 +125,9 @@ public final class PhysicalMemory implements AutoCloseable {
   }
 
   /**
-   * Boots physical memory on {@code stateDir}.
+   * Boots physical memory alone on {@code stateDir}, without reclaim ({@link PageReclaim#NONE}: an
+   * allocation that would reclaim fails; page-cache folios stay off the LRU). For a kernel with
+   * virtual memory and reclaim, use {@code VirtualMemory.boot}.
    *
    * @param reset discard a previous kernel's memmap in {@code stateDir} rather than refuse
    * @throws KernelException {@code EINVAL} for a bad command line, {@code EBUSY} if another kernel
@@ -115,12 +135,12 @@ public final class PhysicalMemory implements AutoCloseable {
    *     false
    */
   public static PhysicalMemory boot(BootParams params, Path stateDir, boolean reset) {
-    return new PhysicalMemory(params, stateDir, reset, schedulerFor(params), BootProgress.NONE);
+    return boot(params, stateDir, reset, schedulerFor(params));
   }
 
   /**
    * The scheduler {@code sched=} names: {@code threads} (the default) or {@code sim:SEED} for the
-   * deterministic simulation. Both boot paths (this class and the Dagger {@link MmModule}) use it.
+   * deterministic simulation. Both boot paths (this class and the Dagger {@code MmModule}) use it.
    *
    * @throws KernelException {@code EINVAL} for a spec that is neither
    */
@@ -132,41 +152,40 @@ public final class PhysicalMemory implements AutoCloseable {
     }
   }
 
-  /** Boots with an explicit scheduler (the deterministic simulation in tests). */
+  /** Boots alone, without reclaim, with an explicit scheduler (the simulation in tests). */
   public static PhysicalMemory boot(
       BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
-    return new PhysicalMemory(params, stateDir, reset, scheduler, BootProgress.NONE);
+    return new PhysicalMemory(params, stateDir, reset, scheduler, BootProgress.NONE, null);
   }
 
-  /**
-   * Boots with an explicit scheduler, telling {@code progress} how far the memmap's creation and
-   * the filling of the free lists have got.
-   */
+  /** Boots alone, without reclaim, telling {@code progress} how far boot has got. */
   public static PhysicalMemory boot(
       BootParams params, Path stateDir, boolean reset, Scheduler scheduler, BootProgress progress) {
-    return new PhysicalMemory(params, stateDir, reset, scheduler, progress);
+    return new PhysicalMemory(params, stateDir, reset, scheduler, progress, null);
   }
 
   /**
-   * Installs the LRU's hooks: {@code addLru} for a new page-cache folio ({@code folio_add_lru()}),
-   * {@code release} for a folio whose last reference dropped, before it is freed.
+   * Boots with an explicit scheduler and the node's reclaim, telling {@code progress} how far the
+   * memmap's creation and the filling of the free lists have got. This is the composition root's
+   * entry: page_alloc.c and vmscan.c call each other, so {@code reclaim} is resolved only when an
+   * allocation needs it (never during boot), by then bound to the virtual memory built on this
+   * machine ({@code VirtualMemory.boot} or Dagger's {@code MmModule}, through {@code LateReclaim}).
+   *
+   * @param reclaim supplies the node's reclaim at each use
+   * @throws KernelException {@code EINVAL} for a null {@code reclaim}, and as {@link
+   *     #boot(BootParams, Path, boolean)}
    */
-  public void setLruHooks(
-      java.util.function.LongConsumer addLru, java.util.function.LongConsumer release) {
-    this.folioAddLru = addLru;
-    allocator.setReleaseHook(release);
-  }
-
-  /** Installs direct reclaim, run by an allocation that may sleep before it fails. */
-  public void setDirectReclaim(java.util.function.IntConsumer reclaim) {
-    allocator.setDirectReclaim(reclaim);
-  }
-
-  /**
-   * Installs the wake-up of kswapd, run when an allocation finds a zone below its low watermark.
-   */
-  public void setKswapdWake(Runnable wake) {
-    allocator.setKswapdWake(wake);
+  public static PhysicalMemory boot(
+      BootParams params,
+      Path stateDir,
+      boolean reset,
+      Scheduler scheduler,
+      BootProgress progress,
+      Supplier<? extends PageReclaim> reclaim) {
+    if (reclaim == null) {
+      throw new KernelException(Errno.EINVAL, "boot needs the node's PageReclaim");
+    }
+    return new PhysicalMemory(params, stateDir, reset, scheduler, progress, reclaim);
   }
 
   /** {@code pgdat_balanced()}: every zone has its high watermark free. */
@@ -174,10 +193,35 @@ public final class PhysicalMemory implements AutoCloseable {
     return allocator.balanced();
   }
 
-  /** {@code folio_add_lru()} through the installed LRU, if any. */
+  /** {@code folio_add_lru()} for a new page-cache folio; none on a machine booted alone. */
   public void folioAddLru(long pfn) {
     memmap.checkPfn(pfn);
-    folioAddLru.accept(pfn);
+    if (pageCacheOnLru) {
+      lru.folioAddLru(pfn);
+    }
+  }
+
+  /** The node's LRU lists ({@code pgdat->__lruvec}). */
+  public LruVec lru() {
+    return lru;
+  }
+
+  /** The allocator's calls outside page_alloc.c; all run after boot, on this node's parts. */
+  private final class NodeHooks implements PageAllocHooks {
+    @Override
+    public void pageCacheRelease(long pfn) {
+      lru.release(pfn);
+    }
+
+    @Override
+    public void freeZoneDevicePage(long pfn) {
+      PhysicalMemory.this.freeZoneDevicePage(pfn);
+    }
+
+    @Override
+    public PageReclaim reclaim() {
+      return reclaim.get();
+    }
   }
 
   /** The one source of asynchrony: workqueues, kthreads, sleeping locks, the clock. */
@@ -200,7 +244,7 @@ public final class PhysicalMemory implements AutoCloseable {
   }
 
   static {
-    dev.refkern.mm.internal.MmInternals.setRawMemmap(PhysicalMemory::rawMemmap);
+    dev.refkern.mm.internal.MmInternals.setAccess(PhysicalMemory::rawMemmap, m -> m.allocator);
   }
 
   public PageAllocator allocator() {

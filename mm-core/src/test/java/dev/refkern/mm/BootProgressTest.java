@@ -3,6 +3,8 @@ package dev.refkern.mm;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.refkern.mm.sched.Schedulers;
+import dev.refkern.mm.vm.LateReclaim;
+import dev.refkern.mm.vm.MmModule;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -45,7 +47,8 @@ class BootProgressTest {
     BootConfig config =
         new BootConfig(
             BootParams.parse("mem=256M"), dir, false, (d, t) -> calls.add(new long[] {d, t}));
-    try (PhysicalMemory mem = MmModule.physicalMemory(config, Schedulers.threads())) {
+    try (PhysicalMemory mem =
+        MmModule.physicalMemory(config, Schedulers.threads(), new LateReclaim())) {
       assertEquals(mem.memmap().nrPfns() + mem.ramPfns(), calls.get(0)[1]);
     }
     assertMonotonicTo100(calls);

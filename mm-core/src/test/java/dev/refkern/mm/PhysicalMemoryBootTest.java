@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.SimScheduler;
 import dev.refkern.mm.sched.ThreadScheduler;
+import dev.refkern.mm.vm.MmModule;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -86,10 +86,10 @@ public class BlockBenchmark {
     @Setup(Level.Trial)
     public void boot() throws IOException {
       dir = Files.createTempDirectory("refkern-jmh-block");
-      mem =
-          PhysicalMemory.boot(
+      vm =
+          VirtualMemory.boot(
               BootParams.parse("mem=256M zone_device=0"), dir.resolve("kernel"), true);
-      vm = new VirtualMemory(mem);
+      mem = vm.physicalMemory();
       dio = new DirectIo(vm);
       task = vm.createTask("block_bench");
       buf = task.mmapAnon(MIB);

@@ -74,8 +74,8 @@ public class GupBenchmark {
     @Setup(Level.Trial)
     public void boot() throws IOException {
       dir = Files.createTempDirectory("refkern-jmh-gup");
-      mem = PhysicalMemory.boot(BootParams.parse("mem=2G zone_device=0"), dir, true);
-      VirtualMemory vm = new VirtualMemory(mem);
+      VirtualMemory vm = VirtualMemory.boot(BootParams.parse("mem=2G zone_device=0"), dir, true);
+      mem = vm.physicalMemory();
       gup = vm.gup();
       task = vm.createTask("gup_bench");
       addr =

@@ -49,8 +49,8 @@ public class MigrationBenchmark {
   @Setup(Level.Trial)
   public void boot() throws IOException {
     dir = Files.createTempDirectory("refkern-jmh-migrate");
-    mem = PhysicalMemory.boot(BootParams.parse("mem=1G zone_device=0"), dir, false);
-    vm = new VirtualMemory(mem);
+    vm = VirtualMemory.boot(BootParams.parse("mem=1G zone_device=0"), dir, false);
+    mem = vm.physicalMemory();
     task = vm.createTask("bench");
     base = task.mmapAnon(PAGES * (long) PAGE_SIZE);
     for (int i = 0; i < PAGES; i++) {

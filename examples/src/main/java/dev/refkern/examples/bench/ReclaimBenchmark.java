@@ -55,8 +55,8 @@ public class ReclaimBenchmark {
   @Setup(Level.Trial)
   public void boot() throws IOException {
     dir = Files.createTempDirectory("refkern-jmh-reclaim");
-    mem = PhysicalMemory.boot(BootParams.parse("mem=1G zone_device=0"), dir, false);
-    vm = new VirtualMemory(mem);
+    vm = VirtualMemory.boot(BootParams.parse("mem=1G zone_device=0"), dir, false);
+    mem = vm.physicalMemory();
     vm.swapon(new RamSwapDevice(PAGES * 2L));
     task = vm.createTask("bench");
     base = task.mmapAnon(PAGES * (long) PAGE_SIZE);

@@ -118,7 +118,7 @@ final class DemoCommand implements Callable<Integer> {
       check(mem);
 
       section("5. get_user_pages: a pinned DMA buffer across fork");
-      GupDemo.run(mem, out);
+      GupDemo.run(k.virtualMemory(), out);
       check(mem);
 
       section("6. live inspection of the running kernel's memmap (refkern inspect)");

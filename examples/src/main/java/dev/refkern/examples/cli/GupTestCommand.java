@@ -242,8 +242,8 @@ final class GupTestCommand implements Callable<Integer> {
     PrintStream out = System.out;
     Path dir = KernelSession.stateDir(state, "refkern-gup-test");
     Progress prog = new Progress(ConsoleProgress.wanted(progress), nthreads);
-    try (PhysicalMemory mem = PhysicalMemory.boot(params, dir, reset)) {
-      VirtualMemory vm = new VirtualMemory(mem);
+    VirtualMemory vm = VirtualMemory.boot(params, dir, reset);
+    try (PhysicalMemory mem = vm.physicalMemory()) {
       Task task = vm.createTask("gup_test");
       out.println("TAP version 13");
       out.println("1.." + nthreads);

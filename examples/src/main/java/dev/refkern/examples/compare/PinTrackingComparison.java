@@ -251,16 +251,16 @@ public final class PinTrackingComparison {
   /** One policy on a fresh machine; null if this build does not know the policy. */
   static Row runOne(String name, Config cfg, Path dir, Consumer<String> progress) {
     BootParams params = BootParams.parse(cfg.cmdline() + " gup.pin_tracking=" + name);
-    try (PhysicalMemory mem = PhysicalMemory.boot(params, dir, true)) {
-      VirtualMemory vm;
-      try {
-        vm = new VirtualMemory(mem);
-      } catch (KernelException e) {
-        if (e.errno() == Errno.EINVAL) {
-          return null; // gup.pin_tracking= names a policy this build lacks
-        }
-        throw e;
+    VirtualMemory vm;
+    try {
+      vm = VirtualMemory.boot(params, dir, true); // closes what it booted if it fails
+    } catch (KernelException e) {
+      if (e.errno() == Errno.EINVAL) {
+        return null; // gup.pin_tracking= names a policy this build lacks
       }
+      throw e;
+    }
+    try (PhysicalMemory mem = vm.physicalMemory()) {
       return new Workload(mem, vm, cfg, progress).run();
     }
   }

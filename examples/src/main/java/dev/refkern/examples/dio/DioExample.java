@@ -209,8 +209,8 @@ public final class DioExample {
   private static Outcome mainRun(Config cfg, Consumer<String> progress) {
     BootParams params = BootParams.parse(cfg.cmdline());
     progress.accept("boot: " + cfg.cmdline());
-    try (PhysicalMemory mem = PhysicalMemory.boot(params, cfg.stateDir().resolve("kernel"), true)) {
-      VirtualMemory vm = new VirtualMemory(mem);
+    VirtualMemory vm = VirtualMemory.boot(params, cfg.stateDir().resolve("kernel"), true);
+    try (PhysicalMemory mem = vm.physicalMemory()) {
       DirectIo dio = new DirectIo(vm);
       Task task = vm.createTask("dio");
       Path image = cfg.stateDir().resolve("disk0.img");
@@ -496,9 +496,9 @@ public final class DioExample {
 
     DesignMachine(Config cfg, String name) {
       BootParams params = BootParams.parse(cfg.cmdline() + " block.bio_pin_tracking=" + name);
-      mem = PhysicalMemory.boot(params, cfg.stateDir().resolve("design-" + name), true);
+      vm = VirtualMemory.boot(params, cfg.stateDir().resolve("design-" + name), true);
+      mem = vm.physicalMemory();
       try {
-        vm = new VirtualMemory(mem);
         dio = new DirectIo(vm);
         policy = dio.bioPinTracking();
         task = vm.createTask("dio-" + name);

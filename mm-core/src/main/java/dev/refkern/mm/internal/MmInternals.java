@@ -3,24 +3,30 @@ package dev.refkern.mm.internal;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.internal.page.BuddyAllocator;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import java.util.function.Function;
 
 /**
  * mm-core's private access between its packages (the JDK's {@code SharedSecrets} pattern): the
  * unchecked memmap for paths whose pfns come from page tables and folios, and an address_space's
- * private fields for the vm package's filemap, truncate, page-writeback and migrate code. The
- * package is not exported, so other modules only ever see the checked memmap and public accessors.
+ * private fields for the vm package's filemap, truncate, page-writeback and migrate code, and the
+ * buddy allocator's internals for compaction. The package is not exported, so other modules only
+ * ever see the checked memmap, the {@code PageAllocator} API and public accessors.
  */
 public final class MmInternals {
   private static volatile Function<PhysicalMemory, Memmap> rawMemmap;
   private static volatile Function<AddressSpace, AddressSpaceState> addressSpaceState;
+  private static volatile Function<PhysicalMemory, BuddyAllocator> buddy;
 
   private MmInternals() {}
 
   /** Set once by {@link PhysicalMemory}'s class initialiser. */
-  public static void setRawMemmap(Function<PhysicalMemory, Memmap> access) {
-    rawMemmap = access;
+  public static void setAccess(
+      Function<PhysicalMemory, Memmap> rawMemmapAccess,
+      Function<PhysicalMemory, BuddyAllocator> buddyAccess) {
+    rawMemmap = rawMemmapAccess;
+    buddy = buddyAccess;
   }
 
   /** The memmap of {@code mem} without the public pfn check. */
@@ -36,5 +42,10 @@ public final class MmInternals {
   /** The private fields of {@code mapping} ({@code i_pages}, flags, counters). */
   public static AddressSpaceState state(AddressSpace mapping) {
     return addressSpaceState.apply(mapping);
+  }
+
+  /** The buddy allocator of {@code mem}, with the free-block operations compaction needs. */
+  public static BuddyAllocator buddy(PhysicalMemory mem) {
+    return buddy.apply(mem);
   }
 }

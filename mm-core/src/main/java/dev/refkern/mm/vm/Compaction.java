@@ -10,6 +10,7 @@ import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.ZoneInfo;
 import dev.refkern.mm.ZoneType;
+import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.page.BuddyAllocator;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -63,11 +64,13 @@ public final class Compaction {
   private final BuddyAllocator buddy;
   private final Gup gup;
 
+  /** Compaction over {@code vm}'s machine. */
   public Compaction(VirtualMemory vm) {
     this.vm = vm;
     this.mem = vm.physicalMemory();
     this.memmap = vm.memmap();
-    this.buddy = (BuddyAllocator) mem.allocator();
+    // the free scanner's __isolate_free_page() is internal to the buddy allocator, not its API
+    this.buddy = MmInternals.buddy(mem);
     this.gup = vm.gup();
   }
 

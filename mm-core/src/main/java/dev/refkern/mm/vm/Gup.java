@@ -9,6 +9,7 @@ import static dev.refkern.mm.vm.Pte.*;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.LruVec;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;

@@ -4,6 +4,7 @@ import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.Gfp;
+import dev.refkern.mm.LruVec;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;

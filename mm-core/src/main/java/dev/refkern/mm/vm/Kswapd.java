@@ -1,5 +1,6 @@
 package dev.refkern.mm.vm;
 
+import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
 import dev.refkern.mm.sched.KThread;
@@ -14,16 +15,20 @@ import java.util.concurrent.atomic.AtomicLong;
  * deterministic simulation can interleave it with the tasks.
  */
 public final class Kswapd {
-  private final VirtualMemory vm;
+  private final PhysicalMemory mem;
+  private final Vmscan vmscan;
   private final Scheduler sched;
   private final WaitQueue wait;
   private final AtomicLong wakeups = new AtomicLong();
   private volatile boolean stopping;
+  private volatile boolean running;
   private KThread thread;
 
-  Kswapd(VirtualMemory vm) {
-    this.vm = vm;
-    this.sched = vm.physicalMemory().scheduler();
+  /** Built with the node, not yet running ({@code kswapd_run()} starts it). */
+  Kswapd(PhysicalMemory mem, Vmscan vmscan) {
+    this.mem = mem;
+    this.vmscan = vmscan;
+    this.sched = mem.scheduler();
     this.wait = sched.newWaitQueue();
   }
 
@@ -31,12 +36,15 @@ public final class Kswapd {
     if (thread != null) {
       return;
     }
-    vm.physicalMemory().setKswapdWake(this::wakeup);
+    running = true;
     thread = sched.kthreadRun("kswapd0", this::run);
   }
 
-  /** {@code wakeup_kswapd()}. */
+  /** {@code wakeup_kswapd()}; nothing while the thread does not run. */
   void wakeup() {
+    if (!running) {
+      return;
+    }
     wakeups.incrementAndGet();
     wait.wakeAll();
   }
@@ -58,7 +66,7 @@ public final class Kswapd {
       balancePgdat();
       MmTraceEvents.KswapdSleep sleep = new MmTraceEvents.KswapdSleep();
       if (sleep.shouldCommit()) {
-        sleep.balanced = vm.physicalMemory().zonesBalanced();
+        sleep.balanced = mem.zonesBalanced();
         sleep.commit();
       }
     }
@@ -69,10 +77,10 @@ public final class Kswapd {
 
   /** {@code balance_pgdat()}. */
   private void balancePgdat() {
-    vm.physicalMemory().vmstat().inc(VmItem.PAGEOUTRUN);
+    mem.vmstat().inc(VmItem.PAGEOUTRUN);
     int failures = 0;
-    while (!stopping && !vm.physicalMemory().zonesBalanced()) {
-      if (vm.vmscan().shrinkNode(Vmscan.SWAP_CLUSTER_MAX).reclaimed() > 0) {
+    while (!stopping && !mem.zonesBalanced()) {
+      if (vmscan.shrinkNode(Vmscan.SWAP_CLUSTER_MAX).reclaimed() > 0) {
         failures = 0;
       } else if (++failures >= MAX_RECLAIM_RETRIES) {
         return; // nothing reclaimable for now: sleep until the next wake-up
@@ -89,10 +97,10 @@ public final class Kswapd {
       thread = null;
     }
     if (t != null) {
+      running = false;
       stopping = true;
       wait.wakeAll();
       t.join();
-      vm.physicalMemory().setKswapdWake(() -> {});
     }
   }
 

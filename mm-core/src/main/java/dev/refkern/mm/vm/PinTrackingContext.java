@@ -1,5 +1,6 @@
 package dev.refkern.mm.vm;
 
+import dev.refkern.mm.LruVec;
 import dev.refkern.mm.Memmap;
 
 /**

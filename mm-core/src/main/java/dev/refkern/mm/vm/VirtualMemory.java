@@ -2,14 +2,20 @@ package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.PageFlags.*;
 
+import dev.refkern.mm.BootParams;
+import dev.refkern.mm.BootProgress;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.LruVec;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.PageReclaim;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.PolicyRegistry;
+import dev.refkern.mm.sched.Scheduler;
+import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
@@ -43,13 +49,18 @@ public final class VirtualMemory {
   private final Mprotect mprotect;
   private final Madvise madvise;
   private final Fork fork;
-  private Kswapd kswapd;
+  private final Kswapd kswapd;
+  private final NodeReclaim reclaim;
   // The page cache's kernel files (filemap.c, truncate.c, page-writeback.c).
   private final PageWriteback pageWriteback;
   private final Filemap filemap;
   private final Truncate truncate;
 
-  public VirtualMemory(PhysicalMemory mem) {
+  /**
+   * Builds virtual memory on {@code mem}. Not public: {@code mem}'s reclaim must resolve to this
+   * object, which only the composition roots ({@link #boot} and {@link MmModule}) arrange.
+   */
+  VirtualMemory(PhysicalMemory mem) {
     this.mem = mem;
     this.memmap = dev.refkern.mm.internal.MmInternals.rawMemmap(mem);
     PageAllocator alloc = mem.allocator();
@@ -63,7 +74,7 @@ public final class VirtualMemory {
     this.zeroPfn = zero;
     AtomicLong ids = new AtomicLong(); // mm and anon_vma ids
     LongSupplier nextId = ids::incrementAndGet;
-    this.lru = new LruVec(memmap, alloc);
+    this.lru = mem.lru();
     // resolved once: the hot paths call the policy object, never the registry
     PinTrackingPolicy pins =
         PolicyRegistry.global()
@@ -92,8 +103,54 @@ public final class VirtualMemory {
     this.mprotect = new Mprotect(mmap, pageWalk);
     this.madvise = new Madvise(mmap, memory);
     this.fork = new Fork(mem, nextId, mmap, memory, rmap);
-    mem.setLruHooks(lru::folioAddLru, lru::release);
-    mem.setDirectReclaim(vmscan::directReclaim);
+    this.kswapd = new Kswapd(mem, vmscan);
+    this.reclaim = new NodeReclaim(vmscan, kswapd);
+  }
+
+  /**
+   * Boots a kernel's memory management fully wired, with the scheduler {@code sched=} names:
+   * physical memory, then virtual memory with GUP, the LRU and reclaim (direct reclaim and kswapd's
+   * wake-ups reach {@link #vmscan()}). The one plain call for a library user without Dagger.
+   *
+   * @throws KernelException as {@link PhysicalMemory#boot(BootParams, Path, boolean)}; {@code
+   *     ENOMEM} if the zero page cannot be had
+   */
+  public static VirtualMemory boot(BootParams params, Path stateDir, boolean reset) {
+    return boot(params, stateDir, reset, PhysicalMemory.schedulerFor(params), BootProgress.NONE);
+  }
+
+  /** {@link #boot(BootParams, Path, boolean)} with an explicit scheduler (the simulation). */
+  public static VirtualMemory boot(
+      BootParams params, Path stateDir, boolean reset, Scheduler scheduler) {
+    return boot(params, stateDir, reset, scheduler, BootProgress.NONE);
+  }
+
+  /** As above, telling {@code progress} how far boot's loops over every frame have got. */
+  public static VirtualMemory boot(
+      BootParams params, Path stateDir, boolean reset, Scheduler scheduler, BootProgress progress) {
+    LateReclaim late = new LateReclaim();
+    return create(PhysicalMemory.boot(params, stateDir, reset, scheduler, progress, late), late);
+  }
+
+  /**
+   * Builds virtual memory on {@code mem}, which was booted with {@code late} as its reclaim, then
+   * binds {@code late} to it. Closes {@code mem} if building the VM fails.
+   */
+  static VirtualMemory create(PhysicalMemory mem, LateReclaim late) {
+    VirtualMemory vm;
+    try {
+      vm = new VirtualMemory(mem);
+    } catch (RuntimeException e) {
+      mem.close();
+      throw e;
+    }
+    late.bind(vm.reclaim);
+    return vm;
+  }
+
+  /** What physical memory calls for reclaim: this VM's direct reclaim and kswapd. */
+  PageReclaim pageReclaim() {
+    return reclaim;
   }
 
   public PhysicalMemory physicalMemory() {
@@ -157,9 +214,6 @@ public final class VirtualMemory {
 
   /** {@code kswapd_run()}: starts background reclaim; stop it with {@link Kswapd#stop()}. */
   public synchronized Kswapd startKswapd() {
-    if (kswapd == null) {
-      kswapd = new Kswapd(this);
-    }
     kswapd.start();
     return kswapd;
   }

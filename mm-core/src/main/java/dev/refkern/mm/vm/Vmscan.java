@@ -6,6 +6,7 @@ import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
+import dev.refkern.mm.LruVec;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;

@@ -36,13 +36,13 @@ class GupSimStressTest {
     String tag = SimScheduler.seedTag(seed) + " gup.pin_tracking=" + policy;
     SimScheduler sched = new SimScheduler(seed);
     List<String> trace = new ArrayList<>();
-    try (PhysicalMemory mem =
-        PhysicalMemory.boot(
+    VirtualMemory vm =
+        VirtualMemory.boot(
             BootParams.parse("mem=64M movablecore=16M gup.pin_tracking=" + policy),
             dir.resolve(policy + seed),
             true,
-            sched)) {
-      VirtualMemory vm = new VirtualMemory(mem);
+            sched);
+    try (PhysicalMemory mem = vm.physicalMemory()) {
       vm.swapon(new dev.refkern.mm.RamSwapDevice(4096));
       Gup gup = vm.gup();
       long freeAtStart = mem.allocator().nrFreePages();

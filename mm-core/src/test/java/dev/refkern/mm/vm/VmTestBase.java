@@ -18,8 +18,8 @@ abstract class VmTestBase {
   boolean pinsMayRemain;
 
   void boot(String cmdline) {
-    mem = PhysicalMemory.boot(BootParams.parse(cmdline), dir, false);
-    vm = new VirtualMemory(mem);
+    vm = VirtualMemory.boot(BootParams.parse(cmdline), dir, false);
+    mem = vm.physicalMemory();
     gup = vm.gup();
   }
 

@@ -263,10 +263,8 @@ class VmscanTest extends VmTestBase {
     for (long seed = 1; seed <= 6; seed++) {
       dev.refkern.mm.sched.SimScheduler sched = new dev.refkern.mm.sched.SimScheduler(seed);
       String tag = dev.refkern.mm.sched.SimScheduler.seedTag(seed);
-      mem =
-          dev.refkern.mm.PhysicalMemory.boot(
-              dev.refkern.mm.BootParams.parse("mem=64M"), dir, true, sched);
-      vm = new VirtualMemory(mem);
+      vm = VirtualMemory.boot(dev.refkern.mm.BootParams.parse("mem=64M"), dir, true, sched);
+      mem = vm.physicalMemory();
       gup = vm.gup();
       vm.swapon(new RamSwapDevice(16384));
       task = vm.createTask("t");

@@ -29,34 +29,18 @@ public final class BuddyAllocator implements PageAllocator {
   private final BuddyZone movable; // null without movablecore=
   private final long deviceStart;
   private final long deviceEnd;
-  private volatile LongConsumer deviceFree = pfn -> {};
-  private volatile LongConsumer releaseHook = pfn -> {};
-  private volatile java.util.function.IntConsumer directReclaim;
-  private volatile Runnable kswapdWake = () -> {};
+  private final PageAllocHooks hooks;
 
   /** Boot reports progress every this many frames (a memmap section's worth). */
   private static final long PROGRESS_STRIDE = 1L << 15;
 
   /**
-   * Builds the zones and frees every RAM frame into them ({@code memblock_free_all()}).
+   * Builds the zones and frees every RAM frame into them ({@code memblock_free_all()}), telling
+   * {@code progress} after each block how many RAM frames are free so far (ending at {@code
+   * ramPfns}).
    *
    * @param movableStart first pfn of {@code ZONE_MOVABLE}, or {@code ramPfns} for none
-   */
-  public BuddyAllocator(
-      Memmap memmap,
-      PageMemory ram,
-      VmStat vmstat,
-      KernelHealth health,
-      long ramPfns,
-      long movableStart,
-      long deviceEnd,
-      long minFreeKbytes) {
-    this(memmap, ram, vmstat, health, ramPfns, movableStart, deviceEnd, minFreeKbytes, n -> {});
-  }
-
-  /**
-   * As above, telling {@code progress} after each block how many RAM frames are free so far (ending
-   * at {@code ramPfns}).
+   * @param hooks what a free and a failing allocation call outside the allocator
    */
   public BuddyAllocator(
       Memmap memmap,
@@ -67,8 +51,10 @@ public final class BuddyAllocator implements PageAllocator {
       long movableStart,
       long deviceEnd,
       long minFreeKbytes,
+      PageAllocHooks hooks,
       LongConsumer progress) {
     this.memmap = memmap;
+    this.hooks = hooks;
     this.ram = ram;
     this.vmstat = vmstat;
     this.health = health;
@@ -132,11 +118,6 @@ public final class BuddyAllocator implements PageAllocator {
     return movable == null ? List.of(normal) : List.of(normal, movable);
   }
 
-  /** {@code wakeup_kswapd()}: run when an allocation finds a zone below its low watermark. */
-  public void setKswapdWake(Runnable wake) {
-    this.kswapdWake = wake;
-  }
-
   /** Whether every buddy zone has at least its high watermark free ({@code pgdat_balanced()}). */
   public boolean balanced() {
     for (BuddyZone z : buddyZones()) {
@@ -145,21 +126,6 @@ public final class BuddyAllocator implements PageAllocator {
       }
     }
     return true;
-  }
-
-  /** {@code try_to_free_pages()}: what an allocation that may sleep runs before it fails. */
-  public void setDirectReclaim(java.util.function.IntConsumer reclaim) {
-    this.directReclaim = reclaim;
-  }
-
-  /** Called for a folio whose last reference dropped, before it is checked and freed (the LRU). */
-  public void setReleaseHook(LongConsumer hook) {
-    this.releaseHook = hook;
-  }
-
-  /** Where {@code ZONE_DEVICE} pages go when their last reference drops. */
-  public void setDeviceFree(LongConsumer hook) {
-    this.deviceFree = hook;
   }
 
   @Override
@@ -178,7 +144,7 @@ public final class BuddyAllocator implements PageAllocator {
     long pfn = NO_PFN;
     for (int pass = 0; pass < 2 && pfn == NO_PFN; pass++) {
       if (pass == 1) {
-        kswapdWake.run(); // __alloc_pages_slowpath(): wake_all_kswapds()
+        hooks.reclaim().wakeKswapd(); // __alloc_pages_slowpath(): wake_all_kswapds()
       }
       if (movableOk) {
         pfn = tryZone(movable, order, pass, high);
@@ -187,9 +153,8 @@ public final class BuddyAllocator implements PageAllocator {
         pfn = tryZone(normal, order, pass, high);
       }
     }
-    java.util.function.IntConsumer reclaim = directReclaim;
-    if (pfn == NO_PFN && reclaim != null && (gfp & Gfp.DIRECT_RECLAIM) != 0) {
-      reclaim.accept(order);
+    if (pfn == NO_PFN && (gfp & Gfp.DIRECT_RECLAIM) != 0) {
+      hooks.reclaim().directReclaim(order); // __alloc_pages_direct_reclaim()
       pfn = movableOk ? tryZone(movable, order, 1, high) : NO_PFN;
       if (pfn == NO_PFN) {
         pfn = tryZone(normal, order, 1, high);
@@ -298,10 +263,10 @@ public final class BuddyAllocator implements PageAllocator {
   /** {@code free_pages_prepare()} then {@code __free_one_page()}; a bad page is leaked. */
   private void freeFrozen(long pfn, int order) {
     if (memmap.zone(pfn) == ZoneType.DEVICE) {
-      deviceFree.accept(pfn);
+      hooks.freeZoneDevicePage(pfn);
       return;
     }
-    releaseHook.accept(pfn); // __page_cache_release(): off the LRU before the checks
+    hooks.pageCacheRelease(pfn); // __page_cache_release(): off the LRU before the checks
     String bad = badReason(pfn);
     for (long i = 1; bad == null && i < (1L << order); i++) {
       if (memmap.testFlag(pfn, PG_HEAD)) {

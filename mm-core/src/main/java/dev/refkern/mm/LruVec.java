@@ -1,9 +1,7 @@
-package dev.refkern.mm.vm;
+package dev.refkern.mm;
 
 import static dev.refkern.mm.PageFlags.*;
 
-import dev.refkern.mm.Memmap;
-import dev.refkern.mm.PageAllocator;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
@@ -102,7 +100,7 @@ public final class LruVec {
   }
 
   /** True while the {@code lru_isolate} policy keeps the folio off the LRU for a pin. */
-  boolean pinIsolated(long head) {
+  public boolean pinIsolated(long head) {
     return memmap.lruState(head) == PIN_ISOLATED;
   }
 
@@ -111,7 +109,7 @@ public final class LruVec {
    * refs} more pins in its now unused list links. A folio still in a per-CPU batch needs {@code
    * lru_add_drain_all()} first, which a speculative (gup_fast) caller cannot do: it fails then.
    */
-  boolean pinIsolate(long head, int refs, boolean speculative) {
+  public boolean pinIsolate(long head, int refs, boolean speculative) {
     synchronized (lruLock) {
       if (pinIsolated(head)) {
         memmap.setLruPrev(head, memmap.lruPrev(head) + refs);
@@ -144,7 +142,7 @@ public final class LruVec {
   }
 
   /** Drops {@code refs} pins; the last one puts the folio back on its list. False if not pinned. */
-  boolean pinRelease(long head, int refs) {
+  public boolean pinRelease(long head, int refs) {
     synchronized (lruLock) {
       if (!pinIsolated(head) || memmap.lruPrev(head) + 1 < refs) {
         return false;
@@ -250,8 +248,8 @@ public final class LruVec {
   }
 
   /**
-   * The release hook ({@code __page_cache_release()}): a folio whose last reference dropped leaves
-   * its list and loses the LRU-only flags ({@code __folio_clear_lru_flags()}).
+   * {@code __page_cache_release()}, called by the page allocator: a folio whose last reference
+   * dropped leaves its list and loses the LRU-only flags ({@code __folio_clear_lru_flags()}).
    */
   void release(long pfn) {
     if (memmap.testFlag(pfn, PG_LRU)) {
@@ -267,7 +265,7 @@ public final class LruVec {
   }
 
   /** {@code folio_isolate_lru()}: off its list with a reference taken; false if not on one. */
-  boolean isolate(long pfn) {
+  public boolean isolate(long pfn) {
     long h = memmap.compoundHead(pfn);
     synchronized (lruLock) {
       if (!memmap.testFlag(h, PG_LRU) || !memmap.refTryAdd(h, 1)) {
@@ -281,7 +279,7 @@ public final class LruVec {
   /**
    * {@code folio_putback_lru()}: back on the list its flags say, dropping the isolation reference.
    */
-  void putback(long pfn) {
+  public void putback(long pfn) {
     synchronized (lruLock) {
       if (!memmap.testFlag(pfn, PG_LRU) && !pinIsolated(pfn)) {
         link(pfn, listFor(pfn));
@@ -294,7 +292,7 @@ public final class LruVec {
    * {@code isolate_lru_folios()}: takes up to {@code max} folios from the tail of {@code list} into
    * {@code out}, each with a reference. Returns how many.
    */
-  int isolateFromTail(LruList list, int max, long[] out) {
+  public int isolateFromTail(LruList list, int max, long[] out) {
     int n = 0;
     synchronized (lruLock) {
       long pfn = tail[list.ordinal()];
