@@ -38,8 +38,6 @@ import java.util.function.Supplier;
 public final class SimScheduler implements Scheduler {
 
   private static final long NO_LIMIT = Long.MAX_VALUE;
-  // WQ_DFL_ACTIVE: how many items of one workqueue may be in flight at once.
-  private static final int DEFAULT_MAX_ACTIVE = 256;
   private static final long KILL_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
   private static final long JOIN_MILLIS = 2000;
 
@@ -568,7 +566,7 @@ public final class SimScheduler implements Scheduler {
 
   @Override
   public Workqueue allocWorkqueue(String name) {
-    return new SimWorkqueue(name, DEFAULT_MAX_ACTIVE);
+    return new SimWorkqueue(name, WorkqueueCore.DEFAULT_MAX_ACTIVE);
   }
 
   @Override

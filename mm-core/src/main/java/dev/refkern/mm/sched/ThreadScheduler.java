@@ -27,8 +27,6 @@ import java.util.function.Supplier;
  */
 public final class ThreadScheduler implements Scheduler {
 
-  // WQ_DFL_ACTIVE: how many items of one workqueue may be in flight at once.
-  private static final int DEFAULT_MAX_ACTIVE = 256;
   private static final long KEEP_ALIVE_NANOS = TimeUnit.SECONDS.toNanos(1);
   private static final long SHUTDOWN_GRACE_NANOS = TimeUnit.SECONDS.toNanos(10);
   private static final long NANOS_PER_JIFFY = 1_000_000_000L / Clock.HZ;
@@ -71,7 +69,7 @@ public final class ThreadScheduler implements Scheduler {
 
   @Override
   public Workqueue allocWorkqueue(String name) {
-    return register(new TWorkqueue(name, DEFAULT_MAX_ACTIVE, new ThreadWaitHead()));
+    return register(new TWorkqueue(name, WorkqueueCore.DEFAULT_MAX_ACTIVE, new ThreadWaitHead()));
   }
 
   @Override

@@ -32,6 +32,9 @@ abstract class WorkqueueCore<T> implements Workqueue {
     }
   }
 
+  /** {@code WQ_DFL_ACTIVE}: how many items of one workqueue may be in flight at once. */
+  static final int DEFAULT_MAX_ACTIVE = 256;
+
   final String name;
   final int maxActive;
   final SchedCore core;
