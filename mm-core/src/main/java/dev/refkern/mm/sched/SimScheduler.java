@@ -1,18 +1,11 @@
 package dev.refkern.mm.sched;
 
 import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
 import java.util.PriorityQueue;
-import java.util.Set;
 import java.util.SplittableRandom;
-import java.util.TreeSet;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -45,8 +38,6 @@ import java.util.function.Supplier;
 public final class SimScheduler implements Scheduler {
 
   private static final long NO_LIMIT = Long.MAX_VALUE;
-  // WQ_DFL_ACTIVE: how many items of one workqueue may be in flight at once.
-  private static final int DEFAULT_MAX_ACTIVE = 256;
   private static final long KILL_WAIT_NANOS = TimeUnit.SECONDS.toNanos(2);
   private static final long JOIN_MILLIS = 2000;
 
@@ -57,7 +48,7 @@ public final class SimScheduler implements Scheduler {
   private final ReentrantLock mon = new ReentrantLock();
   private final Condition driverTurn = mon.newCondition();
   private final ThreadLocal<SimThread> self = new ThreadLocal<>();
-  private final ThreadLocal<int[]> atomicDepth = ThreadLocal.withInitial(() -> new int[1]);
+  private final SchedCore core = new SchedCore(new SimParker());
   private final List<SimThread> live = new ArrayList<>();
   // Order matters: the seeded pick indexes into it.
   private final List<SimThread> runnable = new ArrayList<>();
@@ -343,9 +334,9 @@ public final class SimScheduler implements Scheduler {
     }
   }
 
-  // Every sleep: re-checks cond after each wake-up; the boot CPU runs the simulation instead.
+  // Every sleep, after might_sleep(): re-checks cond after each wake-up; the boot CPU runs the
+  // simulation instead.
   private void waitUntil(WaitList q, BooleanSupplier cond, Supplier<String> what, boolean idle) {
-    mightSleep();
     SimThread me = self.get();
     if (me == null) {
       drive(cond, NO_LIMIT, what);
@@ -561,22 +552,6 @@ public final class SimScheduler implements Scheduler {
     return (RuntimeException) t;
   }
 
-  private String taskName() {
-    SimThread me = self.get();
-    return me != null ? me.name : "boot CPU (" + Thread.currentThread().getName() + ")";
-  }
-
-  private Object currentTask() {
-    SimThread me = self.get();
-    return me != null ? me : Thread.currentThread();
-  }
-
-  private static String taskName(Object task) {
-    return task instanceof SimThread
-        ? "'" + ((SimThread) task).name + "'"
-        : "boot CPU (" + ((Thread) task).getName() + ")";
-  }
-
   // ---------------------------------------------------------------- Scheduler
 
   @Override
@@ -591,7 +566,7 @@ public final class SimScheduler implements Scheduler {
 
   @Override
   public Workqueue allocWorkqueue(String name) {
-    return new SimWorkqueue(name, DEFAULT_MAX_ACTIVE);
+    return new SimWorkqueue(name, WorkqueueCore.DEFAULT_MAX_ACTIVE);
   }
 
   @Override
@@ -620,26 +595,17 @@ public final class SimScheduler implements Scheduler {
 
   @Override
   public KLock newLock(String name) {
-    return new SimLock(Objects.requireNonNull(name, "name"));
+    return core.newLock(name);
   }
 
   @Override
   public Completion newCompletion() {
-    return new SimCompletion(nextId());
+    return core.newCompletion();
   }
 
   @Override
   public WaitQueue newWaitQueue() {
-    return new SimWaitQueue(nextId());
-  }
-
-  private long nextId() {
-    mon.lock();
-    try {
-      return nextObjectId++;
-    } finally {
-      mon.unlock();
-    }
+    return core.newWaitQueue();
   }
 
   @Override
@@ -650,31 +616,17 @@ public final class SimScheduler implements Scheduler {
 
   @Override
   public void runInCompletionContext(Runnable body) {
-    int[] depth = atomicDepth.get();
-    depth[0]++;
-    try {
-      body.run();
-    } finally {
-      depth[0]--;
-    }
+    core.runInCompletionContext(body);
   }
 
   @Override
   public boolean inAtomicContext() {
-    return atomicDepth.get()[0] > 0;
+    return core.inAtomicContext();
   }
 
   @Override
   public void mightSleep() {
-    if (inAtomicContext()) {
-      throw new SleepInAtomicError(
-          "BUG: sleeping function called from invalid context: in_atomic()=1, task "
-              + taskName()
-              + ", "
-              + tag
-              + ", jiffies="
-              + jiffies);
-    }
+    core.mightSleep();
   }
 
   @Override
@@ -729,17 +681,101 @@ public final class SimScheduler implements Scheduler {
     }
   }
 
-  // The sleepers on one thing; all access under mon.
-  private final class WaitList {
+  // The sleepers on one thing; its lock is the one CPU's, mon.
+  private final class WaitList implements WaitHead {
     final List<SimThread> waiters = new ArrayList<>();
 
-    void wakeAll() {
+    @Override
+    public void lock() {
+      mon.lock();
+    }
+
+    @Override
+    public void unlock() {
+      mon.unlock();
+    }
+
+    @Override
+    public void waitLocked(BooleanSupplier cond, Supplier<String> what) {
+      mon.unlock(); // the boot CPU drives the simulation without it
+      try {
+        waitUntil(this, cond, what, false);
+      } finally {
+        mon.lock();
+      }
+    }
+
+    @Override
+    public void waitEvent(BooleanSupplier cond, Supplier<String> what, boolean idle) {
+      waitUntil(this, cond, what, idle);
+    }
+
+    // Wakes every sleeper: each re-checks, and the set woken keeps replaying seeds as before.
+    @Override
+    public void wakeOne() {
+      wakeAll();
+    }
+
+    @Override
+    public void wakeAll() {
       for (SimThread w : waiters) {
         if (w.blockedOn == this) {
           makeRunnable(w);
         }
       }
       waiters.clear();
+    }
+  }
+
+  // A simulated thread sleeps by handing the CPU to the seeded pick.
+  private final class SimParker implements Parker {
+    @Override
+    public WaitHead newWaitHead() {
+      return new WaitList();
+    }
+
+    @Override
+    public MutexCore.Word newMutexWord() {
+      return new MutexCore.OnWaitHead(new WaitList());
+    }
+
+    @Override
+    public long nextId() {
+      mon.lock();
+      try {
+        return nextObjectId++;
+      } finally {
+        mon.unlock();
+      }
+    }
+
+    @Override
+    public String tag() {
+      return tag + ": ";
+    }
+
+    @Override
+    public Object currentTask() {
+      SimThread me = self.get();
+      return me != null ? me : Thread.currentThread();
+    }
+
+    @Override
+    public String taskName(Object task) {
+      return task instanceof SimThread
+          ? "'" + ((SimThread) task).name + "'"
+          : "boot CPU (" + ((Thread) task).getName() + ")";
+    }
+
+    @Override
+    public String sleeperInAtomic() {
+      SimThread me = self.get();
+      return "task "
+          + (me != null ? me.name : "boot CPU (" + Thread.currentThread().getName() + ")")
+          + ", "
+          + tag
+          + ", jiffies="
+          + jiffies;
     }
   }
 
@@ -826,6 +862,7 @@ public final class SimScheduler implements Scheduler {
       if (self.get() == this) {
         throw new IllegalStateException(tag + ": kthread '" + name + "' waits for its own exit");
       }
+      mightSleep();
       waitUntil(exitWaiters, () -> state == State.DONE, () -> "exit of '" + name + "'", false);
     }
 
@@ -840,392 +877,51 @@ public final class SimScheduler implements Scheduler {
     }
   }
 
-  private final class SimLock implements KLock {
-    final String name;
-    final WaitList waiters = new WaitList();
-    Object owner; // a SimThread, or the boot CPU's Java thread
-
-    SimLock(String name) {
-      this.name = name;
-    }
-
-    @Override
-    public String name() {
-      return name;
-    }
-
-    @Override
-    public void lock() {
-      mightSleep();
-      Object me = currentTask();
-      mon.lock();
-      try {
-        if (owner == me) {
-          throw new IllegalStateException(
-              tag + ": recursive locking of mutex '" + name + "' by " + taskName(me));
-        }
-        if (owner == null) {
-          owner = me;
-          return;
-        }
-      } finally {
-        mon.unlock();
-      }
-      // Contended: a scheduling point. Between the wake-up check and taking it nobody else runs.
-      waitUntil(
-          waiters,
-          () -> owner == null,
-          () -> "mutex '" + name + "' held by " + (owner == null ? "nobody" : taskName(owner)),
-          false);
-      mon.lock();
-      try {
-        owner = me;
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public void unlock() {
-      Object me = currentTask();
-      mon.lock();
-      try {
-        if (owner != me) {
-          throw new IllegalStateException(
-              tag
-                  + ": mutex '"
-                  + name
-                  + "' unlocked by "
-                  + taskName(me)
-                  + " but held by "
-                  + (owner == null ? "nobody" : taskName(owner)));
-        }
-        owner = null;
-        waiters.wakeAll();
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public boolean tryLock() {
-      Object me = currentTask();
-      mon.lock();
-      try {
-        if (owner != null) {
-          return false;
-        }
-        owner = me;
-        return true;
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public boolean isHeldByCurrentThread() {
-      Object me = currentTask();
-      mon.lock();
-      try {
-        return owner == me;
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public String toString() {
-      return "mutex '" + name + "'";
-    }
-  }
-
-  private final class SimCompletion implements Completion {
-    static final int ALL = Integer.MAX_VALUE; // complete_all(): UINT_MAX in the kernel
-    final long id;
-    final WaitList waiters = new WaitList();
-    int done;
-
-    SimCompletion(long id) {
-      this.id = id;
-    }
-
-    @Override
-    public void complete() {
-      mon.lock();
-      try {
-        if (done < ALL - 1) {
-          done++;
-        }
-        waiters.wakeAll();
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public void completeAll() {
-      mon.lock();
-      try {
-        done = ALL;
-        waiters.wakeAll();
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public void waitForCompletion() {
-      waitUntil(waiters, () -> done > 0, this::toString, false);
-      mon.lock();
-      try {
-        if (done != ALL) {
-          done--;
-        }
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public boolean done() {
-      mon.lock();
-      try {
-        return done > 0;
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public void reinit() {
-      mon.lock();
-      try {
-        done = 0;
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public String toString() {
-      return "completion#" + id;
-    }
-  }
-
-  private final class SimWaitQueue implements WaitQueue {
-    final long id;
-    final WaitList waiters = new WaitList();
-
-    SimWaitQueue(long id) {
-      this.id = id;
-    }
-
-    @Override
-    public void await(BooleanSupplier condition) {
-      waitUntil(waiters, condition, this::toString, false);
-    }
-
-    @Override
-    public void awaitIdle(BooleanSupplier condition) {
-      waitUntil(waiters, condition, this::toString, true);
-    }
-
-    @Override
-    public void wakeAll() {
-      mon.lock();
-      try {
-        waiters.wakeAll();
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public String toString() {
-      return "waitqueue#" + id;
-    }
-  }
-
-  private static final class Item {
-    final Runnable work;
-    final long seq;
-
-    Item(Runnable work, long seq) {
-      this.work = work;
-      this.seq = seq;
-    }
-  }
-
-  private final class SimWorkqueue implements Workqueue {
-    final String name;
-    final int maxActive;
-    final ArrayDeque<Item> pending = new ArrayDeque<>();
-    // The work_struct PENDING bit, by identity: set from queueing until a worker takes it.
-    final Set<Runnable> pendingWork = Collections.newSetFromMap(new IdentityHashMap<>());
-    final Map<Runnable, Timer> armed = new IdentityHashMap<>();
-    final TreeSet<Long> unfinished = new TreeSet<>();
+  private final class SimWorkqueue extends WorkqueueCore<Timer> {
     final List<SimThread> workers = new ArrayList<>();
-    final WaitList progress = new WaitList();
     int busy;
-    long seq;
     int workerNames;
-    boolean draining;
-    boolean destroyed;
 
     SimWorkqueue(String name, int maxActive) {
-      this.name = Objects.requireNonNull(name, "name");
-      this.maxActive = maxActive;
+      super(name, maxActive, SimScheduler.this.core, new WaitList());
     }
 
     @Override
-    public String name() {
-      return name;
+    Timer arm(Runnable work, long delayJiffies) {
+      long due = jiffies + delayJiffies;
+      Timer t = new Timer(due < 0 ? NO_LIMIT - 1 : due, nextTimerSeq++, () -> fire(work));
+      timers.add(t);
+      return t;
     }
 
     @Override
-    public boolean queueWork(Runnable work) {
-      Objects.requireNonNull(work, "work");
-      mon.lock();
-      try {
-        checkOpen();
-        if (!pendingWork.add(work)) {
-          return false;
-        }
-        enqueue(work);
-      } finally {
-        mon.unlock();
-      }
-      preempt();
-      return true;
+    void disarm(Timer t) {
+      timers.remove(t);
     }
 
     @Override
-    public boolean queueDelayedWork(Runnable work, long delayJiffies) {
-      Objects.requireNonNull(work, "work");
-      if (delayJiffies <= 0) {
-        return queueWork(work);
-      }
-      mon.lock();
-      try {
-        checkOpen();
-        if (!pendingWork.add(work)) {
-          return false;
-        }
-        long due = jiffies + delayJiffies;
-        Timer t =
-            new Timer(
-                due < 0 ? NO_LIMIT - 1 : due,
-                nextTimerSeq++,
-                () -> {
-                  armed.remove(work);
-                  enqueue(work);
-                });
-        armed.put(work, t);
-        timers.add(t);
-        return true;
-      } finally {
-        mon.unlock();
-      }
+    boolean isOwnWorker() {
+      return workers.contains(self.get());
     }
 
     @Override
-    public boolean cancelWork(Runnable work) {
-      mon.lock();
-      try {
-        Timer t = armed.remove(work);
-        if (t != null) {
-          timers.remove(t);
-          pendingWork.remove(work);
-          return true;
-        }
-        for (Iterator<Item> i = pending.iterator(); i.hasNext(); ) {
-          Item it = i.next();
-          if (it.work == work) {
-            i.remove();
-            pendingWork.remove(work);
-            unfinished.remove(it.seq);
-            progress.wakeAll();
-            return true;
-          }
-        }
-        return false;
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    @Override
-    public void flush() {
-      mightSleep();
-      long target;
-      mon.lock();
-      try {
-        checkNotOwnWorker("flush_workqueue");
-        target = seq;
-      } finally {
-        mon.unlock();
-      }
-      waitUntil(
-          progress,
-          () -> unfinished.isEmpty() || unfinished.first() > target,
-          () -> "flush of workqueue '" + name + "'",
-          false);
-    }
-
-    @Override
-    public void destroy() {
-      mightSleep();
-      mon.lock();
-      try {
-        if (destroyed) {
-          return;
-        }
-        checkNotOwnWorker("destroy_workqueue");
-        if (dead) {
-          destroyed = true;
-          return;
-        }
-        draining = true;
-        for (Map.Entry<Runnable, Timer> e : armed.entrySet()) {
-          timers.remove(e.getValue());
-          pendingWork.remove(e.getKey());
-        }
-        armed.clear();
-      } finally {
-        mon.unlock();
-      }
-      waitUntil(progress, unfinished::isEmpty, () -> "drain of workqueue '" + name + "'", false);
-      mon.lock();
-      try {
-        destroyed = true;
-      } finally {
-        mon.unlock();
-      }
-    }
-
-    private void checkOpen() {
+    void checkAlive() {
       ensureAlive();
-      if (destroyed) {
-        throw new IllegalStateException(tag + ": queue_work on destroyed workqueue '" + name + "'");
-      }
-      if (draining && !workers.contains(self.get())) {
-        throw new IllegalStateException(
-            tag + ": workqueue '" + name + "' is draining; only its own work may queue more");
-      }
     }
 
-    private void checkNotOwnWorker(String op) {
-      if (workers.contains(self.get())) {
-        throw new IllegalStateException(
-            tag + ": " + op + "('" + name + "') from its own work item would wait for itself");
-      }
+    @Override
+    void afterQueue() {
+      preempt();
     }
 
-    // Queues one item and wakes a worker for it, as the pool would; under mon.
-    private void enqueue(Runnable work) {
-      Item it = new Item(work, ++seq);
-      pending.add(it);
-      unfinished.add(it.seq);
+    @Override
+    boolean canDrain() {
+      return !dead;
+    }
+
+    // Starts a worker if every one is busy, as the pool would.
+    @Override
+    void wakeWorker() {
       if (workers.size() - busy < pending.size() && workers.size() < maxActive && !killing) {
         workers.add(spawn("kworker/" + name + ":" + workerNames++, this::workerLoop, false));
       }
@@ -1237,12 +933,11 @@ public final class SimScheduler implements Scheduler {
         Item it;
         mon.lock();
         try {
-          it = pending.poll();
+          it = poll();
           if (it == null) {
             workers.remove(me);
             return;
           }
-          pendingWork.remove(it.work);
           busy++;
         } finally {
           mon.unlock();
@@ -1253,18 +948,12 @@ public final class SimScheduler implements Scheduler {
           mon.lock();
           try {
             busy--;
-            unfinished.remove(it.seq);
-            progress.wakeAll();
+            finished(it, null);
           } finally {
             mon.unlock();
           }
         }
       }
-    }
-
-    @Override
-    public String toString() {
-      return "workqueue '" + name + "'";
     }
   }
 }

@@ -1,15 +1,8 @@
 package dev.refkern.mm.sched;
 
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
-import java.util.TreeSet;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -19,6 +12,7 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 
 /**
  * The scheduler on real threads, an SMP kernel's {@code workqueue} pools, {@code kthread}s and
@@ -33,8 +27,6 @@ import java.util.function.BooleanSupplier;
  */
 public final class ThreadScheduler implements Scheduler {
 
-  // WQ_DFL_ACTIVE: how many items of one workqueue may be in flight at once.
-  private static final int DEFAULT_MAX_ACTIVE = 256;
   private static final long KEEP_ALIVE_NANOS = TimeUnit.SECONDS.toNanos(1);
   private static final long SHUTDOWN_GRACE_NANOS = TimeUnit.SECONDS.toNanos(10);
   private static final long NANOS_PER_JIFFY = 1_000_000_000L / Clock.HZ;
@@ -42,7 +34,7 @@ public final class ThreadScheduler implements Scheduler {
   private final long epoch = System.nanoTime();
   private final AtomicLong ids = new AtomicLong();
   private final ScheduledThreadPoolExecutor timer;
-  private final ThreadLocal<int[]> atomicDepth = ThreadLocal.withInitial(() -> new int[1]);
+  private final SchedCore core = new SchedCore(new ThreadParker());
   private final ThreadLocal<TKThread> currentKThread = new ThreadLocal<>();
   private final ThreadLocal<TWorkqueue> currentWorkqueue = new ThreadLocal<>();
   private final List<TWorkqueue> workqueues = new CopyOnWriteArrayList<>();
@@ -77,12 +69,12 @@ public final class ThreadScheduler implements Scheduler {
 
   @Override
   public Workqueue allocWorkqueue(String name) {
-    return register(new TWorkqueue(name, DEFAULT_MAX_ACTIVE));
+    return register(new TWorkqueue(name, WorkqueueCore.DEFAULT_MAX_ACTIVE, new ThreadWaitHead()));
   }
 
   @Override
   public Workqueue allocOrderedWorkqueue(String name) {
-    return register(new TWorkqueue(name, 1));
+    return register(new TWorkqueue(name, 1, new ThreadWaitHead()));
   }
 
   private Workqueue register(TWorkqueue wq) {
@@ -110,17 +102,17 @@ public final class ThreadScheduler implements Scheduler {
 
   @Override
   public KLock newLock(String name) {
-    return new TLock(Objects.requireNonNull(name, "name"));
+    return core.newLock(name);
   }
 
   @Override
   public Completion newCompletion() {
-    return new TCompletion(ids.incrementAndGet());
+    return core.newCompletion();
   }
 
   @Override
   public WaitQueue newWaitQueue() {
-    return new TWaitQueue(ids.incrementAndGet());
+    return core.newWaitQueue();
   }
 
   @Override
@@ -130,28 +122,17 @@ public final class ThreadScheduler implements Scheduler {
 
   @Override
   public void runInCompletionContext(Runnable body) {
-    int[] depth = atomicDepth.get();
-    depth[0]++;
-    try {
-      body.run();
-    } finally {
-      depth[0]--;
-    }
+    core.runInCompletionContext(body);
   }
 
   @Override
   public boolean inAtomicContext() {
-    return atomicDepth.get()[0] > 0;
+    return core.inAtomicContext();
   }
 
   @Override
   public void mightSleep() {
-    if (inAtomicContext()) {
-      throw new SleepInAtomicError(
-          "BUG: sleeping function called from invalid context: in_atomic()=1, thread '"
-              + Thread.currentThread().getName()
-              + "'");
-    }
+    core.mightSleep();
   }
 
   /**
@@ -332,156 +313,97 @@ public final class ThreadScheduler implements Scheduler {
     }
   }
 
-  private final class TLock implements KLock {
-    final String name;
-    final ReentrantLock lock = new ReentrantLock();
-
-    TLock(String name) {
-      this.name = name;
+  // Real threads park in the JVM: a per-object lock and condition, a ReentrantLock mutex.
+  private final class ThreadParker implements Parker {
+    @Override
+    public WaitHead newWaitHead() {
+      return new ThreadWaitHead();
     }
 
     @Override
-    public String name() {
-      return name;
+    public MutexCore.Word newMutexWord() {
+      return new ThreadMutexWord();
     }
+
+    @Override
+    public long nextId() {
+      return ids.incrementAndGet();
+    }
+
+    @Override
+    public String tag() {
+      return "";
+    }
+
+    @Override
+    public Object currentTask() {
+      return Thread.currentThread();
+    }
+
+    @Override
+    public String taskName(Object task) {
+      return "'" + ((Thread) task).getName() + "'";
+    }
+
+    @Override
+    public String sleeperInAtomic() {
+      return "thread '" + Thread.currentThread().getName() + "'";
+    }
+  }
+
+  // getOwner() is protected in ReentrantLock: the mutex's owner checks need it.
+  private static final class ThreadMutexWord extends ReentrantLock implements MutexCore.Word {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    public Object owner() {
+      return getOwner();
+    }
+
+    @Override
+    public void acquire(Object me, MutexCore mutex) {
+      lock();
+    }
+
+    @Override
+    public boolean tryAcquire(Object me) {
+      return tryLock();
+    }
+
+    @Override
+    public void release() {
+      unlock();
+    }
+  }
+
+  private static final class ThreadWaitHead implements WaitHead {
+    final ReentrantLock lock = new ReentrantLock();
+    final Condition woken = lock.newCondition();
 
     @Override
     public void lock() {
-      mightSleep();
-      if (lock.isHeldByCurrentThread()) {
-        throw new IllegalStateException(
-            "recursive locking of mutex '"
-                + name
-                + "' by '"
-                + Thread.currentThread().getName()
-                + "'");
-      }
       lock.lock();
     }
 
     @Override
     public void unlock() {
-      if (!lock.isHeldByCurrentThread()) {
-        throw new IllegalStateException(
-            "mutex '"
-                + name
-                + "' unlocked by '"
-                + Thread.currentThread().getName()
-                + "', which does not hold it");
-      }
       lock.unlock();
     }
 
     @Override
-    public boolean tryLock() {
-      return !lock.isHeldByCurrentThread() && lock.tryLock();
-    }
-
-    @Override
-    public boolean isHeldByCurrentThread() {
-      return lock.isHeldByCurrentThread();
-    }
-
-    @Override
-    public String toString() {
-      return "mutex '" + name + "'";
-    }
-  }
-
-  private final class TCompletion implements Completion {
-    static final int ALL = Integer.MAX_VALUE; // complete_all(): UINT_MAX in the kernel
-    final long id;
-    final ReentrantLock lock = new ReentrantLock();
-    final Condition changed = lock.newCondition();
-    int done;
-
-    TCompletion(long id) {
-      this.id = id;
-    }
-
-    @Override
-    public void complete() {
-      lock.lock();
-      try {
-        if (done < ALL - 1) {
-          done++;
-        }
-        changed.signal();
-      } finally {
-        lock.unlock();
+    public void waitLocked(BooleanSupplier cond, Supplier<String> what) {
+      while (!cond.getAsBoolean()) {
+        woken.awaitUninterruptibly();
       }
     }
 
     @Override
-    public void completeAll() {
-      lock.lock();
-      try {
-        done = ALL;
-        changed.signalAll();
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    @Override
-    public void waitForCompletion() {
-      mightSleep();
-      lock.lock();
-      try {
-        while (done == 0) {
-          changed.awaitUninterruptibly();
-        }
-        if (done != ALL) {
-          done--;
-        }
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    @Override
-    public boolean done() {
-      lock.lock();
-      try {
-        return done > 0;
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    @Override
-    public void reinit() {
-      lock.lock();
-      try {
-        done = 0;
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    @Override
-    public String toString() {
-      return "completion#" + id;
-    }
-  }
-
-  private final class TWaitQueue implements WaitQueue {
-    final long id;
-    final ReentrantLock lock = new ReentrantLock();
-    final Condition woken = lock.newCondition();
-
-    TWaitQueue(long id) {
-      this.id = id;
-    }
-
-    @Override
-    public void await(BooleanSupplier condition) {
-      mightSleep();
+    public void waitEvent(BooleanSupplier cond, Supplier<String> what, boolean idle) {
       boolean interrupted = false;
       lock.lock();
       try {
         // Checked under the lock wakeAll() takes: a waker's state change is never missed.
-        while (!condition.getAsBoolean()) {
+        while (!cond.getAsBoolean()) {
           try {
             woken.await();
           } catch (InterruptedException e) {
@@ -497,198 +419,72 @@ public final class ThreadScheduler implements Scheduler {
     }
 
     @Override
-    public void awaitIdle(BooleanSupplier condition) {
-      await(condition);
+    public void wakeOne() {
+      woken.signal();
     }
 
     @Override
     public void wakeAll() {
-      lock.lock();
-      try {
-        woken.signalAll();
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    @Override
-    public String toString() {
-      return "waitqueue#" + id;
+      woken.signalAll();
     }
   }
 
-  private static final class Item {
-    final Runnable work;
-    final long seq;
-
-    Item(Runnable work, long seq) {
-      this.work = work;
-      this.seq = seq;
-    }
-  }
-
-  private final class TWorkqueue implements Workqueue {
-    final String name;
-    final int maxActive;
-    final ReentrantLock lock = new ReentrantLock();
-    final Condition workAvailable = lock.newCondition();
-    final Condition progress = lock.newCondition();
-    final ArrayDeque<Item> pending = new ArrayDeque<>();
-    // The work_struct PENDING bit, by identity: set from queueing until a worker takes it.
-    final Set<Runnable> pendingWork = Collections.newSetFromMap(new IdentityHashMap<>());
-    final Map<Runnable, ScheduledFuture<?>> armed = new IdentityHashMap<>();
-    final TreeSet<Long> unfinished = new TreeSet<>();
-    final List<WorkFailedException> failures = new ArrayList<>();
-    long seq;
+  private final class TWorkqueue extends WorkqueueCore<ScheduledFuture<?>> {
+    final ThreadWaitHead head;
+    final Condition workAvailable;
     int workers;
     int idle;
     int starting;
     int workerNames;
-    boolean draining;
-    boolean destroyed;
 
-    TWorkqueue(String name, int maxActive) {
-      this.name = Objects.requireNonNull(name, "name");
-      this.maxActive = maxActive;
+    TWorkqueue(String name, int maxActive, ThreadWaitHead head) {
+      super(name, maxActive, ThreadScheduler.this.core, head);
+      this.head = head;
+      this.workAvailable = head.lock.newCondition();
     }
 
     @Override
-    public String name() {
-      return name;
+    ScheduledFuture<?> arm(Runnable work, long delayJiffies) {
+      long nanos =
+          delayJiffies > Long.MAX_VALUE / NANOS_PER_JIFFY
+              ? Long.MAX_VALUE
+              : delayJiffies * NANOS_PER_JIFFY;
+      return timer.schedule(() -> fire(work), nanos, TimeUnit.NANOSECONDS);
     }
 
     @Override
-    public boolean queueWork(Runnable work) {
-      Objects.requireNonNull(work, "work");
-      lock.lock();
-      try {
-        checkOpen();
-        if (!pendingWork.add(work)) {
-          return false;
-        }
-        enqueue(work);
-        return true;
-      } finally {
-        lock.unlock();
-      }
+    void disarm(ScheduledFuture<?> timer) {
+      timer.cancel(false);
     }
 
     @Override
-    public boolean queueDelayedWork(Runnable work, long delayJiffies) {
-      Objects.requireNonNull(work, "work");
-      if (delayJiffies <= 0) {
-        return queueWork(work);
-      }
-      lock.lock();
-      try {
-        checkOpen();
-        if (!pendingWork.add(work)) {
-          return false;
-        }
-        long nanos =
-            delayJiffies > Long.MAX_VALUE / NANOS_PER_JIFFY
-                ? Long.MAX_VALUE
-                : delayJiffies * NANOS_PER_JIFFY;
-        armed.put(work, timer.schedule(() -> fire(work), nanos, TimeUnit.NANOSECONDS));
-        return true;
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    private void fire(Runnable work) {
-      lock.lock();
-      try {
-        if (armed.remove(work) != null) {
-          enqueue(work);
-        }
-      } finally {
-        lock.unlock();
-      }
+    boolean isOwnWorker() {
+      return currentWorkqueue.get() == this;
     }
 
     @Override
-    public boolean cancelWork(Runnable work) {
-      lock.lock();
-      try {
-        ScheduledFuture<?> f = armed.remove(work);
-        if (f != null) {
-          f.cancel(false);
-          pendingWork.remove(work);
-          return true;
-        }
-        for (Iterator<Item> i = pending.iterator(); i.hasNext(); ) {
-          Item it = i.next();
-          if (it.work == work) {
-            i.remove();
-            pendingWork.remove(work);
-            unfinished.remove(it.seq);
-            progress.signalAll();
-            return true;
-          }
-        }
-        return false;
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    @Override
-    public void flush() {
-      mightSleep();
-      checkNotOwnWorker("flush_workqueue");
-      lock.lock();
-      try {
-        long target = seq;
-        while (!unfinished.isEmpty() && unfinished.first() <= target) {
-          progress.awaitUninterruptibly();
-        }
-        throwFailures();
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    @Override
-    public void destroy() {
-      mightSleep();
-      checkNotOwnWorker("destroy_workqueue");
-      drain(Long.MAX_VALUE);
+    void onDestroyed() {
+      workAvailable.signalAll();
       workqueues.remove(this);
-      lock.lock();
-      try {
-        throwFailures();
-      } finally {
-        lock.unlock();
-      }
     }
 
-    // Cancels timers, waits for queued work (by deadline, MAX_VALUE: forever), then retires
+    // Cancels timers and waits for queued work until the deadline (shutdown), then retires
     // workers.
     boolean drain(long deadline) {
-      lock.lock();
+      head.lock();
       try {
         if (destroyed) {
           return true;
         }
-        draining = true;
-        for (Map.Entry<Runnable, ScheduledFuture<?>> e : armed.entrySet()) {
-          e.getValue().cancel(false);
-          pendingWork.remove(e.getKey());
-        }
-        armed.clear();
+        beginDrain();
         boolean interrupted = false;
-        while (!unfinished.isEmpty()) {
-          if (deadline == Long.MAX_VALUE) {
-            progress.awaitUninterruptibly();
-            continue;
-          }
+        while (!drained()) {
           long left = deadline - System.nanoTime();
           if (left <= 0) {
             break;
           }
           try {
-            progress.awaitNanos(left);
+            head.woken.awaitNanos(left);
           } catch (InterruptedException e) {
             interrupted = true;
           }
@@ -698,56 +494,15 @@ public final class ThreadScheduler implements Scheduler {
         }
         destroyed = true;
         workAvailable.signalAll();
-        return unfinished.isEmpty();
+        return drained();
       } finally {
-        lock.unlock();
+        head.unlock();
       }
     }
 
-    void takeFailures(List<Throwable> into) {
-      lock.lock();
-      try {
-        into.addAll(failures);
-        failures.clear();
-      } finally {
-        lock.unlock();
-      }
-    }
-
-    private void throwFailures() {
-      if (failures.isEmpty()) {
-        return;
-      }
-      WorkFailedException first = failures.get(0);
-      for (WorkFailedException f : failures.subList(1, failures.size())) {
-        first.addSuppressed(f);
-      }
-      failures.clear();
-      throw first;
-    }
-
-    private void checkOpen() {
-      if (destroyed) {
-        throw new IllegalStateException("queue_work on destroyed workqueue '" + name + "'");
-      }
-      if (draining && currentWorkqueue.get() != this) {
-        throw new IllegalStateException(
-            "workqueue '" + name + "' is draining; only its own work may queue more");
-      }
-    }
-
-    private void checkNotOwnWorker(String op) {
-      if (currentWorkqueue.get() == this) {
-        throw new IllegalStateException(
-            op + "('" + name + "') from its own work item would wait for itself");
-      }
-    }
-
-    // Under lock: every pending item needs an idle or starting worker, within max_active.
-    private void enqueue(Runnable work) {
-      Item it = new Item(work, ++seq);
-      pending.add(it);
-      unfinished.add(it.seq);
+    // Under the lock: every pending item needs an idle or starting worker, within max_active.
+    @Override
+    void wakeWorker() {
       if (idle > 0) {
         workAvailable.signal();
       }
@@ -760,11 +515,11 @@ public final class ThreadScheduler implements Scheduler {
 
     private void workerLoop() {
       currentWorkqueue.set(this);
-      lock.lock();
+      head.lock();
       try {
         starting--;
       } finally {
-        lock.unlock();
+        head.unlock();
       }
       for (Item it = take(); it != null; it = take()) {
         WorkFailedException failed = null;
@@ -775,27 +530,22 @@ public final class ThreadScheduler implements Scheduler {
               new WorkFailedException(
                   "work " + it.work + " on workqueue '" + name + "' failed: " + t, t);
         }
-        lock.lock();
+        head.lock();
         try {
-          if (failed != null) {
-            failures.add(failed);
-          }
-          unfinished.remove(it.seq);
-          progress.signalAll();
+          finished(it, failed);
         } finally {
-          lock.unlock();
+          head.unlock();
         }
       }
     }
 
     // The next item, or null when this worker should retire (idle too long, or destroyed).
     private Item take() {
-      lock.lock();
+      head.lock();
       try {
         for (; ; ) {
-          Item it = pending.poll();
+          Item it = poll();
           if (it != null) {
-            pendingWork.remove(it.work);
             return it;
           }
           if (destroyed) {
@@ -817,13 +567,8 @@ public final class ThreadScheduler implements Scheduler {
           }
         }
       } finally {
-        lock.unlock();
+        head.unlock();
       }
-    }
-
-    @Override
-    public String toString() {
-      return "workqueue '" + name + "'";
     }
   }
 }

@@ -5,5 +5,11 @@
  * <p>{@link dev.refkern.mm.sched.ThreadScheduler} runs them on real threads, for speed; {@link
  * dev.refkern.mm.sched.SimScheduler} runs them on one simulated CPU whose seeded scheduler makes
  * every interleaving reproducible from its seed.
+ *
+ * <p>Both build the mutex, completion, wait queue and workqueue bookkeeping from one
+ * package-private core ({@code SchedCore}, {@code MutexCore}, {@code CompletionCore}, {@code
+ * WaitQueueCore}, {@code WorkqueueCore}); each supplies only a {@code Parker}, how a task sleeps
+ * and is woken: a real thread parks in the JVM, a simulated one hands the one CPU back to the
+ * seeded scheduler.
  */
 package dev.refkern.mm.sched;

@@ -102,6 +102,31 @@ abstract class SchedulerContractTest {
   }
 
   @Test
+  void unlockByANonOwnerNamesTheMutexTheCallerAndTheHolder() {
+    KLock lock = s.newLock("m");
+    Completion held = s.newCompletion();
+    Completion release = s.newCompletion();
+    KThread holder =
+        s.kthreadRun(
+            "holder",
+            () -> {
+              lock.lock();
+              held.complete();
+              release.waitForCompletion();
+              lock.unlock();
+            });
+    held.waitForCompletion();
+    IllegalStateException e = assertThrows(IllegalStateException.class, lock::unlock, ctx());
+    assertTrue(e.getMessage().contains("mutex 'm' unlocked by "), ctx() + ": " + e);
+    assertTrue(e.getMessage().contains(" but held by 'holder'"), ctx() + ": " + e);
+    assertFalse(lock.isHeldByCurrentThread(), ctx());
+    release.complete();
+    holder.join();
+    assertTrue(lock.tryLock(), ctx() + ": the holder still unlocked it");
+    lock.unlock();
+  }
+
+  @Test
   void tryLockFailsWhileAnotherThreadHoldsTheLock() {
     KLock lock = s.newLock("m");
     Completion held = s.newCompletion();
