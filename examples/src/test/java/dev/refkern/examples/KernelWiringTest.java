@@ -76,7 +76,7 @@ class KernelWiringTest {
         .areDeclaredInClassesThat()
         .resideInAnyPackage("dev.refkern.mm..", "dev.refkern.block..")
         .should()
-        .haveNameMatching("set.*(Hook|Reclaim|Wake).*")
+        .haveNameMatching("set.*(Hook|Reclaim|Wake|Mkclean|Unmap).*")
         .because("a lower layer receives what it calls through its constructor (ARCHITECTURE.md)")
         .check(mm);
   }

@@ -2,10 +2,12 @@ package dev.refkern.mm;
 
 import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_DIRTY;
 import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_WRITEBACK;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.spi.AddressSpaceOperations;
+import org.apiguardian.api.API;
 
 /**
  * A file's page cache, {@code struct address_space} ({@code include/linux/fs.h}): its state and
@@ -19,6 +21,7 @@ import dev.refkern.mm.spi.AddressSpaceOperations;
  * mapping} is {@link #id()} and its {@code index} the first of them. The cache holds one reference
  * per page of each folio it contains ({@code folio_ref_add(folio, nr)}).
  */
+@API(status = STABLE, since = "0.1.0")
 public final class AddressSpace {
   /** {@code AS_EIO}: a writeback failed with {@code -EIO} since the last check. */
   public static final int AS_EIO = 0;

@@ -1,10 +1,13 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.apiguardian.api.API;
 
 /**
  * The kernel command line ({@code Documentation/admin-guide/kernel-parameters.txt}): {@code mem=},
@@ -18,6 +21,7 @@ import java.util.TreeMap;
  * declares ({@link PolicyRegistry}) is {@code -EINVAL}: refkern has no loadable modules, and a typo
  * would silently run the default policy.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class BootParams {
   /** Default memory when {@code mem=} is absent. */
   public static final long DEFAULT_MEM = 1L << 30;

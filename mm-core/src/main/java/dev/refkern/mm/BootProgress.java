@@ -1,5 +1,9 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
+import org.apiguardian.api.API;
+
 /**
  * How far boot's {@code memmap_init()} and {@code memblock_free_all()} have got: the two loops over
  * every frame that make booting a large memory slow.
@@ -9,6 +13,7 @@ package dev.refkern.mm;
  * never decreasing; the last call has {@code done == total}. mm-core draws nothing itself.
  */
 @FunctionalInterface
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public interface BootProgress {
   /** Reports nothing. */
   BootProgress NONE = (done, total) -> {};

@@ -1,10 +1,12 @@
 package dev.refkern.mm;
 
 import static dev.refkern.mm.PageFlags.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.internal.page.BuddyAllocator;
 import java.util.ArrayList;
 import java.util.List;
+import org.apiguardian.api.API;
 
 /**
  * The invariant checker ({@code CONFIG_DEBUG_VM}): walks the memmap and the free lists and reports
@@ -16,6 +18,7 @@ import java.util.List;
  * in the device range; pins balance ({@code nr_foll_pin_acquired == nr_foll_pin_released}) when the
  * caller says none is held.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class DebugVm {
   private static final int MAX_REPORTED = 50;
   private final PhysicalMemory mem;

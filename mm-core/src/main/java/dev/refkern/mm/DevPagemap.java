@@ -1,11 +1,15 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import dev.refkern.mm.spi.DevPagemapOps;
+import org.apiguardian.api.API;
 
 /**
  * A driver's device memory ({@code struct dev_pagemap}): its type, its ops, and the pfn range that
  * {@code memremap_pages()} gave it in {@code ZONE_DEVICE}.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class DevPagemap {
   /** {@code enum memory_type}. */
   public enum MemoryType {

@@ -1,6 +1,11 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /** A kernel error number ({@code include/uapi/asm-generic/errno-base.h}); values are Linux's. */
+@API(status = STABLE, since = "0.1.0")
 public enum Errno {
   EPERM(1),
   ENOENT(2),

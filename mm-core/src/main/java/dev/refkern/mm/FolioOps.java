@@ -1,11 +1,13 @@
 package dev.refkern.mm;
 
 import static dev.refkern.mm.PageFlags.*;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.internal.pagecache.PageCacheState;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.WaitQueue;
 import java.util.function.BooleanSupplier;
+import org.apiguardian.api.API;
 
 /**
  * The folio lock, dirty and writeback bits ({@code struct folio}'s {@code folio_lock()}, {@code
@@ -19,6 +21,7 @@ import java.util.function.BooleanSupplier;
  * ({@code folio_wait_table}) with {@code PG_waiters} set, so an unlock or a writeback end wakes
  * only when someone waits. Instances are cheap; all instances of one machine share the queues.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class FolioOps {
   // Contended folio_lock() spins this many times through cond_resched() before it sleeps.
   private static final int SPINS = 32;

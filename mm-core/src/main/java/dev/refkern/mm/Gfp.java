@@ -1,8 +1,13 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /**
  * Allocation flags ({@code gfp_t}, {@code include/linux/gfp_types.h}): the subset refkern models.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class Gfp {
   /** {@code __GFP_HIGH}: may dip into half of the min watermark reserve. */
   public static final int HIGH = 1;

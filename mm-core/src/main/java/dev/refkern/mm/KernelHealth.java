@@ -1,11 +1,14 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
+import org.apiguardian.api.API;
 
 /**
  * {@code BUG()}, {@code WARN()} and the taint state ({@code include/asm-generic/bug.h}).
@@ -15,6 +18,7 @@ import java.util.function.Consumer;
  * for post-mortem) and throws {@link KernelBugException}; {@link #checkAlive()} then fails every
  * later entry into the kernel.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class KernelHealth {
   private static final System.Logger LOG = System.getLogger("dev.refkern.kernel");
 

@@ -1,9 +1,11 @@
 package dev.refkern.mm;
 
 import static dev.refkern.mm.PageFlags.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import org.apiguardian.api.API;
 
 /**
  * The LRU lists of the node ({@code struct lruvec}, {@code mm/swap.c}): inactive and active lists
@@ -11,6 +13,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * under one {@code lru_lock}. New folios reach them through per-thread batches ({@code folio_batch}
  * of {@code lru_add}), each holding a reference until drained.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class LruVec {
   /** {@code enum lru_list}. */
   public enum LruList {

@@ -1,5 +1,9 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /**
  * The memmap: one {@code struct page} per frame, reached by pfn in O(1) ({@code pfn_to_page()}),
  * with the atomic operations of {@code include/linux/page_ref.h} and {@code page-flags.h}.
@@ -10,6 +14,7 @@ package dev.refkern.mm;
  * #checkPfn} (one unsigned compare); mm-core's own paths, whose pfns come from page tables and
  * folios, use the unchecked one.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface Memmap {
   /** Frames described: RAM followed by the {@code ZONE_DEVICE} range. */
   long nrPfns();

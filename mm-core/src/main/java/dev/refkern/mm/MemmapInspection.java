@@ -1,15 +1,19 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.internal.memmap.MemmapFile;
 import dev.refkern.mm.internal.memmap.OffHeapMemmap;
 import java.nio.file.Path;
 import java.util.Properties;
+import org.apiguardian.api.API;
 
 /**
  * A memmap opened by another process for post-mortem or live inspection, the way {@code page-types}
  * reads {@code /proc/kpageflags}: works while its kernel runs, after a clean shutdown, after a
  * {@code BUG()} and after the process was killed.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class MemmapInspection implements AutoCloseable {
   /** What the state directory says of its kernel. */
   public enum KernelState {

@@ -1,6 +1,9 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import java.util.List;
+import org.apiguardian.api.API;
 
 /**
  * The buddy page allocator ({@code mm/page_alloc.c}) and page reference counting ({@code
@@ -11,6 +14,7 @@ import java.util.List;
  * __setup_per_zone_wmarks()} computes them. Pages are identified by pfn; {@link #NO_PFN} stands for
  * {@code NULL}.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface PageAllocator {
   int MAX_ORDER = 10;
   long NO_PFN = -1;

@@ -1,6 +1,9 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import java.util.StringJoiner;
+import org.apiguardian.api.API;
 
 /**
  * Page flag bits ({@code enum pageflags}, {@code include/linux/page-flags.h}) as stored in the
@@ -8,6 +11,7 @@ import java.util.StringJoiner;
  * compound tail, anon mapping bit) so that {@code refkern inspect} can show them like {@code
  * page-types}.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class PageFlags {
   public static final int PG_LOCKED = 0;
   public static final int PG_WRITEBACK = 1;

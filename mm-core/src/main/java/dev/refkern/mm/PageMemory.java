@@ -1,17 +1,20 @@
 package dev.refkern.mm;
 
 import static dev.refkern.mm.Page.PAGE_SIZE;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.zip.CRC32C;
+import org.apiguardian.api.API;
 
 /**
  * The contents of simulated RAM: volatile, off-heap, and allocated lazily in 64 KiB chunks on the
  * first write, so a machine with {@code mem=64G} costs only the memory it touches. A frame never
  * written reads as zeros. Access is per page, like {@code kmap_local_page()}.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class PageMemory {
   private static final int CHUNK_SHIFT = 4; // 16 pages per chunk
   private static final int CHUNK_PAGES = 1 << CHUNK_SHIFT;

@@ -1,5 +1,9 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
+import org.apiguardian.api.API;
+
 /**
  * What the page allocator needs of {@code mm/vmscan.c}: {@code try_to_free_pages()} and {@code
  * wakeup_kswapd()}. page_alloc.c and vmscan.c call each other in the kernel; here the lower layer
@@ -7,6 +11,7 @@ package dev.refkern.mm;
  * resolved supplier, which the composition root ({@code VirtualMemory.boot}, or Dagger's {@code
  * MmModule}) binds to the virtual memory built on top.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public interface PageReclaim {
   /**
    * {@code try_to_free_pages()}: run by an allocation of {@code 2^order} pages that may sleep,

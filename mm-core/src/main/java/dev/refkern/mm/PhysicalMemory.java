@@ -1,6 +1,7 @@
 package dev.refkern.mm;
 
 import static dev.refkern.mm.PageFlags.*;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.internal.memmap.MemmapFile;
 import dev.refkern.mm.internal.memmap.OffHeapMemmap;
@@ -18,6 +19,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
+import org.apiguardian.api.API;
 
 /**
  * The simulated machine's physical memory, booted from a command line ({@code mm_core_init()}): the
@@ -27,6 +29,7 @@ import java.util.function.Supplier;
  * <p>Layout: pfns {@code [0, movableStart)} are {@code ZONE_NORMAL}, {@code [movableStart,
  * ramPfns)} {@code ZONE_MOVABLE}, then {@code zone_device=} bytes of {@code ZONE_DEVICE} frames.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class PhysicalMemory implements AutoCloseable {
   private final BootParams params;
   private final Scheduler scheduler;

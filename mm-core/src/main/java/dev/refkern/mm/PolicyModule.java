@@ -1,5 +1,7 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dagger.Module;
 import dagger.Provides;
 import dagger.multibindings.ElementsIntoSet;
@@ -8,6 +10,7 @@ import jakarta.inject.Singleton;
 import java.util.LinkedHashSet;
 import java.util.ServiceLoader;
 import java.util.Set;
+import org.apiguardian.api.API;
 
 /**
  * The Dagger bridge of the policy registry (the kernel's {@code module_param()} table): the {@link
@@ -17,6 +20,7 @@ import java.util.Set;
  * all.
  */
 @Module
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PolicyModule {
   private PolicyModule() {}
 

@@ -1,5 +1,7 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.spi.PolicyProvider;
 import java.lang.reflect.Constructor;
 import java.lang.reflect.InvocationTargetException;
@@ -9,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.ServiceLoader;
 import java.util.TreeMap;
+import org.apiguardian.api.API;
 
 /**
  * The kernel's {@code module_param()} table for policies: every dotted parameter ({@code
@@ -17,6 +20,7 @@ import java.util.TreeMap;
  * plus what was {@link #register registered} explicitly; {@link BootParams} checks dotted keys
  * against it and a layer creates its policy with {@link #create} once, at boot.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PolicyRegistry {
   private static volatile PolicyRegistry global;
 

@@ -1,10 +1,13 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import java.lang.annotation.Documented;
 import java.lang.annotation.ElementType;
 import java.lang.annotation.Retention;
 import java.lang.annotation.RetentionPolicy;
 import java.lang.annotation.Target;
+import org.apiguardian.api.API;
 
 /**
  * A policy's {@code module_param()} entry: the dotted kernel parameter it answers ({@code
@@ -14,6 +17,7 @@ import java.lang.annotation.Target;
 @Documented
 @Retention(RetentionPolicy.RUNTIME)
 @Target(ElementType.TYPE)
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public @interface PolicySpec {
   /** The dotted kernel parameter, e.g. {@code gup.pin_tracking}. */
   String param();

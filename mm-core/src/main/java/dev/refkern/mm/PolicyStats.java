@@ -1,6 +1,9 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import java.util.Map;
+import org.apiguardian.api.API;
 
 /**
  * One policy's counters, the same shape for every policy (like a {@code /proc/vmstat} excerpt), so
@@ -10,6 +13,7 @@ import java.util.Map;
  * @param name the policy's name, e.g. {@code bias}
  * @param counters counter name to value, in a stable order; a policy reports only what it counts
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public record PolicyStats(String param, String name, Map<String, Long> counters) {
   /** Copies {@code counters} so the record stays a snapshot. */
   public PolicyStats {

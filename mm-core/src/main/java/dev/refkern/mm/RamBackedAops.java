@@ -1,11 +1,14 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import org.apiguardian.api.API;
 
 /**
  * The {@code address_space_operations} of a file whose backing store is a map of 4 KiB blocks in
@@ -13,6 +16,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * plugins exist. Reads after truncation or eviction come back from the store; a block never written
  * reads as zeros (a hole). {@link #failNextRead} and {@link #failNextWrite} inject I/O errors.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class RamBackedAops implements AddressSpaceOperations {
   private static final int PAGE = Page.PAGE_SIZE;
 

@@ -1,9 +1,16 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.spi.SwapDevice;
 import java.util.concurrent.ConcurrentHashMap;
+import org.apiguardian.api.API;
 
-/** A swap device in memory: each written slot keeps a copy of the page (for tests and demos). */
+/**
+ * A swap device in memory, like {@code zram} without compression: each written slot keeps a copy of
+ * the page (for tests and demos).
+ */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class RamSwapDevice implements SwapDevice {
   private final long nrSlots;
   private final ConcurrentHashMap<Long, byte[]> slots = new ConcurrentHashMap<>();

@@ -1,13 +1,17 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import java.util.EnumMap;
 import java.util.Map;
 import java.util.concurrent.atomic.LongAdder;
+import org.apiguardian.api.API;
 
 /**
  * vmstat counters ({@code mm/vmstat.c}): striped like the kernel's per-cpu counters, so the hot
  * paths that bump them ({@code nr_foll_pin_acquired}) do not contend.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class VmStat {
   private final LongAdder[] counters = new LongAdder[VmItem.values().length];
 

@@ -1,10 +1,15 @@
 package dev.refkern.mm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /**
  * A snapshot of one zone ({@code struct zone}) as {@code /proc/zoneinfo} prints it.
  *
  * @param freeByOrder free blocks per order, as {@code /proc/buddyinfo}
  */
+@API(status = STABLE, since = "0.1.0")
 public record ZoneInfo(
     ZoneType type,
     long startPfn,

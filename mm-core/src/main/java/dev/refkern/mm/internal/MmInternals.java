@@ -1,11 +1,14 @@
 package dev.refkern.mm.internal;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.internal.page.BuddyAllocator;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import java.util.function.Function;
+import org.apiguardian.api.API;
 
 /**
  * mm-core's private access between its packages (the JDK's {@code SharedSecrets} pattern): the
@@ -14,6 +17,7 @@ import java.util.function.Function;
  * buddy allocator's internals for compaction. The package is not exported, so other modules only
  * ever see the checked memmap, the {@code PageAllocator} API and public accessors.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class MmInternals {
   private static volatile Function<PhysicalMemory, Memmap> rawMemmap;
   private static volatile Function<AddressSpace, AddressSpaceState> addressSpaceState;

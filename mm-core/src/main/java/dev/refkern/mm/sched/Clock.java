@@ -1,6 +1,11 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /** The kernel's tick counter, {@code jiffies}, at {@code HZ} ticks a second. */
+@API(status = STABLE, since = "0.1.0")
 public interface Clock {
 
   /** Ticks per second, {@code CONFIG_HZ}. */

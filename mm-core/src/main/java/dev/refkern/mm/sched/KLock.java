@@ -1,11 +1,16 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /**
  * A sleeping lock, {@code struct mutex}: not recursive, released by its owner only.
  *
  * <p>Locking an already-held lock from its owner throws {@link IllegalStateException}, the report
  * lockdep would give, instead of hanging.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface KLock {
 
   /** The name the lock was created with, as lockdep shows it. */

@@ -1,6 +1,11 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /** A kernel thread, the {@code task_struct} returned by {@code kthread_run()}. */
+@API(status = STABLE, since = "0.1.0")
 public interface KThread {
 
   /** The thread's name, {@code comm}. */

@@ -1,5 +1,9 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /**
  * The source of all asynchrony in the simulated kernel: the {@code workqueue}, {@code kthread},
  * {@code struct mutex}, {@code struct completion} and {@code wait_queue_head_t} primitives plus
@@ -9,6 +13,7 @@ package dev.refkern.mm.sched;
  * on real threads ({@link ThreadScheduler}) or in a seeded, reproducible simulation ({@link
  * SimScheduler}). Every sleeping primitive calls {@link #mightSleep()} first.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface Scheduler extends AutoCloseable {
 
   /** The clock of this scheduler, {@code jiffies}. */

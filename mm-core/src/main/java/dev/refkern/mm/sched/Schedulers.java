@@ -1,11 +1,16 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import java.util.Locale;
+import org.apiguardian.api.API;
 
 /**
- * Creates the {@link Scheduler} a kernel boots with, the choice between real threads and a seeded
- * simulated CPU; {@link #fromSpec} reads it from the command line.
+ * Creates the {@link Scheduler} a kernel boots with ({@code sched=} on the kernel command line),
+ * the choice between real threads and a seeded simulated CPU; {@link #fromSpec} reads it from the
+ * command line.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class Schedulers {
 
   private Schedulers() {}

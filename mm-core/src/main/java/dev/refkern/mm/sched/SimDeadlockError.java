@@ -1,5 +1,9 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /**
  * The simulated CPU can make no progress, the model of a hung-task or lockup report ({@code INFO:
  * task blocked for more than 120 seconds}, {@code BUG: soft lockup}).
@@ -8,6 +12,7 @@ package dev.refkern.mm.sched;
  * watchdog sees a thread stuck outside the simulator; the message names the seed and every blocked
  * thread with what it waits on.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class SimDeadlockError extends Error {
   private static final long serialVersionUID = 1L;
   private final long seed;

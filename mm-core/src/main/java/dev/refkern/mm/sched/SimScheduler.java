@@ -1,5 +1,7 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -11,6 +13,7 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
+import org.apiguardian.api.API;
 
 /**
  * A deterministic uniprocessor, the {@code CONFIG_SMP=n} kernel with a seeded {@code schedule()}:
@@ -35,6 +38,7 @@ import java.util.function.Supplier;
  * CPU. The watchdog ({@link #watchdog(Duration)}) reports that, and a thread that runs too long
  * without a scheduling point, as a {@link SimDeadlockError}.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class SimScheduler implements Scheduler {
 
   private static final long NO_LIMIT = Long.MAX_VALUE;

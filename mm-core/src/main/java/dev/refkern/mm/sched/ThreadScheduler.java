@@ -1,5 +1,7 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -13,6 +15,7 @@ import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
+import org.apiguardian.api.API;
 
 /**
  * The scheduler on real threads, an SMP kernel's {@code workqueue} pools, {@code kthread}s and
@@ -25,6 +28,7 @@ import java.util.function.Supplier;
  * interruptible, except that a Java interrupt (sent by {@link KThread#stop()}) makes a wait-queue
  * sleeper re-check its condition, as {@code wake_up_process()} does.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class ThreadScheduler implements Scheduler {
 
   private static final long KEEP_ALIVE_NANOS = TimeUnit.SECONDS.toNanos(1);

@@ -1,5 +1,9 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /**
  * A queue of deferred work run by worker threads, {@code struct workqueue_struct}.
  *
@@ -8,6 +12,7 @@ package dev.refkern.mm.sched;
  * exception is kept and rethrown, wrapped, by the next {@link #flush()}, {@link #destroy()} or
  * {@link Scheduler#shutdown()} (in the simulation it aborts the run at once).
  */
+@API(status = STABLE, since = "0.1.0")
 public interface Workqueue {
 
   /** The name given to {@code alloc_workqueue()}. */

@@ -1,7 +1,10 @@
 package dev.refkern.mm.spi;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.VmFault;
+import org.apiguardian.api.API;
 
 /**
  * What a filesystem provides to its page cache, {@code struct address_space_operations} ({@code
@@ -15,6 +18,7 @@ import dev.refkern.mm.VmFault;
  * which this SPI sits below, so the caller there runs them. Errors are negative errnos, as in the
  * kernel.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface AddressSpaceOperations {
   /**
    * {@code AOP_WRITEPAGE_ACTIVATE}: {@link #writeFolio} wrote nothing and the folio stays dirty

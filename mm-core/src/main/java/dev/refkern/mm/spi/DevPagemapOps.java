@@ -1,12 +1,16 @@
 package dev.refkern.mm.spi;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import dev.refkern.mm.VmFault;
+import org.apiguardian.api.API;
 
 /**
  * The driver's callbacks for its device memory ({@code struct dev_pagemap_ops}).
  *
  * <p>A driver (the HMM dmirror, a GPU model) implements this; mm-core calls it.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface DevPagemapOps {
   /** {@code page_free()}: the last reference to a device page dropped; it is the driver's again. */
   void pageFree(long pfn);

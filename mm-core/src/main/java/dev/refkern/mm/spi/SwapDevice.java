@@ -1,12 +1,16 @@
 package dev.refkern.mm.spi;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
 import dev.refkern.mm.PageMemory;
+import org.apiguardian.api.API;
 
 /**
  * Where anonymous pages go when reclaim swaps them out (the backing of a {@code swap_info_struct}):
  * a fixed number of page-sized slots. The block layer can supply a real one; {@link
  * dev.refkern.mm.RamSwapDevice} keeps them in memory.
  */
+@API(status = STABLE, since = "0.1.0")
 public interface SwapDevice {
   /** Slots of 4 KiB this device holds. */
   long nrSlots();

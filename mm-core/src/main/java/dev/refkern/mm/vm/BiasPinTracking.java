@@ -1,6 +1,9 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.PolicySpec;
+import org.apiguardian.api.API;
 
 /**
  * {@code gup.pin_tracking=bias}: mainline's {@code GUP_PIN_COUNTING_BIAS} ({@code mm/gup.c}). A pin
@@ -12,6 +15,7 @@ import dev.refkern.mm.PolicySpec;
     name = "bias",
     mainline = true,
     proposal = "mainline GUP_PIN_COUNTING_BIAS (John Hubbard), v5.7, 2020-04")
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class BiasPinTracking extends PinTrackingPolicy {
   /** Binds the policy to a booted kernel. */
   public BiasPinTracking(PinTrackingContext context) {

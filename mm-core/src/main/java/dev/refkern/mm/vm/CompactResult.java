@@ -1,8 +1,11 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.ZoneType;
 import java.util.Arrays;
 import java.util.Objects;
+import org.apiguardian.api.API;
 
 /**
  * What one {@link Compaction#compactZone} run did: the kernel's {@code compact_control} totals
@@ -22,6 +25,7 @@ import java.util.Objects;
  * @param freeBlocksBefore free blocks per order before the run
  * @param freeBlocksAfter free blocks per order after the run
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public record CompactResult(
     ZoneType zone,
     long migrateScanned,

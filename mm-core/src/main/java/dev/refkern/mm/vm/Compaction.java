@@ -1,6 +1,7 @@
 package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.PageFlags.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -15,6 +16,7 @@ import dev.refkern.mm.internal.page.BuddyAllocator;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import org.apiguardian.api.API;
 
 /**
  * Memory compaction ({@code mm/compaction.c}): moves in-use movable folios from the bottom of a
@@ -45,6 +47,7 @@ import java.util.List;
  * folio_maybe_dma_pinned()}) is not isolated, as the kernel's early check skips it, but is reported
  * as a failure due to a pin.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Compaction {
   /** {@code pageblock_order}: {@code HPAGE_PMD_ORDER} on x86-64. */
   public static final int PAGEBLOCK_ORDER = 9;

@@ -1,8 +1,11 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.PolicySpec;
 import java.util.HashMap;
 import java.util.Map;
+import org.apiguardian.api.API;
 
 /**
  * {@code gup.pin_tracking=fake_vma}: a pin is a mapping (seed 001, Jérôme Glisse, December 2018):
@@ -16,6 +19,7 @@ import java.util.Map;
     name = "fake_vma",
     mainline = false,
     proposal = "001_c473afd3af432c8a.txt, 2018-12")
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class FakeVmaPinTracking extends PinTrackingPolicy {
   /** A fake vm_area_struct: what a pin costs in memory (the kernel's is ~200 bytes). */
   public static final int FAKE_VMA_BYTES = 200;

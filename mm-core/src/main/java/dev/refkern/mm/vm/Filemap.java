@@ -4,6 +4,7 @@ import static dev.refkern.mm.AddressSpace.MAX_INDEX;
 import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_DIRTY;
 import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_WRITEBACK;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
@@ -21,6 +22,7 @@ import dev.refkern.mm.internal.pagecache.PageCacheState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import java.util.function.LongConsumer;
+import org.apiguardian.api.API;
 
 /**
  * The page cache, {@code mm/filemap.c}: lookup, insertion, removal and reads of an {@link
@@ -32,6 +34,7 @@ import java.util.function.LongConsumer;
  * mapping} is the mapping's id and its {@code index} the first of them. The cache holds one
  * reference per page of each folio it contains ({@code folio_ref_add(folio, nr)}).
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Filemap {
   private final PhysicalMemory mem;
   private final Memmap memmap;

@@ -1,6 +1,11 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /** {@code FOLL_*} flags of GUP ({@code include/linux/mm_types.h}, {@code mm/internal.h}). */
+@API(status = STABLE, since = "0.1.0")
 public final class Foll {
   public static final int FOLL_WRITE = 0x01;
   public static final int FOLL_GET = 0x02;

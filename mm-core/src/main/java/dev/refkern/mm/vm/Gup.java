@@ -5,6 +5,7 @@ import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.VmFault.*;
 import static dev.refkern.mm.vm.Foll.*;
 import static dev.refkern.mm.vm.Pte.*;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
@@ -17,6 +18,7 @@ import dev.refkern.mm.VmItem;
 import dev.refkern.mm.VmStat;
 import dev.refkern.mm.ZoneType;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
+import org.apiguardian.api.API;
 
 /**
  * {@code get_user_pages()} and {@code pin_user_pages()} in all their variants, and the matching
@@ -28,6 +30,7 @@ import dev.refkern.mm.internal.trace.MmTraceEvents;
  * cannot move (another pin holds it), every pin is dropped and the call fails with {@code -ENOMEM},
  * as {@code migrate_longterm_unpinnable_folios()} does.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class Gup {
 
   private final PhysicalMemory mem;

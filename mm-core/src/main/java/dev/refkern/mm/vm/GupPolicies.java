@@ -1,9 +1,13 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.spi.PolicyProvider;
 import java.util.List;
+import org.apiguardian.api.API;
 
 /** The policies of {@code mm/gup.c}: the {@code gup.pin_tracking=} designs. */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class GupPolicies implements PolicyProvider {
   /** Created by {@link java.util.ServiceLoader}. */
   public GupPolicies() {}

@@ -1,5 +1,7 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
@@ -7,6 +9,7 @@ import dev.refkern.mm.sched.KThread;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.WaitQueue;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apiguardian.api.API;
 
 /**
  * {@code kswapd}: the background reclaim thread of the node. It sleeps until an allocation finds a
@@ -14,6 +17,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * high watermark free again or reclaim makes no progress. Runs on the injected scheduler, so the
  * deterministic simulation can interleave it with the tasks.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Kswapd {
   private final PhysicalMemory mem;
   private final Vmscan vmscan;

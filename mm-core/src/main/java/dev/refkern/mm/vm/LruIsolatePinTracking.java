@@ -1,6 +1,9 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.PolicySpec;
+import org.apiguardian.api.API;
 
 /**
  * {@code gup.pin_tracking=lru_isolate}: a pinned folio is taken off the LRU and kept off it, its
@@ -15,6 +18,7 @@ import dev.refkern.mm.PolicySpec;
     name = "lru_isolate",
     mainline = false,
     proposal = "002_997caa3756ff82e7.txt, 2018-06")
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class LruIsolatePinTracking extends PinTrackingPolicy {
   /** Binds the policy to a booted kernel. */
   public LruIsolatePinTracking(PinTrackingContext context) {

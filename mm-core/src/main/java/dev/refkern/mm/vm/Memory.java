@@ -4,6 +4,7 @@ import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.VmFault.*;
 import static dev.refkern.mm.vm.Pte.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
@@ -17,6 +18,7 @@ import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
+import org.apiguardian.api.API;
 
 /**
  * The page-fault handler and page-table teardown and copy ({@code mm/memory.c}): {@code
@@ -27,6 +29,7 @@ import dev.refkern.notifier.MmuNotifierRange;
  * <p>Locking follows the kernel's order: {@code mmap_lock}, then the page-table lock; a folio's
  * lock is never taken under the page-table lock. A little over 500 lines: memory.c is over 6,000.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Memory {
   private final PhysicalMemory mem;
   private final Memmap memmap;

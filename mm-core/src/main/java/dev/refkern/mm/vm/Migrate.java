@@ -3,6 +3,7 @@ package dev.refkern.mm.vm;
 import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.vm.Pte.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
@@ -21,6 +22,7 @@ import dev.refkern.mm.spi.AddressSpaceOperations;
 import dev.refkern.notifier.MmuNotifierEvent;
 import java.util.ArrayList;
 import java.util.List;
+import org.apiguardian.api.API;
 
 /**
  * {@code migrate_pages()} for one small folio ({@code mm/migrate.c}): isolate, lock, replace every
@@ -34,6 +36,7 @@ import java.util.List;
  * <p>Deviation: large folios are not migrated ({@code -EAGAIN}); the kernel would migrate the THP
  * whole or split it.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Migrate {
   /** {@code SWP_MIGRATION_READ} / {@code SWP_MIGRATION_WRITE} swap types. */
   static final int SWP_MIGRATION_READ = 30;

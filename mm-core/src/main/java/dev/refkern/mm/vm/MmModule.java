@@ -1,5 +1,7 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dagger.Module;
 import dagger.Provides;
 import dev.refkern.mm.BootConfig;
@@ -14,6 +16,7 @@ import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmStat;
 import dev.refkern.mm.sched.Scheduler;
 import jakarta.inject.Singleton;
+import org.apiguardian.api.API;
 
 /**
  * The Dagger module of mm-core ({@code start_kernel()}'s {@code mm_core_init()}): boots physical
@@ -28,6 +31,7 @@ import jakarta.inject.Singleton;
  * dev.refkern.mm} does not depend on the package above it.
  */
 @Module
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class MmModule {
   private MmModule() {}
 

@@ -1,6 +1,7 @@
 package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.Page.*;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -14,11 +15,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
+import org.apiguardian.api.API;
 
 /**
  * An address space ({@code struct mm_struct}): its VMAs, page table, {@code mmap_lock}, page-table
  * lock, mmu notifiers, {@code write_protect_seq}, {@code MMF_HAS_PINNED} and user counts.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class MmStruct {
   /** {@code TASK_SIZE}: user addresses lie below 2^47 - 4096. */
   public static final long TASK_SIZE = (1L << 47) - PAGE_SIZE;

@@ -1,5 +1,9 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
+import org.apiguardian.api.API;
+
 /**
  * {@code struct mm_walk_ops} ({@code include/linux/pagewalk.h}): the callbacks {@link
  * PageWalk#walkPageRange} calls; a null callback is not set. Each returns 0 to go on, anything else
@@ -10,6 +14,7 @@ package dev.refkern.mm.vm;
  *     makes the walk split a huge PMD it descends into, as the kernel does
  * @param pteHole called for each range without a page table or without a VMA
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public record MmWalkOps(PmdEntry pmdEntry, PteEntry pteEntry, PteHole pteHole) {
 
   /** {@code pmd_entry}. */

@@ -1,6 +1,11 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /** {@code mmap}/{@code mprotect}/{@code madvise} constants ({@code uapi/asm-generic/mman*.h}). */
+@API(status = STABLE, since = "0.1.0")
 public final class Mman {
   public static final int PROT_NONE = 0;
   public static final int PROT_READ = 1;

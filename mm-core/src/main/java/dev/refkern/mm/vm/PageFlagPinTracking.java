@@ -1,8 +1,10 @@
 package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.PageFlags.PG_DMA_PINNED;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.PolicySpec;
+import org.apiguardian.api.API;
 
 /**
  * {@code gup.pin_tracking=page_flag}: {@code PG_dma_pinned} set on pin and cleared on unpin, with
@@ -15,6 +17,7 @@ import dev.refkern.mm.PolicySpec;
     name = "page_flag",
     mainline = false,
     proposal = "002_997caa3756ff82e7.txt, 2018-06")
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PageFlagPinTracking extends PinTrackingPolicy {
   /** Binds the policy to a booted kernel. */
   public PageFlagPinTracking(PinTrackingContext context) {

@@ -1,11 +1,13 @@
 package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.Page.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
+import org.apiguardian.api.API;
 
 /**
  * The generic page-table walker ({@code mm/pagewalk.c}, read in Linux 6.12): {@link #walkPageRange}
@@ -16,6 +18,7 @@ import dev.refkern.notifier.MmuNotifierRange;
  * take it themselves with {@code pmd_trans_huge_lock()}); a missing PUD or PGD table is one hole of
  * depth 2, up to the next 1 GiB boundary.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PageWalk {
   /** {@code enum page_walk_action}: descend to the next level (the default). */
   public static final int ACTION_SUBTREE = 0;

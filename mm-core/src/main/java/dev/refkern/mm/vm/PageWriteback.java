@@ -2,6 +2,7 @@ package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_DIRTY;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
@@ -14,6 +15,7 @@ import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import java.util.function.LongPredicate;
+import org.apiguardian.api.API;
 
 /**
  * Page writeback, {@code mm/page-writeback.c}: {@code do_writepages()}, {@code
@@ -24,6 +26,7 @@ import java.util.function.LongPredicate;
  * <p>The folio flag half of {@code folio_start_writeback()} / {@code folio_end_writeback()} is
  * {@link FolioOps}, below this package, since I/O completion calls it.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PageWriteback {
   private final Memmap memmap;
   private final PageAllocator allocator;

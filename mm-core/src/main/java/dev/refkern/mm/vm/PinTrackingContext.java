@@ -1,13 +1,17 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.LruVec;
 import dev.refkern.mm.Memmap;
+import org.apiguardian.api.API;
 
 /**
  * What a {@code gup.pin_tracking=} policy may touch of the kernel: the memmap (the {@code struct
  * page} array) and the LRU's pin isolation. Given to a policy at construction, so a policy from
  * another module needs no other internals.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PinTrackingContext {
   private final Memmap memmap;
   private final LruVec lru;

@@ -1,10 +1,13 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PolicyStats;
 import dev.refkern.mm.spi.Policy;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.apiguardian.api.API;
 
 /**
  * How a page remembers that {@code pin_user_pages()} handed it to DMA: the design the seeds argue
@@ -16,6 +19,7 @@ import java.util.Map;
  * "gup.pin_tracking"} and a public constructor taking a {@link PinTrackingContext}; {@link
  * PageFlagPinTracking} is the shortest to copy.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public abstract class PinTrackingPolicy implements Policy {
   /** The kernel parameter choosing the policy. */
   public static final String PARAM = "gup.pin_tracking";

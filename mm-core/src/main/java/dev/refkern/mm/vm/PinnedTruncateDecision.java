@@ -1,6 +1,9 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.AddressSpace;
+import org.apiguardian.api.API;
 
 /**
  * What {@code truncate_inode_pages_range()} ({@code mm/truncate.c}) does with a folio that {@code
@@ -9,6 +12,7 @@ import dev.refkern.mm.AddressSpace;
  * writeback and their unmapping, before they leave the page cache.
  */
 @FunctionalInterface
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public interface PinnedTruncateDecision {
   /** What truncate does with the pinned folio. The coming policies add theirs with their code. */
   enum Action {

@@ -1,6 +1,9 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.AddressSpace;
+import org.apiguardian.api.API;
 
 /**
  * What {@code write_cache_pages()} ({@code mm/page-writeback.c}) does with a dirty folio that
@@ -9,6 +12,7 @@ import dev.refkern.mm.AddressSpace;
  * those folios, locked and no longer under writeback, before {@code folio_clear_dirty_for_io()}.
  */
 @FunctionalInterface
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public interface PinnedWritebackDecision {
   /** What writeback does with the pinned folio. The coming policies add theirs with their code. */
   enum Action {

@@ -1,11 +1,15 @@
 package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.Page.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
+import org.apiguardian.api.API;
 
 /**
  * A page-table entry ({@code pte_t} / {@code pmd_t}, x86-64 layout): the pfn in bits 12–51 and the
  * bits below. An entry of 0 is {@code pte_none()}.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Pte {
   public static final long PRESENT = 1L;
   public static final long WRITE = 1L << 1;

@@ -3,6 +3,7 @@ package dev.refkern.mm.vm;
 import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.vm.Pte.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Memmap;
@@ -13,12 +14,14 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.LongSupplier;
+import org.apiguardian.api.API;
 
 /**
  * The reverse map ({@code mm/rmap.c}): the anon_vma and file-VMA registries, one {@code
  * rmap_walk()} over them, and what is built on it: {@code folio_mkclean()}, {@code
  * folio_referenced()}, {@code try_to_unmap()} and {@code folio_mapcount()}.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Rmap {
   private final Memmap memmap;
   private final FolioOps folios;

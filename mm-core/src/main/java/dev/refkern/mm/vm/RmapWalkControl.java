@@ -1,5 +1,9 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
+import org.apiguardian.api.API;
+
 /**
  * {@code struct rmap_walk_control} ({@code include/linux/rmap.h}): what {@link Rmap#rmapWalk} calls
  * for each place a folio is mapped. {@code rmap_one} is the one required callback; {@code
@@ -10,6 +14,7 @@ package dev.refkern.mm.vm;
  * the anon_vma's VMA list is a copy-on-write list that needs no lock to walk.
  */
 @FunctionalInterface
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public interface RmapWalkControl {
   /** {@code rmap_one}: {@code address} in {@code vma} maps the folio; false stops the walk. */
   boolean rmapOne(Vma vma, long address);

@@ -1,7 +1,10 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
 import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.spi.SwapDevice;
+import org.apiguardian.api.API;
 
 /**
  * A swap area ({@code struct swap_info_struct} and its {@code swap_map}): which slots are in use
@@ -10,6 +13,7 @@ import dev.refkern.mm.spi.SwapDevice;
  * <p>Deviation: there is no swap cache; each process that faults on a shared swap entry reads its
  * own copy, which keeps copy-on-write semantics for private memory.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class SwapSpace {
   private final SwapDevice device;
   private final int[] map;

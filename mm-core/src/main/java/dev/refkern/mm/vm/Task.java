@@ -3,11 +3,13 @@ package dev.refkern.mm.vm;
 import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.VmFault.*;
 import static dev.refkern.mm.vm.Pte.*;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apiguardian.api.API;
 
 /**
  * A simulated process ({@code struct task_struct}) with its address space: the system calls that
@@ -15,6 +17,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * fork}, {@code exit}; each delegates to its kernel file's class) and user memory access that walks
  * the page tables and faults like a CPU.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class Task {
   private static final AtomicInteger PIDS = new AtomicInteger(1);
 

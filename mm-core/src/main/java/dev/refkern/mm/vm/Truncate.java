@@ -2,6 +2,7 @@ package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.AddressSpace.MAX_INDEX;
 import static dev.refkern.mm.PageFlags.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
@@ -14,12 +15,14 @@ import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
 import java.util.function.LongPredicate;
+import org.apiguardian.api.API;
 
 /**
  * Truncation of the page cache, {@code mm/truncate.c}: {@code truncate_inode_pages_range()}, {@code
  * truncate_inode_pages_final()}, the partial folio and {@code folio_cancel_dirty()}. A folio that
  * {@code folio_maybe_dma_pinned()} goes through the {@link PinnedTruncateDecision}.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Truncate {
   private final PhysicalMemory mem;
   private final Memmap memmap;

@@ -1,6 +1,7 @@
 package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.PageFlags.*;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.BootProgress;
@@ -18,6 +19,7 @@ import dev.refkern.mm.sched.Scheduler;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
+import org.apiguardian.api.API;
 
 /**
  * Virtual memory over a {@link PhysicalMemory} (the kernel's {@code mm/} as a whole): builds one
@@ -26,6 +28,7 @@ import java.util.function.LongSupplier;
  * {@code Mmap}, {@code Mprotect}, {@code Madvise}, {@code Fork}, {@code Swapfile}, {@link Gup},
  * {@link Vmscan}; processes are {@link #createTask}.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class VirtualMemory {
   /** {@code FAULT_FLAG_*}. */
   public static final int FAULT_FLAG_WRITE = 0x1;

@@ -1,6 +1,11 @@
 package dev.refkern.mm.vm;
 
+import static org.apiguardian.api.API.Status.STABLE;
+
+import org.apiguardian.api.API;
+
 /** {@code vm_area_struct::vm_flags} bits ({@code include/linux/mm.h}), kernel values. */
+@API(status = STABLE, since = "0.1.0")
 public final class VmFlags {
   public static final long VM_READ = 0x1;
   public static final long VM_WRITE = 0x2;

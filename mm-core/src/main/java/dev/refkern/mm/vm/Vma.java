@@ -1,14 +1,17 @@
 package dev.refkern.mm.vm;
 
 import static dev.refkern.mm.Page.*;
+import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.AddressSpace;
+import org.apiguardian.api.API;
 
 /**
  * A virtual memory area ({@code struct vm_area_struct}): {@code [start, end)} of one address space
  * with its flags and, for a file mapping, the file's {@code address_space} and page offset. Fields
  * change only under the mm's {@code mmap_lock} held for writing.
  */
+@API(status = STABLE, since = "0.1.0")
 public final class Vma {
   final MmStruct mm;
   volatile long start;

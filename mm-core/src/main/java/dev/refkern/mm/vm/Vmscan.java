@@ -3,6 +3,7 @@ package dev.refkern.mm.vm;
 import static dev.refkern.mm.Page.*;
 import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.vm.Pte.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
@@ -13,6 +14,7 @@ import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
 import java.util.List;
+import org.apiguardian.api.API;
 
 /**
  * Page reclaim ({@code mm/vmscan.c}): {@code shrink_node()} ages the active lists and shrinks the
@@ -24,6 +26,7 @@ import java.util.List;
  * <p>Deviations: large folios are not reclaimed (the kernel splits or swaps them whole); writeback
  * of a dirty folio is synchronous; there is no swap cache.
  */
+@API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Vmscan {
   static final int SWAP_CLUSTER_MAX = 32;
   private static final int DEF_PRIORITY = 12;

@@ -1,5 +1,7 @@
 package dev.refkern.mm.internal.memmap;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import java.io.IOException;
@@ -28,6 +30,7 @@ import net.openhft.chronicle.map.ChronicleMap;
 import net.openhft.chronicle.map.ChronicleMapBuilder;
 import net.openhft.chronicle.map.ExternalMapQueryContext;
 import net.openhft.chronicle.map.MapEntry;
+import org.apiguardian.api.API;
 
 /**
  * The persistent memmap: one Chronicle Map entry per memory section ({@code struct mem_section},
@@ -41,6 +44,7 @@ import net.openhft.chronicle.map.MapEntry;
  * kernel holds OS file locks on both {@code lock} and the memmap file for its whole life, so a
  * second kernel gets {@code EBUSY} even if {@code lock} was deleted.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class MemmapFile implements AutoCloseable {
   public static final int SECTION_SHIFT = 15;
   public static final long PAGES_PER_SECTION = 1L << SECTION_SHIFT;

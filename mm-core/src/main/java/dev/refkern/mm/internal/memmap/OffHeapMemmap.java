@@ -1,6 +1,7 @@
 package dev.refkern.mm.internal.memmap;
 
 import static dev.refkern.mm.internal.memmap.PageDescriptor.*;
+import static org.apiguardian.api.API.Status.INTERNAL;
 
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageFlags;
@@ -9,6 +10,7 @@ import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import org.apiguardian.api.API;
 
 /**
  * {@link Memmap} over the descriptor memory of a {@link MemmapFile}: a pfn resolves to its
@@ -17,6 +19,7 @@ import java.nio.ByteOrder;
  * and compare-and-set: on raw addresses where {@code sun.misc.Unsafe} is silent (JDK 17-23),
  * through byte-buffer view {@code VarHandle}s from JDK 24 on (see {@link RawMemory}).
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class OffHeapMemmap implements Memmap {
   /**
    * A tail page's {@code LRU_STATE} word holds the folio's entire mapcount (tails are never on an

@@ -1,5 +1,9 @@
 package dev.refkern.mm.internal.memmap;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
+import org.apiguardian.api.API;
+
 /**
  * The byte layout of one {@code struct page} in the memmap: 64 bytes, as {@code sizeof(struct
  * page)} on x86-64. Zero bytes are a valid, unused descriptor, so a new memmap needs no per-frame
@@ -8,6 +12,7 @@ package dev.refkern.mm.internal.memmap;
  * <p>Deviations from the kernel's encodings: {@code mapcount} holds the number of mappings (the
  * kernel's {@code _mapcount + 1}); LRU/free-list links are pfns plus one (0 means none).
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class PageDescriptor {
   public static final int SIZE = 64;
   public static final int SHIFT = 6;

@@ -1,6 +1,7 @@
 package dev.refkern.mm.internal.page;
 
 import static dev.refkern.mm.PageFlags.*;
+import static org.apiguardian.api.API.Status.INTERNAL;
 
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
@@ -16,10 +17,12 @@ import dev.refkern.mm.ZoneType;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.LongConsumer;
+import org.apiguardian.api.API;
 
 /**
  * The buddy allocator over {@code ZONE_NORMAL} and {@code ZONE_MOVABLE} ({@code mm/page_alloc.c}).
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class BuddyAllocator implements PageAllocator {
   private final Memmap memmap;
   private final PageMemory ram;

@@ -5,9 +5,11 @@ import static dev.refkern.mm.PageFlags.PG_WRITEBACK;
 import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_DIRTY;
 import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_TOWRITE;
 import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_WRITEBACK;
+import static org.apiguardian.api.API.Status.INTERNAL;
 
 import dev.refkern.mm.Memmap;
 import java.util.concurrent.atomic.AtomicLong;
+import org.apiguardian.api.API;
 
 /**
  * The private fields of one {@code struct address_space}: {@code i_pages} (the tree and its {@code
@@ -15,6 +17,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * truncate, page-writeback and migrate code reach it through {@code MmInternals}; the page-cache
  * accounting that {@code FolioOps} also needs lives here, so both share one copy.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class AddressSpaceState {
   /** {@code mapping->i_pages.xa_lock}: never held across a sleep. */
   public final Object xaLock = new Object();

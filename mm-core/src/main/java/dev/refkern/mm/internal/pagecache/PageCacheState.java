@@ -1,8 +1,11 @@
 package dev.refkern.mm.internal.pagecache;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.WaitQueue;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.apiguardian.api.API;
 
 /**
  * The page-cache state one machine shares: the registry that turns a memmap {@code mapping} id back
@@ -14,6 +17,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * @param <M> the address space type
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class PageCacheState<M> {
   /** {@link #firstTime} site: dirtying a folio that is not uptodate. */
   public static final int WARN_DIRTY_NOT_UPTODATE = 0;

@@ -1,5 +1,9 @@
 package dev.refkern.mm.internal.pagecache;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
+import org.apiguardian.api.API;
+
 /**
  * The index to pfn store of one page cache, modelled on the XArray ({@code struct xarray}, {@code
  * lib/xarray.c}) that holds {@code mapping->i_pages}: a radix tree of 64-slot nodes with one bitmap
@@ -9,6 +13,7 @@ package dev.refkern.mm.internal.pagecache;
  * <p>Values are pfns ({@code >= 0}); {@link #NONE} means empty. Nothing here allocates on lookup.
  * Not thread-safe: the owner serialises access with its {@code xa_lock}.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class PageCacheTree {
   /** {@code PAGECACHE_TAG_DIRTY} ({@code XA_MARK_0}). */
   public static final int TAG_DIRTY = 0;

@@ -1,11 +1,14 @@
 package dev.refkern.mm.internal.trace;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import jdk.jfr.Category;
 import jdk.jfr.Event;
 import jdk.jfr.Label;
 import jdk.jfr.Name;
 import jdk.jfr.Period;
 import jdk.jfr.StackTrace;
+import org.apiguardian.api.API;
 
 /**
  * The mm tracepoints ({@code include/trace/events/}{@code migrate.h}, {@code vmscan.h}) and GUP
@@ -14,6 +17,7 @@ import jdk.jfr.StackTrace;
  * <p>Callers create an event per call, never per page, and fill it only when {@code
  * shouldCommit()}: with no recording the event is a dead, scalar-replaced object.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class MmTraceEvents {
   private MmTraceEvents() {}
 
