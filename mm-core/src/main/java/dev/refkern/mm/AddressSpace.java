@@ -5,6 +5,7 @@ import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_WRITEBACK;
 
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 
 /**
@@ -40,7 +41,7 @@ public final class AddressSpace {
   }
 
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final AddressSpaceOperations aops;
   private final FolioOps folios;
   private final long id;

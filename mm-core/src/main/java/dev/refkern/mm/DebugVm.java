@@ -3,6 +3,7 @@ package dev.refkern.mm;
 import static dev.refkern.mm.PageFlags.*;
 
 import dev.refkern.mm.internal.page.BuddyAllocator;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -29,7 +30,7 @@ public final class DebugVm {
   /** Every violation found, empty when the machine is consistent. */
   public List<String> check() {
     List<String> p = new ArrayList<>();
-    Memmap m = mem.rawMemmap();
+    MemmapOps m = mem.rawMemmap();
     for (long pfn = 0; pfn < m.nrPfns() && p.size() < MAX_REPORTED; pfn++) {
       int ref = m.refcount(pfn);
       int map = m.mapcount(pfn);

@@ -2,6 +2,7 @@ package dev.refkern.mm;
 
 import dev.refkern.mm.internal.memmap.MemmapFile;
 import dev.refkern.mm.internal.memmap.OffHeapMemmap;
+import dev.refkern.mm.internal.pageops.CheckedMemmap;
 import java.nio.file.Path;
 import java.util.Properties;
 

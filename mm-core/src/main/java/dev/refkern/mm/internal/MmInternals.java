@@ -1,10 +1,10 @@
 package dev.refkern.mm.internal;
 
 import dev.refkern.mm.AddressSpace;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.internal.page.BuddyAllocator;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.function.Function;
 
 /**
@@ -15,7 +15,7 @@ import java.util.function.Function;
  * ever see the checked memmap, the {@code PageAllocator} API and public accessors.
  */
 public final class MmInternals {
-  private static volatile Function<PhysicalMemory, Memmap> rawMemmap;
+  private static volatile Function<PhysicalMemory, MemmapOps> rawMemmap;
   private static volatile Function<AddressSpace, AddressSpaceState> addressSpaceState;
   private static volatile Function<PhysicalMemory, BuddyAllocator> buddy;
 
@@ -23,14 +23,14 @@ public final class MmInternals {
 
   /** Set once by {@link PhysicalMemory}'s class initialiser. */
   public static void setAccess(
-      Function<PhysicalMemory, Memmap> rawMemmapAccess,
+      Function<PhysicalMemory, MemmapOps> rawMemmapAccess,
       Function<PhysicalMemory, BuddyAllocator> buddyAccess) {
     rawMemmap = rawMemmapAccess;
     buddy = buddyAccess;
   }
 
   /** The memmap of {@code mem} without the public pfn check. */
-  public static Memmap rawMemmap(PhysicalMemory mem) {
+  public static MemmapOps rawMemmap(PhysicalMemory mem) {
     return rawMemmap.apply(mem);
   }
 

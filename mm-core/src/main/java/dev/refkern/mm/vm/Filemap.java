@@ -10,7 +10,6 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.KernelHealth;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.PhysicalMemory;
@@ -19,6 +18,7 @@ import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import java.util.function.LongConsumer;
 
@@ -34,7 +34,7 @@ import java.util.function.LongConsumer;
  */
 public final class Filemap {
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator allocator;
   private final KernelHealth health;
   private final FolioOps folios;

@@ -11,10 +11,10 @@ import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.LruVec;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
 
@@ -29,7 +29,7 @@ import dev.refkern.notifier.MmuNotifierRange;
  */
 public final class Memory {
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator alloc;
   private final FolioOps folios;
   private final LruVec lru;
@@ -43,7 +43,7 @@ public final class Memory {
 
   Memory(
       PhysicalMemory mem,
-      Memmap memmap,
+      MemmapOps memmap,
       FolioOps folios,
       LruVec lru,
       long zeroPfn,

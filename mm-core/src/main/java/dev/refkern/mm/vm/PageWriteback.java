@@ -6,12 +6,12 @@ import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_DIRTY;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelHealth;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import java.util.function.LongPredicate;
 
@@ -25,7 +25,7 @@ import java.util.function.LongPredicate;
  * {@link FolioOps}, below this package, since I/O completion calls it.
  */
 public final class PageWriteback {
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator allocator;
   private final KernelHealth health;
   private final FolioOps folios;

@@ -5,7 +5,7 @@ import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.FolioOps;
-import dev.refkern.mm.Memmap;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.notifier.MmuNotifierEvent;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,13 +20,13 @@ import java.util.function.LongSupplier;
  * folio_referenced()}, {@code try_to_unmap()} and {@code folio_mapcount()}.
  */
 public final class Rmap {
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final FolioOps folios;
   private final LongSupplier ids;
   private final Map<Long, AnonVma> anonVmas = new ConcurrentHashMap<>();
   private final Map<Long, List<Vma>> fileVmas = new ConcurrentHashMap<>();
 
-  Rmap(Memmap memmap, FolioOps folios, LongSupplier ids) {
+  Rmap(MemmapOps memmap, FolioOps folios, LongSupplier ids) {
     this.memmap = memmap;
     this.folios = folios;
     this.ids = ids;

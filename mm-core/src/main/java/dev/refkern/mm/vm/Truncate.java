@@ -6,13 +6,13 @@ import static dev.refkern.mm.PageFlags.*;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelHealth;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.function.LongPredicate;
 
 /**
@@ -22,7 +22,7 @@ import java.util.function.LongPredicate;
  */
 public final class Truncate {
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator allocator;
   private final KernelHealth health;
   private final FolioOps folios;
