@@ -401,7 +401,7 @@ class ModuleRulesTest {
     Pattern mutator =
         Pattern.compile(
             "^(set|clear|inc|dec|add|sub|put|reset|mark|store|write|swap|init)([A-Z].*)?$"
-                + "|.*(Add|Sub|AndSet|AndClear|Inc|Dec|Exchange)$");
+                + "|.*(Add|Sub|Inc|Dec|Exchange)$|.*(AndSet|AndClear).*");
     List<String> writers =
         classes.get("dev.refkern.mm.Memmap").getMethods().stream()
             .filter(
