@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
+import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.PhysicalMemory;
@@ -73,8 +74,11 @@ class DirectIoTest {
               mem.ram().write(v.pfn(), v.offset() + off, data, 0, data.length);
             }
           }
-          if (cleanOnCompletion) {
-            mem.memmap().clearFlag(v.pfn(), PageFlags.PG_DIRTY); // writeback cleaned it meanwhile
+          if (cleanOnCompletion) { // writeback cleaned it meanwhile
+            FolioOps folios = new FolioOps(mem);
+            folios.folioLock(v.pfn());
+            vm.pageWriteback().folioClearDirtyForIo(v.pfn());
+            folios.folioUnlock(v.pfn());
           }
         }
         mem.scheduler().runInCompletionContext(b::endio);

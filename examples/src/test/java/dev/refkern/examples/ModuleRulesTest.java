@@ -388,4 +388,60 @@ class ModuleRulesTest {
                 .should()
                 .beAnnotatedWith("org.apiguardian.api.API"));
   }
+
+  // 6. -------------------------------------------------------------------------------------------
+
+  /**
+   * The public memmap is read-only, like {@code /proc/kpageflags}: its writers ({@code page_ref.h},
+   * {@code page-flags.h}) live in an mm-core internal package exported to no module, and no API
+   * member hands them out (a pin-tracking policy gets named operations from its context).
+   */
+  @Test
+  void theMemmapIsReadOnlyOutsideMmCore() {
+    Pattern mutator =
+        Pattern.compile(
+            "^(set|clear|inc|dec|add|sub|put|reset|mark|store|write|swap|init)([A-Z].*)?$"
+                + "|.*(Add|Sub|Inc|Dec|Exchange)$|.*(AndSet|AndClear).*");
+    List<String> writers =
+        classes.get("dev.refkern.mm.Memmap").getMethods().stream()
+            .filter(
+                m ->
+                    m.getModifiers().contains(com.tngtech.archunit.core.domain.JavaModifier.PUBLIC))
+            .map(m -> m.getName())
+            .filter(n -> mutator.matcher(n).matches())
+            .sorted()
+            .toList();
+    assertEquals(List.of(), writers, "dev.refkern.mm.Memmap declares writers");
+
+    String ops = "dev.refkern.mm.internal.pageops.MemmapOps";
+    assertTrue(classes.contain(ops), "no " + ops);
+    String opsPackage = classes.get(ops).getPackageName();
+    assertTrue(opsPackage.startsWith("dev.refkern.mm.internal."), ops + " is not internal");
+    for (ModuleDescriptor.Exports e : descriptor(MM).exports()) {
+      // block and examples may not reach the writers, not even through a qualified export
+      assertFalse(e.source().equals(opsPackage), "mm-core exports " + e + ": the memmap writers");
+    }
+    // nor does API hand them out: no public or protected member of an exported type names them
+    Set<String> exported =
+        descriptor(MM).exports().stream()
+            .filter(e -> !e.isQualified())
+            .map(ModuleDescriptor.Exports::source)
+            .collect(Collectors.toSet());
+    List<String> leaks = new ArrayList<>();
+    for (JavaClass c : classes) {
+      if (!exported.contains(c.getPackageName())
+          || !c.getModifiers().contains(com.tngtech.archunit.core.domain.JavaModifier.PUBLIC)) {
+        continue;
+      }
+      c.getMembers().stream()
+          .filter(
+              m ->
+                  m.getModifiers().contains(com.tngtech.archunit.core.domain.JavaModifier.PUBLIC)
+                      || m.getModifiers()
+                          .contains(com.tngtech.archunit.core.domain.JavaModifier.PROTECTED))
+          .filter(m -> m.getAllInvolvedRawTypes().stream().anyMatch(t -> t.isAssignableTo(ops)))
+          .forEach(m -> leaks.add(m.getFullName()));
+    }
+    assertEquals(List.of(), leaks, "API members that hand out the memmap's writers");
+  }
 }

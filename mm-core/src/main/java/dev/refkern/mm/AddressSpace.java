@@ -6,6 +6,7 @@ import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import org.apiguardian.api.API;
 
@@ -43,7 +44,7 @@ public final class AddressSpace {
   }
 
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final AddressSpaceOperations aops;
   private final FolioOps folios;
   private final long id;

@@ -4,6 +4,7 @@ import static dev.refkern.mm.PageFlags.*;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.internal.page.BuddyAllocator;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.ArrayList;
 import java.util.List;
 import org.apiguardian.api.API;
@@ -32,7 +33,7 @@ public final class DebugVm {
   /** Every violation found, empty when the machine is consistent. */
   public List<String> check() {
     List<String> p = new ArrayList<>();
-    Memmap m = mem.rawMemmap();
+    MemmapOps m = mem.rawMemmap();
     for (long pfn = 0; pfn < m.nrPfns() && p.size() < MAX_REPORTED; pfn++) {
       int ref = m.refcount(pfn);
       int map = m.mapcount(pfn);

@@ -4,6 +4,7 @@ import static dev.refkern.mm.PageFlags.*;
 import static org.apiguardian.api.API.Status.STABLE;
 
 import dev.refkern.mm.internal.pagecache.PageCacheState;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.WaitQueue;
 import java.util.function.BooleanSupplier;
@@ -26,7 +27,7 @@ public final class FolioOps {
   // Contended folio_lock() spins this many times through cond_resched() before it sleeps.
   private static final int SPINS = 32;
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final Scheduler sched;
   private final KernelHealth health;
   private final PageCacheState<AddressSpace> state;
@@ -165,6 +166,17 @@ public final class FolioOps {
           "__folio_mark_dirty(): dirtying pfn " + head + " that is not uptodate");
     }
     return true;
+  }
+
+  // ---------------------------------------------------------------- PG_uptodate
+
+  /**
+   * {@code folio_mark_uptodate()}: the folio's contents are valid, as a filesystem's {@code
+   * ->read_folio} says once it has filled the folio (before it unlocks it).
+   */
+  public void folioMarkUptodate(long pfn) {
+    memmap.checkPfn(pfn);
+    memmap.setFlag(memmap.compoundHead(pfn), PG_UPTODATE);
   }
 
   /** {@code folio_test_dirty()}. */

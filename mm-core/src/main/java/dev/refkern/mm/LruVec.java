@@ -3,6 +3,7 @@ package dev.refkern.mm;
 import static dev.refkern.mm.PageFlags.*;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.apiguardian.api.API;
@@ -34,7 +35,7 @@ public final class LruVec {
 
   private long drainAllCalls;
 
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator alloc;
   private final Object lruLock = new Object();
   private final long[] head = {-1, -1, -1, -1, -1};
@@ -55,7 +56,7 @@ public final class LruVec {
     int n;
   }
 
-  LruVec(Memmap memmap, PageAllocator alloc) {
+  LruVec(MemmapOps memmap, PageAllocator alloc) {
     this.memmap = memmap;
     this.alloc = alloc;
   }

@@ -4,6 +4,7 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.internal.memmap.MemmapFile;
 import dev.refkern.mm.internal.memmap.OffHeapMemmap;
+import dev.refkern.mm.internal.pageops.CheckedMemmap;
 import java.nio.file.Path;
 import java.util.Properties;
 import org.apiguardian.api.API;

@@ -9,6 +9,8 @@ import dev.refkern.mm.internal.memmap.PageDescriptor;
 import dev.refkern.mm.internal.page.BuddyAllocator;
 import dev.refkern.mm.internal.page.PageAllocHooks;
 import dev.refkern.mm.internal.pagecache.PageCacheState;
+import dev.refkern.mm.internal.pageops.CheckedMemmap;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.Schedulers;
@@ -236,13 +238,16 @@ public final class PhysicalMemory implements AutoCloseable {
     return params;
   }
 
-  /** The memmap; every pfn given to it is checked ({@code EINVAL} outside {@code [0, nrPfns)}). */
+  /**
+   * The memmap, read-only; every pfn given to it is checked ({@code EINVAL} outside {@code [0,
+   * nrPfns)}).
+   */
   public Memmap memmap() {
     return checkedMemmap;
   }
 
   /** The unchecked memmap, for mm-core's own paths (pfns from page tables and folios). */
-  Memmap rawMemmap() {
+  MemmapOps rawMemmap() {
     return memmap;
   }
 

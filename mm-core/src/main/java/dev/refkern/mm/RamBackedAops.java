@@ -47,7 +47,7 @@ public final class RamBackedAops implements AddressSpaceOperations {
         ram.write(head + i, 0, block, 0, PAGE);
       }
     }
-    memmap.setFlag(head, PageFlags.PG_UPTODATE);
+    mapping.folios().folioMarkUptodate(head);
     mapping.folios().folioUnlock(head); // folio_end_read(folio, true)
     return 0;
   }

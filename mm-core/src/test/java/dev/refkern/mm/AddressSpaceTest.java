@@ -3,6 +3,7 @@ package dev.refkern.mm;
 import static dev.refkern.mm.PageFlags.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.vm.Filemap;
 import dev.refkern.mm.vm.Migrate;
 import dev.refkern.mm.vm.PageWriteback;
@@ -21,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
 class AddressSpaceTest {
   @TempDir Path dir;
   private PhysicalMemory mem;
-  private Memmap memmap;
+  private MemmapOps memmap;
   private PageAllocator alloc;
   private RamBackedAops aops;
   private AddressSpace as;
@@ -35,7 +36,7 @@ class AddressSpaceTest {
   @BeforeEach
   void boot() {
     mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false);
-    memmap = mem.memmap();
+    memmap = MemmapTesting.ops(mem);
     alloc = mem.allocator();
     aops = new RamBackedAops();
     as = AddressSpace.create(mem, aops);

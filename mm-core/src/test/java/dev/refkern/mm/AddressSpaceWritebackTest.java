@@ -3,6 +3,7 @@ package dev.refkern.mm;
 import static dev.refkern.mm.PageFlags.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import dev.refkern.mm.vm.Filemap;
 import dev.refkern.mm.vm.PageWriteback;
@@ -25,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 class AddressSpaceWritebackTest {
   @TempDir Path dir;
   private PhysicalMemory mem;
-  private Memmap memmap;
+  private MemmapOps memmap;
   private PageAllocator alloc;
   private RamBackedAops aops;
   private AddressSpace as;
@@ -39,7 +40,7 @@ class AddressSpaceWritebackTest {
   @BeforeEach
   void boot() {
     mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false);
-    memmap = mem.memmap();
+    memmap = MemmapTesting.ops(mem);
     alloc = mem.allocator();
     aops = new RamBackedAops();
     as = AddressSpace.create(mem, aops);

@@ -3,6 +3,7 @@ package dev.refkern.mm;
 import static dev.refkern.mm.PageFlags.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.sched.Completion;
 import dev.refkern.mm.sched.SimScheduler;
 import dev.refkern.mm.spi.AddressSpaceOperations;
@@ -25,7 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 class FolioOpsTest {
   @TempDir Path dir;
   private PhysicalMemory mem;
-  private Memmap memmap;
+  private MemmapOps memmap;
   private PageAllocator alloc;
   private FolioOps folios;
   // The page cache's vm-package code, without a VirtualMemory: nothing is mapped or pinned here.
@@ -36,7 +37,7 @@ class FolioOpsTest {
   @BeforeEach
   void boot() {
     mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false);
-    memmap = mem.memmap();
+    memmap = MemmapTesting.ops(mem);
     alloc = mem.allocator();
     folios = new FolioOps(mem);
     writeback = new PageWriteback(mem, folios, null, pfn -> false, PinnedWritebackDecision.IGNORE);

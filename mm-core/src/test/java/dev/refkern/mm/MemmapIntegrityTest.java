@@ -179,7 +179,7 @@ class MemmapIntegrityTest {
   void deletingTheLockFileDoesNotLetASecondKernelReset() throws Exception {
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false)) {
       long pfn = mem.allocator().allocPages(Gfp.KERNEL, 0);
-      mem.memmap().setIndex(pfn, 99);
+      MemmapTesting.ops(mem).setIndex(pfn, 99);
       Files.delete(dir.resolve(MemmapFile.LOCK_FILE));
       KernelException e =
           assertThrows(

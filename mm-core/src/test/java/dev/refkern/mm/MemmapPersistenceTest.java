@@ -18,8 +18,8 @@ class MemmapPersistenceTest {
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false)) {
       pfn = mem.allocator().allocPages(Gfp.KERNEL, 0);
       assertNotEquals(PageAllocator.NO_PFN, pfn);
-      mem.memmap().setFlag(pfn, PageFlags.PG_DIRTY);
-      mem.memmap().setIndex(pfn, 4242);
+      MemmapTesting.ops(mem).setFlag(pfn, PageFlags.PG_DIRTY);
+      MemmapTesting.ops(mem).setIndex(pfn, 4242);
       mem.allocator().getPage(pfn);
     }
     try (MemmapFile f = MemmapFile.openForInspection(dir)) {
@@ -37,7 +37,7 @@ class MemmapPersistenceTest {
   void inspectionWorksWhileTheKernelRuns() {
     try (PhysicalMemory mem = PhysicalMemory.boot(BootParams.parse("mem=64M"), dir, false)) {
       long pfn = mem.allocator().allocPages(Gfp.KERNEL, 0);
-      mem.memmap().setIndex(pfn, 7);
+      MemmapTesting.ops(mem).setIndex(pfn, 7);
       assertTrue(MemmapFile.isLive(dir));
       try (MemmapFile f = MemmapFile.openForInspection(dir)) {
         assertEquals("running", f.properties().getProperty("status"));
@@ -46,7 +46,7 @@ class MemmapPersistenceTest {
                 f.sectionBuffers(), f.nrPfns(), f.nrPfns(), f.nrPfns());
         assertEquals(7, m.index(pfn));
         // a write by the live kernel is visible to the inspector: the same mapped memory
-        mem.memmap().setIndex(pfn, 8);
+        MemmapTesting.ops(mem).setIndex(pfn, 8);
         assertEquals(8, m.index(pfn));
       }
     }

@@ -220,7 +220,7 @@ class PageAllocatorTest {
   void badPageStateLeaksThePageAndTaints() {
     boot("mem=64M");
     long pfn = mem.allocator().allocPages(Gfp.KERNEL, 0);
-    mem.memmap().setMapping(pfn, 99);
+    MemmapTesting.ops(mem).setMapping(pfn, 99);
     long free = mem.allocator().nrFreePages();
     mem.allocator().putPage(pfn);
     assertEquals(1, mem.health().badPageCount());

@@ -64,7 +64,7 @@ class RamBackedAopsTest {
   void writtenDataComesBackFromTheStoreAfterTruncate() {
     long pfn = filemap.filemapGrabFolio(as, 0);
     mem.ram().writeLong(pfn, 0, 0x1234_5678L); // a full-page write: write_begin .. write_end
-    mem.memmap().setFlag(pfn, PG_UPTODATE);
+    MemmapTesting.ops(mem).setFlag(pfn, PG_UPTODATE);
     folios.folioMarkDirty(pfn);
     folios.folioUnlock(pfn);
     alloc.putPage(pfn);

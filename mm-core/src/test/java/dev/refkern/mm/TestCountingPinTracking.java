@@ -41,11 +41,11 @@ public final class TestCountingPinTracking extends PinTrackingPolicy {
   @Override
   protected boolean grab(long head, int refs, boolean speculative) {
     boolean large = memmap.folioOrder(head) > 0;
-    if (!memmap.refTryAdd(head, large ? refs : refs * Foll.GUP_PIN_COUNTING_BIAS)) {
+    if (!context.refTryAdd(head, large ? refs : refs * Foll.GUP_PIN_COUNTING_BIAS)) {
       return false;
     }
     if (large) {
-      memmap.pincountAdd(head, refs);
+      context.pincountAdd(head, refs);
     }
     pins.add(refs);
     return true;
@@ -57,7 +57,7 @@ public final class TestCountingPinTracking extends PinTrackingPolicy {
       if (memmap.pincount(head) < refs) {
         return -1;
       }
-      memmap.pincountAdd(head, -refs);
+      context.pincountAdd(head, -refs);
       unpins.add(refs);
       return refs;
     }

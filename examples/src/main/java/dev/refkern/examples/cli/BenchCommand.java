@@ -6,7 +6,6 @@ import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.sched.Schedulers;
@@ -22,7 +21,6 @@ import picocli.CommandLine.Option;
     name = "bench",
     description = "Benchmarks: memmap boot, bytes per frame, page alloc+free, refcount update.")
 final class BenchCommand implements Callable<Integer> {
-  static final int GUP_PIN_COUNTING_BIAS = 1024;
   static final int MAX_ROUNDS = 1000;
 
   @Option(
@@ -75,7 +73,6 @@ final class BenchCommand implements Callable<Integer> {
             "boot mem=%s: %d frames in %.0f ms; memmap %.2f bytes/frame (budget 64)%n",
             mem, m.memmap().nrPfns(), bootMs, m.memmapBytesPerFrame());
         PageAllocator a = m.allocator();
-        Memmap mm = m.memmap();
         int batch = (int) Math.min(4096, m.ramPfns() / 4);
         long[] pfns = new long[batch];
         for (int r = 0; r <= rounds; r++) {
@@ -102,16 +99,16 @@ final class BenchCommand implements Callable<Integer> {
           long done = 0;
           while (done < ops) {
             for (int i = 0; i < batch; i++) {
-              mm.refAdd(pfns[i], GUP_PIN_COUNTING_BIAS);
+              a.getPage(pfns[i]);
             }
             for (int i = 0; i < batch; i++) {
-              mm.refAdd(pfns[i], -GUP_PIN_COUNTING_BIAS);
+              a.putPage(pfns[i]);
             }
             done += 2L * batch;
           }
           double ns = (System.nanoTime() - start) / (double) done;
           System.out.printf(
-              "%s pfn->struct page + atomic refcount add (pin-sized): %.2f ns/update%n",
+              "%s get_page/put_page (pfn->struct page + atomic refcount update): %.2f ns/update%n",
               r == 0 ? "warm-up" : "round " + r, ns);
         }
         for (long p : pfns) {

@@ -3,10 +3,10 @@ package dev.refkern.mm.internal;
 import static org.apiguardian.api.API.Status.INTERNAL;
 
 import dev.refkern.mm.AddressSpace;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.internal.page.BuddyAllocator;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.function.Function;
 import org.apiguardian.api.API;
 
@@ -19,7 +19,7 @@ import org.apiguardian.api.API;
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class MmInternals {
-  private static volatile Function<PhysicalMemory, Memmap> rawMemmap;
+  private static volatile Function<PhysicalMemory, MemmapOps> rawMemmap;
   private static volatile Function<AddressSpace, AddressSpaceState> addressSpaceState;
   private static volatile Function<PhysicalMemory, BuddyAllocator> buddy;
 
@@ -27,14 +27,14 @@ public final class MmInternals {
 
   /** Set once by {@link PhysicalMemory}'s class initialiser. */
   public static void setAccess(
-      Function<PhysicalMemory, Memmap> rawMemmapAccess,
+      Function<PhysicalMemory, MemmapOps> rawMemmapAccess,
       Function<PhysicalMemory, BuddyAllocator> buddyAccess) {
     rawMemmap = rawMemmapAccess;
     buddy = buddyAccess;
   }
 
   /** The memmap of {@code mem} without the public pfn check. */
-  public static Memmap rawMemmap(PhysicalMemory mem) {
+  public static MemmapOps rawMemmap(PhysicalMemory mem) {
     return rawMemmap.apply(mem);
   }
 

@@ -39,11 +39,11 @@ public final class BiasPinTracking extends PinTrackingPolicy {
   @Override
   protected boolean grab(long head, int refs, boolean speculative) {
     boolean large = memmap.folioOrder(head) > 0;
-    if (!memmap.refTryAdd(head, large ? refs : refs * Foll.GUP_PIN_COUNTING_BIAS)) {
+    if (!context.refTryAdd(head, large ? refs : refs * Foll.GUP_PIN_COUNTING_BIAS)) {
       return false;
     }
     if (large) {
-      memmap.pincountAdd(head, refs);
+      context.pincountAdd(head, refs);
     }
     return true;
   }
@@ -54,7 +54,7 @@ public final class BiasPinTracking extends PinTrackingPolicy {
       if (memmap.pincount(head) < refs) {
         return -1;
       }
-      memmap.pincountAdd(head, -refs);
+      context.pincountAdd(head, -refs);
       return refs;
     }
     return memmap.refcount(head) < Foll.GUP_PIN_COUNTING_BIAS * refs

@@ -5,7 +5,6 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
@@ -13,6 +12,7 @@ import dev.refkern.mm.ZoneInfo;
 import dev.refkern.mm.ZoneType;
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.page.BuddyAllocator;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -63,7 +63,7 @@ public final class Compaction {
 
   private final VirtualMemory vm;
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final BuddyAllocator buddy;
   private final Gup gup;
 

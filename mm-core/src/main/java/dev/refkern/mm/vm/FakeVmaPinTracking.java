@@ -63,10 +63,10 @@ public final class FakeVmaPinTracking extends PinTrackingPolicy {
 
   @Override
   protected synchronized boolean grab(long head, int refs, boolean speculative) {
-    if (speculative || !memmap.refTryAdd(head, refs)) {
+    if (speculative || !context.refTryAdd(head, refs)) {
       return false;
     }
-    memmap.mapcountAdd(head, refs); // the fake mapping
+    context.mapcountAdd(head, refs); // the fake mapping
     fakeMappings.computeIfAbsent(head, k -> new int[1])[0] += refs;
     allocations += refs;
     return true;
@@ -82,7 +82,7 @@ public final class FakeVmaPinTracking extends PinTrackingPolicy {
     if (c[0] == 0) {
       fakeMappings.remove(head);
     }
-    memmap.mapcountAdd(head, -refs);
+    context.mapcountAdd(head, -refs);
     return refs;
   }
 }

@@ -11,7 +11,6 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.KernelHealth;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.PhysicalMemory;
@@ -20,6 +19,7 @@ import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import java.util.function.LongConsumer;
 import org.apiguardian.api.API;
@@ -37,7 +37,7 @@ import org.apiguardian.api.API;
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Filemap {
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator allocator;
   private final KernelHealth health;
   private final FolioOps folios;

@@ -11,12 +11,12 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.LruVec;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.VmStat;
 import dev.refkern.mm.ZoneType;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
 import org.apiguardian.api.API;
 
@@ -34,7 +34,7 @@ import org.apiguardian.api.API;
 public final class Gup {
 
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator alloc;
   private final VmStat vmstat;
   private final PinTrackingPolicy policy;
@@ -49,7 +49,7 @@ public final class Gup {
 
   Gup(
       PhysicalMemory mem,
-      Memmap memmap,
+      MemmapOps memmap,
       FolioOps folios,
       LruVec lru,
       long zeroPfn,

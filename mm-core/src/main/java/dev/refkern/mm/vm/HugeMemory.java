@@ -5,10 +5,10 @@ import static dev.refkern.mm.vm.Pte.*;
 
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.LruVec;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 
 /**
  * Transparent huge pages ({@code mm/huge_memory.c}): the huge anonymous fault, {@code
@@ -19,12 +19,12 @@ final class HugeMemory {
   static final int HPAGE_PMD_NR = 1 << HPAGE_PMD_ORDER;
 
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator alloc;
   private final LruVec lru;
   private final Rmap rmap;
 
-  HugeMemory(PhysicalMemory mem, Memmap memmap, PageAllocator alloc, LruVec lru, Rmap rmap) {
+  HugeMemory(PhysicalMemory mem, MemmapOps memmap, PageAllocator alloc, LruVec lru, Rmap rmap) {
     this.mem = mem;
     this.memmap = memmap;
     this.alloc = alloc;

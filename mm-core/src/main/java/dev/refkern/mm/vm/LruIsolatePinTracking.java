@@ -37,11 +37,11 @@ public final class LruIsolatePinTracking extends PinTrackingPolicy {
 
   @Override
   protected boolean grab(long head, int refs, boolean speculative) {
-    if (!memmap.refTryAdd(head, refs)) {
+    if (!context.refTryAdd(head, refs)) {
       return false;
     }
     if (!context.lruPinIsolate(head, refs, speculative)) {
-      memmap.refAdd(head, -refs); // cannot be the last: the caller's mapping holds one
+      context.refAdd(head, -refs); // cannot be the last: the caller's mapping holds one
       return false;
     }
     return true;

@@ -12,10 +12,10 @@ import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.LruVec;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
 import org.apiguardian.api.API;
@@ -32,7 +32,7 @@ import org.apiguardian.api.API;
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Memory {
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator alloc;
   private final FolioOps folios;
   private final LruVec lru;
@@ -46,7 +46,7 @@ public final class Memory {
 
   Memory(
       PhysicalMemory mem,
-      Memmap memmap,
+      MemmapOps memmap,
       FolioOps folios,
       LruVec lru,
       long zeroPfn,

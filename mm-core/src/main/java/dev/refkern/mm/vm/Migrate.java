@@ -11,12 +11,12 @@ import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelHealth;
 import dev.refkern.mm.LruVec;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import dev.refkern.notifier.MmuNotifierEvent;
@@ -44,13 +44,13 @@ public final class Migrate {
   static final int SWP_MIGRATION_WRITE = 31;
 
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator alloc;
   private final FolioOps folios;
   private final LruVec lru;
   private final Rmap rmap;
 
-  Migrate(PhysicalMemory mem, Memmap memmap, FolioOps folios, LruVec lru, Rmap rmap) {
+  Migrate(PhysicalMemory mem, MemmapOps memmap, FolioOps folios, LruVec lru, Rmap rmap) {
     this.mem = mem;
     this.memmap = memmap;
     this.alloc = mem.allocator();
@@ -254,7 +254,7 @@ public final class Migrate {
    */
   public static int filemapMigrateFolio(FolioOps folios, AddressSpace mapping, long dst, long src) {
     PhysicalMemory mem = folios.physicalMemory();
-    Memmap memmap = MmInternals.rawMemmap(mem);
+    MemmapOps memmap = MmInternals.rawMemmap(mem);
     KernelHealth health = mem.health();
     AddressSpaceState st = MmInternals.state(mapping);
     long id = st.id;
@@ -317,7 +317,7 @@ public final class Migrate {
   }
 
   /** {@code folio_migrate_flags()}: the state bits that describe contents, not the frame. */
-  private static void migrateFlags(Memmap memmap, long dst, long src) {
+  private static void migrateFlags(MemmapOps memmap, long dst, long src) {
     for (int bit : MIGRATED_FLAGS) {
       if (memmap.testAndClearFlag(src, bit)) {
         memmap.setFlag(dst, bit);

@@ -36,17 +36,17 @@ public final class PageFlagPinTracking extends PinTrackingPolicy {
 
   @Override
   protected boolean grab(long head, int refs, boolean speculative) {
-    if (!memmap.refTryAdd(head, refs)) {
+    if (!context.refTryAdd(head, refs)) {
       return false;
     }
-    memmap.setFlag(head, PG_DMA_PINNED);
+    context.setFlag(head, PG_DMA_PINNED);
     return true;
   }
 
   @Override
   protected int release(long head, int refs) {
     // the flag says nothing about how many pins remain: clearing it loses the others
-    memmap.clearFlag(head, PG_DMA_PINNED);
+    context.clearFlag(head, PG_DMA_PINNED);
     return refs;
   }
 }

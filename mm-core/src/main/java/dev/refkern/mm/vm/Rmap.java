@@ -6,7 +6,7 @@ import static dev.refkern.mm.vm.Pte.*;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.FolioOps;
-import dev.refkern.mm.Memmap;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.notifier.MmuNotifierEvent;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,13 +23,13 @@ import org.apiguardian.api.API;
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Rmap {
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final FolioOps folios;
   private final LongSupplier ids;
   private final Map<Long, AnonVma> anonVmas = new ConcurrentHashMap<>();
   private final Map<Long, List<Vma>> fileVmas = new ConcurrentHashMap<>();
 
-  Rmap(Memmap memmap, FolioOps folios, LongSupplier ids) {
+  Rmap(MemmapOps memmap, FolioOps folios, LongSupplier ids) {
     this.memmap = memmap;
     this.folios = folios;
     this.ids = ids;

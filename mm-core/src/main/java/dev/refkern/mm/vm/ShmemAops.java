@@ -1,7 +1,6 @@
 package dev.refkern.mm.vm;
 
 import dev.refkern.mm.AddressSpace;
-import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 
 /**
@@ -12,8 +11,8 @@ final class ShmemAops implements AddressSpaceOperations {
   @Override
   public int readFolio(AddressSpace mapping, long pfn) {
     mapping.physicalMemory().ram().zeroPage(pfn);
-    mapping.physicalMemory().memmap().setFlag(pfn, PageFlags.PG_UPTODATE);
-    new dev.refkern.mm.FolioOps(mapping.physicalMemory()).folioUnlock(pfn);
+    mapping.folios().folioMarkUptodate(pfn);
+    mapping.folios().folioUnlock(pfn);
     return 0;
   }
 

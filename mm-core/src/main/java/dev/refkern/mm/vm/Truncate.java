@@ -7,13 +7,13 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelHealth;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.function.LongPredicate;
 import org.apiguardian.api.API;
 
@@ -25,7 +25,7 @@ import org.apiguardian.api.API;
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Truncate {
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator allocator;
   private final KernelHealth health;
   private final FolioOps folios;

@@ -10,11 +10,11 @@ import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.LruVec;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageReclaim;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.PolicyRegistry;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.sched.Scheduler;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
@@ -37,7 +37,7 @@ public final class VirtualMemory {
   public static final int FAULT_FLAG_UNSHARE = 0x400;
 
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final long zeroPfn;
   private final LruVec lru;
   private final Swapfile swapfile;
@@ -160,7 +160,7 @@ public final class VirtualMemory {
     return mem;
   }
 
-  Memmap memmap() {
+  MemmapOps memmap() {
     return memmap;
   }
 

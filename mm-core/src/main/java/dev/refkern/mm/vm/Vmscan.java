@@ -8,10 +8,10 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.LruVec;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.internal.trace.MmTraceEvents;
 import java.util.List;
 import org.apiguardian.api.API;
@@ -32,7 +32,7 @@ public final class Vmscan {
   private static final int DEF_PRIORITY = 12;
 
   private final PhysicalMemory mem;
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageAllocator alloc;
   private final FolioOps folios;
   private final LruVec lru;
@@ -54,7 +54,7 @@ public final class Vmscan {
 
   Vmscan(
       PhysicalMemory mem,
-      Memmap memmap,
+      MemmapOps memmap,
       FolioOps folios,
       LruVec lru,
       Rmap rmap,

@@ -6,10 +6,11 @@ import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
-import dev.refkern.mm.Memmap;
+import dev.refkern.mm.MemmapTesting;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.RamBackedAops;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.LongConsumer;
@@ -20,7 +21,7 @@ class BadPfnTest extends VmTestBase {
   @Test
   void everyPublicPfnAccessorRefusesABadPfnWithEinval() {
     boot();
-    Memmap m = mem.memmap();
+    MemmapOps m = MemmapTesting.ops(mem);
     PageAllocator alloc = mem.allocator();
     FolioOps folios = new FolioOps(mem);
     AddressSpace file = AddressSpace.create(mem, new RamBackedAops());

@@ -8,6 +8,7 @@ import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.MemmapTesting;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.RamBackedAops;
@@ -81,7 +82,7 @@ class CompactionTest extends VmTestBase {
       long pfn = alloc().allocPages(Gfp.NOWARN, o);
       assertNotEquals(NO_PFN, pfn, "drain an order-" + o + " block");
       for (long i = 0; i < (1L << o); i++) {
-        mem.memmap().setFlag(pfn + i, PageFlags.PG_SLAB);
+        MemmapTesting.ops(mem).setFlag(pfn + i, PageFlags.PG_SLAB);
       }
       kernelBlocks.add(new long[] {pfn, o});
     }
@@ -90,7 +91,7 @@ class CompactionTest extends VmTestBase {
   private void freeKernelBlocks() {
     for (long[] b : kernelBlocks) {
       for (long i = 0; i < (1L << b[1]); i++) {
-        mem.memmap().clearFlag(b[0] + i, PageFlags.PG_SLAB);
+        MemmapTesting.ops(mem).clearFlag(b[0] + i, PageFlags.PG_SLAB);
       }
       alloc().freePages(b[0], (int) b[1]);
     }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import dev.refkern.mm.MemmapTesting;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.VmItem;
@@ -365,7 +366,7 @@ class GupTest extends VmTestBase {
     boot();
     long a = populated(1);
     long pfn = Pte.pfn(task.mm().pte(a));
-    mem.memmap().setRefcount(pfn, Integer.MAX_VALUE - 100);
+    MemmapTesting.ops(mem).setRefcount(pfn, Integer.MAX_VALUE - 100);
     long[] pages = new long[1];
     assertEquals(
         Errno.ENOMEM,
@@ -373,7 +374,7 @@ class GupTest extends VmTestBase {
             .errno());
     assertEquals(Integer.MAX_VALUE - 100, mem.memmap().refcount(pfn));
     assertEquals(0, pins());
-    mem.memmap().setRefcount(pfn, 1);
+    MemmapTesting.ops(mem).setRefcount(pfn, 1);
     task.exit();
   }
 

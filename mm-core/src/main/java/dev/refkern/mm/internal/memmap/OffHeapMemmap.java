@@ -6,6 +6,7 @@ import static org.apiguardian.api.API.Status.INTERNAL;
 import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.ZoneType;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
@@ -13,14 +14,14 @@ import java.nio.ByteOrder;
 import org.apiguardian.api.API;
 
 /**
- * {@link Memmap} over the descriptor memory of a {@link MemmapFile}: a pfn resolves to its
+ * {@link MemmapOps} over the descriptor memory of a {@link MemmapFile}: a pfn resolves to its
  * section's buffer by one array load and to the descriptor by a shift, like {@code __pfn_to_page()}
  * with {@code SPARSEMEM}. Fields are read and written with volatile loads and stores, atomic adds
  * and compare-and-set: on raw addresses where {@code sun.misc.Unsafe} is silent (JDK 17-23),
  * through byte-buffer view {@code VarHandle}s from JDK 24 on (see {@link RawMemory}).
  */
 @API(status = INTERNAL, since = "0.1.0")
-public final class OffHeapMemmap implements Memmap {
+public final class OffHeapMemmap implements MemmapOps {
   /**
    * A tail page's {@code LRU_STATE} word holds the folio's entire mapcount (tails are never on an
    * LRU).

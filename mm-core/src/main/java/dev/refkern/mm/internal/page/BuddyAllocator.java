@@ -7,13 +7,13 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.KernelHealth;
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.VmStat;
 import dev.refkern.mm.ZoneInfo;
 import dev.refkern.mm.ZoneType;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.LongConsumer;
@@ -24,7 +24,7 @@ import org.apiguardian.api.API;
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class BuddyAllocator implements PageAllocator {
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageMemory ram;
   private final VmStat vmstat;
   private final KernelHealth health;
@@ -46,7 +46,7 @@ public final class BuddyAllocator implements PageAllocator {
    * @param hooks what a free and a failing allocation call outside the allocator
    */
   public BuddyAllocator(
-      Memmap memmap,
+      MemmapOps memmap,
       PageMemory ram,
       VmStat vmstat,
       KernelHealth health,

@@ -2,10 +2,10 @@ package dev.refkern.mm.internal.page;
 
 import static dev.refkern.mm.PageAllocator.MAX_ORDER;
 
-import dev.refkern.mm.Memmap;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.ZoneInfo;
 import dev.refkern.mm.ZoneType;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 
 /**
  * One zone's free areas ({@code struct zone::free_area[]}): doubly linked free lists threaded
@@ -17,7 +17,7 @@ final class BuddyZone {
   final long startPfn;
   final long endPfn;
   final Object lock = new Object();
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final long[] head = new long[MAX_ORDER + 1];
   private final long[] nrFree = new long[MAX_ORDER + 1];
   private volatile long freePages;
@@ -25,7 +25,7 @@ final class BuddyZone {
   long wmarkLow;
   long wmarkHigh;
 
-  BuddyZone(ZoneType type, long startPfn, long endPfn, Memmap memmap) {
+  BuddyZone(ZoneType type, long startPfn, long endPfn, MemmapOps memmap) {
     this.type = type;
     this.startPfn = startPfn;
     this.endPfn = endPfn;

@@ -7,7 +7,7 @@ import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_TOWRITE;
 import static dev.refkern.mm.internal.pagecache.PageCacheTree.TAG_WRITEBACK;
 import static org.apiguardian.api.API.Status.INTERNAL;
 
-import dev.refkern.mm.Memmap;
+import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apiguardian.api.API;
 
@@ -40,11 +40,11 @@ public final class AddressSpaceState {
   /** The id folios of this mapping carry in the memmap's {@code mapping} field. */
   public final long id;
 
-  private final Memmap memmap;
+  private final MemmapOps memmap;
   private final PageCacheState<?> machine;
 
   /** The state of the mapping registered as {@code id} in {@code machine}. */
-  public AddressSpaceState(long id, Memmap memmap, PageCacheState<?> machine) {
+  public AddressSpaceState(long id, MemmapOps memmap, PageCacheState<?> machine) {
     this.id = id;
     this.memmap = memmap;
     this.machine = machine;

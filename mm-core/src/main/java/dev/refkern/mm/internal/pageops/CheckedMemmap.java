@@ -1,14 +1,23 @@
-package dev.refkern.mm;
+package dev.refkern.mm.internal.pageops;
+
+import static org.apiguardian.api.API.Status.INTERNAL;
+
+import dev.refkern.mm.ZoneType;
+import org.apiguardian.api.API;
 
 /**
  * The memmap ({@code struct page} array) as the public API sees it: every pfn is checked against
  * {@code [0, nrPfns)} with one unsigned compare before the descriptor is touched, so a bad pfn is
- * {@code EINVAL} rather than an out-of-bounds or wild memory access.
+ * {@code EINVAL} rather than an out-of-bounds or wild memory access. Handed out as the read-only
+ * {@link dev.refkern.mm.Memmap}; its checked writers are for the memmap benchmarks only (see
+ * mm-core's {@code module-info}).
  */
-final class CheckedMemmap implements Memmap {
-  private final Memmap raw;
+@API(status = INTERNAL, since = "0.1.0")
+public final class CheckedMemmap implements MemmapOps {
+  private final MemmapOps raw;
 
-  CheckedMemmap(Memmap raw) {
+  /** Checks every pfn before it reaches {@code raw}. */
+  public CheckedMemmap(MemmapOps raw) {
     this.raw = raw;
   }
 
