@@ -16,5 +16,7 @@
  * and seeded {@code schedule()} under one lock, {@code SimTask} a simulated task, {@code
  * SimKthreads} spawn, exit and reaping, {@code SimWatchdog} the lockup and deadlock reports, {@code
  * SimWorkqueue}, {@code SimWaitList} and {@code SimTimer} the workqueue, wait queue and timer.
+ * {@code ThreadScheduler} likewise keeps its {@code ThreadParker} and {@code ThreadWorkqueue}
+ * apart.
  */
 package dev.refkern.mm.sched;
