@@ -6,15 +6,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.function.BooleanSupplier;
-import java.util.function.Supplier;
 import org.apiguardian.api.API;
 
 /**
@@ -31,17 +26,15 @@ import org.apiguardian.api.API;
 @API(status = STABLE, since = "0.1.0")
 public final class ThreadScheduler implements Scheduler {
 
-  private static final long KEEP_ALIVE_NANOS = TimeUnit.SECONDS.toNanos(1);
   private static final long SHUTDOWN_GRACE_NANOS = TimeUnit.SECONDS.toNanos(10);
-  private static final long NANOS_PER_JIFFY = 1_000_000_000L / Clock.HZ;
+  static final long NANOS_PER_JIFFY = 1_000_000_000L / Clock.HZ;
 
   private final long epoch = System.nanoTime();
-  private final AtomicLong ids = new AtomicLong();
-  private final ScheduledThreadPoolExecutor timer;
-  private final SchedCore core = new SchedCore(new ThreadParker());
+  final ScheduledThreadPoolExecutor timer;
+  final SchedCore core = new SchedCore(new ThreadParker());
   private final ThreadLocal<TKThread> currentKThread = new ThreadLocal<>();
-  private final ThreadLocal<TWorkqueue> currentWorkqueue = new ThreadLocal<>();
-  private final List<TWorkqueue> workqueues = new CopyOnWriteArrayList<>();
+  final ThreadLocal<ThreadWorkqueue> currentWorkqueue = new ThreadLocal<>();
+  final List<ThreadWorkqueue> workqueues = new CopyOnWriteArrayList<>();
   private final List<TKThread> kthreads = new CopyOnWriteArrayList<>();
   private final Clock clock = new ThreadClock();
   private volatile boolean shutdown;
@@ -55,7 +48,7 @@ public final class ThreadScheduler implements Scheduler {
     timer.setRemoveOnCancelPolicy(true);
   }
 
-  private static Thread daemon(Runnable r, String name) {
+  static Thread daemon(Runnable r, String name) {
     Thread t = new Thread(r, name);
     t.setDaemon(true);
     return t;
@@ -73,15 +66,15 @@ public final class ThreadScheduler implements Scheduler {
 
   @Override
   public Workqueue allocWorkqueue(String name) {
-    return register(new TWorkqueue(name, WorkqueueCore.DEFAULT_MAX_ACTIVE, new ThreadWaitHead()));
+    return register(new ThreadWorkqueue(this, name, WorkqueueCore.DEFAULT_MAX_ACTIVE));
   }
 
   @Override
   public Workqueue allocOrderedWorkqueue(String name) {
-    return register(new TWorkqueue(name, 1, new ThreadWaitHead()));
+    return register(new ThreadWorkqueue(this, name, 1));
   }
 
-  private Workqueue register(TWorkqueue wq) {
+  private Workqueue register(ThreadWorkqueue wq) {
     checkRunning();
     workqueues.add(wq);
     return wq;
@@ -169,7 +162,7 @@ public final class ThreadScheduler implements Scheduler {
         }
       }
     }
-    for (TWorkqueue wq : workqueues) {
+    for (ThreadWorkqueue wq : workqueues) {
       if (!wq.drain(deadline)) {
         stuck.add("workqueue '" + wq.name + "'");
       }
@@ -314,265 +307,6 @@ public final class ThreadScheduler implements Scheduler {
     @Override
     public String toString() {
       return "kthread '" + name + "'";
-    }
-  }
-
-  // Real threads park in the JVM: a per-object lock and condition, a ReentrantLock mutex.
-  private final class ThreadParker implements Parker {
-    @Override
-    public WaitHead newWaitHead() {
-      return new ThreadWaitHead();
-    }
-
-    @Override
-    public MutexCore.Word newMutexWord() {
-      return new ThreadMutexWord();
-    }
-
-    @Override
-    public long nextId() {
-      return ids.incrementAndGet();
-    }
-
-    @Override
-    public String tag() {
-      return "";
-    }
-
-    @Override
-    public Object currentTask() {
-      return Thread.currentThread();
-    }
-
-    @Override
-    public String taskName(Object task) {
-      return "'" + ((Thread) task).getName() + "'";
-    }
-
-    @Override
-    public String sleeperInAtomic() {
-      return "thread '" + Thread.currentThread().getName() + "'";
-    }
-  }
-
-  // getOwner() is protected in ReentrantLock: the mutex's owner checks need it.
-  private static final class ThreadMutexWord extends ReentrantLock implements MutexCore.Word {
-    private static final long serialVersionUID = 1L;
-
-    @Override
-    public Object owner() {
-      return getOwner();
-    }
-
-    @Override
-    public void acquire(Object me, MutexCore mutex) {
-      lock();
-    }
-
-    @Override
-    public boolean tryAcquire(Object me) {
-      return tryLock();
-    }
-
-    @Override
-    public void release() {
-      unlock();
-    }
-  }
-
-  private static final class ThreadWaitHead implements WaitHead {
-    final ReentrantLock lock = new ReentrantLock();
-    final Condition woken = lock.newCondition();
-
-    @Override
-    public void lock() {
-      lock.lock();
-    }
-
-    @Override
-    public void unlock() {
-      lock.unlock();
-    }
-
-    @Override
-    public void waitLocked(BooleanSupplier cond, Supplier<String> what) {
-      while (!cond.getAsBoolean()) {
-        woken.awaitUninterruptibly();
-      }
-    }
-
-    @Override
-    public void waitEvent(BooleanSupplier cond, Supplier<String> what, boolean idle) {
-      boolean interrupted = false;
-      lock.lock();
-      try {
-        // Checked under the lock wakeAll() takes: a waker's state change is never missed.
-        while (!cond.getAsBoolean()) {
-          try {
-            woken.await();
-          } catch (InterruptedException e) {
-            interrupted = true; // wake_up_process(): re-check, then keep the interrupt
-          }
-        }
-      } finally {
-        lock.unlock();
-        if (interrupted) {
-          Thread.currentThread().interrupt();
-        }
-      }
-    }
-
-    @Override
-    public void wakeOne() {
-      woken.signal();
-    }
-
-    @Override
-    public void wakeAll() {
-      woken.signalAll();
-    }
-  }
-
-  private final class TWorkqueue extends WorkqueueCore<ScheduledFuture<?>> {
-    final ThreadWaitHead head;
-    final Condition workAvailable;
-    int workers;
-    int idle;
-    int starting;
-    int workerNames;
-
-    TWorkqueue(String name, int maxActive, ThreadWaitHead head) {
-      super(name, maxActive, ThreadScheduler.this.core, head);
-      this.head = head;
-      this.workAvailable = head.lock.newCondition();
-    }
-
-    @Override
-    ScheduledFuture<?> arm(Runnable work, long delayJiffies) {
-      long nanos =
-          delayJiffies > Long.MAX_VALUE / NANOS_PER_JIFFY
-              ? Long.MAX_VALUE
-              : delayJiffies * NANOS_PER_JIFFY;
-      return timer.schedule(() -> fire(work), nanos, TimeUnit.NANOSECONDS);
-    }
-
-    @Override
-    void disarm(ScheduledFuture<?> timer) {
-      timer.cancel(false);
-    }
-
-    @Override
-    boolean isOwnWorker() {
-      return currentWorkqueue.get() == this;
-    }
-
-    @Override
-    void onDestroyed() {
-      workAvailable.signalAll();
-      workqueues.remove(this);
-    }
-
-    // Cancels timers and waits for queued work until the deadline (shutdown), then retires
-    // workers.
-    boolean drain(long deadline) {
-      head.lock();
-      try {
-        if (destroyed) {
-          return true;
-        }
-        beginDrain();
-        boolean interrupted = false;
-        while (!drained()) {
-          long left = deadline - System.nanoTime();
-          if (left <= 0) {
-            break;
-          }
-          try {
-            head.woken.awaitNanos(left);
-          } catch (InterruptedException e) {
-            interrupted = true;
-          }
-        }
-        if (interrupted) {
-          Thread.currentThread().interrupt();
-        }
-        destroyed = true;
-        workAvailable.signalAll();
-        return drained();
-      } finally {
-        head.unlock();
-      }
-    }
-
-    // Under the lock: every pending item needs an idle or starting worker, within max_active.
-    @Override
-    void wakeWorker() {
-      if (idle > 0) {
-        workAvailable.signal();
-      }
-      if (pending.size() > idle + starting && workers < maxActive) {
-        workers++;
-        starting++;
-        daemon(this::workerLoop, "kworker/" + name + ":" + workerNames++).start();
-      }
-    }
-
-    private void workerLoop() {
-      currentWorkqueue.set(this);
-      head.lock();
-      try {
-        starting--;
-      } finally {
-        head.unlock();
-      }
-      for (Item it = take(); it != null; it = take()) {
-        WorkFailedException failed = null;
-        try {
-          it.work.run();
-        } catch (Throwable t) {
-          failed =
-              new WorkFailedException(
-                  "work " + it.work + " on workqueue '" + name + "' failed: " + t, t);
-        }
-        head.lock();
-        try {
-          finished(it, failed);
-        } finally {
-          head.unlock();
-        }
-      }
-    }
-
-    // The next item, or null when this worker should retire (idle too long, or destroyed).
-    private Item take() {
-      head.lock();
-      try {
-        for (; ; ) {
-          Item it = poll();
-          if (it != null) {
-            return it;
-          }
-          if (destroyed) {
-            workers--;
-            return null;
-          }
-          idle++;
-          long left;
-          try {
-            left = workAvailable.awaitNanos(KEEP_ALIVE_NANOS);
-          } catch (InterruptedException e) {
-            left = 0;
-          } finally {
-            idle--;
-          }
-          if (left <= 0 && pending.isEmpty()) {
-            workers--;
-            return null;
-          }
-        }
-      } finally {
-        head.unlock();
-      }
     }
   }
 }
