@@ -5,31 +5,17 @@ import static org.apiguardian.api.API.Status.INTERNAL;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileChannel.MapMode;
 import java.nio.channels.FileLock;
-import java.nio.channels.OverlappingFileLockException;
-import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
-import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Properties;
 import java.util.function.ToLongFunction;
-import java.util.zip.CRC32;
-import java.util.zip.CRC32C;
-import net.openhft.chronicle.hash.Data;
-import net.openhft.chronicle.hash.impl.VanillaChronicleHash;
 import net.openhft.chronicle.map.ChronicleMap;
-import net.openhft.chronicle.map.ChronicleMapBuilder;
-import net.openhft.chronicle.map.ExternalMapQueryContext;
-import net.openhft.chronicle.map.MapEntry;
 import org.apiguardian.api.API;
 
 /**
@@ -43,6 +29,10 @@ import org.apiguardian.api.API;
  * stopped, crashed) and, once the kernel stopped or crashed, a CRC32C per section. The running
  * kernel holds OS file locks on both {@code lock} and the memmap file for its whole life, so a
  * second kernel gets {@code EBUSY} even if {@code lock} was deleted.
+ *
+ * <p>This class owns the open memmap and its one channel on the file; the state directory, the
+ * checksums and the Chronicle layout are in {@code StateDir}, {@code SectionChecksums} and {@code
+ * ChronicleLayout}.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class MemmapFile implements AutoCloseable {
@@ -61,11 +51,6 @@ public final class MemmapFile implements AutoCloseable {
   public static final String MAP_FILE = "memmap.cmap";
   public static final String PROPS_FILE = "kernel.properties";
   public static final String LOCK_FILE = "lock";
-  private static final int HEADER_CRC_BYTES = 64;
-  private static final String CRC_KEY = "section_crc32c";
-
-  /** Free bytes where a memmap would go; replaceable so a test need not fill a disk. */
-  private static volatile ToLongFunction<Path> usableSpace = MemmapFile::fileStoreUsableSpace;
 
   static {
     ChronicleRuntime.configure(); // before Chronicle's first class initialises
@@ -136,13 +121,17 @@ public final class MemmapFile implements AutoCloseable {
     boolean creating = false;
     try {
       Files.createDirectories(dir);
-      ch = FileChannel.open(dir.resolve(LOCK_FILE), CREATE_RW);
-      lock = tryLock(ch, false);
+      ch = FileChannel.open(dir.resolve(LOCK_FILE), StateDir.CREATE_RW);
+      lock = StateDir.tryLock(ch, false);
       // the memmap file's own lock: the lock file may have been deleted and recreated
-      if (lock == null || heldByKernel(mapFile)) {
+      if (lock == null || StateDir.heldByKernel(mapFile)) {
         throw new KernelException(
             Errno.EBUSY,
-            "state directory " + dir + " is in use by a running kernel (" + describe(dir) + ")");
+            "state directory "
+                + dir
+                + " is in use by a running kernel ("
+                + StateDir.describe(dir)
+                + ")");
       }
       if (Files.exists(mapFile) || Files.exists(dir.resolve(PROPS_FILE))) {
         if (!reset) {
@@ -151,7 +140,7 @@ public final class MemmapFile implements AutoCloseable {
               "state directory "
                   + dir
                   + " holds the memmap of a previous kernel ("
-                  + describe(dir)
+                  + StateDir.describe(dir)
                   + "); inspect it with 'refkern inspect --state "
                   + dir
                   + "' or pass --reset to discard it");
@@ -160,37 +149,37 @@ public final class MemmapFile implements AutoCloseable {
         Files.deleteIfExists(dir.resolve(PROPS_FILE));
       }
       int sections = (int) ((nrPfns + PAGES_PER_SECTION - 1) >>> SECTION_SHIFT);
-      long need = estimateBytes(sections);
-      long free = usableSpace.applyAsLong(dir);
+      long need = ChronicleLayout.estimateBytes(sections);
+      long free = StateDir.usableSpace(dir);
       if (free < need) {
-        throw noSpace(dir, need, free);
+        throw StateDir.noSpace(dir, need, free);
       }
       creating = true;
-      map = builder(sections).createPersistedTo(mapFile.toFile());
+      map = ChronicleLayout.builder(sections).createPersistedTo(mapFile.toFile());
       byte[] zero = new byte[VALUE_BYTES];
       for (int s = 0; s < sections; s++) {
         map.put(s, zero);
         progress.accept(Math.min(nrPfns, (s + 1L) << SECTION_SHIFT));
       }
-      long[] bases = addresses(map, sections);
+      long[] bases = ChronicleLayout.addresses(map, sections);
       // Chronicle holds a shared lock on the whole file while the map is open: the kernel's life
       // lock, which a second kernel's exclusive probe (heldByKernel) runs into. Closing any fd of
       // the file drops a process's locks (POSIX), so the kernel reads it through this one channel,
       // open until close().
       mapCh = FileChannel.open(mapFile, StandardOpenOption.READ, StandardOpenOption.WRITE);
-      long[] offsets = locate(map, mapCh, bases, zero);
+      long[] offsets = ChronicleLayout.locate(map, mapCh, bases, zero);
       Properties p = new Properties();
       p.setProperty("format", FORMAT);
       p.setProperty("descriptor_bytes", Integer.toString(PageDescriptor.SIZE));
       p.setProperty("section_shift", Integer.toString(SECTION_SHIFT));
       p.setProperty("nr_pfns", Long.toString(nrPfns));
       p.setProperty("sections", Integer.toString(sections));
-      p.setProperty("section_offsets", encodeOffsets(offsets));
+      p.setProperty("section_offsets", ChronicleLayout.encodeOffsets(offsets));
       p.setProperty("cmdline", cmdline);
       p.setProperty("pid", Long.toString(ProcessHandle.current().pid()));
       p.setProperty("boot_time", java.time.Instant.now().toString());
       p.setProperty("file_size", Long.toString(Files.size(mapFile)));
-      p.setProperty("header_crc", Long.toString(headerCrc(mapCh)));
+      p.setProperty("header_crc", Long.toString(SectionChecksums.headerCrc(mapCh)));
       extra.forEach(p::setProperty);
       p.setProperty("status", "running");
       MemmapFile f =
@@ -208,7 +197,7 @@ public final class MemmapFile implements AutoCloseable {
       if (map != null) {
         map.close();
       }
-      release(mapCh, null);
+      StateDir.release(mapCh, null);
       KernelException ke =
           e instanceof KernelException k ? k : ioError("cannot create memmap in " + dir, e);
       if (creating && (ke.errno() == Errno.ENOSPC || isNoSpace(e))) {
@@ -221,72 +210,33 @@ public final class MemmapFile implements AutoCloseable {
         }
         if (ke.errno() != Errno.ENOSPC) {
           ke =
-              noSpace(
+              StateDir.noSpace(
                   dir,
-                  estimateBytes((int) ((nrPfns + PAGES_PER_SECTION - 1) >>> SECTION_SHIFT)),
-                  usableSpace.applyAsLong(dir));
+                  ChronicleLayout.estimateBytes(
+                      (int) ((nrPfns + PAGES_PER_SECTION - 1) >>> SECTION_SHIFT)),
+                  StateDir.usableSpace(dir));
         }
       }
-      release(ch, lock);
+      StateDir.release(ch, lock);
       throw ke;
     }
   }
 
-  /** Bytes the memmap file takes: the sections' values, their entry headers and Chronicle's own. */
-  static long estimateBytes(int sections) {
-    return (long) sections * (VALUE_BYTES + 4096) + (1L << 20);
-  }
-
-  private static KernelException noSpace(Path dir, long need, long free) {
-    return new KernelException(
-        Errno.ENOSPC,
-        String.format(
-            java.util.Locale.ROOT,
-            "memmap needs %.1f GiB, only %.1f GiB free on %s",
-            need / (double) (1L << 30),
-            Math.max(0, free) / (double) (1L << 30),
-            dir.toAbsolutePath()));
-  }
-
-  private static long fileStoreUsableSpace(Path dir) {
-    try {
-      return Files.getFileStore(dir).getUsableSpace();
-    } catch (IOException e) {
-      return Long.MAX_VALUE; // unknown: let the allocation itself report ENOSPC
-    }
-  }
+  // The state directory's helpers that mm-core's API package uses; they live in StateDir.
 
   /** Replaces the free-space probe (tests); null restores the file store's. */
   public static void setUsableSpaceProbe(ToLongFunction<Path> probe) {
-    usableSpace = probe != null ? probe : MemmapFile::fileStoreUsableSpace;
+    StateDir.setUsableSpaceProbe(probe);
   }
 
   /** True if {@code e} or a cause is the OS's ENOSPC ("No space left on device"). */
   public static boolean isNoSpace(Throwable e) {
-    for (Throwable t = e; t != null; t = t.getCause()) {
-      if (t.getMessage() != null && t.getMessage().contains("No space left on device")) {
-        return true;
-      }
-    }
-    return false;
+    return StateDir.isNoSpace(e);
   }
 
   /** The errno an I/O failure on the state directory stands for, with one line of text. */
   public static KernelException ioError(String what, Throwable e) {
-    if (isNoSpace(e)) {
-      return new KernelException(Errno.ENOSPC, what + ": no space left on device");
-    }
-    if (e instanceof AccessDeniedException) {
-      return new KernelException(Errno.EACCES, what + ": permission denied: " + e.getMessage());
-    }
-    if (e instanceof NoSuchFileException) {
-      return new KernelException(Errno.ENOENT, what + ": no such file: " + e.getMessage());
-    }
-    if (e instanceof NotDirectoryException
-        || e instanceof java.nio.file.FileAlreadyExistsException) {
-      return new KernelException(Errno.ENOTDIR, what + ": not a directory: " + e.getMessage());
-    }
-    return new KernelException(Errno.EIO, what + ": " + e);
+    return StateDir.ioError(what, e);
   }
 
   /**
@@ -295,31 +245,29 @@ public final class MemmapFile implements AutoCloseable {
    * file, {@code EACCES} if it cannot be searched or read.
    */
   public static void checkDir(Path dir, boolean mayCreate) {
-    if (dir == null || dir.toString().isEmpty()) {
-      throw new KernelException(Errno.ENOENT, "state directory '': no such file or directory");
-    }
-    Path abs = dir.toAbsolutePath();
-    if (Files.exists(abs)) {
-      if (!Files.isDirectory(abs)) {
-        throw new KernelException(Errno.ENOTDIR, "state directory " + dir + " is not a directory");
-      }
-      if (!Files.isReadable(abs) || !Files.isExecutable(abs)) {
-        throw new KernelException(Errno.EACCES, "state directory " + dir + ": permission denied");
-      }
-      return;
-    }
-    for (Path p = abs.getParent(); p != null; p = p.getParent()) {
-      if (Files.exists(p)) {
-        if (!Files.isDirectory(p)) {
-          throw new KernelException(
-              Errno.ENOTDIR, "state directory " + dir + ": " + p + " is not a directory");
-        }
-        break;
-      }
-    }
-    if (!mayCreate) {
-      throw new KernelException(Errno.ENOENT, "no state directory " + dir);
-    }
+    StateDir.checkDir(dir, mayCreate);
+  }
+
+  /**
+   * True when a kernel process holds the directory right now: the lock on {@code lock} or on the
+   * memmap file itself. Opens both read-only, so inspecting a read-only directory works.
+   */
+  public static boolean isLive(Path dir) {
+    return StateDir.isLive(dir);
+  }
+
+  /**
+   * The directory's {@code kernel.properties}, or null if absent.
+   *
+   * @throws KernelException {@code EACCES} if it cannot be read, {@code EINVAL} if it is garbled
+   */
+  public static Properties readProps(Path dir) {
+    return StateDir.readProps(dir);
+  }
+
+  /** A numeric property; a missing or malformed one is {@code EINVAL}, "corrupt state". */
+  public static long longProp(Path dir, Properties p, String key) {
+    return StateDir.longProp(dir, p, key);
   }
 
   /**
@@ -338,18 +286,18 @@ public final class MemmapFile implements AutoCloseable {
     if (p == null) {
       throw new KernelException(Errno.ENOENT, "no memmap in " + dir + " (no " + PROPS_FILE + ")");
     }
-    requireEquals(dir, p, "format", FORMAT);
-    requireEquals(dir, p, "descriptor_bytes", Integer.toString(PageDescriptor.SIZE));
-    requireEquals(dir, p, "section_shift", Integer.toString(SECTION_SHIFT));
+    StateDir.requireEquals(dir, p, "format", FORMAT);
+    StateDir.requireEquals(dir, p, "descriptor_bytes", Integer.toString(PageDescriptor.SIZE));
+    StateDir.requireEquals(dir, p, "section_shift", Integer.toString(SECTION_SHIFT));
     Path mapFile = dir.resolve(MAP_FILE);
     int sections = (int) longProp(dir, p, "sections");
     long expectSize = longProp(dir, p, "file_size");
     long nrPfns = longProp(dir, p, "nr_pfns");
     long headerCrc = longProp(dir, p, "header_crc");
     if (sections <= 0 || nrPfns <= 0 || nrPfns > ((long) sections << SECTION_SHIFT)) {
-      throw corrupt(dir, "inconsistent layout in " + PROPS_FILE);
+      throw StateDir.corrupt(dir, "inconsistent layout in " + PROPS_FILE);
     }
-    long[] offsets = decodeOffsets(dir, p, sections);
+    long[] offsets = ChronicleLayout.decodeOffsets(dir, p, sections);
     if (!Files.exists(mapFile)) {
       throw new KernelException(Errno.ENOENT, "no memmap file " + mapFile);
     }
@@ -357,15 +305,15 @@ public final class MemmapFile implements AutoCloseable {
     try (FileChannel ch = FileChannel.open(mapFile, StandardOpenOption.READ)) {
       long size = ch.size();
       if (size != expectSize) {
-        throw corrupt(dir, MAP_FILE + " is " + size + " bytes, expected " + expectSize);
+        throw StateDir.corrupt(dir, MAP_FILE + " is " + size + " bytes, expected " + expectSize);
       }
       for (long off : offsets) {
         if (off < 0 || off + SECTION_BYTES > size) {
-          throw corrupt(dir, "section offset " + off + " outside " + MAP_FILE);
+          throw StateDir.corrupt(dir, "section offset " + off + " outside " + MAP_FILE);
         }
       }
-      if (headerCrc(ch) != headerCrc) {
-        throw corrupt(dir, MAP_FILE + " header does not match the one written at boot");
+      if (SectionChecksums.headerCrc(ch) != headerCrc) {
+        throw StateDir.corrupt(dir, MAP_FILE + " header does not match the one written at boot");
       }
       for (int s = 0; s < sections; s++) {
         buffers[s] = ch.map(MapMode.READ_ONLY, offsets[s], SECTION_BYTES);
@@ -380,157 +328,9 @@ public final class MemmapFile implements AutoCloseable {
     return f;
   }
 
-  /** A numeric property; a missing or malformed one is {@code EINVAL}, "corrupt state". */
-  public static long longProp(Path dir, Properties p, String key) {
-    String v = p.getProperty(key);
-    try {
-      return Long.parseLong(v == null ? "" : v.trim());
-    } catch (NumberFormatException e) {
-      throw new KernelException(
-          Errno.EINVAL,
-          "corrupt state: "
-              + key
-              + "="
-              + (v == null ? "(missing)" : v)
-              + " in "
-              + dir.resolve(PROPS_FILE));
-    }
-  }
-
-  private static ChronicleMapBuilder<Integer, byte[]> builder(int sections) {
-    return ChronicleMapBuilder.of(Integer.class, byte[].class)
-        .name("refkern-memmap")
-        .entries(sections)
-        .actualSegments(1) // one segment: no per-segment over-allocation, file = sections x 2 MiB
-        .constantValueSizeBySample(new byte[VALUE_BYTES])
-        // Chronicle's close-on-exit hook would unmap the memmap under running threads (SIGSEGV);
-        // the kernel closes it itself, after its tasks stopped
-        .skipCloseOnExitHook(true);
-  }
-
-  private static long[] addresses(ChronicleMap<Integer, byte[]> map, int sections) {
-    long[] bases = new long[sections];
-    for (int s = 0; s < sections; s++) {
-      try (ExternalMapQueryContext<Integer, byte[], ?> c = map.queryContext(s)) {
-        MapEntry<Integer, byte[]> e = c.entry();
-        if (e == null) {
-          throw new KernelException(Errno.EINVAL, "memmap section " + s + " missing");
-        }
-        Data<byte[]> v = e.value();
-        if (v.size() != VALUE_BYTES) {
-          throw new KernelException(Errno.EINVAL, "memmap section " + s + " has wrong size");
-        }
-        long raw = v.bytes().addressForRead(v.offset());
-        bases[s] = (raw + PageDescriptor.SIZE - 1) & -PageDescriptor.SIZE;
-      }
-    }
-    return bases;
-  }
-
-  /**
-   * File offsets of each section's descriptors: Chronicle maps the whole file from offset 0, so an
-   * address minus the mapping's start is the offset. Proved on section 0 with a marker read back
-   * through the file, so a Chronicle layout change fails the boot, not a later inspection.
-   */
-  private static long[] locate(
-      ChronicleMap<Integer, byte[]> map, FileChannel ch, long[] bases, byte[] zero)
-      throws IOException {
-    long start = ((VanillaChronicleHash<?, ?, ?, ?>) map).bsAddress();
-    long[] offsets = new long[bases.length];
-    for (int s = 0; s < bases.length; s++) {
-      offsets[s] = bases[s] - start;
-    }
-    byte[] marker = new byte[VALUE_BYTES];
-    java.util.Arrays.fill(marker, (byte) 0x5a);
-    map.put(0, marker);
-    ByteBuffer b = ByteBuffer.allocate(SECTION_BYTES);
-    readFully(ch, b, offsets[0]);
-    map.put(0, zero);
-    for (int i = 0; i < SECTION_BYTES; i++) {
-      if (b.get(i) != 0x5a) {
-        throw new KernelException(
-            Errno.EIO,
-            "cannot locate the memmap's sections in " + MAP_FILE + " (Chronicle layout)");
-      }
-    }
-    if (addresses(map, 1)[0] != bases[0]) {
-      throw new KernelException(Errno.EIO, "memmap section 0 moved on update");
-    }
-    return offsets;
-  }
-
-  /** Offsets as "first+stride" when evenly spaced (the usual case), else a comma list. */
-  private static String encodeOffsets(long[] offsets) {
-    long stride = offsets.length > 1 ? offsets[1] - offsets[0] : 0;
-    boolean even = true;
-    for (int s = 1; s < offsets.length && even; s++) {
-      even = offsets[s] - offsets[s - 1] == stride;
-    }
-    if (even) {
-      return offsets[0] + "+" + stride;
-    }
-    StringBuilder sb = new StringBuilder();
-    for (long o : offsets) {
-      sb.append(sb.length() == 0 ? "" : ",").append(o);
-    }
-    return sb.toString();
-  }
-
-  private static long[] decodeOffsets(Path dir, Properties p, int sections) {
-    String v = p.getProperty("section_offsets", "");
-    long[] out = new long[sections];
-    try {
-      int plus = v.indexOf('+');
-      if (plus > 0) {
-        long first = Long.parseLong(v.substring(0, plus));
-        long stride = Long.parseLong(v.substring(plus + 1));
-        for (int s = 0; s < sections; s++) {
-          out[s] = first + s * stride;
-        }
-        return out;
-      }
-      String[] parts = v.split(",");
-      if (parts.length != sections) {
-        throw new NumberFormatException();
-      }
-      for (int s = 0; s < sections; s++) {
-        out[s] = Long.parseLong(parts[s]);
-      }
-      return out;
-    } catch (NumberFormatException e) {
-      throw new KernelException(
-          Errno.EINVAL, "corrupt state: section_offsets=" + v + " in " + dir.resolve(PROPS_FILE));
-    }
-  }
-
-  private static void readFully(FileChannel ch, ByteBuffer b, long pos) throws IOException {
-    b.clear();
-    while (b.hasRemaining()) {
-      int n = ch.read(b, pos + b.position());
-      if (n < 0) {
-        throw new IOException("short read at " + pos);
-      }
-    }
-    b.flip();
-  }
-
-  /** CRC32C of each section's descriptors, read through the file (the page cache). */
-  private static long[] sectionCrcs(FileChannel ch, long[] offsets) throws IOException {
-    ByteBuffer b = ByteBuffer.allocateDirect(SECTION_BYTES);
-    CRC32C crc = new CRC32C();
-    long[] out = new long[offsets.length];
-    for (int s = 0; s < offsets.length; s++) {
-      readFully(ch, b, offsets[s]);
-      crc.reset();
-      crc.update(b);
-      out[s] = crc.getValue();
-    }
-    return out;
-  }
-
   /** True if the memmap recorded section checksums (the kernel stopped or crashed, then closed). */
   public boolean hasChecksums() {
-    return props.getProperty(CRC_KEY) != null;
+    return SectionChecksums.present(props);
   }
 
   /**
@@ -540,169 +340,7 @@ public final class MemmapFile implements AutoCloseable {
    * @throws KernelException {@code EUCLEAN} naming the first section that does not match
    */
   public int verifyChecksums() {
-    String[] crcs = props.getProperty(CRC_KEY, "").split(",");
-    if (crcs.length != sectionOffset.length) {
-      throw new KernelException(
-          Errno.EUCLEAN,
-          "memmap checksums list "
-              + crcs.length
-              + " sections, expected "
-              + sectionOffset.length
-              + " ("
-              + dir.resolve(PROPS_FILE)
-              + ")");
-    }
-    long[] actual;
-    try (FileChannel ch = FileChannel.open(dir.resolve(MAP_FILE), StandardOpenOption.READ)) {
-      actual = sectionCrcs(ch, sectionOffset);
-    } catch (IOException e) {
-      throw ioError("cannot read memmap in " + dir, e);
-    }
-    for (int s = 0; s < crcs.length; s++) {
-      long want;
-      try {
-        want = Long.parseUnsignedLong(crcs[s], 16);
-      } catch (NumberFormatException e) {
-        throw new KernelException(
-            Errno.EUCLEAN, "memmap section " + s + ": checksum '" + crcs[s] + "' unreadable");
-      }
-      if (want != actual[s]) {
-        long first = (long) s << SECTION_SHIFT;
-        throw new KernelException(
-            Errno.EUCLEAN,
-            String.format(
-                "memmap section %d (pfns %d-%d) fails its CRC32C: recorded %08x, found %08x;"
-                    + " the memmap in %s was modified after its kernel stopped",
-                s, first, first + PAGES_PER_SECTION - 1, want, actual[s], dir));
-      }
-    }
-    return crcs.length;
-  }
-
-  private static long headerCrc(FileChannel ch) throws IOException {
-    ByteBuffer head = ByteBuffer.allocate((int) Math.min(HEADER_CRC_BYTES, ch.size()));
-    readFully(ch, head, 0);
-    CRC32 crc = new CRC32();
-    crc.update(head);
-    return crc.getValue();
-  }
-
-  private static FileLock tryLock(FileChannel ch, boolean shared) throws IOException {
-    try {
-      return ch.tryLock(0, Long.MAX_VALUE, shared);
-    } catch (OverlappingFileLockException e) {
-      return null; // held by this JVM
-    }
-  }
-
-  /**
-   * True if a live kernel holds a lock on {@code file}: an exclusive probe fails against the
-   * kernel's lock (or Chronicle's shared one on the memmap) from another process, and with {@link
-   * OverlappingFileLockException} in this JVM. A file this process cannot write is probed shared,
-   * which only an exclusive lock stops.
-   */
-  private static boolean heldByKernel(Path file) {
-    if (!Files.exists(file)) {
-      return false;
-    }
-    boolean rw = Files.isWritable(file);
-    try (FileChannel ch =
-        rw
-            ? FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)
-            : FileChannel.open(file, StandardOpenOption.READ)) {
-      FileLock l = tryLock(ch, !rw);
-      if (l == null) {
-        return true;
-      }
-      l.release();
-      return false;
-    } catch (IOException e) {
-      return false;
-    }
-  }
-
-  /**
-   * True when a kernel process holds the directory right now: the lock on {@code lock} or on the
-   * memmap file itself. Opens both read-only, so inspecting a read-only directory works.
-   */
-  public static boolean isLive(Path dir) {
-    return heldByKernel(dir.resolve(LOCK_FILE)) || heldByKernel(dir.resolve(MAP_FILE));
-  }
-
-  private static final java.util.Set<java.nio.file.OpenOption> CREATE_RW =
-      java.util.Set.of(
-          StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
-
-  private static String describe(Path dir) {
-    Properties p;
-    try {
-      p = readProps(dir);
-    } catch (KernelException e) {
-      return e.getMessage();
-    }
-    if (p == null) {
-      return "no " + PROPS_FILE;
-    }
-    return "pid "
-        + p.getProperty("pid", "?")
-        + ", status "
-        + p.getProperty("status", "?")
-        + ", booted "
-        + p.getProperty("boot_time", "?");
-  }
-
-  /**
-   * The directory's {@code kernel.properties}, or null if absent.
-   *
-   * @throws KernelException {@code EACCES} if it cannot be read, {@code EINVAL} if it is garbled
-   */
-  public static Properties readProps(Path dir) {
-    Path f = dir.resolve(PROPS_FILE);
-    if (!Files.exists(f)) {
-      return null;
-    }
-    Properties p = new Properties();
-    try (InputStream in = Files.newInputStream(f)) {
-      p.load(in);
-      return p;
-    } catch (IllegalArgumentException e) {
-      throw new KernelException(Errno.EINVAL, "corrupt state: " + f + ": " + e.getMessage());
-    } catch (IOException e) {
-      throw ioError("cannot read " + f, e);
-    }
-  }
-
-  private static void requireEquals(Path dir, Properties p, String key, String expect) {
-    String v = p.getProperty(key);
-    if (!expect.equals(v)) {
-      throw new KernelException(
-          Errno.EINVAL,
-          "incompatible memmap in "
-              + dir
-              + ": "
-              + key
-              + "="
-              + v
-              + ", this refkern needs "
-              + expect);
-    }
-  }
-
-  private static KernelException corrupt(Path dir, String why) {
-    return new KernelException(Errno.EINVAL, "corrupt memmap in " + dir + ": " + why);
-  }
-
-  private static void release(FileChannel ch, FileLock lock) {
-    try {
-      if (lock != null && lock.isValid()) {
-        lock.release();
-      }
-      if (ch != null) {
-        ch.close();
-      }
-    } catch (IOException ignored) {
-      // best effort on a failed boot
-    }
+    return SectionChecksums.verify(dir, props, sectionOffset);
   }
 
   /** Records the kernel's status ({@code running}, {@code stopped}, {@code crashed}). */
@@ -715,24 +353,7 @@ public final class MemmapFile implements AutoCloseable {
   }
 
   private void storeProps() {
-    Path tmp = dir.resolve(PROPS_FILE + ".tmp");
-    try {
-      try (OutputStream out = Files.newOutputStream(tmp)) {
-        props.store(out, "refkern kernel state; memmap in " + MAP_FILE);
-      }
-      Files.move(
-          tmp,
-          dir.resolve(PROPS_FILE),
-          StandardCopyOption.REPLACE_EXISTING,
-          StandardCopyOption.ATOMIC_MOVE);
-    } catch (IOException e) {
-      try {
-        Files.deleteIfExists(tmp);
-      } catch (IOException ignored) {
-        // best effort
-      }
-      throw ioError("cannot write " + dir.resolve(PROPS_FILE), e);
-    }
+    StateDir.storeProps(dir, props);
   }
 
   /** True if this is a read-only inspection mapping (never writes to the directory). */
@@ -812,20 +433,15 @@ public final class MemmapFile implements AutoCloseable {
     map.close();
     try {
       if (status != null) {
-        long[] crcs = sectionCrcs(mapChannel, sectionOffset);
-        StringBuilder sb = new StringBuilder();
-        for (long c : crcs) {
-          sb.append(sb.length() == 0 ? "" : ",").append(Long.toHexString(c));
-        }
-        props.setProperty(CRC_KEY, sb.toString());
+        SectionChecksums.record(props, mapChannel, sectionOffset);
         props.setProperty("status", status);
         storeProps();
       }
     } catch (IOException e) {
       throw ioError("cannot checksum memmap in " + dir, e);
     } finally {
-      release(mapChannel, null);
-      release(lockChannel, lock);
+      StateDir.release(mapChannel, null);
+      StateDir.release(lockChannel, lock);
     }
   }
 
