@@ -24,7 +24,9 @@ public final class Kswapd {
   private final Scheduler sched;
   private final WaitQueue wait;
   private final AtomicLong wakeups = new AtomicLong();
-  private volatile boolean stopping;
+  // bumped by each stop: a thread runs while the generation it started with is current, so a
+  // restart after stop() is not ended by the old stop request
+  private volatile long generation;
   private volatile boolean running;
   private KThread thread;
 
@@ -41,7 +43,9 @@ public final class Kswapd {
       return;
     }
     running = true;
-    thread = sched.kthreadRun("kswapd0", this::run);
+    long g = generation;
+    long w = wakeups.get(); // a wake-up from now on, even before the thread runs, is seen
+    thread = sched.kthreadRun("kswapd0", () -> run(g, w));
   }
 
   /** {@code wakeup_kswapd()}; nothing while the thread does not run. */
@@ -53,12 +57,11 @@ public final class Kswapd {
     wait.wakeAll();
   }
 
-  private void run() {
-    long seen = 0;
+  private void run(long g, long seen) {
     while (true) {
       long s = seen;
-      wait.awaitIdle(() -> stopping || wakeups.get() != s);
-      if (stopping) {
+      wait.awaitIdle(() -> generation != g || wakeups.get() != s);
+      if (generation != g) {
         return;
       }
       seen = wakeups.get();
@@ -67,7 +70,7 @@ public final class Kswapd {
         wake.wakeups = seen;
         wake.commit();
       }
-      balancePgdat();
+      balancePgdat(g);
       MmTraceEvents.KswapdSleep sleep = new MmTraceEvents.KswapdSleep();
       if (sleep.shouldCommit()) {
         sleep.balanced = mem.zonesBalanced();
@@ -80,10 +83,10 @@ public final class Kswapd {
   static final int MAX_RECLAIM_RETRIES = 16;
 
   /** {@code balance_pgdat()}. */
-  private void balancePgdat() {
+  private void balancePgdat(long g) {
     mem.vmstat().inc(VmItem.PAGEOUTRUN);
     int failures = 0;
-    while (!stopping && !mem.zonesBalanced()) {
+    while (generation == g && !mem.zonesBalanced()) {
       if (vmscan.shrinkNode(Vmscan.SWAP_CLUSTER_MAX).reclaimed() > 0) {
         failures = 0;
       } else if (++failures >= MAX_RECLAIM_RETRIES) {
@@ -99,10 +102,12 @@ public final class Kswapd {
     synchronized (this) {
       t = thread;
       thread = null;
+      if (t != null) {
+        running = false;
+        generation++;
+      }
     }
     if (t != null) {
-      running = false;
-      stopping = true;
       wait.wakeAll();
       t.join();
     }

@@ -205,6 +205,33 @@ class VmscanTest extends VmTestBase {
   }
 
   @Test
+  void kswapdStoppedAndStartedAgainStillReclaims() throws Exception {
+    boot("mem=64M");
+    vm.swapon(new RamSwapDevice(16384));
+    int pages = 8000;
+    long a = anon(pages);
+    vm.startKswapd().stop(); // kthread_stop(), then kswapd_run() again (memory hot-add does this)
+    Kswapd kswapd = vm.startKswapd();
+    List<Long> held = List.of();
+    try {
+      held = allocateUntilKswapdIsWoken(kswapd);
+      long deadline = System.nanoTime() + 120_000_000_000L; // generous bound; asserts the state
+      while (!mem.zonesBalanced() && System.nanoTime() < deadline) {
+        Thread.sleep(2);
+      }
+      assertTrue(mem.zonesBalanced(), "the restarted kswapd reclaimed up to the high watermark");
+      assertTrue(mem.vmstat().get(VmItem.PAGEOUTRUN) > 0);
+    } finally {
+      kswapd.stop();
+      held.forEach(mem.allocator()::putPage);
+    }
+    for (int i = 0; i < pages; i += 97) {
+      assertEquals(1000 + i, task.loadLong(a + i * 4096L));
+    }
+    task.exit();
+  }
+
+  @Test
   void kswapdWokenBelowTheLowWatermarkReclaimsUpToTheHighOne() throws Exception {
     boot("mem=64M");
     vm.swapon(new RamSwapDevice(16384));
