@@ -33,6 +33,7 @@ public final class Kernel implements AutoCloseable {
   private final PhysicalMemory mem;
   private final VirtualMemory vm;
   private final Deque<Runnable> devices = new ArrayDeque<>();
+  private DirectIo directIo;
 
   private Kernel(VirtualMemory vm) {
     this.mem = vm.physicalMemory();
@@ -104,8 +105,11 @@ public final class Kernel implements AutoCloseable {
   }
 
   /** {@code O_DIRECT} reads and writes between a task's memory and a device. */
-  public DirectIo directIo() {
-    return new DirectIo(vm);
+  public synchronized DirectIo directIo() {
+    if (directIo == null) {
+      directIo = new DirectIo(vm); // one, as the kernel has one bio-dirty workqueue
+    }
+    return directIo;
   }
 
   /** Closes the devices this kernel created (newest first), then physical memory. */

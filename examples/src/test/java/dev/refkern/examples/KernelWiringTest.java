@@ -62,6 +62,13 @@ class KernelWiringTest {
   }
 
   @Test
+  void theKernelHasOneDirectIoWithOneWorkqueue() {
+    try (Kernel k = Kernel.boot("mem=64M", dir)) {
+      assertSame(k.directIo(), k.directIo(), "one O_DIRECT path, one bio-dirty workqueue");
+    }
+  }
+
+  @Test
   void noLayerHasASetterHook() {
     Path root = Path.of("").toAbsolutePath().getParent();
     JavaClasses mm =
