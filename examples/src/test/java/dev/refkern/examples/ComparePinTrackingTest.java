@@ -108,4 +108,20 @@ class ComparePinTrackingTest {
     assertEquals(22, r.exit(), r.out() + r.err());
     assertTrue(r.err().contains("--pages 8"), r.err());
   }
+
+  @Test
+  void aBadCommandLineIsTheUsersErrorNotAMissingPolicy() {
+    CliRun r =
+        run(
+            "compare",
+            "pin-tracking",
+            "--pages",
+            "256",
+            "--no-chart",
+            "--cmdline",
+            "mem=128M movablecore=32M sched=bogus");
+    assertNotEquals(0, r.exit());
+    assertTrue(r.err().contains("bad scheduler spec"), r.err());
+    assertFalse((r.out() + r.err()).contains("not in this build"), r.out() + r.err());
+  }
 }

@@ -250,16 +250,12 @@ public final class PinTrackingComparison {
 
   /** One policy on a fresh machine; null if this build does not know the policy. */
   static Row runOne(String name, Config cfg, Path dir, Consumer<String> progress) {
-    BootParams params = BootParams.parse(cfg.cmdline() + " gup.pin_tracking=" + name);
-    VirtualMemory vm;
-    try {
-      vm = VirtualMemory.boot(params, dir, true); // closes what it booted if it fails
-    } catch (KernelException e) {
-      if (e.errno() == Errno.EINVAL) {
-        return null; // gup.pin_tracking= names a policy this build lacks
-      }
-      throw e;
+    if (!PolicyRegistry.global().names(PinTrackingPolicy.PARAM).contains(name)) {
+      return null; // gup.pin_tracking= names a policy this build lacks
     }
+    BootParams params = BootParams.parse(cfg.cmdline() + " gup.pin_tracking=" + name);
+    // any other boot failure (a bad --cmdline) is the user's error, reported as such
+    VirtualMemory vm = VirtualMemory.boot(params, dir, true); // closes what it booted if it fails
     try (PhysicalMemory mem = vm.physicalMemory()) {
       return new Workload(mem, vm, cfg, progress).run();
     }
