@@ -11,12 +11,14 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.spi.AddressSpaceOperations;
 import dev.refkern.mm.vm.Task;
 import dev.refkern.mm.vm.VirtualMemory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -335,5 +337,61 @@ class VfsTest {
     assertEquals(Errno.EINVAL, e.errno());
     assertTrue(e.getMessage().contains("tmpfs"), e.getMessage());
     assertEquals(List.of(), t.check("none"));
+  }
+
+  /** A minimal plugin as a filesystem author writes it against the SPI: a ramfs. */
+  private static final class Ramfs implements FileSystemType {
+    final AtomicInteger killed = new AtomicInteger();
+
+    @Override
+    public String name() {
+      return "testramfs";
+    }
+
+    @Override
+    public SuperBlock mount(VirtualMemory vm, String source, String options) {
+      if (!options.isEmpty()) {
+        throw new KernelException(Errno.EINVAL, "testramfs takes no options");
+      }
+      AddressSpaceOperations aops =
+          (mapping, pfn) -> {
+            mapping.physicalMemory().ram().zeroPage(pfn);
+            mapping.folios().folioMarkUptodate(pfn);
+            mapping.folios().folioUnlock(pfn);
+            return 0;
+          };
+      SuperBlock sb = new SuperBlock(this, vm, aops, source, 1 << 20, Long.MAX_VALUE);
+      sb.setRoot(sb.newInode(Inode.S_IFDIR | 0755));
+      return sb;
+    }
+
+    @Override
+    public void killSb(SuperBlock sb) {
+      killed.incrementAndGet();
+      sb.inodes().forEach(Inode::evict);
+    }
+
+    @Override
+    public List<String> check(String source) {
+      return List.of();
+    }
+  }
+
+  @Test
+  void anExplicitlyRegisteredPluginMountsAndIsKilledAtUmount() {
+    Ramfs ramfs = new Ramfs();
+    vfs.fileSystems().register(ramfs);
+    vfs.mkdir("/r", 0755);
+    assertErrno(Errno.EINVAL, () -> vfs.mount("testramfs", "r", "/r", "size=1"));
+    vfs.mount("testramfs", "r", "/r", "");
+    int fd = create("/r/f");
+    writeAll(fd, pattern(PAGE, 4));
+    // its s_maxbytes of 1 MiB holds, not tmpfs's
+    assertErrno(Errno.EFBIG, () -> vfs.pwrite(task, fd, buf, 1, 1 << 20));
+    vfs.close(task, fd);
+    long freeBefore = free();
+    vfs.umount("/r");
+    assertEquals(1, ramfs.killed.get());
+    assertEquals(freeBefore + 1, free(), "kill_sb freed the file's page");
   }
 }
