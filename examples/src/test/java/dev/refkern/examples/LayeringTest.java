@@ -56,7 +56,9 @@ class LayeringTest {
   void importsTheWholeReactor() {
     // guards against a rule passing because nothing was imported
     assertTrue(classes.size() >= 60, "imported only " + classes.size() + " classes");
-    for (String pkg : List.of("dev.refkern.notifier", "dev.refkern.mm", "dev.refkern.examples")) {
+    for (String pkg :
+        List.of(
+            "dev.refkern.notifier", "dev.refkern.mm", "dev.refkern.fs", "dev.refkern.examples")) {
       assertTrue(classes.containPackage(pkg), "missing " + pkg);
     }
   }
