@@ -18,6 +18,9 @@ public final class PageCachePolicies implements PolicyProvider {
   @Override
   public List<Class<?>> policies() {
     return List.of(
-        IgnorePinnedWriteback.class, SkipPinnedWriteback.class, OrphanPinnedTruncate.class);
+        IgnorePinnedWriteback.class,
+        SkipPinnedWriteback.class,
+        OrphanPinnedTruncate.class,
+        RevokePinnedTruncate.class);
   }
 }

@@ -3,6 +3,7 @@ package dev.refkern.mm.vm;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
+import dev.refkern.notifier.MmuNotifierEvent;
 import org.apiguardian.api.API;
 
 /**
@@ -28,4 +29,12 @@ public interface PinnedTruncateDecision {
 
   /** Decides for the folio {@code head} of {@code mapping}. Must not allocate. */
   Action pinnedFolio(AddressSpace mapping, long head);
+
+  /**
+   * The mmu notifier event {@code unmap_mapping_folio()} sends for the pinned folio {@code head},
+   * asked before it is unmapped: {@code CLEAR} in mainline.
+   */
+  default MmuNotifierEvent unmapEvent(AddressSpace mapping, long head) {
+    return MmuNotifierEvent.CLEAR;
+  }
 }

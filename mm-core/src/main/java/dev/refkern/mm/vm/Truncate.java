@@ -14,6 +14,7 @@ import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
 import dev.refkern.mm.internal.pageops.MemmapOps;
+import dev.refkern.notifier.MmuNotifierEvent;
 import java.util.function.LongPredicate;
 import org.apiguardian.api.API;
 
@@ -106,7 +107,8 @@ public final class Truncate {
   private void truncateFolio(AddressSpace mapping, long pfn) {
     folios.folioWaitWriteback(pfn);
     if (memory != null) {
-      memory.unmapMappingFolio(pfn);
+      memory.unmapMappingFolio(
+          pfn, maybeDmaPinned.test(pfn) ? pinned.unmapEvent(mapping, pfn) : MmuNotifierEvent.CLEAR);
     }
     if (memmap.testFlag(pfn, PG_PRIVATE)) {
       mapping.aops().invalidateFolio(mapping, pfn, 0, mapping.folioSize(pfn));

@@ -9,6 +9,12 @@ import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.RamBackedAops;
+import dev.refkern.notifier.MmuNotifier;
+import dev.refkern.notifier.MmuNotifierEvent;
+import dev.refkern.notifier.MmuNotifierOps;
+import dev.refkern.notifier.MmuNotifierRange;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -89,6 +95,32 @@ class PinnedPageCachePoliciesTest extends VmTestBase {
     assertEquals(1, vm.pinnedTruncate().stats().get("orphaned"));
     gup.unpinUserPage(pages[0]);
     assertEquals(0, mem.memmap().refcount(pages[0]));
+    task.exit();
+  }
+
+  @Test
+  void revokeSendsTruncateToTheNotifierOfTheMmMappingThePinnedFolio() {
+    bootPinned("truncate.pinned=revoke");
+    List<MmuNotifierRange> seen = new ArrayList<>();
+    task.mm()
+        .notifiers()
+        .register(
+            new MmuNotifierOps() {
+              @Override
+              public int invalidateRangeStart(MmuNotifier sub, MmuNotifierRange range) {
+                seen.add(range);
+                return 0;
+              }
+            });
+    file.setSize(0);
+    vm.truncate().truncateInodePages(file, 0);
+    assertEquals(2, seen.size(), seen.toString());
+    assertEquals(MmuNotifierEvent.TRUNCATE, seen.get(0).event(), "the pinned folio is revoked");
+    assertEquals(addr, seen.get(0).start());
+    assertEquals(MmuNotifierEvent.CLEAR, seen.get(1).event(), "the unpinned one only unmapped");
+    assertEquals(1, vm.pinnedTruncate().stats().get("revoked"));
+    assertEquals(0, mem.memmap().mapping(pages[0]));
+    gup.unpinUserPage(pages[0]);
     task.exit();
   }
 
