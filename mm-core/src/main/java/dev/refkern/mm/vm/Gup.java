@@ -773,6 +773,9 @@ public final class Gup {
       }
       vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, refs);
       refs = policy.release(head, refs);
+      folioPutRefs(head, refs);
+      folios.folioWakeUnpinned(head); // writeback.pinned=wait sleeps for this
+      return;
     }
     folioPutRefs(head, refs);
   }
@@ -838,6 +841,7 @@ public final class Gup {
       throw mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
     }
     folioPutRefs(head, refs);
+    folios.folioWakeUnpinned(head);
     return true;
   }
 
@@ -896,6 +900,7 @@ public final class Gup {
           .bug("unpin_user_pages() of " + nr + " pins on pfn " + pfn + " holding fewer");
     }
     folioPutRefs(head, refs);
+    folios.folioWakeUnpinned(head);
   }
 
   /**

@@ -20,6 +20,7 @@ public final class PageCachePolicies implements PolicyProvider {
     return List.of(
         IgnorePinnedWriteback.class,
         SkipPinnedWriteback.class,
+        WaitPinnedWriteback.class,
         OrphanPinnedTruncate.class,
         RevokePinnedTruncate.class);
   }

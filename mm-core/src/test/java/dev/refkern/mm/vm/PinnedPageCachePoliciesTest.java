@@ -9,6 +9,7 @@ import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.RamBackedAops;
+import dev.refkern.mm.TestThreads;
 import dev.refkern.notifier.MmuNotifier;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierOps;
@@ -78,6 +79,29 @@ class PinnedPageCachePoliciesTest extends VmTestBase {
     assertEquals(1, vm.pinnedWriteback().stats().get("skipped"));
     assertEquals(1, vm.pinnedWriteback().stats().get("pinned_written"));
     cleanUp();
+  }
+
+  @Test
+  void waitStallsFsyncUntilTheUnpinAndThenWritesWhatTheDeviceLeft() throws Exception {
+    bootPinned("writeback.pinned=wait");
+    int[] rc = {-1};
+    Thread fsync = new Thread(() -> rc[0] = vm.filemap().filemapFdatawrite(file), "fsync");
+    fsync.start();
+    TestThreads.awaitBlocked(fsync);
+    assertEquals(1, vm.pinnedWriteback().stats().get("waiting"), "fsync stalls on the pin");
+    assertEquals(0, disk.writes(), "nothing written while the device may write");
+    assertTrue(new dev.refkern.mm.FolioOps(mem).folioTestDirty(pages[0]));
+    mem.ram().writeLong(pages[0], 0, 7); // the device's last DMA
+    gup.unpinUserPagesDirtyLock(pages, 1, true);
+    fsync.join(60_000);
+    assertFalse(fsync.isAlive(), "the unpin woke writeback");
+    assertEquals(0, rc[0]);
+    assertEquals(7, disk.readBlock(0)[0], "written after the DMA: nothing lost");
+    assertEquals(0, file.nrDirty());
+    assertEquals(1, vm.pinnedWriteback().stats().get("waits"));
+    assertEquals(0, vm.pinnedWriteback().stats().get("waiting"));
+    task.exit();
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test

@@ -55,7 +55,8 @@ class PinnedPageCachePolicyContractTest extends VmTestBase {
 
   @ParameterizedTest
   @MethodSource("writebackPolicies")
-  void writebackAsksOnlyForPinnedFoliosAndFsyncWritesThem(String policy) {
+  void writebackAsksOnlyForPinnedFoliosAndFsyncWritesThem(String policy)
+      throws InterruptedException {
     bootWithFile(PinnedWritebackPolicy.PARAM + "=" + policy);
     PinnedWritebackPolicy p = vm.pinnedWriteback();
     assertEquals(policy, p.name());
@@ -68,15 +69,33 @@ class PinnedPageCachePolicyContractTest extends VmTestBase {
     task.storeLong(addr, 3);
     long[] pages = new long[1];
     assertEquals(1, gup.pinUserPages(task, addr, 1, FOLL_WRITE, pages));
-    assertEquals(0, vm.filemap().filemapFdatawrite(file));
+    int[] rc = {-1};
+    Thread fsync = new Thread(() -> rc[0] = vm.filemap().filemapFdatawrite(file), "fsync");
+    fsync.start();
+    doneOrBlocked(fsync); // a policy may make fsync wait for the pin
+    gup.unpinUserPages(pages, 1);
+    fsync.join(60_000);
+    assertFalse(fsync.isAlive(), policy + ": fsync ends once the pin is gone");
+    assertEquals(0, rc[0]);
     assertEquals(0, file.nrDirty(), policy + ": fsync leaves nothing dirty");
     assertEquals(3, disk.readBlock(0)[0], policy + ": fsync wrote the pinned folio");
     assertEquals(1, p.stats().get("pinned_folios"));
     assertEquals(1, p.stats().get("pinned_written"));
 
-    gup.unpinUserPages(pages, 1);
     task.exit();
     vm.truncate().truncateInodePages(file, 0);
+  }
+
+  /** Returns once {@code t} has ended or sleeps; generously bounded, asserting nothing on time. */
+  private static void doneOrBlocked(Thread t) throws InterruptedException {
+    for (int i = 0; i < 60_000; i++) {
+      Thread.State s = t.getState();
+      if (s == Thread.State.TERMINATED || s == Thread.State.WAITING) {
+        return;
+      }
+      Thread.sleep(1);
+    }
+    fail(t.getName() + " neither ended nor slept: " + t.getState());
   }
 
   @ParameterizedTest
