@@ -22,6 +22,7 @@ public final class PageCachePolicies implements PolicyProvider {
         SkipPinnedWriteback.class,
         WaitPinnedWriteback.class,
         OrphanPinnedTruncate.class,
-        RevokePinnedTruncate.class);
+        RevokePinnedTruncate.class,
+        WaitPinnedTruncate.class);
   }
 }

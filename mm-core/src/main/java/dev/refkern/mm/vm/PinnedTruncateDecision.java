@@ -21,7 +21,12 @@ public interface PinnedTruncateDecision {
      * Remove it from the page cache anyway ({@code mapping == NULL}): the pin holder keeps it
      * alive, orphaned (mainline).
      */
-    REMOVE
+    REMOVE,
+    /**
+     * Sleep without the folio lock until the pins drop, as DAX's {@code break_layouts} does, then
+     * remove it.
+     */
+    WAIT
   }
 
   /** {@code truncate.pinned=orphan}: mainline waits for writeback, never for pins. */

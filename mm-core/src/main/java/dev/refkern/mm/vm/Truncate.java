@@ -118,6 +118,19 @@ public final class Truncate {
       switch (pinned.pinnedFolio(mapping, pfn)) {
         case REMOVE:
           break; // mainline: the pin holder keeps the orphaned folio alive
+        case WAIT:
+          // unlocked, so unpin_user_pages_dirty_lock() can lock it to redirty
+          folios.folioUnlock(pfn);
+          try {
+            folios.folioWaitUnpinned(pfn, maybeDmaPinned);
+          } finally {
+            folios.folioLock(pfn);
+          }
+          if (memmap.mapping(pfn) != mapping.id()) {
+            return; // removed while we slept
+          }
+          folioCancelDirty(mapping, pfn); // the unpin may have redirtied it
+          break;
       }
     }
     filemap.filemapRemoveFolio(mapping, pfn);

@@ -149,6 +149,28 @@ class PinnedPageCachePoliciesTest extends VmTestBase {
   }
 
   @Test
+  void waitTruncateBlocksUntilTheUnpinAndOrphansNothing() throws Exception {
+    bootPinned("truncate.pinned=wait");
+    file.setSize(0);
+    Thread truncate = new Thread(() -> vm.truncate().truncateInodePages(file, 0), "truncate");
+    truncate.start();
+    TestThreads.awaitBlocked(truncate);
+    assertEquals(1, vm.pinnedTruncate().stats().get("waits"));
+    assertEquals(file.id(), mem.memmap().mapping(pages[0]), "still in the cache while pinned");
+    assertEquals(0, task.mm().pte(addr), "but unmapped");
+    // dirty_lock takes the folio lock on the clean folio: truncate sleeps without it
+    gup.unpinUserPagesDirtyLock(pages, 1, true);
+    truncate.join(60_000);
+    assertFalse(truncate.isAlive(), "the unpin woke truncate");
+    assertEquals(0, file.nrPages());
+    assertEquals(0, file.nrDirty(), "the unpin's redirty is cancelled");
+    settle();
+    assertEquals(0, mem.memmap().refcount(pages[0]), "freed with the cache: no orphan");
+    assertEquals(0, vm.pinnedTruncate().stats().get("orphaned"));
+    task.exit();
+  }
+
+  @Test
   void anUnknownPolicyNameIsRefusedAtBoot() {
     KernelException e =
         assertThrows(
