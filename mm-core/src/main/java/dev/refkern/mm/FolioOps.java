@@ -8,7 +8,6 @@ import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.WaitQueue;
 import java.util.function.BooleanSupplier;
-import java.util.function.LongPredicate;
 import org.apiguardian.api.API;
 
 /**
@@ -247,34 +246,6 @@ public final class FolioOps {
     if (memmap.testFlag(head, PG_WRITEBACK)) {
       waitOnBit(head, PG_WRITEBACK, false);
     }
-  }
-
-  /**
-   * Sleeps until {@code maybeDmaPinned} no longer holds for the folio: the stable-page wait of
-   * {@code writeback.pinned=wait}. Mainline has no such wait; {@link #folioWakeUnpinned} from the
-   * unpin path ends it.
-   */
-  public void folioWaitUnpinned(long pfn, LongPredicate maybeDmaPinned) {
-    memmap.checkPfn(pfn);
-    long head = memmap.compoundHead(pfn);
-    if (!maybeDmaPinned.test(head)) {
-      return;
-    }
-    sched.mightSleep();
-    WaitQueue q = PageCacheState.waitQueue(waitTable, head);
-    BooleanSupplier woken = () -> !maybeDmaPinned.test(head) || !memmap.testFlag(head, PG_WAITERS);
-    while (maybeDmaPinned.test(head)) {
-      memmap.setFlag(head, PG_WAITERS); // set again if a wake consumed it: none is lost
-      q.await(woken);
-    }
-  }
-
-  /**
-   * Wakes {@link #folioWaitUnpinned} sleepers after a pin was dropped; only a flag test when none
-   * waits, so the unpin path stays cheap.
-   */
-  public void folioWakeUnpinned(long pfn) {
-    wakeBit(memmap.compoundHead(pfn));
   }
 
   // ---------------------------------------------------------------- private, mapping

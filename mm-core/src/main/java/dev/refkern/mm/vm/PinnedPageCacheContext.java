@@ -13,6 +13,8 @@ import org.apiguardian.api.API;
  *
  * @param mem the booted physical memory
  * @param maybeDmaPinned {@code folio_maybe_dma_pinned()} for pfns the page cache holds
+ * @param pinWait where a policy sleeps until a folio is unpinned; every unpin wakes it
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
-public record PinnedPageCacheContext(PhysicalMemory mem, LongPredicate maybeDmaPinned) {}
+public record PinnedPageCacheContext(
+    PhysicalMemory mem, LongPredicate maybeDmaPinned, PinWaitQueue pinWait) {}

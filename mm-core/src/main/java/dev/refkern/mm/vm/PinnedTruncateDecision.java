@@ -42,4 +42,13 @@ public interface PinnedTruncateDecision {
   default MmuNotifierEvent unmapEvent(AddressSpace mapping, long head) {
     return MmuNotifierEvent.CLEAR;
   }
+
+  /**
+   * For {@link Action#WAIT}: sleeps until {@code head} is unpinned. {@link Truncate} calls it
+   * without the folio lock.
+   */
+  default void awaitUnpinned(AddressSpace mapping, long head) {
+    throw new dev.refkern.mm.KernelException(
+        dev.refkern.mm.Errno.EINVAL, "a decision answering WAIT must wait");
+  }
 }

@@ -122,7 +122,7 @@ public final class Truncate {
           // unlocked, so unpin_user_pages_dirty_lock() can lock it to redirty
           folios.folioUnlock(pfn);
           try {
-            folios.folioWaitUnpinned(pfn, maybeDmaPinned);
+            pinned.awaitUnpinned(mapping, pfn);
           } finally {
             folios.folioLock(pfn);
           }

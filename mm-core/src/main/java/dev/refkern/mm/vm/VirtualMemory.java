@@ -94,7 +94,8 @@ public final class VirtualMemory {
     this.migration = new Migrate(mem, memmap, folios, lru, rmap);
     this.huge = new HugeMemory(mem, memmap, alloc, lru, rmap);
     this.pageWalk = new PageWalk(huge);
-    PinnedPageCacheContext cacheCtx = new PinnedPageCacheContext(mem, pins::dmaPinned);
+    PinWaitQueue pinWait = new PinWaitQueue(mem.scheduler());
+    PinnedPageCacheContext cacheCtx = new PinnedPageCacheContext(mem, pins::dmaPinned, pinWait);
     this.pinnedWriteback =
         PolicyRegistry.global()
             .create(
@@ -108,7 +109,7 @@ public final class VirtualMemory {
         new Memory(
             mem, memmap, folios, lru, zeroPfn, rmap, huge, swapfile, migration, pins, filemap);
     this.truncate = new Truncate(mem, folios, filemap, memory, pins::dmaPinned, pinnedTruncate);
-    this.gup = new Gup(mem, memmap, folios, lru, zeroPfn, migration, memory, pins);
+    this.gup = new Gup(mem, memmap, folios, lru, zeroPfn, migration, memory, pins, pinWait);
     this.vmscan =
         new Vmscan(mem, memmap, folios, lru, rmap, swapfile, pins, filemap, pageWriteback);
     this.mmap = new Mmap(mem, memory, huge, rmap);

@@ -36,6 +36,11 @@ public final class WaitPinnedTruncate extends PinnedTruncatePolicy {
   }
 
   @Override
+  public void awaitUnpinned(AddressSpace mapping, long head) {
+    context.pinWait().awaitUnpinned(head, context.maybeDmaPinned());
+  }
+
+  @Override
   protected void addCounters(Map<String, Long> counters) {
     counters.put("waits", waits.get());
   }

@@ -3,7 +3,6 @@ package dev.refkern.mm.vm;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
-import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.PolicySpec;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
@@ -26,14 +25,12 @@ import org.apiguardian.api.API;
     proposal = "issue 11, stable pages (no seed file)")
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class WaitPinnedWriteback extends PinnedWritebackPolicy {
-  private final FolioOps folios;
   private final AtomicLong waits = new AtomicLong();
   private final AtomicLong waiting = new AtomicLong();
 
   /** Binds the policy to a booted kernel. */
   public WaitPinnedWriteback(PinnedPageCacheContext context) {
     super(context);
-    this.folios = new FolioOps(context.mem()); // shares the machine's folio wait queues
   }
 
   @Override
@@ -41,7 +38,7 @@ public final class WaitPinnedWriteback extends PinnedWritebackPolicy {
     waits.incrementAndGet();
     waiting.incrementAndGet();
     try {
-      folios.folioWaitUnpinned(head, context.maybeDmaPinned());
+      context.pinWait().awaitUnpinned(head, context.maybeDmaPinned());
     } finally {
       waiting.decrementAndGet();
     }
