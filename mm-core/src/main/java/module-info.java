@@ -23,5 +23,6 @@ module dev.refkern.mm {
   uses dev.refkern.mm.spi.PolicyProvider;
 
   provides dev.refkern.mm.spi.PolicyProvider with
-      dev.refkern.mm.vm.GupPolicies;
+      dev.refkern.mm.vm.GupPolicies,
+      dev.refkern.mm.vm.PageCachePolicies;
 }

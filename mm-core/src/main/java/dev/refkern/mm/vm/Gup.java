@@ -46,6 +46,7 @@ public final class Gup {
   private final Migrate migration;
   private final Memory memory;
   private final long zeroPfn;
+  private final PinWaitQueue pinWait;
 
   Gup(
       PhysicalMemory mem,
@@ -55,7 +56,8 @@ public final class Gup {
       long zeroPfn,
       Migrate migration,
       Memory memory,
-      PinTrackingPolicy policy) {
+      PinTrackingPolicy policy,
+      PinWaitQueue pinWait) {
     this.mem = mem;
     this.memmap = memmap;
     this.alloc = mem.allocator();
@@ -66,6 +68,7 @@ public final class Gup {
     this.migration = migration;
     this.memory = memory;
     this.policy = policy;
+    this.pinWait = pinWait;
   }
 
   // ---------------------------------------------------------------- entry points
@@ -773,6 +776,9 @@ public final class Gup {
       }
       vmstat.add(VmItem.NR_FOLL_PIN_RELEASED, refs);
       refs = policy.release(head, refs);
+      folioPutRefs(head, refs);
+      pinWait.wakeUnpinned(); // writeback.pinned=wait, truncate.pinned=wait sleep for this
+      return;
     }
     folioPutRefs(head, refs);
   }
@@ -838,6 +844,7 @@ public final class Gup {
       throw mem.health().bug("unpin_user_page() on pfn " + pfn + " that holds no pin");
     }
     folioPutRefs(head, refs);
+    pinWait.wakeUnpinned();
     return true;
   }
 
@@ -896,6 +903,7 @@ public final class Gup {
           .bug("unpin_user_pages() of " + nr + " pins on pfn " + pfn + " holding fewer");
     }
     folioPutRefs(head, refs);
+    pinWait.wakeUnpinned();
   }
 
   /**

@@ -463,6 +463,11 @@ public final class Memory {
    * as truncate does before it drops a folio from the page cache. A pin keeps the folio alive.
    */
   void unmapMappingFolio(long pfn) {
+    unmapMappingFolio(pfn, MmuNotifierEvent.CLEAR);
+  }
+
+  /** {@link #unmapMappingFolio(long)} sending {@code event} ({@code truncate.pinned=revoke}). */
+  void unmapMappingFolio(long pfn, MmuNotifierEvent event) {
     memmap.checkPfn(pfn);
     rmap.rmapWalk(
         pfn,
@@ -470,11 +475,7 @@ public final class Memory {
           MmStruct mm = vma.mm;
           MmuNotifierRange r =
               MmuNotifierRange.init(
-                  MmuNotifierEvent.CLEAR,
-                  MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
-                  mm,
-                  addr,
-                  addr + PAGE_SIZE);
+                  event, MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE, mm, addr, addr + PAGE_SIZE);
           mm.notifiers.invalidateRangeStart(r);
           try {
             zapRange(mm, addr, addr + PAGE_SIZE);

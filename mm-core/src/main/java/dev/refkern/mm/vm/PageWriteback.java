@@ -84,6 +84,15 @@ public final class PageWriteback {
    * @return 0, or the first negative errno
    */
   public int writeCachePages(AddressSpace mapping, long startIndex, long endIndex) {
+    return writeCachePages(mapping, startIndex, endIndex, WbSyncMode.ALL);
+  }
+
+  /**
+   * {@link #writeCachePages(AddressSpace, long, long)} with the {@code writeback_control}'s {@code
+   * sync_mode}, which the {@link PinnedWritebackDecision} is told.
+   */
+  public int writeCachePages(
+      AddressSpace mapping, long startIndex, long endIndex, WbSyncMode mode) {
     health.checkAlive();
     AddressSpaceState st = MmInternals.state(mapping);
     long id = mapping.id();
@@ -115,9 +124,11 @@ public final class PageWriteback {
         }
         folios.folioWaitWriteback(pfn);
         if (maybeDmaPinned.test(pfn)) {
-          switch (pinned.pinnedFolio(mapping, pfn)) {
+          switch (pinned.pinnedFolio(mapping, pfn, mode)) {
             case WRITE:
               break; // mainline: written as it is, DMA or not
+            case SKIP:
+              continue; // stays dirty and tagged for a later pass
           }
         }
         if (!folioClearDirtyForIo(pfn)) {

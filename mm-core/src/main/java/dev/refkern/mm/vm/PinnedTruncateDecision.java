@@ -3,6 +3,7 @@ package dev.refkern.mm.vm;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
+import dev.refkern.notifier.MmuNotifierEvent;
 import org.apiguardian.api.API;
 
 /**
@@ -20,7 +21,12 @@ public interface PinnedTruncateDecision {
      * Remove it from the page cache anyway ({@code mapping == NULL}): the pin holder keeps it
      * alive, orphaned (mainline).
      */
-    REMOVE
+    REMOVE,
+    /**
+     * Sleep without the folio lock until the pins drop, as DAX's {@code break_layouts} does, then
+     * remove it.
+     */
+    WAIT
   }
 
   /** {@code truncate.pinned=orphan}: mainline waits for writeback, never for pins. */
@@ -28,4 +34,21 @@ public interface PinnedTruncateDecision {
 
   /** Decides for the folio {@code head} of {@code mapping}. Must not allocate. */
   Action pinnedFolio(AddressSpace mapping, long head);
+
+  /**
+   * The mmu notifier event {@code unmap_mapping_folio()} sends for the pinned folio {@code head},
+   * asked before it is unmapped: {@code CLEAR} in mainline.
+   */
+  default MmuNotifierEvent unmapEvent(AddressSpace mapping, long head) {
+    return MmuNotifierEvent.CLEAR;
+  }
+
+  /**
+   * For {@link Action#WAIT}: sleeps until {@code head} is unpinned. {@link Truncate} calls it
+   * without the folio lock.
+   */
+  default void awaitUnpinned(AddressSpace mapping, long head) {
+    throw new dev.refkern.mm.KernelException(
+        dev.refkern.mm.Errno.EINVAL, "a decision answering WAIT must wait");
+  }
 }

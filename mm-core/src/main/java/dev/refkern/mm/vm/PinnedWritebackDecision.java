@@ -10,6 +10,10 @@ import org.apiguardian.api.API;
  * {@code folio_maybe_dma_pinned()}: the one place where the {@code writeback.pinned} policies
  * (mount option {@code pinned_writeback}) will decide. {@link PageWriteback} asks it for exactly
  * those folios, locked and no longer under writeback, before {@code folio_clear_dirty_for_io()}.
+ *
+ * <p>The booted {@code writeback.pinned=} policy ({@link PinnedWritebackPolicy}) answers for every
+ * mapping today; a per-mapping choice (the mount option) would be a decision the mapping carries,
+ * asked here instead.
  */
 @FunctionalInterface
 @API(status = EXPERIMENTAL, since = "0.1.0")
@@ -17,15 +21,17 @@ public interface PinnedWritebackDecision {
   /** What writeback does with the pinned folio. The coming policies add theirs with their code. */
   enum Action {
     /** Write it back as it is and mark it clean, while DMA may still change it (mainline). */
-    WRITE
+    WRITE,
+    /** Leave it dirty and unwritten: a later pass (or the unpin) gets to it. */
+    SKIP
   }
 
   /** {@code writeback.pinned=ignore}: mainline has no pinned-folio check in writeback. */
-  PinnedWritebackDecision IGNORE = (mapping, head) -> Action.WRITE;
+  PinnedWritebackDecision IGNORE = (mapping, head, mode) -> Action.WRITE;
 
   /**
-   * Decides for the folio {@code head} of {@code mapping}. Must not allocate: writeback calls it
-   * per folio.
+   * Decides for the folio {@code head} of {@code mapping} in a pass of {@code mode}. Must not
+   * allocate: writeback calls it per folio.
    */
-  Action pinnedFolio(AddressSpace mapping, long head);
+  Action pinnedFolio(AddressSpace mapping, long head, WbSyncMode mode);
 }

@@ -14,6 +14,7 @@ import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
 import dev.refkern.mm.internal.pageops.MemmapOps;
+import dev.refkern.notifier.MmuNotifierEvent;
 import java.util.function.LongPredicate;
 import org.apiguardian.api.API;
 
@@ -106,7 +107,8 @@ public final class Truncate {
   private void truncateFolio(AddressSpace mapping, long pfn) {
     folios.folioWaitWriteback(pfn);
     if (memory != null) {
-      memory.unmapMappingFolio(pfn);
+      memory.unmapMappingFolio(
+          pfn, maybeDmaPinned.test(pfn) ? pinned.unmapEvent(mapping, pfn) : MmuNotifierEvent.CLEAR);
     }
     if (memmap.testFlag(pfn, PG_PRIVATE)) {
       mapping.aops().invalidateFolio(mapping, pfn, 0, mapping.folioSize(pfn));
@@ -116,6 +118,19 @@ public final class Truncate {
       switch (pinned.pinnedFolio(mapping, pfn)) {
         case REMOVE:
           break; // mainline: the pin holder keeps the orphaned folio alive
+        case WAIT:
+          // unlocked, so unpin_user_pages_dirty_lock() can lock it to redirty
+          folios.folioUnlock(pfn);
+          try {
+            pinned.awaitUnpinned(mapping, pfn);
+          } finally {
+            folios.folioLock(pfn);
+          }
+          if (memmap.mapping(pfn) != mapping.id()) {
+            return; // removed while we slept
+          }
+          folioCancelDirty(mapping, pfn); // the unpin may have redirtied it
+          break;
       }
     }
     filemap.filemapRemoveFolio(mapping, pfn);

@@ -58,6 +58,9 @@ public final class VirtualMemory {
   private final PageWriteback pageWriteback;
   private final Filemap filemap;
   private final Truncate truncate;
+  // writeback.pinned= and truncate.pinned=, chosen at boot for every mapping
+  private final PinnedWritebackPolicy pinnedWriteback;
+  private final PinnedTruncatePolicy pinnedTruncate;
 
   /**
    * Builds virtual memory on {@code mem}. Not public: {@code mem}'s reclaim must resolve to this
@@ -91,15 +94,22 @@ public final class VirtualMemory {
     this.migration = new Migrate(mem, memmap, folios, lru, rmap);
     this.huge = new HugeMemory(mem, memmap, alloc, lru, rmap);
     this.pageWalk = new PageWalk(huge);
-    this.pageWriteback =
-        new PageWriteback(mem, folios, rmap, pins::dmaPinned, PinnedWritebackDecision.IGNORE);
+    PinWaitQueue pinWait = new PinWaitQueue(mem.scheduler());
+    PinnedPageCacheContext cacheCtx = new PinnedPageCacheContext(mem, pins::dmaPinned, pinWait);
+    this.pinnedWriteback =
+        PolicyRegistry.global()
+            .create(
+                PinnedWritebackPolicy.class, PinnedWritebackPolicy.PARAM, mem.params(), cacheCtx);
+    this.pinnedTruncate =
+        PolicyRegistry.global()
+            .create(PinnedTruncatePolicy.class, PinnedTruncatePolicy.PARAM, mem.params(), cacheCtx);
+    this.pageWriteback = new PageWriteback(mem, folios, rmap, pins::dmaPinned, pinnedWriteback);
     this.filemap = new Filemap(mem, folios, pageWriteback);
     this.memory =
         new Memory(
             mem, memmap, folios, lru, zeroPfn, rmap, huge, swapfile, migration, pins, filemap);
-    this.truncate =
-        new Truncate(mem, folios, filemap, memory, pins::dmaPinned, PinnedTruncateDecision.ORPHAN);
-    this.gup = new Gup(mem, memmap, folios, lru, zeroPfn, migration, memory, pins);
+    this.truncate = new Truncate(mem, folios, filemap, memory, pins::dmaPinned, pinnedTruncate);
+    this.gup = new Gup(mem, memmap, folios, lru, zeroPfn, migration, memory, pins, pinWait);
     this.vmscan =
         new Vmscan(mem, memmap, folios, lru, rmap, swapfile, pins, filemap, pageWriteback);
     this.mmap = new Mmap(mem, memory, huge, rmap);
@@ -268,6 +278,16 @@ public final class VirtualMemory {
   /** {@code mm/filemap.c}: page-cache lookup, insertion, removal, reads, fdatawrite. */
   public Filemap filemap() {
     return filemap;
+  }
+
+  /** The booted {@code writeback.pinned=} policy. */
+  public PinnedWritebackPolicy pinnedWriteback() {
+    return pinnedWriteback;
+  }
+
+  /** The booted {@code truncate.pinned=} policy. */
+  public PinnedTruncatePolicy pinnedTruncate() {
+    return pinnedTruncate;
   }
 
   /** {@code mm/truncate.c}: {@code truncate_inode_pages*()}. */

@@ -260,7 +260,7 @@ public final class Vmscan {
       // pageout(): hand it to the mapping's writeback, then look again
       long index = memmap.index(pfn);
       folios.folioUnlock(pfn);
-      pageWriteback.writeCachePages(file, index, index);
+      pageWriteback.writeCachePages(file, index, index, WbSyncMode.NONE); // pageout()
       c[5]++;
       if (!folios.folioTrylock(pfn)) {
         folios.folioLock(pfn);

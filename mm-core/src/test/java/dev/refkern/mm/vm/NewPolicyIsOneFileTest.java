@@ -42,6 +42,19 @@ class NewPolicyIsOneFileTest extends VmTestBase {
   }
 
   @Test
+  void thePinnedPageCacheParametersAreRegisteredWithMainlineFirst() {
+    PolicyRegistry r = PolicyRegistry.global();
+    assertEquals("ignore", r.mainline(PinnedWritebackPolicy.PARAM));
+    assertEquals("orphan", r.mainline(PinnedTruncatePolicy.PARAM));
+    assertTrue(r.names(PinnedWritebackPolicy.PARAM).containsAll(java.util.List.of("skip", "wait")));
+    assertTrue(
+        r.names(PinnedTruncatePolicy.PARAM).containsAll(java.util.List.of("revoke", "wait")));
+    boot("mem=64M writeback.pinned=skip truncate.pinned=revoke");
+    assertInstanceOf(SkipPinnedWriteback.class, vm.pinnedWriteback());
+    assertInstanceOf(RevokePinnedTruncate.class, vm.pinnedTruncate());
+  }
+
+  @Test
   void anUnknownNameListsWhatExists() {
     KernelException e =
         assertThrows(

@@ -50,9 +50,10 @@ class PinnedPageCacheTest extends VmTestBase {
             folios,
             vm.rmap(),
             gup::maybeDmaPinnedUnchecked,
-            (mapping, head) -> {
+            (mapping, head, mode) -> {
               assertSame(file, mapping);
               assertTrue(folios.folioTestLocked(head), "asked under the folio lock");
+              assertEquals(WbSyncMode.ALL, mode, "write_cache_pages() is WB_SYNC_ALL");
               asked.add(head);
               return PinnedWritebackDecision.Action.WRITE;
             });

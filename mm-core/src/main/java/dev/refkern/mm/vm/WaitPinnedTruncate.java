@@ -1,0 +1,47 @@
+package dev.refkern.mm.vm;
+
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
+import dev.refkern.mm.AddressSpace;
+import dev.refkern.mm.PolicySpec;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import org.apiguardian.api.API;
+
+/**
+ * {@code truncate.pinned=wait}: truncate sleeps until a pinned folio's pins drop, then removes it,
+ * as DAX's {@code break_layouts} ({@code dax_layout_busy_page()}, {@code fs/dax.c}) waits for a
+ * busy page before a filesystem frees its blocks (issue 11). No folio is orphaned, but a long-term
+ * pin blocks truncate for as long as it is held. Not interruptible here: refkern has no signals on
+ * this path.
+ */
+@PolicySpec(
+    param = PinnedTruncatePolicy.PARAM,
+    name = "wait",
+    mainline = false,
+    proposal = "issue 11, DAX break_layouts (no seed file)")
+@API(status = EXPERIMENTAL, since = "0.1.0")
+public final class WaitPinnedTruncate extends PinnedTruncatePolicy {
+  private final AtomicLong waits = new AtomicLong();
+
+  /** Binds the policy to a booted kernel. */
+  public WaitPinnedTruncate(PinnedPageCacheContext context) {
+    super(context);
+  }
+
+  @Override
+  protected Action decide(AddressSpace mapping, long head) {
+    waits.incrementAndGet();
+    return Action.WAIT;
+  }
+
+  @Override
+  public void awaitUnpinned(AddressSpace mapping, long head) {
+    context.pinWait().awaitUnpinned(head, context.maybeDmaPinned());
+  }
+
+  @Override
+  protected void addCounters(Map<String, Long> counters) {
+    counters.put("waits", waits.get());
+  }
+}
