@@ -18,9 +18,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The wiring of issue 10: the Dagger component and the plain {@code Kernel.boot} both give a kernel
- * whose allocations reclaim directly under memory pressure ({@code allocstall} moves), and no layer
- * exposes a setter through which a higher one would hook itself in after construction.
+ * The wiring without setter hooks: the Dagger component and the plain {@code Kernel.boot} both give
+ * a kernel whose allocations reclaim directly under memory pressure ({@code allocstall} moves), and
+ * no layer exposes a setter through which a higher one would hook itself in after construction.
  */
 class KernelWiringTest {
   @TempDir Path dir;

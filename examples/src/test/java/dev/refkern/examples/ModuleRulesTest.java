@@ -42,8 +42,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The rules of a module's inside (issue 10, item 4), checked on the library modules' compiled
- * classes, their {@code module-info} and their sources.
+ * The rules of a module's inside (ARCHITECTURE.md: layering and conventions), checked on the
+ * library modules' compiled classes, their {@code module-info} and their sources.
  *
  * <p>notifier, block and fs-plugins/vfs are held to every rule. mm-core's present violations are
  * frozen (ArchUnit's {@link FreezingArchRule}): one file per rule under {@code
@@ -64,7 +64,8 @@ class ModuleRulesTest {
 
   /**
    * The frozen rules, description to store file: mm-core's present violations, for the lead to fix
-   * after issue 10's rewrite. Drop an entry (and its file) once the file is empty.
+   * once the API root is split from its implementation. Drop an entry (and its file) once the file
+   * is empty.
    */
   static final Map<String, String> FROZEN =
       Map.of("mm-core: no package cycles", "mm-core-package-cycles.txt");

@@ -9,8 +9,8 @@ import org.apiguardian.api.API;
 /**
  * {@code writeback.pinned=ignore}: mainline {@code write_cache_pages()} has no pinned-folio check,
  * so the folio is written and cleaned while DMA may still change it; a DMA write after that is lost
- * unless the driver's {@code unpin_user_pages_dirty_lock()} redirties it (issue 11; the problem
- * seed 000, 2019-04, set out to fix).
+ * unless the driver's {@code unpin_user_pages_dirty_lock()} redirties it (the problem seed 000,
+ * 2019-04, set out to fix).
  */
 @PolicySpec(
     param = PinnedWritebackPolicy.PARAM,

@@ -10,16 +10,15 @@ import org.apiguardian.api.API;
 
 /**
  * {@code writeback.pinned=skip}: background writeback ({@code WB_SYNC_NONE}) skips a pinned folio
- * and keeps it dirty, so it is written once the pin is gone (Jan Kara's RFC, February 2023, as
- * issue 11 states it). Data-integrity writeback ({@code WB_SYNC_ALL}: {@code fsync}) must write it:
- * the RFC bounces it; refkern has no bounce yet, so it writes it as {@code ignore} does.
+ * and keeps it dirty, so it is written once the pin is gone (Jan Kara's RFC, February 2023).
+ * Data-integrity writeback ({@code WB_SYNC_ALL}: {@code fsync}) must write it: the RFC bounces it;
+ * refkern has no bounce yet, so it writes it as {@code ignore} does.
  */
 @PolicySpec(
     param = PinnedWritebackPolicy.PARAM,
     name = "skip",
     mainline = false,
-    proposal =
-        "Jan Kara RFC, 2023-02 (issue 11; no seed file); bounce for WB_SYNC_ALL not modelled")
+    proposal = "Jan Kara RFC, 2023-02 (no seed file); bounce for WB_SYNC_ALL not modelled")
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class SkipPinnedWriteback extends PinnedWritebackPolicy {
   private final AtomicLong skipped = new AtomicLong();

@@ -11,15 +11,14 @@ import org.apiguardian.api.API;
 /**
  * {@code truncate.pinned=wait}: truncate sleeps until a pinned folio's pins drop, then removes it,
  * as DAX's {@code break_layouts} ({@code dax_layout_busy_page()}, {@code fs/dax.c}) waits for a
- * busy page before a filesystem frees its blocks (issue 11). No folio is orphaned, but a long-term
- * pin blocks truncate for as long as it is held. Not interruptible here: refkern has no signals on
- * this path.
+ * busy page before a filesystem frees its blocks. No folio is orphaned, but a long-term pin blocks
+ * truncate for as long as it is held. Not interruptible here: refkern has no signals on this path.
  */
 @PolicySpec(
     param = PinnedTruncatePolicy.PARAM,
     name = "wait",
     mainline = false,
-    proposal = "issue 11, DAX break_layouts (no seed file)")
+    proposal = "DAX break_layouts, fs/dax.c (no seed file)")
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class WaitPinnedTruncate extends PinnedTruncatePolicy {
   private final AtomicLong waits = new AtomicLong();

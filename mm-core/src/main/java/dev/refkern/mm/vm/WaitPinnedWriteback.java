@@ -10,10 +10,10 @@ import org.apiguardian.api.API;
 
 /**
  * {@code writeback.pinned=wait}: stable pages for pins. Writeback of a pinned folio waits, with no
- * time bound, until the last pin is dropped, then writes what the device left (issue 11's
- * stable-page option; no seed names it). Data never changes under the write, but a long-term pin
- * stalls writeback and {@code fsync} for as long as it is held: {@code waits} counts the stalls,
- * {@code waiting} the writers stalled now.
+ * time bound, until the last pin is dropped, then writes what the device left (the stable-page
+ * option a filesystem may choose; no seed names it). Data never changes under the write, but a
+ * long-term pin stalls writeback and {@code fsync} for as long as it is held: {@code waits} counts
+ * the stalls, {@code waiting} the writers stalled now.
  *
  * <p>It waits holding the folio lock, as {@code folio_wait_stable()} does: the folio is dirty, so
  * {@code unpin_user_pages_dirty_lock()} does not need the lock to release its pin.
@@ -22,7 +22,7 @@ import org.apiguardian.api.API;
     param = PinnedWritebackPolicy.PARAM,
     name = "wait",
     mainline = false,
-    proposal = "issue 11, stable pages (no seed file)")
+    proposal = "stable pages (folio_wait_stable) for pins (no seed file)")
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class WaitPinnedWriteback extends PinnedWritebackPolicy {
   private final AtomicLong waits = new AtomicLong();
