@@ -10,6 +10,8 @@ module dev.refkern.fs {
 
   exports dev.refkern.fs;
   exports dev.refkern.fs.spi;
+  exports dev.refkern.fs.iomap;
+  exports dev.refkern.fs.buffer;
 
   uses dev.refkern.fs.spi.FileSystemType;
 }

@@ -18,6 +18,8 @@ public enum Errno {
   ENOMEM(12),
   EACCES(13),
   EFAULT(14),
+  /** Block device required: a block-backed filesystem's source is not a block device. */
+  ENOTBLK(15),
   EBUSY(16),
   EEXIST(17),
   EXDEV(18),

@@ -4,6 +4,9 @@ import static dev.refkern.mm.Page.PAGE_SHIFT;
 import static dev.refkern.mm.Page.PAGE_SIZE;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.block.BlockDevice;
+import dev.refkern.fs.internal.BdevTable;
+import dev.refkern.fs.iomap.IomapBufferedIo;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.SuperBlock;
@@ -50,6 +53,7 @@ public final class Vfs {
   private final Mount rootMount;
   private final Map<Inode, Mount> mounts = new IdentityHashMap<>(); // by mountpoint
   private final Map<Task, FileTable> tables = new IdentityHashMap<>();
+  private final BdevTable bdevs = new BdevTable();
 
   /** A namespace on {@code vm} whose root is a fresh {@code tmpfs}, with the standard types. */
   public Vfs(VirtualMemory vm) {
@@ -80,6 +84,16 @@ public final class Vfs {
   // ---------------------------------------------------------------- mounts
 
   /**
+   * Makes {@code dev} the block device that mount sources named {@code path} resolve to (a device
+   * node under {@code /dev}, kept apart from the namespace).
+   *
+   * @throws KernelException {@code EEXIST} if {@code path} names another device already
+   */
+  public void registerBlockDevice(String path, BlockDevice dev) {
+    bdevs.register(path, dev);
+  }
+
+  /**
    * {@code mount(source, target, type, 0, options)}.
    *
    * <p>Mounting where something is mounted already stacks the new mount on top, as Linux does.
@@ -94,7 +108,11 @@ public final class Vfs {
       if (!nd.dir.isDir()) {
         throw new KernelException(Errno.ENOTDIR, target + " is not a directory");
       }
-      Mount m = new Mount(t.mount(vm, source, options), target, options, nd.dir);
+      SuperBlock sb =
+          t.requiresDev()
+              ? t.mount(vm, bdevs.lookupBdev(source, this::exists), source, options)
+              : t.mount(vm, source, options);
+      Mount m = new Mount(sb, target, options, nd.dir);
       mounts.put(nd.dir, m);
       return m;
     }
@@ -125,6 +143,44 @@ public final class Vfs {
         throw new KernelException(Errno.EBUSY, target + " is busy: " + i);
       }
     }
+  }
+
+  private boolean exists(String path) {
+    try {
+      walk(path);
+      return true;
+    } catch (KernelException e) {
+      return false;
+    }
+  }
+
+  /**
+   * {@code sync()}: every mounted filesystem writes its files' pages back, then its metadata
+   * ({@code sync_filesystem()}: {@code ->sync_fs}).
+   *
+   * @throws KernelException the first writeback error met; the rest are still synced
+   */
+  public void sync() {
+    KernelException first = null;
+    for (Mount m : mounts()) {
+      try {
+        syncFilesystem(m.sb());
+      } catch (KernelException e) {
+        first = first == null ? e : first;
+      }
+    }
+    if (first != null) {
+      throw first;
+    }
+  }
+
+  private void syncFilesystem(SuperBlock sb) {
+    for (Inode i : sb.inodes()) {
+      if (i.mapping() != null) {
+        filemap.filemapFdatawrite(i.mapping()); // errors stay recorded for fsync
+      }
+    }
+    sb.type().syncFs(sb);
   }
 
   /** The mount table, root first ({@code /proc/mounts}). */
@@ -641,14 +697,28 @@ public final class Vfs {
     }
   }
 
-  /** {@code fsync(fd)}: tmpfs has nothing to write back ({@code noop_fsync()}). */
+  /**
+   * {@code fsync(fd)}: the filesystem's {@code ->fsync} ({@code vfs_fsync_range()}); tmpfs has
+   * nothing to write back ({@code noop_fsync()}).
+   *
+   * @throws KernelException {@code EBADF}, or the writeback error ({@code EIO}, {@code ENOSPC})
+   */
   public void fsync(Task task, int fd) {
-    files(task).get(fd).put();
+    fsync(task, fd, false);
   }
 
-  /** {@code fdatasync(fd)}: as {@link #fsync}. */
+  /** {@code fdatasync(fd)}: as {@link #fsync}, metadata only if needed to read the data. */
   public void fdatasync(Task task, int fd) {
-    files(task).get(fd).put();
+    fsync(task, fd, true);
+  }
+
+  private void fsync(Task task, int fd, boolean datasync) {
+    OpenFile f = files(task).get(fd);
+    try {
+      f.inode.sb().type().fsync(f.inode, datasync);
+    } finally {
+      f.put();
+    }
   }
 
   private OpenFile fileFor(Task task, int fd, boolean read) {
@@ -727,8 +797,12 @@ public final class Vfs {
         throw new KernelException(Errno.EFBIG, "write at " + pos + " past s_maxbytes " + max);
       }
       long n = Math.min(count, max - pos);
+      // iomap_file_buffered_write(): the filesystem maps (allocates) first; ENOSPC fails here
+      IomapBufferedIo.Write iw = IomapBufferedIo.beginWrite(inode, pos, n);
+      n = iw == null ? n : iw.length();
       byte[] bounce = new byte[(int) Math.min(n, PAGE_SIZE)]; // one per call, not per page
       long done = 0;
+      try {
       while (done < n) {
         long p = pos + done;
         int off = (int) (p & (PAGE_SIZE - 1));
@@ -745,7 +819,11 @@ public final class Vfs {
         try {
           // simple_write_begin(): a new folio partly written gets zeros around the data
           if (len != PAGE_SIZE && !mem.memmap().testFlag(pfn, PageFlags.PG_UPTODATE)) {
-            mem.ram().zeroPage(pfn);
+            if (iw != null) {
+              iw.readFolio(pfn); // __iomap_write_begin(): the rest of the block from disk
+            } else {
+              mem.ram().zeroPage(pfn);
+            }
           }
           mem.ram().write(pfn, off, bounce, 0, len);
           // simple_write_end(): uptodate, dirty, i_size
@@ -758,6 +836,11 @@ public final class Vfs {
         done += len;
         if (p + len > inode.size()) {
           inode.setSize(p + len);
+        }
+      }
+      } finally {
+        if (iw != null) {
+          iw.end(done);
         }
       }
       inode.touchModified();
@@ -776,6 +859,8 @@ public final class Vfs {
     AddressSpace mapping = inode.mapping();
     synchronized (inode) {
       long old = inode.size();
+      // iomap_truncate_page(): the block around the old or new end is zeroed past it, on disk too
+      IomapBufferedIo.truncatePage(inode, Math.min(old, length));
       inode.setSize(length);
       if (length < old) {
         vm.truncate().truncateInodePages(mapping, (length + PAGE_SIZE - 1) >>> PAGE_SHIFT);

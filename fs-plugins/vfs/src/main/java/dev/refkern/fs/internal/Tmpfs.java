@@ -82,6 +82,11 @@ public final class Tmpfs implements FileSystemType {
   }
 
   @Override
+  public void fsync(Inode inode, boolean datasync) {
+    // noop_fsync(): shmem has no backing store
+  }
+
+  @Override
   public void killSb(SuperBlock sb) {
     // kill_litter_super(): every inode, linked or not, goes with its page cache
     for (Inode i : sb.inodes()) {

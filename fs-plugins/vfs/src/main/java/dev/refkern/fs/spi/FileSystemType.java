@@ -2,6 +2,9 @@ package dev.refkern.fs.spi;
 
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.block.BlockDevice;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
 import dev.refkern.mm.vm.VirtualMemory;
 import java.util.List;
 import org.apiguardian.api.API;
@@ -25,6 +28,47 @@ public interface FileSystemType {
    * @throws dev.refkern.mm.KernelException {@code EINVAL} for an unknown or malformed option
    */
   SuperBlock mount(VirtualMemory vm, String source, String options);
+
+  /**
+   * {@code fs_flags & FS_REQUIRES_DEV}: the VFS resolves the mount source to a block device
+   * ({@code get_tree_bdev()}) and calls {@link #mount(VirtualMemory, BlockDevice, String, String)}.
+   */
+  default boolean requiresDev() {
+    return false;
+  }
+
+  /**
+   * {@code get_tree_bdev()}'s {@code fill_super} for a type that {@link #requiresDev()}: reads the
+   * superblock from {@code bdev}, which the VFS found as {@code source}.
+   *
+   * @throws KernelException {@code EINVAL} for a bad option or no valid filesystem on {@code bdev}
+   */
+  default SuperBlock mount(VirtualMemory vm, BlockDevice bdev, String source, String options) {
+    throw new KernelException(Errno.ENOTBLK, name() + " does not mount block devices");
+  }
+
+  /**
+   * {@code file_operations->fsync}: makes the inode's data (and unless {@code datasync} its
+   * metadata) durable. Default {@code generic_file_fsync()} without a device flush: {@code
+   * filemap_write_and_wait()} and its error.
+   *
+   * @throws KernelException the writeback error ({@code EIO}, {@code ENOSPC})
+   */
+  default void fsync(Inode inode, boolean datasync) {
+    if (inode.mapping() == null) {
+      return; // a directory of an in-memory tree: nothing to write
+    }
+    int err = inode.sb().vm().filemap().filemapWriteAndWait(inode.mapping());
+    if (err < 0) {
+      throw new KernelException(Errno.of(err), "fsync of " + inode + " failed");
+    }
+  }
+
+  /**
+   * {@code super_operations->sync_fs}: after the VFS wrote every inode's pages back ({@code
+   * sync_filesystem()}), writes the filesystem's metadata and flushes its device. Default: nothing.
+   */
+  default void syncFs(SuperBlock sb) {}
 
   /**
    * {@code ->kill_sb}: tears the superblock down once unmounted; every inode's page cache goes

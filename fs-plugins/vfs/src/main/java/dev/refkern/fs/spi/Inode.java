@@ -52,6 +52,9 @@ public final class Inode {
     boolean dir = type == S_IFDIR;
     this.entries = dir ? new TreeMap<>() : null;
     this.mapping = dir ? null : AddressSpace.create(sb.vm().physicalMemory(), sb.aops());
+    if (mapping != null && sb.stableWrites()) {
+      mapping.setStableWrites(true); // inode_init_always(): SB_I_STABLE_WRITES
+    }
     long now = now();
     this.atime = now;
     this.mtime = now;

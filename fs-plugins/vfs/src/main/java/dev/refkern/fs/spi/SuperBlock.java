@@ -2,12 +2,16 @@ package dev.refkern.fs.spi;
 
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.block.BlockDevice;
+import dev.refkern.fs.iomap.IomapOps;
+import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import dev.refkern.mm.vm.VirtualMemory;
 import java.util.ArrayList;
+import java.util.IdentityHashMap;
 import java.util.List;
 import org.apiguardian.api.API;
 
@@ -33,6 +37,10 @@ public final class SuperBlock {
   private long nextIno = 1;
   private long nrInodes;
   private final List<Inode> live = new ArrayList<>();
+  private final IdentityHashMap<AddressSpace, Inode> hosts = new IdentityHashMap<>();
+  private final BlockDevice bdev;
+  private final boolean stableWrites;
+  private volatile IomapOps iomapOps;
   private Inode root;
 
   /**
@@ -49,6 +57,27 @@ public final class SuperBlock {
       String source,
       long maxBytes,
       long maxInodes) {
+    this(type, vm, aops, source, maxBytes, maxInodes, null);
+  }
+
+  /**
+   * A superblock on the block device {@code bdev} ({@code get_tree_bdev()}'s {@code
+   * setup_bdev_super()}): a device with {@link BlockDevice#BLK_FEAT_STABLE_WRITES} sets {@code
+   * SB_I_STABLE_WRITES}, so every regular file's mapping gets {@code AS_STABLE_WRITES}.
+   *
+   * @param bdev {@code s_bdev}, or null for a filesystem on no device
+   */
+  public SuperBlock(
+      FileSystemType type,
+      VirtualMemory vm,
+      AddressSpaceOperations aops,
+      String source,
+      long maxBytes,
+      long maxInodes,
+      BlockDevice bdev) {
+    this.bdev = bdev;
+    this.stableWrites =
+        bdev != null && (bdev.features() & BlockDevice.BLK_FEAT_STABLE_WRITES) != 0;
     this.type = type;
     this.vm = vm;
     this.aops = aops;
@@ -71,6 +100,31 @@ public final class SuperBlock {
 
   public String source() {
     return source;
+  }
+
+  /** {@code s_bdev}: the block device, null for tmpfs. */
+  public BlockDevice bdev() {
+    return bdev;
+  }
+
+  /** {@code s_iflags & SB_I_STABLE_WRITES}: the device needs stable pages during writeback. */
+  public boolean stableWrites() {
+    return stableWrites;
+  }
+
+  /** The filesystem's {@code iomap_ops}, null if it does not use iomap for buffered I/O. */
+  public IomapOps iomapOps() {
+    return iomapOps;
+  }
+
+  /** Makes buffered writes and truncates go through {@code ops} ({@code iomap_file_buffered_write}). */
+  public void setIomapOps(IomapOps ops) {
+    this.iomapOps = ops;
+  }
+
+  /** {@code mapping->host}: the inode whose page cache {@code mapping} is, or null. */
+  public synchronized Inode host(AddressSpace mapping) {
+    return hosts.get(mapping);
   }
 
   /** {@code s_maxbytes}. */
@@ -104,6 +158,9 @@ public final class SuperBlock {
     nrInodes++;
     Inode i = new Inode(this, nextIno++, mode);
     live.add(i);
+    if (i.mapping() != null) {
+      hosts.put(i.mapping(), i);
+    }
     return i;
   }
 
@@ -120,6 +177,7 @@ public final class SuperBlock {
   /** {@code evict()} accounting: the inode has gone. */
   synchronized void forget(Inode i) {
     if (live.remove(i)) {
+      hosts.remove(i.mapping());
       nrInodes--;
     }
   }
