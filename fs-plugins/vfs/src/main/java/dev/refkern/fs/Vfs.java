@@ -399,6 +399,9 @@ public final class Vfs {
       if (nd.last == null || nd.last.equals("..") || nd.dir.lookup(nd.last) != null) {
         throw new KernelException(Errno.EEXIST, path);
       }
+      if (!nd.dir.sb().type().hasMkdir()) {
+        throw new KernelException(Errno.EPERM, path + ": " + nd.dir.sb() + " has no directories");
+      }
       nd.dir.addEntry(nd.last, nd.dir.sb().newInode(Inode.S_IFDIR | (mode & 07777)));
     }
   }

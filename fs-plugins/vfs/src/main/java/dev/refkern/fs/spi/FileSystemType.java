@@ -48,6 +48,14 @@ public interface FileSystemType {
   }
 
   /**
+   * {@code dir->i_op->mkdir != NULL}: whether directories can be made; without it {@code
+   * vfs_mkdir()} fails with {@code EPERM}.
+   */
+  default boolean hasMkdir() {
+    return true;
+  }
+
+  /**
    * {@code file_operations->fsync}: makes the inode's data (and unless {@code datasync} its
    * metadata) durable. Default {@code generic_file_fsync()} without a device flush: {@code
    * filemap_write_and_wait()} and its error.
