@@ -806,41 +806,41 @@ public final class Vfs {
       byte[] bounce = new byte[(int) Math.min(n, PAGE_SIZE)]; // one per call, not per page
       long done = 0;
       try {
-      while (done < n) {
-        long p = pos + done;
-        int off = (int) (p & (PAGE_SIZE - 1));
-        int len = (int) Math.min(PAGE_SIZE - off, n - done);
-        try {
-          task.load(buf + done, bounce, 0, len); // fault in before the folio lock
-        } catch (KernelException e) {
-          if (done == 0) {
-            throw e;
-          }
-          break;
-        }
-        long pfn = filemap.filemapGrabFolio(mapping, p >>> PAGE_SHIFT);
-        try {
-          // simple_write_begin(): a new folio partly written gets zeros around the data
-          if (len != PAGE_SIZE && !mem.memmap().testFlag(pfn, PageFlags.PG_UPTODATE)) {
-            if (iw != null) {
-              iw.readFolio(pfn); // __iomap_write_begin(): the rest of the block from disk
-            } else {
-              mem.ram().zeroPage(pfn);
+        while (done < n) {
+          long p = pos + done;
+          int off = (int) (p & (PAGE_SIZE - 1));
+          int len = (int) Math.min(PAGE_SIZE - off, n - done);
+          try {
+            task.load(buf + done, bounce, 0, len); // fault in before the folio lock
+          } catch (KernelException e) {
+            if (done == 0) {
+              throw e;
             }
+            break;
           }
-          mem.ram().write(pfn, off, bounce, 0, len);
-          // simple_write_end(): uptodate, dirty, i_size
-          mapping.folios().folioMarkUptodate(pfn);
-          mapping.aops().dirtyFolio(mapping, pfn);
-        } finally {
-          mapping.folios().folioUnlock(pfn);
-          mem.allocator().putPage(pfn);
+          long pfn = filemap.filemapGrabFolio(mapping, p >>> PAGE_SHIFT);
+          try {
+            // simple_write_begin(): a new folio partly written gets zeros around the data
+            if (len != PAGE_SIZE && !mem.memmap().testFlag(pfn, PageFlags.PG_UPTODATE)) {
+              if (iw != null) {
+                iw.readFolio(pfn); // __iomap_write_begin(): the rest of the block from disk
+              } else {
+                mem.ram().zeroPage(pfn);
+              }
+            }
+            mem.ram().write(pfn, off, bounce, 0, len);
+            // simple_write_end(): uptodate, dirty, i_size
+            mapping.folios().folioMarkUptodate(pfn);
+            mapping.aops().dirtyFolio(mapping, pfn);
+          } finally {
+            mapping.folios().folioUnlock(pfn);
+            mem.allocator().putPage(pfn);
+          }
+          done += len;
+          if (p + len > inode.size()) {
+            inode.setSize(p + len);
+          }
         }
-        done += len;
-        if (p + len > inode.size()) {
-          inode.setSize(p + len);
-        }
-      }
       } finally {
         if (iw != null) {
           iw.end(done);

@@ -412,7 +412,9 @@ class BlockFsTest {
     }
   }
 
-  /** 1 KiB blocks through buffer heads: file block {@code b} of inode {@code i} is {@link #block}. */
+  /**
+   * 1 KiB blocks through buffer heads: file block {@code b} of inode {@code i} is {@link #block}.
+   */
   private static final class BhFs implements FileSystemType {
     static final java.util.Map<SuperBlock, Sb> SBS =
         java.util.Collections.synchronizedMap(new java.util.IdentityHashMap<>());

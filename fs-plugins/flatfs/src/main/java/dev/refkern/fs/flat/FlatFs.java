@@ -73,7 +73,8 @@ public final class FlatFs implements FileSystemType {
    */
   public static void mkfs(PhysicalMemory mem, BlockDevice bdev, long extentBytes) {
     if (extentBytes <= 0 || extentBytes % Layout.BLOCK != 0) {
-      throw new KernelException(Errno.EINVAL, "flatfs: extent " + extentBytes + " not whole blocks");
+      throw new KernelException(
+          Errno.EINVAL, "flatfs: extent " + extentBytes + " not whole blocks");
     }
     long blocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / Layout.BLOCK;
     int slots = Layout.fit(blocks, extentBytes / Layout.BLOCK);
@@ -231,7 +232,8 @@ public final class FlatFs implements FileSystemType {
       }
       List<long[]> extents = new ArrayList<>();
       for (int i = 0; i < l.nrSlots; i++) {
-        if (i % Layout.SLOTS_PER_BLOCK == 0 && l.tableStart + i / Layout.SLOTS_PER_BLOCK >= totalBlocks) {
+        if (i % Layout.SLOTS_PER_BLOCK == 0
+            && l.tableStart + i / Layout.SLOTS_PER_BLOCK >= totalBlocks) {
           problems.add("inode table past the end of " + source);
           break;
         }

@@ -50,7 +50,9 @@ class FlatFsTest {
     boolean down;
 
     Machine(boolean create) {
-      vm = VirtualMemory.boot(BootParams.parse("mem=64M"), dir.resolve("k" + machines.size()), false);
+      vm =
+          VirtualMemory.boot(
+              BootParams.parse("mem=64M"), dir.resolve("k" + machines.size()), false);
       mem = vm.physicalMemory();
       freeAtStart = free();
       disk =
@@ -201,7 +203,8 @@ class FlatFsTest {
     a.vfs.umount("/mnt");
     a.shutdown();
     assertEquals(List.of(), new FlatFs().check(image().toString()));
-    try (FileChannel ch = FileChannel.open(image(), StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+    try (FileChannel ch =
+        FileChannel.open(image(), StandardOpenOption.READ, StandardOpenOption.WRITE)) {
       ByteBuffer slot1 = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
       // start at block 0 (the superblock), size past the extent
       slot1.putLong(0, 0).putLong(8, 1 << 20).rewind();
@@ -244,7 +247,8 @@ class FlatFsTest {
     Machine b = new Machine(false);
     b.vfs.mount("flatfs", "/dev/flat0", "/mnt", "");
     assertArrayEquals(pattern(3000, 9), b.read("/mnt/s"));
-    assertTrue(Arrays.asList(FileSystems.standard().names().toArray()).contains("flatfs"),
+    assertTrue(
+        Arrays.asList(FileSystems.standard().names().toArray()).contains("flatfs"),
         "ServiceLoader finds flatfs");
   }
 }

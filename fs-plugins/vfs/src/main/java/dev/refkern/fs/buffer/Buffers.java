@@ -26,9 +26,9 @@ import org.apiguardian.api.API;
  * block_write_full_folio()}, {@code block_invalidate_folio()} and {@code try_to_free_buffers()}.
  *
  * <p>A folio with buffers has {@code PG_private} (with its reference, {@code
- * folio_attach_private()}); mm-core's private word holds no object, so the buffers live in a
- * table by mapping and folio index. Callers hold the folio lock, as in the kernel. I/O waits for
- * each bio ({@code submit_bio_wait()}).
+ * folio_attach_private()}); mm-core's private word holds no object, so the buffers live in a table
+ * by mapping and folio index. Callers hold the folio lock, as in the kernel. I/O waits for each bio
+ * ({@code submit_bio_wait()}).
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Buffers {
@@ -109,7 +109,8 @@ public final class Buffers {
 
   /**
    * {@code mark_buffer_dirty()}: dirties the buffer and, if it was clean, its folio ({@code
-   * __folio_mark_dirty()}, not the mapping's {@code ->dirty_folio}, which would dirty every buffer).
+   * __folio_mark_dirty()}, not the mapping's {@code ->dirty_folio}, which would dirty every
+   * buffer).
    */
   public void markBufferDirty(BufferHead bh) {
     if (bh.testAndSet(BH_DIRTY)) {
@@ -248,9 +249,9 @@ public final class Buffers {
 
   /**
    * {@code block_write_end()} with {@code generic_write_end()}: the {@code copied} bytes at {@code
-   * pos} are in the folio; their buffers become uptodate and dirty ({@code __block_commit_write()}),
-   * the folio uptodate once all its buffers are, {@code i_size} grows; unlocks and releases the
-   * folio.
+   * pos} are in the folio; their buffers become uptodate and dirty ({@code
+   * __block_commit_write()}), the folio uptodate once all its buffers are, {@code i_size} grows;
+   * unlocks and releases the folio.
    */
   public void blockWriteEnd(AddressSpace mapping, long pfn, long pos, int copied) {
     try {

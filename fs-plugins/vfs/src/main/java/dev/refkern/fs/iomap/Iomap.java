@@ -111,7 +111,16 @@ public final class Iomap {
 
   @Override
   public String toString() {
-    return "iomap[type=" + type + " flags=" + flags + " " + offset + "+" + length + " @" + addr
+    return "iomap[type="
+        + type
+        + " flags="
+        + flags
+        + " "
+        + offset
+        + "+"
+        + length
+        + " @"
+        + addr
         + "]";
   }
 }

@@ -16,8 +16,8 @@ import org.apiguardian.api.API;
 /**
  * The VFS side of iomap buffered I/O ({@code fs/iomap/buffered-io.c}, read at v6.6): {@code
  * iomap_file_buffered_write()}'s mapping step, {@code __iomap_write_begin()}'s read of a partly
- * written block, {@code iomap_zero_range()} and {@code iomap_truncate_page()}. Each does nothing for
- * a superblock without {@link dev.refkern.fs.spi.SuperBlock#iomapOps()}.
+ * written block, {@code iomap_zero_range()} and {@code iomap_truncate_page()}. Each does nothing
+ * for a superblock without {@link dev.refkern.fs.spi.SuperBlock#iomapOps()}.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class IomapBufferedIo {

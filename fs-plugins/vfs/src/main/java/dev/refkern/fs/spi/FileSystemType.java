@@ -30,8 +30,8 @@ public interface FileSystemType {
   SuperBlock mount(VirtualMemory vm, String source, String options);
 
   /**
-   * {@code fs_flags & FS_REQUIRES_DEV}: the VFS resolves the mount source to a block device
-   * ({@code get_tree_bdev()}) and calls {@link #mount(VirtualMemory, BlockDevice, String, String)}.
+   * {@code fs_flags & FS_REQUIRES_DEV}: the VFS resolves the mount source to a block device ({@code
+   * get_tree_bdev()}) and calls {@link #mount(VirtualMemory, BlockDevice, String, String)}.
    */
   default boolean requiresDev() {
     return false;

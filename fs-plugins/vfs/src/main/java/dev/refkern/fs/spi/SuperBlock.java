@@ -76,8 +76,7 @@ public final class SuperBlock {
       long maxInodes,
       BlockDevice bdev) {
     this.bdev = bdev;
-    this.stableWrites =
-        bdev != null && (bdev.features() & BlockDevice.BLK_FEAT_STABLE_WRITES) != 0;
+    this.stableWrites = bdev != null && (bdev.features() & BlockDevice.BLK_FEAT_STABLE_WRITES) != 0;
     this.type = type;
     this.vm = vm;
     this.aops = aops;
@@ -117,7 +116,9 @@ public final class SuperBlock {
     return iomapOps;
   }
 
-  /** Makes buffered writes and truncates go through {@code ops} ({@code iomap_file_buffered_write}). */
+  /**
+   * Makes buffered writes and truncates go through {@code ops} ({@code iomap_file_buffered_write}).
+   */
   public void setIomapOps(IomapOps ops) {
     this.iomapOps = ops;
   }

@@ -129,7 +129,11 @@ public final class FlatSb implements IomapOps {
     for (String name : root.names()) {
       if (root.lookup(name) == inode) {
         return new Layout.Slot(
-            name, layout.start(i), inode.size(), inode.mode() & 07777, inode.nlink(),
+            name,
+            layout.start(i),
+            inode.size(),
+            inode.mode() & 07777,
+            inode.nlink(),
             inode.mtime());
       }
     }

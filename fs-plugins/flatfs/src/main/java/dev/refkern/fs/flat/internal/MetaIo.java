@@ -30,7 +30,9 @@ public final class MetaIo {
     return out;
   }
 
-  /** Writes block {@code blk} with {@code REQ_*} {@code flags}. @throws KernelException {@code EIO} */
+  /**
+   * Writes block {@code blk} with {@code REQ_*} {@code flags}. @throws KernelException {@code EIO}
+   */
   public void write(long blk, byte[] data, int flags) {
     io(BioOp.WRITE, blk, data, flags);
   }
