@@ -45,10 +45,10 @@ import org.junit.jupiter.api.Test;
  * The rules of a module's inside (ARCHITECTURE.md: layering and conventions), checked on the
  * library modules' compiled classes, their {@code module-info} and their sources.
  *
- * <p>notifier, block, fs-plugins/vfs and fs-plugins/flatfs are held to every rule. mm-core's present violations are
- * frozen (ArchUnit's {@link FreezingArchRule}): one file per rule under {@code
- * src/test/archunit_store}, named in {@link #FROZEN}. A new violation fails; a fixed one also fails
- * until its line is removed from the store (run once with {@code
+ * <p>notifier, block, fs-plugins/vfs and fs-plugins/flatfs are held to every rule. mm-core's
+ * present violations are frozen (ArchUnit's {@link FreezingArchRule}): one file per rule under
+ * {@code src/test/archunit_store}, named in {@link #FROZEN}. A new violation fails; a fixed one
+ * also fails until its line is removed from the store (run once with {@code
  * -Darchunit.freeze.store.default.allowStoreUpdate=true}), so the lists only shrink. {@code
  * archunit.properties} forbids creating a store on the fly.
  */

@@ -1,16 +1,20 @@
 package dev.refkern.fs.internal;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import dev.refkern.block.BlockDevice;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.function.Predicate;
+import org.apiguardian.api.API;
 
 /**
  * The block device nodes mount sources name, what {@code lookup_bdev()} ({@code block/bdev.c})
  * resolves a path to: here a table apart from the namespace, as devtmpfs would hold them.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class BdevTable {
   private final Map<String, BlockDevice> devices = new HashMap<>();
 

@@ -8,6 +8,8 @@ import dev.refkern.block.Bio;
 import dev.refkern.block.BioBatch;
 import dev.refkern.block.BioOp;
 import dev.refkern.fs.spi.Inode;
+import dev.refkern.fs.spi.Iomap;
+import dev.refkern.fs.spi.IomapOps;
 import dev.refkern.fs.spi.SuperBlock;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;

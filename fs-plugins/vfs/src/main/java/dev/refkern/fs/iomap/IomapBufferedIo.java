@@ -5,6 +5,8 @@ import static dev.refkern.mm.Page.PAGE_SIZE;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.fs.spi.Inode;
+import dev.refkern.fs.spi.Iomap;
+import dev.refkern.fs.spi.IomapOps;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;

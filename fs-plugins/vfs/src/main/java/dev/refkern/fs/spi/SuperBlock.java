@@ -3,7 +3,6 @@ package dev.refkern.fs.spi;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.block.BlockDevice;
-import dev.refkern.fs.iomap.IomapOps;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;

@@ -3,20 +3,23 @@ package dev.refkern.fs.flat.internal;
 import static dev.refkern.fs.flat.internal.Layout.BLOCK;
 import static dev.refkern.fs.flat.internal.Layout.SLOT;
 import static dev.refkern.fs.flat.internal.Layout.SLOTS_PER_BLOCK;
+import static org.apiguardian.api.API.Status.INTERNAL;
 
 import dev.refkern.block.BlockDevice;
-import dev.refkern.fs.iomap.Iomap;
-import dev.refkern.fs.iomap.IomapOps;
 import dev.refkern.fs.spi.Inode;
+import dev.refkern.fs.spi.Iomap;
+import dev.refkern.fs.spi.IomapOps;
 import dev.refkern.fs.spi.SuperBlock;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import org.apiguardian.api.API;
 
 /**
  * A mounted flatfs ({@code s_fs_info}): which inode owns which slot, and its iomap ops. A file's
  * extent is fixed by its slot, so mapping never allocates; a slot is taken at the first write or
  * fsync of a new file and is free again once its inode is evicted.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class FlatSb implements IomapOps {
   private final Layout layout;
   private final MetaIo io;

@@ -1,16 +1,20 @@
 package dev.refkern.fs.flat.internal;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.zip.CRC32C;
+import org.apiguardian.api.API;
 
 /**
  * The on-disk format of flatfs, its {@code struct flat_super_block} and {@code struct flat_inode}:
  * block 0 the superblock, then the inode table of fixed 256-byte slots, then one contiguous extent
  * per slot. Little-endian.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class Layout {
   /** Every block is a page. */
   public static final int BLOCK = 4096;

@@ -1,5 +1,7 @@
 package dev.refkern.fs.flat.internal;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import dev.refkern.block.Bio;
 import dev.refkern.block.BioBatch;
 import dev.refkern.block.BioOp;
@@ -9,11 +11,13 @@ import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
+import org.apiguardian.api.API;
 
 /**
  * Metadata block I/O, what {@code sb_bread()}/{@code sync_dirty_buffer()} give a filesystem: one
  * block through a page of its own, waited for.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public final class MetaIo {
   private final PhysicalMemory mem;
   private final BlockDevice bdev;

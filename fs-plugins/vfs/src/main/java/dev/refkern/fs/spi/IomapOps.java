@@ -1,15 +1,13 @@
-package dev.refkern.fs.iomap;
+package dev.refkern.fs.spi;
 
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
-import dev.refkern.fs.spi.Inode;
 import org.apiguardian.api.API;
 
 /**
  * A filesystem's block mapping, {@code struct iomap_ops} ({@code include/linux/iomap.h}) plus the
- * writeback's {@code iomap_writeback_ops->map_blocks}: what the VFS's generic buffered I/O ({@link
- * IomapAops}, {@link IomapBufferedIo}) and, later, direct I/O ask to turn file bytes into device
- * bytes.
+ * writeback's {@code iomap_writeback_ops->map_blocks}: what the VFS's generic buffered I/O ({@code
+ * dev.refkern.fs.iomap}) and, later, direct I/O ask to turn file bytes into device bytes.
  *
  * <p>Errors are {@code KernelException}s: {@code ENOSPC} from a write's allocation reaches {@code
  * write()}, {@code EFBIG} past the file's limit.

@@ -1,4 +1,4 @@
-package dev.refkern.fs.iomap;
+package dev.refkern.fs.spi;
 
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
