@@ -22,6 +22,7 @@ public final class PageCachePolicies implements PolicyProvider {
         IgnorePinnedWriteback.class,
         SkipPinnedWriteback.class,
         WaitPinnedWriteback.class,
+        BouncePinnedWriteback.class,
         OrphanPinnedTruncate.class,
         RevokePinnedTruncate.class,
         WaitPinnedTruncate.class,

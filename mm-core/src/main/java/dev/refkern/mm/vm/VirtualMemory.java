@@ -61,6 +61,7 @@ public final class VirtualMemory {
   // writeback.pinned= and truncate.pinned=, chosen at boot for every mapping
   private final PinnedWritebackPolicy pinnedWriteback;
   private final PinnedTruncatePolicy pinnedTruncate;
+  private final PinnedPageCacheContext cacheCtx;
   // dio.stable_bounce=, for iomap's direct I/O
   private final DioStableBouncePolicy dioStableBounce;
 
@@ -98,6 +99,7 @@ public final class VirtualMemory {
     this.pageWalk = new PageWalk(huge);
     PinWaitQueue pinWait = new PinWaitQueue(mem.scheduler());
     PinnedPageCacheContext cacheCtx = new PinnedPageCacheContext(mem, pins::dmaPinned, pinWait);
+    this.cacheCtx = cacheCtx;
     this.dioStableBounce =
         PolicyRegistry.global()
             .create(DioStableBouncePolicy.class, DioStableBouncePolicy.PARAM, mem.params(), mem);
@@ -297,6 +299,23 @@ public final class VirtualMemory {
   /** The booted {@code truncate.pinned=} policy. */
   public PinnedTruncatePolicy pinnedTruncate() {
     return pinnedTruncate;
+  }
+
+  /**
+   * A new {@code writeback.pinned=name} policy on this kernel, for one mapping or mount ({@link
+   * MappingPinnedPolicies}) rather than the booted one.
+   *
+   * @throws dev.refkern.mm.KernelException {@code EINVAL} for an unknown name, listing the known
+   */
+  public PinnedWritebackPolicy newPinnedWriteback(String name) {
+    return PolicyRegistry.global()
+        .create(PinnedWritebackPolicy.class, PinnedWritebackPolicy.PARAM, name, cacheCtx);
+  }
+
+  /** As {@link #newPinnedWriteback}, a new {@code truncate.pinned=name} policy. */
+  public PinnedTruncatePolicy newPinnedTruncate(String name) {
+    return PolicyRegistry.global()
+        .create(PinnedTruncatePolicy.class, PinnedTruncatePolicy.PARAM, name, cacheCtx);
   }
 
   /** The booted {@code dio.stable_bounce=} policy. */
