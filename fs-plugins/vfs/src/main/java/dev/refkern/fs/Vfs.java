@@ -4,6 +4,7 @@ import static dev.refkern.mm.Page.PAGE_SHIFT;
 import static dev.refkern.mm.Page.PAGE_SIZE;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.fs.internal.PinnedMountOptions;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.SuperBlock;
@@ -63,7 +64,11 @@ public final class Vfs {
     this.filemap = vm.filemap();
     this.types = types;
     this.rootMount =
-        new Mount(types.get(rootType).mount(vm, "none", rootOptions), "/", rootOptions, null);
+        new Mount(
+            PinnedMountOptions.mount(types.get(rootType), vm, "none", rootOptions),
+            "/",
+            rootOptions,
+            null);
   }
 
   public FileSystems fileSystems() {
@@ -94,7 +99,8 @@ public final class Vfs {
       if (!nd.dir.isDir()) {
         throw new KernelException(Errno.ENOTDIR, target + " is not a directory");
       }
-      Mount m = new Mount(t.mount(vm, source, options), target, options, nd.dir);
+      Mount m =
+          new Mount(PinnedMountOptions.mount(t, vm, source, options), target, options, nd.dir);
       mounts.put(nd.dir, m);
       return m;
     }
