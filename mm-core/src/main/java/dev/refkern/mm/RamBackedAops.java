@@ -54,6 +54,12 @@ public final class RamBackedAops implements AddressSpaceOperations {
 
   @Override
   public int writeFolio(AddressSpace mapping, long pfn) {
+    return writeFolioFrom(mapping, pfn, mapping.physicalMemory().memmap().compoundHead(pfn));
+  }
+
+  /** Stores the pages of {@code dataPfn} (a bounce copy, or the folio itself) as {@code pfn}'s. */
+  @Override
+  public int writeFolioFrom(AddressSpace mapping, long pfn, long dataPfn) {
     Memmap memmap = mapping.physicalMemory().memmap();
     PageMemory ram = mapping.physicalMemory().ram();
     long head = memmap.compoundHead(pfn);
@@ -66,7 +72,7 @@ public final class RamBackedAops implements AddressSpaceOperations {
     long index = memmap.index(head);
     for (int i = 0; i < nr; i++) {
       byte[] block = new byte[PAGE];
-      ram.read(head + i, 0, block, 0, PAGE);
+      ram.read(dataPfn + i, 0, block, 0, PAGE);
       disk.put(index + i, block);
     }
     return 0;

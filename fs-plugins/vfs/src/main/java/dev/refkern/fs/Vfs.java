@@ -6,6 +6,7 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.block.BlockDevice;
 import dev.refkern.fs.internal.BdevTable;
+import dev.refkern.fs.internal.PinnedMountOptions;
 import dev.refkern.fs.iomap.IomapBufferedIo;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.Inode;
@@ -67,7 +68,11 @@ public final class Vfs {
     this.filemap = vm.filemap();
     this.types = types;
     this.rootMount =
-        new Mount(types.get(rootType).mount(vm, "none", rootOptions), "/", rootOptions, null);
+        new Mount(
+            PinnedMountOptions.mount(types.get(rootType), vm, null, "none", rootOptions),
+            "/",
+            rootOptions,
+            null);
   }
 
   public FileSystems fileSystems() {
@@ -108,10 +113,8 @@ public final class Vfs {
       if (!nd.dir.isDir()) {
         throw new KernelException(Errno.ENOTDIR, target + " is not a directory");
       }
-      SuperBlock sb =
-          t.requiresDev()
-              ? t.mount(vm, bdevs.lookupBdev(source, this::exists), source, options)
-              : t.mount(vm, source, options);
+      BlockDevice bdev = t.requiresDev() ? bdevs.lookupBdev(source, this::exists) : null;
+      SuperBlock sb = PinnedMountOptions.mount(t, vm, bdev, source, options);
       Mount m = new Mount(sb, target, options, nd.dir);
       mounts.put(nd.dir, m);
       return m;

@@ -111,4 +111,19 @@ public interface AddressSpaceOperations {
       mapping.folios().folioDetachPrivate(pfn);
     }
   }
+
+  /**
+   * {@link #writeFolio} from another page: writes the contents of {@code dataPfn} (a bounce folio
+   * of the same order, in no mapping, that writeback copied the locked folio {@code pfn} into) as
+   * {@code pfn}'s data, at {@code pfn}'s index. Same locking and results as {@link #writeFolio}. It
+   * is how {@code writeback.pinned=bounce} (and {@code skip}'s integrity writeback) keeps DMA out
+   * of the written data, the way {@code fscrypt} and {@code blk_queue_bounce()} write a copy.
+   *
+   * <p>Default: when {@code dataPfn == pfn}, {@link #writeFolio}; otherwise {@link #GENERIC}: the
+   * filesystem cannot write from another page and writeback then writes the folio itself, as
+   * mainline does. A filesystem with a backing store overrides it.
+   */
+  default int writeFolioFrom(AddressSpace mapping, long pfn, long dataPfn) {
+    return dataPfn == pfn ? writeFolio(mapping, pfn) : GENERIC;
+  }
 }

@@ -47,6 +47,7 @@ public final class Gup {
   private final Memory memory;
   private final long zeroPfn;
   private final PinWaitQueue pinWait;
+  private final LongtermFilePinPolicy longtermFile;
 
   Gup(
       PhysicalMemory mem,
@@ -57,7 +58,8 @@ public final class Gup {
       Migrate migration,
       Memory memory,
       PinTrackingPolicy policy,
-      PinWaitQueue pinWait) {
+      PinWaitQueue pinWait,
+      LongtermFilePinPolicy longtermFile) {
     this.mem = mem;
     this.memmap = memmap;
     this.alloc = mem.allocator();
@@ -69,6 +71,7 @@ public final class Gup {
     this.memory = memory;
     this.policy = policy;
     this.pinWait = pinWait;
+    this.longtermFile = longtermFile;
   }
 
   // ---------------------------------------------------------------- entry points
@@ -647,7 +650,8 @@ public final class Gup {
 
   /**
    * {@code writable_file_mapping_allowed()}: a long-term writable pin of a shared file mapping
-   * whose filesystem tracks dirty pages is refused: writeback could not see the DMA's writes.
+   * whose filesystem tracks dirty pages is what {@code gup.longterm_file=} decides: refused since
+   * 6.5 (writeback could not see the DMA's writes), allowed before.
    */
   private boolean writableFileMappingAllowed(Vma vma, int flags) {
     if ((flags & FOLL_LONGTERM) == 0) {
@@ -655,7 +659,7 @@ public final class Gup {
     }
     boolean needsDirtyTracking =
         (vma.flags & VmFlags.VM_SHARED) != 0 && !(vma.file.aops() instanceof ShmemAops);
-    return !needsDirtyTracking;
+    return !needsDirtyTracking || longtermFile.writableFileMappingAllowed(vma);
   }
 
   /**
@@ -997,6 +1001,11 @@ public final class Gup {
   /** The pin-tracking policy in force ({@code gup.pin_tracking=}). */
   public PinTrackingPolicy pinTracking() {
     return policy;
+  }
+
+  /** The {@code gup.longterm_file=} policy in force. */
+  public LongtermFilePinPolicy longtermFile() {
+    return longtermFile;
   }
 
   /**

@@ -8,7 +8,8 @@ import org.apiguardian.api.API;
 
 /**
  * The policies of {@code mm/page-writeback.c} and {@code mm/truncate.c} for pinned folios: the
- * {@code writeback.pinned=} and {@code truncate.pinned=} designs.
+ * {@code writeback.pinned=} and {@code truncate.pinned=} designs, and {@code dio.stable_bounce=}
+ * (direct I/O to a stable-writes mapping, {@code fs/iomap/direct-io.c}).
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PageCachePolicies implements PolicyProvider {
@@ -21,8 +22,11 @@ public final class PageCachePolicies implements PolicyProvider {
         IgnorePinnedWriteback.class,
         SkipPinnedWriteback.class,
         WaitPinnedWriteback.class,
+        BouncePinnedWriteback.class,
         OrphanPinnedTruncate.class,
         RevokePinnedTruncate.class,
-        WaitPinnedTruncate.class);
+        WaitPinnedTruncate.class,
+        DioStableBounceOn.class,
+        DioStableBounceOff.class);
   }
 }

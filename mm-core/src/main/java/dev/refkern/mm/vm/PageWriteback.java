@@ -6,8 +6,10 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
+import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelHealth;
 import dev.refkern.mm.PageAllocator;
+import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
@@ -21,7 +23,8 @@ import org.apiguardian.api.API;
  * Page writeback, {@code mm/page-writeback.c}: {@code do_writepages()}, {@code
  * write_cache_pages()}, {@code folio_clear_dirty_for_io()} (which write-protects the folio's
  * mappings through the rmap's {@code folio_mkclean()}) and {@code folio_wait_stable()}. A folio
- * that {@code folio_maybe_dma_pinned()} goes through the {@link PinnedWritebackDecision}.
+ * that {@code folio_maybe_dma_pinned()} goes through the {@link PinnedWritebackDecision}: the
+ * mapping's own ({@link MappingPinnedPolicies}), else the booted one.
  *
  * <p>The folio flag half of {@code folio_start_writeback()} / {@code folio_end_writeback()} is
  * {@link FolioOps}, below this package, since I/O completion calls it.
@@ -29,6 +32,7 @@ import org.apiguardian.api.API;
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PageWriteback {
   private final MemmapOps memmap;
+  private final PageMemory ram;
   private final PageAllocator allocator;
   private final KernelHealth health;
   private final FolioOps folios;
@@ -52,6 +56,7 @@ public final class PageWriteback {
       LongPredicate maybeDmaPinned,
       PinnedWritebackDecision pinned) {
     this.memmap = MmInternals.rawMemmap(mem);
+    this.ram = mem.ram();
     this.allocator = mem.allocator();
     this.health = mem.health();
     this.folios = folios;
@@ -123,19 +128,22 @@ public final class PageWriteback {
           continue;
         }
         folios.folioWaitWriteback(pfn);
+        PinnedWritebackDecision d = null;
+        PinnedWritebackDecision.Action action = PinnedWritebackDecision.Action.WRITE;
         if (maybeDmaPinned.test(pfn)) {
-          switch (pinned.pinnedFolio(mapping, pfn, mode)) {
-            case WRITE:
-              break; // mainline: written as it is, DMA or not
-            case SKIP:
-              continue; // stays dirty and tagged for a later pass
+          Object own = st.pinnedWriteback; // the mount's choice, else the boot's
+          d = own != null ? (PinnedWritebackDecision) own : pinned;
+          action = d.pinnedFolio(mapping, pfn, mode);
+          if (action == PinnedWritebackDecision.Action.SKIP) {
+            continue; // stays dirty and tagged for a later pass
           }
         }
         if (!folioClearDirtyForIo(pfn)) {
           continue;
         }
         folios.folioStartWriteback(pfn);
-        int err = mapping.aops().writeFolio(mapping, pfn);
+        boolean bounce = action == PinnedWritebackDecision.Action.BOUNCE;
+        int err = bounce ? writeBounced(mapping, pfn, d) : mapping.aops().writeFolio(mapping, pfn);
         if (err < 0) {
           mapping.mappingSetError(err);
           if (first == 0) {
@@ -145,6 +153,8 @@ public final class PageWriteback {
         folios.folioEndWriteback(pfn);
         if (err == AddressSpaceOperations.AOP_WRITEPAGE_ACTIVATE) {
           folios.folioMarkDirty(pfn); // nothing was written: redirty
+        } else if (bounce && maybeDmaPinned.test(pfn)) {
+          folios.folioMarkDirty(pfn); // the copy is on disk; DMA may have changed the folio since
         }
       } finally {
         folios.folioUnlock(pfn);
@@ -152,6 +162,36 @@ public final class PageWriteback {
       }
     }
     return first;
+  }
+
+  /**
+   * Writes a copy of the locked folio {@code pfn}, under writeback, taken now: DMA after this
+   * instant does not reach the written data. The bounce folio is allocated without reclaim (we hold
+   * a folio lock) and freed after the write; if none can be had, nothing is written and the folio
+   * is redirtied ({@link AddressSpaceOperations#AOP_WRITEPAGE_ACTIVATE}). A filesystem without
+   * {@code ->writeFolioFrom} gets the folio itself, as mainline writes it.
+   */
+  private int writeBounced(AddressSpace mapping, long pfn, PinnedWritebackDecision d) {
+    int order = memmap.folioOrder(pfn);
+    long copy = allocator.allocPages(Gfp.NOWARN, order);
+    if (copy == PageAllocator.NO_PFN) {
+      return AddressSpaceOperations.AOP_WRITEPAGE_ACTIVATE;
+    }
+    try {
+      for (int i = 0; i < 1 << order; i++) {
+        ram.copyPage(copy + i, pfn + i);
+      }
+      int err = mapping.aops().writeFolioFrom(mapping, pfn, copy);
+      if (err == AddressSpaceOperations.GENERIC) {
+        return mapping.aops().writeFolio(mapping, pfn); // cannot bounce: in place
+      }
+      if (err == 0) {
+        d.bounced(mapping, pfn, mapping.folioSize(pfn));
+      }
+      return err;
+    } finally {
+      allocator.freePages(copy, order);
+    }
   }
 
   /**

@@ -11,9 +11,8 @@ import org.apiguardian.api.API;
  * (mount option {@code pinned_writeback}) will decide. {@link PageWriteback} asks it for exactly
  * those folios, locked and no longer under writeback, before {@code folio_clear_dirty_for_io()}.
  *
- * <p>The booted {@code writeback.pinned=} policy ({@link PinnedWritebackPolicy}) answers for every
- * mapping today; a per-mapping choice (the mount option) would be a decision the mapping carries,
- * asked here instead.
+ * <p>The booted {@code writeback.pinned=} policy ({@link PinnedWritebackPolicy}) answers for a
+ * mapping without its own decision ({@link MappingPinnedPolicies}, set by the mount option).
  */
 @FunctionalInterface
 @API(status = EXPERIMENTAL, since = "0.1.0")
@@ -23,7 +22,12 @@ public interface PinnedWritebackDecision {
     /** Write it back as it is and mark it clean, while DMA may still change it (mainline). */
     WRITE,
     /** Leave it dirty and unwritten: a later pass (or the unpin) gets to it. */
-    SKIP
+    SKIP,
+    /**
+     * Write a copy taken now (a bounce folio, {@code ->writeFolioFrom}); the folio itself is
+     * redirtied if it is still pinned once written, so a later pass writes the newer DMA data.
+     */
+    BOUNCE
   }
 
   /** {@code writeback.pinned=ignore}: mainline has no pinned-folio check in writeback. */
@@ -34,4 +38,10 @@ public interface PinnedWritebackDecision {
    * allocate: writeback calls it per folio.
    */
   Action pinnedFolio(AddressSpace mapping, long head, WbSyncMode mode);
+
+  /**
+   * Told after {@link Action#BOUNCE} once the copy of {@code head} ({@code bytes} long) was written
+   * from the bounce folio; not called when the filesystem could not write from one.
+   */
+  default void bounced(AddressSpace mapping, long head, int bytes) {}
 }

@@ -26,6 +26,8 @@ public abstract class PinnedWritebackPolicy implements PinnedWritebackDecision, 
 
   private final AtomicLong asked = new AtomicLong();
   private final AtomicLong written = new AtomicLong();
+  private final AtomicLong foliosBounced = new AtomicLong();
+  private final AtomicLong bytesBounced = new AtomicLong();
 
   /** Binds the policy to a booted kernel. */
   protected PinnedWritebackPolicy(PinnedPageCacheContext context) {
@@ -36,23 +38,32 @@ public abstract class PinnedWritebackPolicy implements PinnedWritebackDecision, 
   public final Action pinnedFolio(dev.refkern.mm.AddressSpace mapping, long head, WbSyncMode mode) {
     asked.incrementAndGet();
     Action a = decide(mapping, head, mode);
-    if (a == Action.WRITE) {
-      written.incrementAndGet();
+    if (a == Action.WRITE || a == Action.BOUNCE) {
+      written.incrementAndGet(); // its data goes to disk in this pass, as it is or as a copy
     }
     return a;
+  }
+
+  @Override
+  public final void bounced(dev.refkern.mm.AddressSpace mapping, long head, int bytes) {
+    foliosBounced.incrementAndGet();
+    bytesBounced.addAndGet(bytes);
   }
 
   /** The policy's answer; must not allocate. */
   protected abstract Action decide(dev.refkern.mm.AddressSpace mapping, long head, WbSyncMode mode);
 
   /**
-   * {@code pinned_folios} asked about, {@code pinned_written}, and what {@link #addCounters} adds.
+   * {@code pinned_folios} asked about, {@code pinned_written} (written in place or bounced), {@code
+   * folios_bounced} and {@code bytes_bounced} (copies written), and what {@link #addCounters} adds.
    */
   @Override
   public final PolicyStats stats() {
     Map<String, Long> c = new LinkedHashMap<>();
     c.put("pinned_folios", asked.get());
     c.put("pinned_written", written.get());
+    c.put("folios_bounced", foliosBounced.get());
+    c.put("bytes_bounced", bytesBounced.get());
     addCounters(c);
     return new PolicyStats(PARAM, name(), c);
   }

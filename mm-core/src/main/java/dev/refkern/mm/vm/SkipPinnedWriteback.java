@@ -11,14 +11,16 @@ import org.apiguardian.api.API;
 /**
  * {@code writeback.pinned=skip}: background writeback ({@code WB_SYNC_NONE}) skips a pinned folio
  * and keeps it dirty, so it is written once the pin is gone (Jan Kara's RFC, February 2023).
- * Data-integrity writeback ({@code WB_SYNC_ALL}: {@code fsync}) must write it: the RFC bounces it;
- * refkern has no bounce yet, so it writes it as {@code ignore} does.
+ * Data-integrity writeback ({@code WB_SYNC_ALL}: {@code fsync}, {@code sync}) must write it: it
+ * writes a bounce copy, as the RFC does, and the folio stays dirty while pinned ({@code
+ * folios_bounced}).
  */
 @PolicySpec(
     param = PinnedWritebackPolicy.PARAM,
     name = "skip",
     mainline = false,
-    proposal = "Jan Kara RFC, 2023-02 (no seed file); bounce for WB_SYNC_ALL not modelled")
+    proposal =
+        "Jan Kara RFC, 2023-02 (no seed file): skip for WB_SYNC_NONE, bounce for WB_SYNC_ALL")
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class SkipPinnedWriteback extends PinnedWritebackPolicy {
   private final AtomicLong skipped = new AtomicLong();
@@ -31,7 +33,7 @@ public final class SkipPinnedWriteback extends PinnedWritebackPolicy {
   @Override
   protected Action decide(AddressSpace mapping, long head, WbSyncMode mode) {
     if (mode == WbSyncMode.ALL) {
-      return Action.WRITE; // integrity: the RFC's bounce, written in place here
+      return Action.BOUNCE; // integrity: fsync must not wait for the pin nor write moving data
     }
     skipped.incrementAndGet();
     return Action.SKIP;

@@ -21,7 +21,8 @@ import org.apiguardian.api.API;
 /**
  * Truncation of the page cache, {@code mm/truncate.c}: {@code truncate_inode_pages_range()}, {@code
  * truncate_inode_pages_final()}, the partial folio and {@code folio_cancel_dirty()}. A folio that
- * {@code folio_maybe_dma_pinned()} goes through the {@link PinnedTruncateDecision}.
+ * {@code folio_maybe_dma_pinned()} goes through the {@link PinnedTruncateDecision}: the mapping's
+ * own ({@link MappingPinnedPolicies}), else the booted one.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Truncate {
@@ -105,6 +106,8 @@ public final class Truncate {
 
   /** {@code truncate_inode_folio()}: the folio is locked and referenced by the caller. */
   private void truncateFolio(AddressSpace mapping, long pfn) {
+    Object own = MmInternals.state(mapping).pinnedTruncate; // the mount's choice, else the boot's
+    PinnedTruncateDecision pinned = own != null ? (PinnedTruncateDecision) own : this.pinned;
     folios.folioWaitWriteback(pfn);
     if (memory != null) {
       memory.unmapMappingFolio(

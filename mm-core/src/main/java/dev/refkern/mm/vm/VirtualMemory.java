@@ -61,6 +61,9 @@ public final class VirtualMemory {
   // writeback.pinned= and truncate.pinned=, chosen at boot for every mapping
   private final PinnedWritebackPolicy pinnedWriteback;
   private final PinnedTruncatePolicy pinnedTruncate;
+  private final PinnedPageCacheContext cacheCtx;
+  // dio.stable_bounce=, for iomap's direct I/O
+  private final DioStableBouncePolicy dioStableBounce;
 
   /**
    * Builds virtual memory on {@code mem}. Not public: {@code mem}'s reclaim must resolve to this
@@ -96,6 +99,10 @@ public final class VirtualMemory {
     this.pageWalk = new PageWalk(huge);
     PinWaitQueue pinWait = new PinWaitQueue(mem.scheduler());
     PinnedPageCacheContext cacheCtx = new PinnedPageCacheContext(mem, pins::dmaPinned, pinWait);
+    this.cacheCtx = cacheCtx;
+    this.dioStableBounce =
+        PolicyRegistry.global()
+            .create(DioStableBouncePolicy.class, DioStableBouncePolicy.PARAM, mem.params(), mem);
     this.pinnedWriteback =
         PolicyRegistry.global()
             .create(
@@ -109,7 +116,11 @@ public final class VirtualMemory {
         new Memory(
             mem, memmap, folios, lru, zeroPfn, rmap, huge, swapfile, migration, pins, filemap);
     this.truncate = new Truncate(mem, folios, filemap, memory, pins::dmaPinned, pinnedTruncate);
-    this.gup = new Gup(mem, memmap, folios, lru, zeroPfn, migration, memory, pins, pinWait);
+    LongtermFilePinPolicy longtermFile =
+        PolicyRegistry.global()
+            .create(LongtermFilePinPolicy.class, LongtermFilePinPolicy.PARAM, mem.params(), mem);
+    this.gup =
+        new Gup(mem, memmap, folios, lru, zeroPfn, migration, memory, pins, pinWait, longtermFile);
     this.vmscan =
         new Vmscan(mem, memmap, folios, lru, rmap, swapfile, pins, filemap, pageWriteback);
     this.mmap = new Mmap(mem, memory, huge, rmap);
@@ -288,6 +299,28 @@ public final class VirtualMemory {
   /** The booted {@code truncate.pinned=} policy. */
   public PinnedTruncatePolicy pinnedTruncate() {
     return pinnedTruncate;
+  }
+
+  /**
+   * A new {@code writeback.pinned=name} policy on this kernel, for one mapping or mount ({@link
+   * MappingPinnedPolicies}) rather than the booted one.
+   *
+   * @throws dev.refkern.mm.KernelException {@code EINVAL} for an unknown name, listing the known
+   */
+  public PinnedWritebackPolicy newPinnedWriteback(String name) {
+    return PolicyRegistry.global()
+        .create(PinnedWritebackPolicy.class, PinnedWritebackPolicy.PARAM, name, cacheCtx);
+  }
+
+  /** As {@link #newPinnedWriteback}, a new {@code truncate.pinned=name} policy. */
+  public PinnedTruncatePolicy newPinnedTruncate(String name) {
+    return PolicyRegistry.global()
+        .create(PinnedTruncatePolicy.class, PinnedTruncatePolicy.PARAM, name, cacheCtx);
+  }
+
+  /** The booted {@code dio.stable_bounce=} policy. */
+  public DioStableBouncePolicy dioStableBounce() {
+    return dioStableBounce;
   }
 
   /** {@code mm/truncate.c}: {@code truncate_inode_pages*()}. */

@@ -46,7 +46,9 @@ class NewPolicyIsOneFileTest extends VmTestBase {
     PolicyRegistry r = PolicyRegistry.global();
     assertEquals("ignore", r.mainline(PinnedWritebackPolicy.PARAM));
     assertEquals("orphan", r.mainline(PinnedTruncatePolicy.PARAM));
-    assertTrue(r.names(PinnedWritebackPolicy.PARAM).containsAll(java.util.List.of("skip", "wait")));
+    assertTrue(
+        r.names(PinnedWritebackPolicy.PARAM)
+            .containsAll(java.util.List.of("skip", "wait", "bounce")));
     assertTrue(
         r.names(PinnedTruncatePolicy.PARAM).containsAll(java.util.List.of("revoke", "wait")));
     boot("mem=64M writeback.pinned=skip truncate.pinned=revoke");

@@ -65,7 +65,7 @@ class PinnedPageCachePoliciesTest extends VmTestBase {
   }
 
   @Test
-  void skipKeepsThePinnedFolioDirtyInBackgroundWritebackAndFsyncWritesIt() {
+  void skipKeepsThePinnedFolioDirtyInBackgroundWritebackAndFsyncBouncesIt() {
     bootPinned("writeback.pinned=skip");
     assertEquals(0, vm.pageWriteback().writeCachePages(file, 0, 1, WbSyncMode.NONE));
     assertEquals(1, disk.writes(), "only the unpinned folio");
@@ -74,11 +74,17 @@ class PinnedPageCachePoliciesTest extends VmTestBase {
     assertTrue(Pte.write(task.mm().pte(addr)), "and writable: no folio_mkclean");
     mem.ram().writeLong(pages[0], 0, 7); // the device's DMA, still covered by PG_dirty
     assertEquals(0, vm.filemap().filemapFdatawrite(file), "fsync: WB_SYNC_ALL");
-    assertEquals(7, disk.readBlock(0)[0], "data integrity writeback writes it, DMA included");
-    assertEquals(0, file.nrDirty());
+    assertEquals(7, disk.readBlock(0)[0], "data integrity writeback writes a copy, DMA included");
+    assertEquals(1, vm.pinnedWriteback().stats().get("folios_bounced"));
+    assertEquals(1, file.nrDirty(), "still pinned: the folio stays dirty for the next DMA");
     assertEquals(1, vm.pinnedWriteback().stats().get("skipped"));
     assertEquals(1, vm.pinnedWriteback().stats().get("pinned_written"));
-    cleanUp();
+    gup.unpinUserPages(pages, 1);
+    assertEquals(0, vm.filemap().filemapFdatawrite(file), "unpinned: written in place");
+    assertEquals(0, file.nrDirty());
+    assertEquals(1, vm.pinnedWriteback().stats().get("folios_bounced"));
+    task.exit();
+    vm.truncate().truncateInodePages(file, 0);
   }
 
   @Test

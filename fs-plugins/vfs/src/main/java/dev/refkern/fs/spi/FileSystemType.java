@@ -84,6 +84,16 @@ public interface FileSystemType {
    */
   void killSb(SuperBlock sb);
 
+  /**
+   * The {@code writeback.pinned} policy name ({@code ignore}, {@code wait}, {@code bounce}, {@code
+   * skip}) this filesystem's mounts use unless the {@code pinned_writeback=} mount option says
+   * otherwise; null (the default) follows the booted {@code writeback.pinned=}. The VFS parses
+   * {@code pinned_writeback=} and {@code pinned_truncate=} itself: {@link #mount} never sees them.
+   */
+  default String defaultPinnedWriteback() {
+    return null;
+  }
+
   /** A consistency check of {@code source} (fsck): the problems found, empty when clean. */
   List<String> check(String source);
 }

@@ -8,6 +8,9 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.spi.AddressSpaceOperations;
+import dev.refkern.mm.vm.MappingPinnedPolicies;
+import dev.refkern.mm.vm.PinnedTruncateDecision;
+import dev.refkern.mm.vm.PinnedWritebackDecision;
 import dev.refkern.mm.vm.VirtualMemory;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
@@ -41,6 +44,8 @@ public final class SuperBlock {
   private final boolean stableWrites;
   private volatile IomapOps iomapOps;
   private Inode root;
+  private PinnedWritebackDecision pinnedWriteback; // null: the booted policy
+  private PinnedTruncateDecision pinnedTruncate;
 
   /**
    * A superblock of {@code type} on {@code vm}, whose files' page caches use {@code aops}.
@@ -157,11 +162,42 @@ public final class SuperBlock {
     }
     nrInodes++;
     Inode i = new Inode(this, nextIno++, mode);
+    applyPinnedPolicies(i);
     live.add(i);
     if (i.mapping() != null) {
       hosts.put(i.mapping(), i);
     }
     return i;
+  }
+
+  /**
+   * The mount's {@code pinned_writeback=} / {@code pinned_truncate=} decisions (null: the booted
+   * policy), given to every inode's mapping, now and as inodes are created.
+   */
+  public synchronized void setPinnedPolicies(
+      PinnedWritebackDecision writeback, PinnedTruncateDecision truncate) {
+    pinnedWriteback = writeback;
+    pinnedTruncate = truncate;
+    for (Inode i : live) {
+      applyPinnedPolicies(i);
+    }
+  }
+
+  /** The mount's writeback decision for pinned folios; null for the booted policy. */
+  public synchronized PinnedWritebackDecision pinnedWriteback() {
+    return pinnedWriteback;
+  }
+
+  /** The mount's truncate decision for pinned folios; null for the booted policy. */
+  public synchronized PinnedTruncateDecision pinnedTruncate() {
+    return pinnedTruncate;
+  }
+
+  private void applyPinnedPolicies(Inode i) {
+    if (i.mapping() != null) {
+      MappingPinnedPolicies.setPinnedWriteback(i.mapping(), pinnedWriteback);
+      MappingPinnedPolicies.setPinnedTruncate(i.mapping(), pinnedTruncate);
+    }
   }
 
   /** Inodes alive now (linked or still open). */

@@ -119,4 +119,15 @@ public final class AddressSpaceState {
       }
     }
   }
+
+  /**
+   * This mapping's {@code dev.refkern.mm.vm.PinnedWritebackDecision} (the mount's {@code
+   * pinned_writeback=}), null for the booted policy. Typed Object: this package sits below vm.
+   */
+  public volatile Object pinnedWriteback;
+
+  /**
+   * Likewise its {@code PinnedTruncateDecision} ({@code pinned_truncate=}), null for the boot's.
+   */
+  public volatile Object pinnedTruncate; // last: keeps the frozen ArchUnit store's lines
 }
