@@ -50,6 +50,7 @@ public final class Vfs {
   private final Mount rootMount;
   private final Map<Inode, Mount> mounts = new IdentityHashMap<>(); // by mountpoint
   private final Map<Task, FileTable> tables = new IdentityHashMap<>();
+  private final Writeback writeback;
 
   /** A namespace on {@code vm} whose root is a fresh {@code tmpfs}, with the standard types. */
   public Vfs(VirtualMemory vm) {
@@ -62,12 +63,18 @@ public final class Vfs {
     this.mem = vm.physicalMemory();
     this.filemap = vm.filemap();
     this.types = types;
+    this.writeback = new Writeback(vm);
     this.rootMount =
         new Mount(types.get(rootType).mount(vm, "none", rootOptions), "/", rootOptions, null);
   }
 
   public FileSystems fileSystems() {
     return types;
+  }
+
+  /** The flusher, dirty throttling and their counters ({@code fs/fs-writeback.c}). */
+  public Writeback writeback() {
+    return writeback;
   }
 
   /** The file table of {@code task}, created on first use. */
@@ -115,6 +122,7 @@ public final class Vfs {
       }
       checkIdle(m.sb(), target);
       mounts.remove(m.mountpoint());
+      writeback.umount(m.sb()); // sync_filesystem(), then the flusher stops
       m.sb().type().killSb(m.sb());
     }
   }
@@ -165,10 +173,13 @@ public final class Vfs {
           }
         }
         mounts.remove(leaf.mountpoint());
+        writeback.umount(leaf.sb());
         leaf.sb().type().killSb(leaf.sb());
       }
+      writeback.umount(rootMount.sb());
       rootMount.sb().type().killSb(rootMount.sb());
     }
+    writeback.shutdown();
   }
 
   // ---------------------------------------------------------------- path walk
@@ -567,12 +578,14 @@ public final class Vfs {
   public long write(Task task, int fd, long buf, long count) {
     OpenFile f = fileFor(task, fd, false);
     try {
+      long n;
       synchronized (f) {
         long[] at = {f.pos};
-        long n = writeAt(task, f, buf, count, at);
+        n = writeAt(task, f, buf, count, at);
         f.pos = at[0] + n;
-        return n;
       }
+      writeback.dirtied(f.inode); // balance_dirty_pages_ratelimited(), holding no lock
+      return n;
     } finally {
       f.put();
     }
@@ -585,7 +598,9 @@ public final class Vfs {
       if (offset < 0) {
         throw new KernelException(Errno.EINVAL, "negative offset " + offset);
       }
-      return writeAt(task, f, buf, count, new long[] {offset});
+      long n = writeAt(task, f, buf, count, new long[] {offset});
+      writeback.dirtied(f.inode);
+      return n;
     } finally {
       f.put();
     }
@@ -641,14 +656,53 @@ public final class Vfs {
     }
   }
 
-  /** {@code fsync(fd)}: tmpfs has nothing to write back ({@code noop_fsync()}). */
+  /**
+   * {@code fsync(fd)}: writes the file's dirty pages ({@code WB_SYNC_ALL}) and reports a writeback
+   * error once per open file description ({@code file_check_and_advance_wb_err()}); tmpfs writes
+   * nothing.
+   *
+   * @throws KernelException {@code EBADF}, {@code EIO} or {@code ENOSPC} for a failed writeback
+   */
   public void fsync(Task task, int fd) {
-    files(task).get(fd).put();
+    OpenFile f = files(task).get(fd);
+    try {
+      writeback.fsync(f);
+    } finally {
+      f.put();
+    }
   }
 
-  /** {@code fdatasync(fd)}: as {@link #fsync}. */
+  /** {@code fdatasync(fd)}: as {@link #fsync} (there is no inode metadata to skip). */
   public void fdatasync(Task task, int fd) {
-    files(task).get(fd).put();
+    fsync(task, fd);
+  }
+
+  /**
+   * {@code sync(2)}: writes back every mounted filesystem ({@code WB_SYNC_ALL}, {@code for_sync}).
+   */
+  public void sync() {
+    for (Mount m : mounts()) {
+      writeback.syncSb(m.sb());
+    }
+  }
+
+  /**
+   * {@code syncfs(fd)}: writes back the filesystem of {@code fd} and reports a writeback error on
+   * it since this file last looked, once ({@code s_wb_err}).
+   *
+   * @throws KernelException {@code EBADF}, {@code EIO} or {@code ENOSPC}
+   */
+  public void syncfs(Task task, int fd) {
+    OpenFile f = files(task).get(fd);
+    try {
+      writeback.syncSb(f.inode.sb());
+      int err = writeback.checkAndAdvanceSb(f);
+      if (err < 0) {
+        throw new KernelException(Errno.of(-err), "writeback on " + f.inode.sb() + " failed");
+      }
+    } finally {
+      f.put();
+    }
   }
 
   private OpenFile fileFor(Task task, int fd, boolean read) {

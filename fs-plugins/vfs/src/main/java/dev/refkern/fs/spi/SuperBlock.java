@@ -3,6 +3,7 @@ package dev.refkern.fs.spi;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.mm.Errno;
+import dev.refkern.mm.Errseq;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.spi.AddressSpaceOperations;
@@ -33,6 +34,7 @@ public final class SuperBlock {
   private long nextIno = 1;
   private long nrInodes;
   private final List<Inode> live = new ArrayList<>();
+  private final Errseq wbErr = new Errseq();
   private Inode root;
 
   /**
@@ -76,6 +78,11 @@ public final class SuperBlock {
   /** {@code s_maxbytes}. */
   public long maxBytes() {
     return maxBytes;
+  }
+
+  /** {@code s_wb_err}: every writeback error of its files, for {@code syncfs()}. */
+  public Errseq wbErr() {
+    return wbErr;
   }
 
   /** {@code s_root}'s inode. */
