@@ -49,16 +49,22 @@ public final class AddressSpace {
   private final FolioOps folios;
   private final long id;
   private final AddressSpaceState state;
+  private final Errseq wbErr = new Errseq();
+  private final Errseq hostSbErr; // i_sb->s_wb_err, or null
   private volatile long size;
   private volatile int gfpMask = Gfp.HIGHUSER_MOVABLE;
 
-  private AddressSpace(PhysicalMemory mem, AddressSpaceOperations aops) {
+  private AddressSpace(PhysicalMemory mem, AddressSpaceOperations aops, Errseq hostSbErr) {
     this.mem = mem;
     this.memmap = mem.rawMemmap();
     this.aops = aops;
     this.folios = new FolioOps(mem);
+    this.hostSbErr = hostSbErr;
     this.id = mem.pageCache().register(this);
-    this.state = new AddressSpaceState(id, memmap, mem.pageCache());
+    VmStat vs = mem.vmstat();
+    this.state =
+        new AddressSpaceState(
+            id, memmap, mem.pageCache(), vs.adder(VmItem.NR_DIRTY), vs.adder(VmItem.NR_WRITEBACK));
   }
 
   /**
@@ -66,11 +72,21 @@ public final class AddressSpace {
    * registered so {@link PhysicalMemory#mapping(long)} finds it by {@link #id()}.
    */
   public static AddressSpace create(PhysicalMemory mem, AddressSpaceOperations aops) {
+    return create(mem, aops, null);
+  }
+
+  /**
+   * {@link #create(PhysicalMemory, AddressSpaceOperations)} for an inode's mapping: writeback
+   * errors are also recorded in {@code sbWbErr}, its superblock's {@code s_wb_err}, for {@code
+   * syncfs()}.
+   */
+  public static AddressSpace create(
+      PhysicalMemory mem, AddressSpaceOperations aops, Errseq sbWbErr) {
     if (aops == null) {
       throw new KernelException(Errno.EINVAL, "address_space without a_ops");
     }
     mem.health().checkAlive();
-    return new AddressSpace(mem, aops);
+    return new AddressSpace(mem, aops, sbWbErr);
   }
 
   /** The id the memmap's {@code mapping} field holds for folios of this cache; {@code >= 1}. */
@@ -138,13 +154,29 @@ public final class AddressSpace {
     return (state.flags.get() & (1L << AS_STABLE_WRITES)) != 0;
   }
 
-  /** {@code mapping_set_error()}: records a writeback error for the next {@code fsync}. */
+  /**
+   * {@code mapping_set_error()}: records a writeback error for the next {@code fsync} of every open
+   * file ({@link #wbErr()}, and the superblock's {@code s_wb_err}), and in the legacy {@code
+   * AS_EIO}/{@code AS_ENOSPC} bits.
+   */
   public void mappingSetError(int err) {
+    if (err >= 0) {
+      return;
+    }
+    wbErr.set(err);
+    if (hostSbErr != null) {
+      hostSbErr.set(err);
+    }
     if (err == -Errno.ENOSPC.number()) {
       state.setFlag(AS_ENOSPC);
     } else if (err < 0) {
       state.setFlag(AS_EIO);
     }
+  }
+
+  /** {@code mapping->wb_err}: the writeback errors each open file reports once. */
+  public Errseq wbErr() {
+    return wbErr;
   }
 
   /** {@code mapping->nrpages}: pages in the cache. */

@@ -45,6 +45,7 @@ public final class BootParams {
   private final long movableBytes;
   private final long zoneDeviceBytes;
   private final long minFreeKbytes;
+  private final DirtySysctls dirty;
 
   private BootParams(String cmdline, Map<String, String> values) {
     this.cmdline = cmdline;
@@ -93,6 +94,7 @@ public final class BootParams {
       }
     }
     this.minFreeKbytes = mfk;
+    this.dirty = DirtySysctls.parse(values);
     checkDottedKeys(values);
   }
 
@@ -114,11 +116,17 @@ public final class BootParams {
     PolicyRegistry registry = PolicyRegistry.global();
     values.forEach(
         (k, v) -> {
-          if (k.indexOf('.') < 0) {
-            return;
+          if (k.indexOf('.') < 0 || DirtySysctls.KEYS.contains(k)) {
+            return; // the vm.dirty_* numbers are checked by DirtySysctls
           }
           if (!registry.hasParam(k)) {
-            throw invalid("unknown parameter " + k + "=; known dotted keys: " + registry.params());
+            throw invalid(
+                "unknown parameter "
+                    + k
+                    + "=; known dotted keys: "
+                    + registry.params()
+                    + " and "
+                    + DirtySysctls.KEYS);
           }
           List<String> names = registry.names(k);
           if (!names.contains(v)) {
@@ -236,6 +244,11 @@ public final class BootParams {
   /** {@code min_free_kbytes=}, or -1 to compute it as the kernel does. */
   public long minFreeKbytes() {
     return minFreeKbytes;
+  }
+
+  /** The {@code vm.dirty_*} writeback sysctls. */
+  public DirtySysctls dirtySysctls() {
+    return dirty;
   }
 
   /** A parameter's value (empty for a bare flag), or {@code dflt} when absent. */

@@ -31,6 +31,11 @@ public final class VmStat {
     counters[item.ordinal()].add(delta);
   }
 
+  /** The counter itself, for page-cache state counters updated on hot paths. */
+  LongAdder adder(VmItem item) {
+    return counters[item.ordinal()];
+  }
+
   /** The counter's current value. */
   public long get(VmItem item) {
     return counters[item.ordinal()].sum();

@@ -10,6 +10,8 @@ import dev.refkern.mm.vm.PageWriteback;
 import dev.refkern.mm.vm.PinnedTruncateDecision;
 import dev.refkern.mm.vm.PinnedWritebackDecision;
 import dev.refkern.mm.vm.Truncate;
+import dev.refkern.mm.vm.WbSyncMode;
+import dev.refkern.mm.vm.WritebackControl;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -289,6 +291,49 @@ class AddressSpaceWritebackTest {
     }
     assertEquals(1, mem.health().warnCount(), "WARN_ON_ONCE");
     assertEquals(0, as.nrDirty());
+    assertAllFreedAfterTruncate();
+  }
+
+  @Test
+  void aWbSyncNonePassStopsWhenNrToWriteIsSpentAndCountsDown() {
+    long[] p = readPages(6);
+    long dirtyBefore = mem.vmstat().get(VmItem.NR_DIRTY);
+    for (long pfn : p) {
+      folios.folioMarkDirty(pfn);
+    }
+    assertEquals(dirtyBefore + 6, mem.vmstat().get(VmItem.NR_DIRTY), "NR_FILE_DIRTY follows");
+    WritebackControl wbc =
+        WritebackControl.range(WbSyncMode.NONE, 0, WritebackControl.WHOLE_FILE).nrToWrite(4);
+    assertEquals(0, writeback.writeCachePages(as, wbc));
+    assertEquals(4, aops.writes(), "stops at nr_to_write");
+    assertEquals(0, wbc.nrToWrite());
+    assertEquals(2, as.nrDirty());
+    assertEquals(dirtyBefore + 2, mem.vmstat().get(VmItem.NR_DIRTY));
+
+    WritebackControl range =
+        WritebackControl.range(WbSyncMode.ALL, 5L * Page.PAGE_SIZE, 5L * Page.PAGE_SIZE + 1)
+            .nrToWrite(0);
+    assertEquals(0, writeback.writeCachePages(as, range));
+    assertEquals(5, aops.writes(), "WB_SYNC_ALL ignores nr_to_write; only the range is written");
+    assertTrue(folios.folioTestDirty(p[4]));
+    assertFalse(folios.folioTestDirty(p[5]));
+    assertEquals(-1, range.nrToWrite());
+    assertAllFreedAfterTruncate();
+  }
+
+  @Test
+  void aFailedWriteLeavesTheFolioCleanCountsTheLostBytesAndSetsTheErrseq() {
+    long[] p = readPages(1);
+    int[] since = {as.wbErr().sample()};
+    folios.folioMarkDirty(p[0]);
+    aops.failNextWrite(Errno.EIO);
+    long lost = mem.vmstat().get(VmItem.WB_LOST_BYTES);
+    assertEquals(-Errno.EIO.number(), filemap.filemapFdatawrite(as));
+    assertFalse(folios.folioTestDirty(p[0]), "not redirtied: the data is lost");
+    assertEquals(0, as.nrDirty());
+    assertEquals(lost + Page.PAGE_SIZE, mem.vmstat().get(VmItem.WB_LOST_BYTES));
+    assertEquals(-Errno.EIO.number(), as.wbErr().checkAndAdvance(since));
+    assertEquals(0, as.wbErr().checkAndAdvance(since));
     assertAllFreedAfterTruncate();
   }
 }

@@ -90,6 +90,31 @@ class BootParamsTest {
   }
 
   @Test
+  void dirtySysctlsDefaultAsTheKernelAndABadValueIsEinval() {
+    assertEquals(new DirtySysctls(20, 10, 3000, 500), BootParams.parse("").dirtySysctls());
+    assertEquals(
+        new DirtySysctls(40, 5, 100, 0),
+        BootParams.parse(
+                "vm.dirty_ratio=40 vm.dirty_background_ratio=5 vm.dirty_expire_centisecs=100"
+                    + " vm.dirty_writeback_centisecs=0")
+            .dirtySysctls());
+    for (String bad :
+        new String[] {
+          "vm.dirty_ratio=101",
+          "vm.dirty_ratio=-1",
+          "vm.dirty_background_ratio=x",
+          "vm.dirty_expire_centisecs=",
+          "vm.dirty_writeback_centisecs=1.5"
+        }) {
+      KernelException e = assertThrows(KernelException.class, () -> BootParams.parse(bad), bad);
+      assertEquals(Errno.EINVAL, e.errno(), bad);
+    }
+    KernelException typo =
+        assertThrows(KernelException.class, () -> BootParams.parse("vm.dirty_ration=3"));
+    assertTrue(typo.getMessage().contains("vm.dirty_ratio"), typo.getMessage());
+  }
+
+  @Test
   void laterWordsWin() {
     assertEquals(2L << 30, BootParams.parse("mem=1G mem=2G").memBytes());
   }

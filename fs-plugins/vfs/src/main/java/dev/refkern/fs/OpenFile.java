@@ -11,12 +11,18 @@ final class OpenFile {
   final Mount mnt;
   final int flags;
   long pos; // f_pos, under the file's monitor (f_pos_lock)
+  final int[] wbErr = new int[1]; // f_wb_err, sampled at open; its monitor is f_lock
+  final int[] sbErr = new int[1]; // f_sb_err, for syncfs
   private int refs = 1;
 
   OpenFile(Inode inode, Mount mnt, int flags) {
     this.inode = inode;
     this.mnt = mnt;
     this.flags = flags;
+    if (inode.mapping() != null) {
+      wbErr[0] = inode.mapping().wbErr().sample();
+    }
+    sbErr[0] = inode.sb().wbErr().sample();
   }
 
   boolean readable() {

@@ -55,6 +55,7 @@ public final class Vfs {
   private final Map<Inode, Mount> mounts = new IdentityHashMap<>(); // by mountpoint
   private final Map<Task, FileTable> tables = new IdentityHashMap<>();
   private final BdevTable bdevs = new BdevTable();
+  private final Writeback writeback;
 
   /** A namespace on {@code vm} whose root is a fresh {@code tmpfs}, with the standard types. */
   public Vfs(VirtualMemory vm) {
@@ -67,6 +68,7 @@ public final class Vfs {
     this.mem = vm.physicalMemory();
     this.filemap = vm.filemap();
     this.types = types;
+    this.writeback = new Writeback(vm);
     this.rootMount =
         new Mount(
             PinnedMountOptions.mount(types.get(rootType), vm, null, "none", rootOptions),
@@ -77,6 +79,11 @@ public final class Vfs {
 
   public FileSystems fileSystems() {
     return types;
+  }
+
+  /** The flusher, dirty throttling and their counters ({@code fs/fs-writeback.c}). */
+  public Writeback writeback() {
+    return writeback;
   }
 
   /** The file table of {@code task}, created on first use. */
@@ -136,6 +143,7 @@ public final class Vfs {
       }
       checkIdle(m.sb(), target);
       mounts.remove(m.mountpoint());
+      writeback.umount(m.sb()); // sync_filesystem(), then the flusher stops
       m.sb().type().killSb(m.sb());
     }
   }
@@ -178,11 +186,7 @@ public final class Vfs {
   }
 
   private void syncFilesystem(SuperBlock sb) {
-    for (Inode i : sb.inodes()) {
-      if (i.mapping() != null) {
-        filemap.filemapFdatawrite(i.mapping()); // errors stay recorded for fsync
-      }
-    }
+    writeback.syncSb(sb); // every dirty inode, WB_SYNC_ALL, for_sync; errors stay for fsync
     sb.type().syncFs(sb);
   }
 
@@ -224,10 +228,13 @@ public final class Vfs {
           }
         }
         mounts.remove(leaf.mountpoint());
+        writeback.umount(leaf.sb());
         leaf.sb().type().killSb(leaf.sb());
       }
+      writeback.umount(rootMount.sb());
       rootMount.sb().type().killSb(rootMount.sb());
     }
+    writeback.shutdown();
   }
 
   // ---------------------------------------------------------------- path walk
@@ -629,12 +636,14 @@ public final class Vfs {
   public long write(Task task, int fd, long buf, long count) {
     OpenFile f = fileFor(task, fd, false);
     try {
+      long n;
       synchronized (f) {
         long[] at = {f.pos};
-        long n = writeAt(task, f, buf, count, at);
+        n = writeAt(task, f, buf, count, at);
         f.pos = at[0] + n;
-        return n;
       }
+      writeback.dirtied(f.inode); // balance_dirty_pages_ratelimited(), holding no lock
+      return n;
     } finally {
       f.put();
     }
@@ -647,7 +656,9 @@ public final class Vfs {
       if (offset < 0) {
         throw new KernelException(Errno.EINVAL, "negative offset " + offset);
       }
-      return writeAt(task, f, buf, count, new long[] {offset});
+      long n = writeAt(task, f, buf, count, new long[] {offset});
+      writeback.dirtied(f.inode);
+      return n;
     } finally {
       f.put();
     }
@@ -704,8 +715,10 @@ public final class Vfs {
   }
 
   /**
-   * {@code fsync(fd)}: the filesystem's {@code ->fsync} ({@code vfs_fsync_range()}); tmpfs has
-   * nothing to write back ({@code noop_fsync()}).
+   * {@code fsync(fd)}: the filesystem's {@code ->fsync} ({@code vfs_fsync_range()}), then a
+   * writeback error reported once per open file description ({@code
+   * file_check_and_advance_wb_err()}): one this call met or one recorded since the file last looked
+   * (by the flusher, or another file's fsync). tmpfs writes nothing ({@code noop_fsync()}).
    *
    * @throws KernelException {@code EBADF}, or the writeback error ({@code EIO}, {@code ENOSPC})
    */
@@ -721,7 +734,38 @@ public final class Vfs {
   private void fsync(Task task, int fd, boolean datasync) {
     OpenFile f = files(task).get(fd);
     try {
-      f.inode.sb().type().fsync(f.inode, datasync);
+      KernelException fsErr = null;
+      try {
+        f.inode.sb().type().fsync(f.inode, datasync);
+      } catch (KernelException e) {
+        fsErr = e;
+      }
+      int err = writeback.checkAndAdvanceFile(f);
+      if (err < 0) {
+        throw new KernelException(Errno.of(-err), "writeback of " + f.inode + " failed");
+      }
+      if (fsErr != null) {
+        throw fsErr;
+      }
+    } finally {
+      f.put();
+    }
+  }
+
+  /**
+   * {@code syncfs(fd)}: writes back the filesystem of {@code fd} ({@code sync_filesystem()}) and
+   * reports a writeback error on it since this file last looked, once ({@code s_wb_err}).
+   *
+   * @throws KernelException {@code EBADF}, {@code EIO} or {@code ENOSPC}
+   */
+  public void syncfs(Task task, int fd) {
+    OpenFile f = files(task).get(fd);
+    try {
+      syncFilesystem(f.inode.sb());
+      int err = writeback.checkAndAdvanceSb(f);
+      if (err < 0) {
+        throw new KernelException(Errno.of(-err), "writeback on " + f.inode.sb() + " failed");
+      }
     } finally {
       f.put();
     }

@@ -223,10 +223,10 @@ public final class Filemap {
             true,
             "filemap_unaccount_folio(): dirty folio pfn " + head + " removed from page cache");
       }
-      st.nrDirty.addAndGet(-nr);
+      st.addDirty(-nr);
     }
     if (memmap.testFlag(head, PG_WRITEBACK)) {
-      st.nrWriteback.addAndGet(-nr);
+      st.addWriteback(-nr);
     }
     for (int i = 0; i < nr; i++) {
       allocator.putPage(head);

@@ -8,9 +8,12 @@ import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelHealth;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.VmItem;
+import dev.refkern.mm.VmStat;
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
@@ -34,6 +37,7 @@ public final class PageWriteback {
   private final MemmapOps memmap;
   private final PageMemory ram;
   private final PageAllocator allocator;
+  private final VmStat vmstat;
   private final KernelHealth health;
   private final FolioOps folios;
   private final Rmap rmap;
@@ -58,6 +62,7 @@ public final class PageWriteback {
     this.memmap = MmInternals.rawMemmap(mem);
     this.ram = mem.ram();
     this.allocator = mem.allocator();
+    this.vmstat = mem.vmstat();
     this.health = mem.health();
     this.folios = folios;
     this.rmap = rmap;
@@ -98,13 +103,58 @@ public final class PageWriteback {
    */
   public int writeCachePages(
       AddressSpace mapping, long startIndex, long endIndex, WbSyncMode mode) {
+    return writeCachePages(
+        mapping, WritebackControl.range(mode, indexToByte(startIndex), endByte(endIndex)));
+  }
+
+  private static long indexToByte(long index) {
+    return index > AddressSpace.MAX_INDEX ? Long.MAX_VALUE : Math.max(index, 0) << Page.PAGE_SHIFT;
+  }
+
+  private static long endByte(long endIndex) {
+    if (endIndex < 0) {
+      return -1; // an empty range
+    }
+    return endIndex >= AddressSpace.MAX_INDEX
+        ? WritebackControl.WHOLE_FILE
+        : (endIndex << Page.PAGE_SHIFT) | (Page.PAGE_SIZE - 1);
+  }
+
+  /**
+   * {@code do_writepages()} with a {@code writeback_control}: a filesystem's own {@code
+   * ->writepages} gets the range only (the SPI has no {@code wbc}), else {@link
+   * #writeCachePages(AddressSpace, WritebackControl)}.
+   */
+  public int doWritepages(AddressSpace mapping, WritebackControl wbc) {
+    long start = Math.max(wbc.rangeStart(), 0) >> Page.PAGE_SHIFT;
+    long end = wbc.rangeEnd() >> Page.PAGE_SHIFT;
+    int rc = mapping.aops().writepages(mapping, start, end);
+    return rc == AddressSpaceOperations.GENERIC ? writeCachePages(mapping, wbc) : rc;
+  }
+
+  /**
+   * {@code write_cache_pages()} / {@code writeback_iter()} driven by {@code wbc}: the folios tagged
+   * dirty in {@code [range_start, range_end]}, each written as {@link
+   * #writeCachePages(AddressSpace, long, long)} says. {@code nr_to_write} drops by each folio's
+   * pages; a {@link WbSyncMode#NONE} pass stops once it reaches 0 and skips folios already under
+   * writeback. A folio whose write failed is not redirtied (the data is lost, as ext4, xfs and
+   * btrfs do): the error goes to the mapping ({@code mapping_set_error()}, its {@code errseq_t})
+   * and the bytes count in {@link VmItem#WB_LOST_BYTES}.
+   *
+   * @return 0, or the first negative errno
+   */
+  public int writeCachePages(AddressSpace mapping, WritebackControl wbc) {
     health.checkAlive();
     AddressSpaceState st = MmInternals.state(mapping);
+    WbSyncMode mode = wbc.syncMode();
     long id = mapping.id();
     int first = 0;
-    long idx = Math.max(startIndex, 0);
-    long end = Math.min(endIndex, AddressSpace.MAX_INDEX);
+    long idx = Math.max(wbc.rangeStart(), 0) >> Page.PAGE_SHIFT;
+    long end = Math.min(wbc.rangeEnd() >> Page.PAGE_SHIFT, AddressSpace.MAX_INDEX);
     while (idx <= end) {
+      if (mode == WbSyncMode.NONE && wbc.nrToWrite() <= 0) {
+        break; // writeback_iter(): the budget is spent
+      }
       long pfn;
       long at;
       synchronized (st.xaLock) {
@@ -115,7 +165,8 @@ public final class PageWriteback {
         pfn = st.tree.get(at);
         memmap.refAdd(pfn, 1);
       }
-      idx = at + (1L << memmap.folioOrder(pfn));
+      int nr = 1 << memmap.folioOrder(pfn);
+      idx = at + nr;
       folios.folioLock(pfn);
       try {
         if (memmap.mapping(pfn) != id) {
@@ -127,7 +178,13 @@ public final class PageWriteback {
           }
           continue;
         }
-        folios.folioWaitWriteback(pfn);
+        if (memmap.testFlag(pfn, PG_WRITEBACK)) {
+          if (mode == WbSyncMode.NONE) {
+            wbc.skipped(nr);
+            continue; // folio_prepare_writeback(): background writeback does not wait
+          }
+          folios.folioWaitWriteback(pfn);
+        }
         PinnedWritebackDecision d = null;
         PinnedWritebackDecision.Action action = PinnedWritebackDecision.Action.WRITE;
         if (maybeDmaPinned.test(pfn)) {
@@ -135,6 +192,7 @@ public final class PageWriteback {
           d = own != null ? (PinnedWritebackDecision) own : pinned;
           action = d.pinnedFolio(mapping, pfn, mode);
           if (action == PinnedWritebackDecision.Action.SKIP) {
+            wbc.skipped(nr);
             continue; // stays dirty and tagged for a later pass
           }
         }
@@ -146,6 +204,7 @@ public final class PageWriteback {
         int err = bounce ? writeBounced(mapping, pfn, d) : mapping.aops().writeFolio(mapping, pfn);
         if (err < 0) {
           mapping.mappingSetError(err);
+          vmstat.add(VmItem.WB_LOST_BYTES, (long) nr << Page.PAGE_SHIFT);
           if (first == 0) {
             first = err;
           }
@@ -153,8 +212,12 @@ public final class PageWriteback {
         folios.folioEndWriteback(pfn);
         if (err == AddressSpaceOperations.AOP_WRITEPAGE_ACTIVATE) {
           folios.folioMarkDirty(pfn); // nothing was written: redirty
-        } else if (bounce && maybeDmaPinned.test(pfn)) {
-          folios.folioMarkDirty(pfn); // the copy is on disk; DMA may have changed the folio since
+          wbc.skipped(nr);
+        } else {
+          if (bounce && maybeDmaPinned.test(pfn)) {
+            folios.folioMarkDirty(pfn); // the copy is on disk; DMA may have changed the folio since
+          }
+          wbc.wrote(nr);
         }
       } finally {
         folios.folioUnlock(pfn);

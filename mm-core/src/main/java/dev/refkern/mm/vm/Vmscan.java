@@ -8,6 +8,7 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.LruVec;
+import dev.refkern.mm.Page;
 import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
@@ -260,7 +261,12 @@ public final class Vmscan {
       // pageout(): hand it to the mapping's writeback, then look again
       long index = memmap.index(pfn);
       folios.folioUnlock(pfn);
-      pageWriteback.writeCachePages(file, index, index, WbSyncMode.NONE); // pageout()
+      long at = index << Page.PAGE_SHIFT;
+      pageWriteback.writeCachePages( // pageout(): this folio, through ->writeFolio
+          file,
+          WritebackControl.range(WbSyncMode.NONE, at, at + file.folioSize(pfn) - 1)
+              .nrToWrite(SWAP_CLUSTER_MAX)
+              .forReclaim(true));
       c[5]++;
       if (!folios.folioTrylock(pfn)) {
         folios.folioLock(pfn);

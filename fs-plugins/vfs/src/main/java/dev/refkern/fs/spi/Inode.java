@@ -51,7 +51,8 @@ public final class Inode {
     this.mode = mode;
     boolean dir = type == S_IFDIR;
     this.entries = dir ? new TreeMap<>() : null;
-    this.mapping = dir ? null : AddressSpace.create(sb.vm().physicalMemory(), sb.aops());
+    this.mapping =
+        dir ? null : AddressSpace.create(sb.vm().physicalMemory(), sb.aops(), sb.wbErr());
     if (mapping != null && sb.stableWrites()) {
       mapping.setStableWrites(true); // inode_init_always(): SB_I_STABLE_WRITES
     }

@@ -5,6 +5,7 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 import dev.refkern.block.BlockDevice;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
+import dev.refkern.mm.Errseq;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.spi.AddressSpaceOperations;
@@ -43,6 +44,7 @@ public final class SuperBlock {
   private final BlockDevice bdev;
   private final boolean stableWrites;
   private volatile IomapOps iomapOps;
+  private final Errseq wbErr = new Errseq();
   private Inode root;
   private PinnedWritebackDecision pinnedWriteback; // null: the booted policy
   private PinnedTruncateDecision pinnedTruncate;
@@ -135,6 +137,11 @@ public final class SuperBlock {
   /** {@code s_maxbytes}. */
   public long maxBytes() {
     return maxBytes;
+  }
+
+  /** {@code s_wb_err}: every writeback error of its files, for {@code syncfs()}. */
+  public Errseq wbErr() {
+    return wbErr;
   }
 
   /** {@code s_root}'s inode. */

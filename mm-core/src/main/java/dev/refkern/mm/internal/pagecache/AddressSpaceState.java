@@ -9,6 +9,7 @@ import static org.apiguardian.api.API.Status.INTERNAL;
 
 import dev.refkern.mm.internal.pageops.MemmapOps;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import org.apiguardian.api.API;
 
 /**
@@ -42,12 +43,36 @@ public final class AddressSpaceState {
 
   private final MemmapOps memmap;
   private final PageCacheState<?> machine;
+  private final LongAdder machineDirty;
+  private final LongAdder machineWriteback;
 
-  /** The state of the mapping registered as {@code id} in {@code machine}. */
-  public AddressSpaceState(long id, MemmapOps memmap, PageCacheState<?> machine) {
+  /**
+   * The state of the mapping registered as {@code id} in {@code machine}, whose dirty and writeback
+   * pages also count in the machine-wide {@code NR_FILE_DIRTY} and {@code NR_WRITEBACK}.
+   */
+  public AddressSpaceState(
+      long id,
+      MemmapOps memmap,
+      PageCacheState<?> machine,
+      LongAdder machineDirty,
+      LongAdder machineWriteback) {
     this.id = id;
     this.memmap = memmap;
     this.machine = machine;
+    this.machineDirty = machineDirty;
+    this.machineWriteback = machineWriteback;
+  }
+
+  /** Adds {@code nr} (negative to remove) to this mapping's and the machine's dirty pages. */
+  public void addDirty(long nr) {
+    nrDirty.addAndGet(nr);
+    machineDirty.add(nr);
+  }
+
+  /** Adds {@code nr} to this mapping's and the machine's pages under writeback. */
+  public void addWriteback(long nr) {
+    nrWriteback.addAndGet(nr);
+    machineWriteback.add(nr);
   }
 
   /** Sets {@code AS_*} bit {@code bit}. */
@@ -81,7 +106,7 @@ public final class AddressSpaceState {
       if (memmap.mapping(head) != id) {
         return false;
       }
-      nrDirty.addAndGet(1 << memmap.folioOrder(head));
+      addDirty(1 << memmap.folioOrder(head));
       tree.setTag(memmap.index(head), TAG_DIRTY);
       return true;
     }
@@ -89,7 +114,7 @@ public final class AddressSpaceState {
 
   /** {@code folio_account_cleaned()}: {@code head} of this cache lost {@code PG_dirty}. */
   public void accountCleaned(long head) {
-    nrDirty.addAndGet(-(1 << memmap.folioOrder(head)));
+    addDirty(-(1 << memmap.folioOrder(head)));
   }
 
   /** The mapping half of {@code __folio_start_writeback()}: sets {@code PG_writeback}. */
@@ -105,7 +130,7 @@ public final class AddressSpaceState {
         tree.clearTag(index, TAG_DIRTY);
       }
       tree.clearTag(index, TAG_TOWRITE);
-      nrWriteback.addAndGet(1 << memmap.folioOrder(head));
+      addWriteback(1 << memmap.folioOrder(head));
     }
   }
 
@@ -115,7 +140,7 @@ public final class AddressSpaceState {
       memmap.clearFlag(head, PG_WRITEBACK);
       if (memmap.mapping(head) == id) {
         tree.clearTag(memmap.index(head), TAG_WRITEBACK);
-        nrWriteback.addAndGet(-(1 << memmap.folioOrder(head)));
+        addWriteback(-(1 << memmap.folioOrder(head)));
       }
     }
   }
