@@ -22,6 +22,7 @@ import org.apiguardian.api.API;
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Tmpfs implements FileSystemType {
   private static final TmpfsAops AOPS = new TmpfsAops();
+  private static final ShmemFileOps FOPS = new ShmemFileOps();
 
   @Override
   public String name() {
@@ -87,6 +88,11 @@ public final class Tmpfs implements FileSystemType {
     for (Inode i : sb.inodes()) {
       i.evict();
     }
+  }
+
+  @Override
+  public dev.refkern.fs.spi.FileOperations fileOperations() {
+    return FOPS;
   }
 
   @Override

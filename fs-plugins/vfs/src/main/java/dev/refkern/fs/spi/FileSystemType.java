@@ -34,4 +34,9 @@ public interface FileSystemType {
 
   /** A consistency check of {@code source} (fsck): the problems found, empty when clean. */
   List<String> check(String source);
+
+  /** {@code inode->i_fop} of its regular files; default {@link FileOperations#GENERIC}. */
+  default FileOperations fileOperations() {
+    return FileOperations.GENERIC;
+  }
 }
