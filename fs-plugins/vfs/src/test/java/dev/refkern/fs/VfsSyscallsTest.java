@@ -217,6 +217,7 @@ class VfsSyscallsTest {
     long a = vfs.mmap(task, 0, PAGE, PROT_READ, MAP_SHARED, fd, 0);
     Task child = vfs.fork(task, "child");
     vfs.close(task, fd);
+    vfs.close(child, fd);
     vfs.unlink("/f");
     vfs.munmap(task, a, PAGE);
     assertEquals(inodes + 1, sb.nrInodes(), "the child's copy of the VMA holds it");
@@ -244,20 +245,24 @@ class VfsSyscallsTest {
     task.store(buf, one, 0, 1);
     Thread writer = new Thread(() -> vfs.pwrite(task, fd, buf, 1, 10), "writer");
     writer.start();
-    // the writer either sleeps on PG_writeback (PG_waiters set) or, wrongly, finishes
-    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-    while (!mem.memmap().testFlag(pfn, PageFlags.PG_WAITERS)
-        && writer.isAlive()
-        && System.nanoTime() < deadline) {
-      Thread.onSpinWait();
-    }
-    assertTrue(writer.isAlive(), "the write did not wait for writeback");
-    assertTrue(mem.memmap().testFlag(pfn, PageFlags.PG_WAITERS), "it sleeps on the folio");
+    boolean waited;
     byte[] b = new byte[1];
-    mem.ram().read(pfn, 10, b, 0, 1);
+    try {
+      // the writer either sleeps on PG_writeback (PG_waiters set) or, wrongly, finishes
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (!mem.memmap().testFlag(pfn, PageFlags.PG_WAITERS)
+          && writer.isAlive()
+          && System.nanoTime() < deadline) {
+        Thread.onSpinWait();
+      }
+      waited = writer.isAlive() && mem.memmap().testFlag(pfn, PageFlags.PG_WAITERS);
+      mem.ram().read(pfn, 10, b, 0, 1);
+    } finally {
+      inode.mapping().folios().folioEndWriteback(pfn); // always: truncate would wait for it
+      writer.join(TimeUnit.SECONDS.toMillis(30));
+    }
+    assertTrue(waited, "the write slept on the folio under writeback");
     assertEquals(pattern(PAGE, 6)[10], b[0], "the page is unchanged while under writeback");
-    inode.mapping().folios().folioEndWriteback(pfn);
-    writer.join(TimeUnit.SECONDS.toMillis(30));
     assertFalse(writer.isAlive());
     assertArrayEquals(one, preadAll(fd, 1, 10));
     vfs.close(task, fd);
