@@ -21,6 +21,12 @@ public final class Fcntl {
   public static final int O_TRUNC = 01000;
   public static final int O_APPEND = 02000;
 
+  /** {@code O_DSYNC}: each write returns once its data is on stable storage. */
+  public static final int O_DSYNC = 010000;
+
+  /** {@code O_SYNC} ({@code __O_SYNC | O_DSYNC}): the inode's metadata too. */
+  public static final int O_SYNC = 04010000;
+
   /** {@code SEEK_SET}: from the start. */
   public static final int SEEK_SET = 0;
 

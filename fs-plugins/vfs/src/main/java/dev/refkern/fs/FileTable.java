@@ -54,6 +54,18 @@ public final class FileTable {
     return f;
   }
 
+  /** {@code dup_fd()}: a copy sharing every open file description, each with a new reference. */
+  synchronized FileTable dup() {
+    FileTable t = new FileTable();
+    for (OpenFile f : fds) {
+      if (f != null) {
+        f.get();
+      }
+      t.fds.add(f);
+    }
+    return t;
+  }
+
   /** Detaches every descriptor ({@code exit_files()}); the caller puts them. */
   synchronized List<OpenFile> removeAll() {
     List<OpenFile> all = new ArrayList<>();

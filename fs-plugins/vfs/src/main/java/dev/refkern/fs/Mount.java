@@ -16,12 +16,14 @@ public final class Mount {
   private final String path;
   private final String options;
   private final Inode mountpoint;
+  private final boolean readOnly;
 
   Mount(SuperBlock sb, String path, String options, Inode mountpoint) {
     this.sb = sb;
     this.path = path;
     this.options = options;
     this.mountpoint = mountpoint;
+    this.readOnly = MountOptions.readOnly(options);
   }
 
   public SuperBlock sb() {
@@ -36,6 +38,11 @@ public final class Mount {
   /** The option string the filesystem parsed. */
   public String options() {
     return options;
+  }
+
+  /** {@code MNT_READONLY}: mounted with {@code ro}; changes through it fail with {@code EROFS}. */
+  public boolean readOnly() {
+    return readOnly;
   }
 
   /** The directory it covers ({@code mnt_mountpoint}); null for the root mount. */

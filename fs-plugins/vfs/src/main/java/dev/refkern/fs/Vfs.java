@@ -56,6 +56,7 @@ public final class Vfs {
   private final Map<Task, FileTable> tables = new IdentityHashMap<>();
   private final BdevTable bdevs = new BdevTable();
   private final Writeback writeback;
+  private final FileSyscalls sys;
 
   /** A namespace on {@code vm} whose root is a fresh {@code tmpfs}, with the standard types. */
   public Vfs(VirtualMemory vm) {
@@ -69,9 +70,11 @@ public final class Vfs {
     this.filemap = vm.filemap();
     this.types = types;
     this.writeback = new Writeback(vm);
+    this.sys = new FileSyscalls(this, vm);
     this.rootMount =
         new Mount(
-            PinnedMountOptions.mount(types.get(rootType), vm, null, "none", rootOptions),
+            PinnedMountOptions.mount(
+                types.get(rootType), vm, null, "none", MountOptions.fsOptions(rootOptions)),
             "/",
             rootOptions,
             null);
@@ -121,7 +124,8 @@ public final class Vfs {
         throw new KernelException(Errno.ENOTDIR, target + " is not a directory");
       }
       BlockDevice bdev = t.requiresDev() ? bdevs.lookupBdev(source, this::exists) : null;
-      SuperBlock sb = PinnedMountOptions.mount(t, vm, bdev, source, options);
+      SuperBlock sb =
+          PinnedMountOptions.mount(t, vm, bdev, source, MountOptions.fsOptions(options));
       Mount m = new Mount(sb, target, options, nd.dir);
       mounts.put(nd.dir, m);
       return m;
@@ -214,6 +218,7 @@ public final class Vfs {
     for (FileTable t : all) {
       t.removeAll().forEach(OpenFile::put);
     }
+    sys.putAllMapped();
     synchronized (ns) {
       while (!mounts.isEmpty()) {
         // innermost first: a mount with nothing mounted inside it
@@ -343,6 +348,7 @@ public final class Vfs {
           if (nd.trailingSlash) {
             throw new KernelException(Errno.EISDIR, path + ": O_CREAT of a name ending in /");
           }
+          MountOptions.mntWantWrite(nd.mnt, path);
           child = nd.dir.sb().newInode(Inode.S_IFREG | (mode & 07777));
           nd.dir.addEntry(nd.last, child);
           created = true;
@@ -368,6 +374,9 @@ public final class Vfs {
       } else if (nd.trailingSlash) {
         throw new KernelException(Errno.ENOTDIR, path + " is not a directory");
       }
+      if ((flags & Fcntl.O_ACCMODE) != Fcntl.O_RDONLY || (flags & Fcntl.O_TRUNC) != 0) {
+        MountOptions.mntWantWrite(nd.mnt, path); // do_dentry_open(), handle_truncate()
+      }
       inode.iget();
       f = new OpenFile(inode, nd.mnt, flags);
     }
@@ -385,6 +394,7 @@ public final class Vfs {
   /** {@code close(fd)}. @throws KernelException {@code EBADF} */
   public void close(Task task, int fd) {
     files(task).remove(fd).put();
+    sys.reapMapped();
   }
 
   /** {@code exit_files()}: closes every descriptor of {@code task}. */
@@ -409,6 +419,7 @@ public final class Vfs {
       if (nd.last == null || nd.last.equals("..") || nd.dir.lookup(nd.last) != null) {
         throw new KernelException(Errno.EEXIST, path);
       }
+      MountOptions.mntWantWrite(nd.mnt, path);
       if (!nd.dir.sb().type().hasMkdir()) {
         throw new KernelException(Errno.EPERM, path + ": " + nd.dir.sb() + " has no directories");
       }
@@ -434,6 +445,7 @@ public final class Vfs {
       if (nd.last.equals("..")) {
         throw new KernelException(Errno.ENOTEMPTY, path);
       }
+      MountOptions.mntWantWrite(nd.mnt, path);
       Inode child = nd.dir.lookup(nd.last);
       if (child == null) {
         throw new KernelException(Errno.ENOENT, path);
@@ -462,6 +474,7 @@ public final class Vfs {
       if (nd.last == null || nd.last.equals("..")) {
         throw new KernelException(Errno.EISDIR, path);
       }
+      MountOptions.mntWantWrite(nd.mnt, path);
       Inode child = nd.dir.lookup(nd.last);
       if (child == null) {
         throw new KernelException(Errno.ENOENT, path);
@@ -489,6 +502,7 @@ public final class Vfs {
       if (nd.last == null || nd.last.equals("..") || nd.dir.lookup(nd.last) != null) {
         throw new KernelException(Errno.EEXIST, newPath);
       }
+      MountOptions.mntWantWrite(nd.mnt, newPath);
       if (old.mnt != nd.mnt) {
         throw new KernelException(Errno.EXDEV, oldPath + " and " + newPath + " are on two mounts");
       }
@@ -513,12 +527,13 @@ public final class Vfs {
       if (o.last == null || n.last == null || o.last.equals("..") || n.last.equals("..")) {
         throw new KernelException(Errno.EBUSY, oldPath + " -> " + newPath);
       }
+      if (o.mnt != n.mnt) {
+        throw new KernelException(Errno.EXDEV, oldPath + " and " + newPath + " are on two mounts");
+      }
+      MountOptions.mntWantWrite(o.mnt, oldPath);
       Inode source = o.dir.lookup(o.last);
       if (source == null) {
         throw new KernelException(Errno.ENOENT, oldPath);
-      }
-      if (o.mnt != n.mnt) {
-        throw new KernelException(Errno.EXDEV, oldPath + " and " + newPath + " are on two mounts");
       }
       if (!source.isDir() && (o.trailingSlash || n.trailingSlash)) {
         throw new KernelException(Errno.ENOTDIR, oldPath + " is not a directory");
@@ -641,6 +656,7 @@ public final class Vfs {
         long[] at = {f.pos};
         n = writeAt(task, f, buf, count, at);
         f.pos = at[0] + n;
+        sys.writeSync(f, at[0], n);
       }
       writeback.dirtied(f.inode); // balance_dirty_pages_ratelimited(), holding no lock
       return n;
@@ -656,7 +672,9 @@ public final class Vfs {
       if (offset < 0) {
         throw new KernelException(Errno.EINVAL, "negative offset " + offset);
       }
-      long n = writeAt(task, f, buf, count, new long[] {offset});
+      long[] at = {offset};
+      long n = writeAt(task, f, buf, count, at);
+      sys.writeSync(f, at[0], n);
       writeback.dirtied(f.inode);
       return n;
     } finally {
@@ -736,7 +754,9 @@ public final class Vfs {
     try {
       KernelException fsErr = null;
       try {
-        f.inode.sb().type().fsync(f.inode, datasync);
+        if (f.inode.isReg()) { // directories: noop_fsync()
+          f.inode.sb().type().fileOperations().fsync(f.inode, 0, Long.MAX_VALUE, datasync);
+        }
       } catch (KernelException e) {
         fsErr = e;
       }
@@ -771,7 +791,85 @@ public final class Vfs {
     }
   }
 
-  private OpenFile fileFor(Task task, int fd, boolean read) {
+  // ---------------------------------------------------------------- mmap, fallocate, vectors, fork
+
+  /**
+   * {@code mmap(addr, len, prot, flags, fd, offset)}: {@code MAP_SHARED} stores reach the page
+   * cache (through {@code ->page_mkwrite}) and so {@code read()} and writeback; {@code MAP_PRIVATE}
+   * stores go to private copies. The mapping holds the file open until the last VMA of it goes (see
+   * {@link #munmap}). With {@code MAP_ANONYMOUS}, {@code fd} is ignored.
+   *
+   * @throws KernelException {@code EBADF}, {@code EACCES} (a shared writable map of a file not open
+   *     for writing, or any map of one not open for reading), {@code ENODEV} (a directory), {@code
+   *     EINVAL} (unaligned offset, length 0)
+   */
+  public long mmap(Task task, long addr, long len, int prot, int flags, int fd, long offset) {
+    return sys.mmap(task, addr, len, prot, flags, fd, offset);
+  }
+
+  /** {@code munmap(addr, len)}; a file no VMA maps any more is released ({@code fput()}). */
+  public void munmap(Task task, long addr, long len) {
+    task.munmap(addr, len);
+    sys.reapMapped();
+  }
+
+  /**
+   * {@code fallocate(fd, mode, offset, len)} ({@code vfs_fallocate()}): mode 0 allocates and
+   * extends the size, {@link Falloc#FALLOC_FL_KEEP_SIZE} allocates only, {@link
+   * Falloc#FALLOC_FL_PUNCH_HOLE}{@code |KEEP_SIZE} frees the range, which reads zeros after.
+   *
+   * @throws KernelException {@code EBADF} (not open for writing), {@code EINVAL} ({@code len <= 0}
+   *     or {@code offset < 0}), {@code EOPNOTSUPP} (punch without keep size, other modes, or a
+   *     filesystem without it), {@code EISDIR}, {@code EFBIG} past {@code s_maxbytes}, {@code
+   *     ENOMEM}
+   */
+  public void fallocate(Task task, int fd, int mode, long offset, long len) {
+    sys.fallocate(task, fd, mode, offset, len);
+  }
+
+  /**
+   * {@code readv(fd, iov, iovcnt)}: the segments filled in order from the file position.
+   *
+   * @throws KernelException {@code EBADF}, {@code EISDIR}, {@code EINVAL} (more than {@code
+   *     UIO_MAXIOV} = 1024 segments, or a negative length), {@code EFAULT}
+   */
+  public long readv(Task task, int fd, Iovec... iov) {
+    return sys.readv(task, fd, iov);
+  }
+
+  /** {@code writev(fd, iov, iovcnt)}: the segments written in order as one write. */
+  public long writev(Task task, int fd, Iovec... iov) {
+    return sys.writev(task, fd, iov);
+  }
+
+  /**
+   * {@code fork()} with {@code dup_fd()}: the child gets a copy-on-write address space and a copy
+   * of the parent's descriptor table whose entries share the parent's open file descriptions
+   * (offset and flags); closing one in either task leaves the other open.
+   */
+  public Task fork(Task parent, String childName) {
+    FileTable copy = files(parent).dup();
+    Task child;
+    try {
+      child = parent.fork(childName);
+    } catch (RuntimeException e) {
+      copy.removeAll().forEach(OpenFile::put);
+      throw e;
+    }
+    synchronized (tables) {
+      tables.put(child, copy);
+    }
+    return child;
+  }
+
+  /** {@code do_exit()}: {@code exit_files()}, then {@code exit_mm()}; mapped files are released. */
+  public void exit(Task task) {
+    exitFiles(task);
+    task.exit();
+    sys.reapMapped();
+  }
+
+  OpenFile fileFor(Task task, int fd, boolean read) {
     OpenFile f = files(task).get(fd);
     if (read ? !f.readable() : !f.writable()) {
       f.put();
@@ -786,7 +884,7 @@ public final class Vfs {
   }
 
   /** {@code filemap_read()}: copies from the page cache, reading holes in as zeros. */
-  private long readAt(Task task, OpenFile f, long buf, long count, long pos) {
+  long readAt(Task task, OpenFile f, long buf, long count, long pos) {
     if (count < 0) {
       throw new KernelException(Errno.EINVAL, "negative count " + count);
     }
@@ -828,7 +926,7 @@ public final class Vfs {
    * {@code generic_perform_write()}: copies into the page cache folio by folio, extending {@code
    * i_size}. {@code at[0]} is the position, moved to the end first under {@code O_APPEND}.
    */
-  private long writeAt(Task task, OpenFile f, long buf, long count, long[] at) {
+  long writeAt(Task task, OpenFile f, long buf, long count, long[] at) {
     if (count < 0) {
       throw new KernelException(Errno.EINVAL, "negative count " + count);
     }
@@ -867,6 +965,7 @@ public final class Vfs {
           }
           long pfn = filemap.filemapGrabFolio(mapping, p >>> PAGE_SHIFT);
           try {
+            vm.pageWriteback().folioWaitStable(pfn); // FGP_WRITEBEGIN includes FGP_STABLE
             // simple_write_begin(): a new folio partly written gets zeros around the data
             if (len != PAGE_SIZE && !mem.memmap().testFlag(pfn, PageFlags.PG_UPTODATE)) {
               if (iw != null) {

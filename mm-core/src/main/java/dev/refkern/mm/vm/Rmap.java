@@ -5,6 +5,7 @@ import static dev.refkern.mm.PageFlags.*;
 import static dev.refkern.mm.vm.Pte.*;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.internal.pageops.MemmapOps;
 import dev.refkern.notifier.MmuNotifierEvent;
@@ -69,6 +70,12 @@ public final class Rmap {
         l.remove(vma);
       }
     }
+  }
+
+  /** {@code mapping_mapped()}: some VMA, in any address space, maps {@code mapping}. */
+  public boolean mappingMapped(AddressSpace mapping) {
+    List<Vma> l = fileVmas.get(mapping.id());
+    return l != null && !l.isEmpty();
   }
 
   /**

@@ -71,13 +71,23 @@ public final class Truncate {
    * when it cannot split it).
    */
   public void truncateInodePages(AddressSpace mapping, long fromIndex) {
+    truncateInodePagesRange(mapping, fromIndex, MAX_INDEX);
+  }
+
+  /**
+   * {@code truncate_inode_pages_range()} over whole pages {@code [startIndex, endIndex]}
+   * (inclusive), as hole punching uses it: each folio inside goes as in {@link
+   * #truncateInodePages}; the caller zeroes partial pages at the ends of a byte range.
+   */
+  public void truncateInodePagesRange(AddressSpace mapping, long startIndex, long endIndex) {
     health.checkAlive();
     AddressSpaceState st = MmInternals.state(mapping);
-    long idx = Math.max(fromIndex, 0);
-    while (idx <= MAX_INDEX) {
+    long idx = Math.max(startIndex, 0);
+    long last = Math.min(endIndex, MAX_INDEX);
+    while (idx <= last) {
       long pfn;
       synchronized (st.xaLock) {
-        long at = st.tree.nextPresent(idx, MAX_INDEX);
+        long at = st.tree.nextPresent(idx, last);
         if (at == PageCacheTree.NONE) {
           return;
         }
@@ -93,6 +103,11 @@ public final class Truncate {
         }
         if (start < idx) {
           truncatePartialFolio(mapping, pfn, (int) (idx - start), nr);
+        } else if (start + nr - 1 > last) {
+          // a large folio past the range's end: zero its pages inside, keep the rest
+          for (long i = start; i <= last; i++) {
+            mem.ram().zeroPage(pfn + (i - start));
+          }
         } else {
           truncateFolio(mapping, pfn);
         }

@@ -8,6 +8,7 @@ import dev.refkern.fs.flat.internal.FlatSb;
 import dev.refkern.fs.flat.internal.Layout;
 import dev.refkern.fs.flat.internal.MetaIo;
 import dev.refkern.fs.iomap.IomapAops;
+import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.SuperBlock;
@@ -177,15 +178,20 @@ public final class FlatFs implements FileSystemType {
     }
   }
 
-  /** Data first, then the inode's slot with {@code REQ_PREFLUSH|REQ_FUA}. */
+  /** {@code ->fsync}: data first, then the inode's slot with {@code REQ_PREFLUSH|REQ_FUA}. */
   @Override
-  public void fsync(Inode inode, boolean datasync) {
-    if (inode.isDir()) {
-      return; // the root is in memory only
-    }
-    FileSystemType.super.fsync(inode, datasync);
-    fs(inode.sb()).writeSlotOf(inode, Bio.REQ_PREFLUSH | Bio.REQ_FUA);
+  public FileOperations fileOperations() {
+    return fileOps;
   }
+
+  private final FileOperations fileOps =
+      new FileOperations() {
+        @Override
+        public void fsync(Inode inode, long start, long end, boolean datasync) {
+          FileOperations.fileWriteAndWaitRange(inode, start, end);
+          fs(inode.sb()).writeSlotOf(inode, Bio.REQ_PREFLUSH | Bio.REQ_FUA);
+        }
+      };
 
   @Override
   public void syncFs(SuperBlock sb) {

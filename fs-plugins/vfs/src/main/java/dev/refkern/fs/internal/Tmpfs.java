@@ -22,6 +22,7 @@ import org.apiguardian.api.API;
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Tmpfs implements FileSystemType {
   private static final TmpfsAops AOPS = new TmpfsAops();
+  private static final ShmemFileOps FOPS = new ShmemFileOps();
 
   @Override
   public String name() {
@@ -82,16 +83,16 @@ public final class Tmpfs implements FileSystemType {
   }
 
   @Override
-  public void fsync(Inode inode, boolean datasync) {
-    // noop_fsync(): shmem has no backing store
-  }
-
-  @Override
   public void killSb(SuperBlock sb) {
     // kill_litter_super(): every inode, linked or not, goes with its page cache
     for (Inode i : sb.inodes()) {
       i.evict();
     }
+  }
+
+  @Override
+  public dev.refkern.fs.spi.FileOperations fileOperations() {
+    return FOPS;
   }
 
   @Override

@@ -56,23 +56,6 @@ public interface FileSystemType {
   }
 
   /**
-   * {@code file_operations->fsync}: makes the inode's data (and unless {@code datasync} its
-   * metadata) durable. Default {@code generic_file_fsync()} without a device flush: {@code
-   * filemap_write_and_wait()} and its error.
-   *
-   * @throws KernelException the writeback error ({@code EIO}, {@code ENOSPC})
-   */
-  default void fsync(Inode inode, boolean datasync) {
-    if (inode.mapping() == null) {
-      return; // a directory of an in-memory tree: nothing to write
-    }
-    int err = inode.sb().vm().filemap().filemapWriteAndWait(inode.mapping());
-    if (err < 0) {
-      throw new KernelException(Errno.of(err), "fsync of " + inode + " failed");
-    }
-  }
-
-  /**
    * {@code super_operations->sync_fs}: after the VFS wrote every inode's pages back ({@code
    * sync_filesystem()}), writes the filesystem's metadata and flushes its device. Default: nothing.
    */
@@ -96,4 +79,9 @@ public interface FileSystemType {
 
   /** A consistency check of {@code source} (fsck): the problems found, empty when clean. */
   List<String> check(String source);
+
+  /** {@code inode->i_fop} of its regular files; default {@link FileOperations#GENERIC}. */
+  default FileOperations fileOperations() {
+    return FileOperations.GENERIC;
+  }
 }
