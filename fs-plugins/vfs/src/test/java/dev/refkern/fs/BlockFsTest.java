@@ -264,6 +264,47 @@ class BlockFsTest {
     vfs.close(task, fd);
   }
 
+  /**
+   * The path ext4's O2 crash takes: a GUP user dirties a folio whose buffers were released after
+   * writeback cleaned it ({@code unpin_user_pages_dirty_lock()} then {@code folio_mark_dirty()}).
+   * The VFS must hand that folio, without buffers, to the filesystem's {@code ->dirty_folio}.
+   */
+  @Test
+  void unpinDirtyOfAFolioWithoutBuffersReachesTheFilesystemsDirtyFolio() {
+    BhFs.Sb fs = bhfs();
+    int fd = vfs.open(task, "/mnt/f", O_RDWR | O_CREAT, 0644);
+    pwrite(fd, fill(PAGE_SIZE, 'x'), 0);
+    long addr =
+        vfs.mmap(
+            task,
+            0,
+            PAGE_SIZE,
+            dev.refkern.mm.vm.Mman.PROT_READ | dev.refkern.mm.vm.Mman.PROT_WRITE,
+            dev.refkern.mm.vm.Mman.MAP_SHARED,
+            fd,
+            0);
+    long[] pages = new long[1];
+    assertEquals(
+        1,
+        vm.gup().pinUserPages(task, addr, 1, dev.refkern.mm.vm.Foll.FOLL_WRITE, pages),
+        "pin_user_pages(FOLL_WRITE)");
+    AddressSpace mapping = inode("/mnt/f").mapping();
+    vfs.fsync(task, fd); // writeback cleans the folio; the pin stays
+    mapping.folios().folioLock(pages[0]);
+    try {
+      assertTrue(fs.buffers.tryToFreeBuffers(mapping, pages[0]), "clean buffers released");
+    } finally {
+      mapping.folios().folioUnlock(pages[0]);
+    }
+    int before = fs.dirtied.get();
+    vm.gup().unpinUserPagesDirtyLock(pages, 1, true); // the device wrote: set_page_dirty
+    assertEquals(before + 1, fs.dirtied.get(), "->dirty_folio was called");
+    assertTrue(mapping.folios().folioTestDirty(pages[0]), "dirty");
+    assertNull(fs.buffers.folioBuffers(mapping, pages[0]), "and still without buffers");
+    vfs.munmap(task, addr, PAGE_SIZE);
+    vfs.close(task, fd);
+  }
+
   @Test
   void blockWriteBeginReadsPartlyWrittenBlocksAndZeroesNewOnes() {
     BhFs.Sb fs = bhfs();
