@@ -15,6 +15,7 @@ import dev.refkern.block.BioOp;
 import dev.refkern.block.BlockDevice;
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
@@ -35,7 +36,11 @@ import dev.refkern.mm.vm.WbSyncMode;
 import dev.refkern.notifier.MmuIntervalNotifier;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import org.apiguardian.api.API;
 
@@ -143,7 +148,8 @@ public final class PinnedFileScenario {
    * @param afterRemount the generation a fresh kernel reads (-2: the file is empty or gone)
    * @param sizeAfterRemount the file's size in the fresh kernel (-1: gone)
    * @param fsck flatfs {@code check()} findings on the image at the end
-   * @param pinsLeaked pins still held when the first kernel shut down
+   * @param pinsLeaked the final check of both kernels ({@link FinalCheck#violations}): pins still
+   *     held or broken invariants at shutdown; empty when clean
    */
   public record Outcome(
       Options options,
@@ -169,6 +175,62 @@ public final class PinnedFileScenario {
     /** Whether the fresh kernel read exactly the NIC's last DMA. */
     public boolean diskHoldsLastDma() {
       return afterRemount == lastDma;
+    }
+
+    /**
+     * One line for people: what the writeback steps did with the pinned page, the integrity errors,
+     * the bounces, a stall, and what a fresh kernel read.
+     */
+    public String summary() {
+      StringBuilder b = new StringBuilder();
+      if (stalledStep != null) {
+        b.append(stalledStep)
+            .append(" slept on the pin")
+            .append(stillStalledAfterSteps ? " through " + STALL_STEPS + " DMA writes" : "")
+            .append(completedAfterUnpin ? ", done after the unpin" : ", never done")
+            .append("; ");
+      } else if (afterBackground != -2) {
+        b.append("background: ")
+            .append(
+                afterBackground == 0
+                    ? "not written"
+                    : afterBackground == -1 ? "written torn (DMA in flight)" : "written")
+            .append(dirtyAfterBackground ? ", still dirty" : ", clean")
+            .append("; ");
+      }
+      b.append("fsync ")
+          .append(fsyncErrno == 0 ? "ok" : "EIO")
+          .append(stalledStep == null ? " while pinned" : "")
+          .append(", folio ")
+          .append(dirtyAfterFsync ? "dirty" : "clean")
+          .append("; disk ")
+          .append(gen(onDiskAfterFsync))
+          .append(onDiskAfterFsync == lastDma ? " = last DMA" : ", last DMA #" + lastDma)
+          .append("; integrity errors ")
+          .append(integrityErrors)
+          .append("; bounced ")
+          .append(foliosBounced);
+      if (options.truncateFile()) {
+        b.append("; after truncate: ")
+            .append(writesLost)
+            .append(" DMA writes lost, ")
+            .append(writesToDummy)
+            .append(" to the dummy page");
+      }
+      b.append(options.powerCut() ? "; after a power cut: " : "; remounted: ")
+          .append(gen(afterRemount))
+          .append(
+              afterRemount == lastDma ? " (the last DMA)" : afterRemount == -2 ? "" : " (lost)");
+      return b.toString();
+    }
+
+    private static String gen(int g) {
+      return switch (g) {
+        case -2 -> "empty";
+        case -1 -> "torn data";
+        case 0 -> "the app's data";
+        default -> "DMA #" + g;
+      };
     }
 
     /** {@code seed=0x..} and the policies, for failure messages. */
@@ -289,6 +351,12 @@ public final class PinnedFileScenario {
       this.o = o;
       this.id = id;
       this.image = dir.resolve("flat-" + id + ".img");
+      try {
+        Files.createDirectories(dir);
+        Files.deleteIfExists(image); // a rerun of the demo in the same state directory
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
     }
 
     Outcome go() {
@@ -348,7 +416,7 @@ public final class PinnedFileScenario {
       nic.deregister();
       vfs.munmap(task, addr, Page.PAGE_SIZE);
       vfs.close(task, fd);
-      List<String> pins = shutdown();
+      List<String> pins = new ArrayList<>(shutdown());
 
       boot(false);
       vfs.mount("flatfs", "/dev/flat0", "/mnt", "");
@@ -367,7 +435,7 @@ public final class PinnedFileScenario {
         vfs.close(task, rfd);
       }
       vfs.umount("/mnt");
-      shutdown();
+      pins.addAll(shutdown());
       List<String> fsck = new FlatFs().check(image.toString());
       return new Outcome(
           o,
@@ -395,7 +463,7 @@ public final class PinnedFileScenario {
     void boot(boolean create) {
       vm =
           VirtualMemory.boot(
-              BootParams.parse(o.cmdline()), dir.resolve("k" + id + (create ? "a" : "b")), false);
+              BootParams.parse(o.cmdline()), dir.resolve("k" + id + (create ? "a" : "b")), true);
       mem = vm.physicalMemory();
       DiskOptions opts = DiskOptions.defaults().integrity(true).manualConsumption();
       disk = create ? FileDisk.create(mem, image, SECTORS, opts) : FileDisk.open(mem, image, opts);
@@ -411,7 +479,7 @@ public final class PinnedFileScenario {
       vfs.shutdown();
       task.exit();
       disk.close();
-      List<String> pins = mem.debugVm().checkNoPinsHeld();
+      List<String> pins = FinalCheck.violations(mem);
       mem.close();
       return pins;
     }
