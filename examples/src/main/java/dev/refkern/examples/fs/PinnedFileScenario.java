@@ -45,7 +45,7 @@ import java.util.List;
 import org.apiguardian.api.API;
 
 /**
- * A long-term-pinned page of a file on a block-backed filesystem: an RDMA NIC's {@code
+ * A page-cache folio of a file under a {@code FOLL_LONGTERM} pin: an RDMA NIC's {@code
  * pin_user_pages(FOLL_WRITE | FOLL_LONGTERM)} of a {@code MAP_SHARED} mapping of a flatfs file on a
  * {@link FileDisk} (with {@code BLK_FEAT_STABLE_WRITES} and protection information), played through
  * writeback, fsync, a power cut, truncate and a remount in a fresh kernel under the booted {@code
@@ -72,7 +72,8 @@ public final class PinnedFileScenario {
   private static final long BOUND_NANOS = 60_000_000_000L; // generous, for a loaded machine
 
   /**
-   * What to run: the policies by name, the seed of the DMA data, and the optional steps.
+   * The kernel command line of a run ({@code writeback.pinned=}, {@code truncate.pinned=}), the
+   * seed of the DMA data, and the optional steps.
    *
    * @param seed seeds every DMA pattern; named in every failure
    * @param writeback a {@code writeback.pinned=} policy name
@@ -126,8 +127,9 @@ public final class PinnedFileScenario {
   }
 
   /**
-   * What happened. Generations: 0 is the data the application wrote before the pin, 1.. the NIC's
-   * DMA writes; -1 is none of them (zeros or a mix).
+   * What happened to the pinned folio, its disk blocks and the NIC's DMA. Generations: 0 is the
+   * data the application wrote before the pin, 1.. the NIC's DMA writes; -1 is none of them (zeros
+   * or a mix).
    *
    * @param options what ran
    * @param lastDma the generation of the NIC's last DMA into the file's page
@@ -536,7 +538,7 @@ public final class PinnedFileScenario {
         if (System.nanoTime() > deadline) {
           throw new IllegalStateException(name + " neither finished nor slept on the pin");
         }
-        Thread.onSpinWait();
+        sleepBriefly(); // polling state, not timing: the bound above only ends a hung run
       }
       if (t.isAlive()) {
         stalledStep = name;
@@ -572,6 +574,15 @@ public final class PinnedFileScenario {
       if (t.isAlive()) {
         throw new IllegalStateException(t.getName() + " did not finish after the unpin");
       }
+    }
+  }
+
+  private static void sleepBriefly() {
+    try {
+      Thread.sleep(1);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
     }
   }
 
