@@ -105,25 +105,37 @@ public final class IomapAops implements AddressSpaceOperations {
 
   @Override
   public int writeFolio(AddressSpace mapping, long pfn) {
+    return writeFolioFrom(mapping, pfn, pfn);
+  }
+
+  /**
+   * Writes the bounce folio {@code dataPfn} (a copy of the folio at {@code pfn}, same order) at the
+   * folio's place: {@code writeback.pinned=bounce} and {@code skip}'s integrity writeback then keep
+   * a pinned folio's DMA out of the written blocks, as fscrypt's bounce pages do for iomap.
+   */
+  @Override
+  public int writeFolioFrom(AddressSpace mapping, long pfn, long dataPfn) {
     try {
-      return writeRange(host(mapping), pfn);
+      return writeRange(host(mapping), pfn, dataPfn);
     } catch (KernelException e) {
       return -e.errno().number();
     }
   }
 
-  private static int writeRange(Inode inode, long pfn) {
+  private static int writeRange(Inode inode, long pfn, long dataPfn) {
     AddressSpace mapping = inode.mapping();
     Memmap memmap = mapping.physicalMemory().memmap();
     long head = memmap.compoundHead(pfn);
+    long data = dataPfn == pfn ? head : dataPfn; // the bounce copy is a head already
     long pos = memmap.index(head) << PAGE_SHIFT;
-    long folioEnd = pos + mapping.folioSize(head);
+    int folioSize = mapping.folioSize(head);
+    long folioEnd = pos + folioSize;
     long size = inode.size();
     if (pos >= size) {
       return 0; // iomap_writepage_handle_eof(): wholly past EOF, truncate will drop it
     }
     // the part past EOF goes out as zeros (folio_zero_segment() in handle_eof)
-    zero(mapping, head, size, folioEnd, folioEnd);
+    zero(mapping, data, size, folioEnd, folioEnd, folioSize);
     long end = Math.min(folioEnd, roundUp(size, Bio.SECTOR_SIZE));
     IomapOps ops = inode.sb().iomapOps();
     Iomap m = new Iomap();
@@ -134,7 +146,7 @@ public final class IomapAops implements AddressSpaceOperations {
       }
       long segEnd = Math.min(end, m.end());
       if (m.type() == Iomap.MAPPED || m.type() == Iomap.UNWRITTEN) {
-        int err = io(inode, BioOp.WRITE, m, head, pos, segEnd, folioEnd);
+        int err = io(inode, BioOp.WRITE, m, data, pos, segEnd, folioEnd, folioSize);
         if (err != 0) {
           return err;
         }
@@ -147,10 +159,16 @@ public final class IomapAops implements AddressSpaceOperations {
   /** One bio for file bytes {@code [pos, ioEnd)} of the folio at {@code head}, waited for. */
   private static int io(
       Inode inode, BioOp op, Iomap m, long head, long pos, long ioEnd, long folioEnd) {
+    return io(inode, op, m, head, pos, ioEnd, folioEnd, inode.mapping().folioSize(head));
+  }
+
+  /** {@code head} may be a bounce copy without a compound head: the folio size is given. */
+  private static int io(
+      Inode inode, BioOp op, Iomap m, long head, long pos, long ioEnd, long folioEnd, int size) {
     if (ioEnd <= pos) {
       return 0;
     }
-    long folioStart = folioEnd - inode.mapping().folioSize(head);
+    long folioStart = folioEnd - size;
     int nr = (int) (((ioEnd - 1) >>> PAGE_SHIFT) - (pos >>> PAGE_SHIFT) + 1);
     Bio bio = new Bio(op, m.sector(pos), 0, nr);
     for (long p = pos; p < ioEnd; ) {
@@ -168,7 +186,12 @@ public final class IomapAops implements AddressSpaceOperations {
 
   /** Zeroes file bytes {@code [from, to)} of the folio at {@code head} that ends at {@code end}. */
   private static void zero(AddressSpace mapping, long head, long from, long to, long end) {
-    long folioStart = end - mapping.folioSize(head);
+    zero(mapping, head, from, to, end, mapping.folioSize(head));
+  }
+
+  private static void zero(
+      AddressSpace mapping, long head, long from, long to, long end, int size) {
+    long folioStart = end - size;
     for (long p = Math.max(from, folioStart); p < to; ) {
       long rel = p - folioStart;
       int off = (int) (rel & (PAGE_SIZE - 1));
