@@ -21,10 +21,13 @@ public final class Fcntl {
   public static final int O_TRUNC = 01000;
   public static final int O_APPEND = 02000;
 
-  /** {@code O_DSYNC}: each write returns once its data is on stable storage. */
+  /** {@code O_DSYNC}: each write's data is durable when it returns. */
   public static final int O_DSYNC = 010000;
 
-  /** {@code O_SYNC} ({@code __O_SYNC | O_DSYNC}): the inode's metadata too. */
+  /** {@code O_DIRECT}: I/O between user memory and the device, bypassing the page cache. */
+  public static final int O_DIRECT = 040000;
+
+  /** {@code O_SYNC} ({@code __O_SYNC | O_DSYNC}): data and metadata durable at return. */
   public static final int O_SYNC = 04010000;
 
   /** {@code SEEK_SET}: from the start. */

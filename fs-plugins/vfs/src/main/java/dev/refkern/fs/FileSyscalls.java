@@ -234,8 +234,8 @@ final class FileSyscalls {
    * fsync} takes).
    */
   void writeSync(OpenFile f, long pos, long written) {
-    if ((f.flags & Fcntl.O_DSYNC) == 0 || written <= 0) {
-      return;
+    if ((f.flags & Fcntl.O_DSYNC) == 0 || written <= 0 || Vfs.direct(f)) {
+      return; // a direct write (or its buffered fallback) synced itself
     }
     boolean datasync = (f.flags & Fcntl.O_SYNC) != Fcntl.O_SYNC;
     vfsFsyncRange(f, pos, pos + written - 1, datasync);

@@ -7,7 +7,9 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 import dev.refkern.block.BlockDevice;
 import dev.refkern.fs.internal.BdevTable;
 import dev.refkern.fs.internal.PinnedMountOptions;
+import dev.refkern.fs.internal.Tmpfs;
 import dev.refkern.fs.iomap.IomapBufferedIo;
+import dev.refkern.fs.iomap.IomapDirectIo;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.SuperBlock;
@@ -57,6 +59,7 @@ public final class Vfs {
   private final BdevTable bdevs = new BdevTable();
   private final Writeback writeback;
   private final FileSyscalls sys;
+  private final IomapDirectIo directIo;
 
   /** A namespace on {@code vm} whose root is a fresh {@code tmpfs}, with the standard types. */
   public Vfs(VirtualMemory vm) {
@@ -71,6 +74,7 @@ public final class Vfs {
     this.types = types;
     this.writeback = new Writeback(vm);
     this.sys = new FileSyscalls(this, vm);
+    this.directIo = new IomapDirectIo(vm);
     this.rootMount =
         new Mount(
             PinnedMountOptions.mount(
@@ -87,6 +91,11 @@ public final class Vfs {
   /** The flusher, dirty throttling and their counters ({@code fs/fs-writeback.c}). */
   public Writeback writeback() {
     return writeback;
+  }
+
+  /** {@code O_DIRECT} through iomap and its counters ({@code fs/iomap/direct-io.c}). */
+  public IomapDirectIo directIo() {
+    return directIo;
   }
 
   /** The file table of {@code task}, created on first use. */
@@ -373,6 +382,11 @@ public final class Vfs {
         }
       } else if (nd.trailingSlash) {
         throw new KernelException(Errno.ENOTDIR, path + " is not a directory");
+      } else if ((flags & Fcntl.O_DIRECT) != 0
+          && !IomapDirectIo.supported(inode.sb())
+          && !(inode.sb().type() instanceof Tmpfs)) {
+        // no FMODE_CAN_ODIRECT; tmpfs has it since 6.6 and serves it buffered
+        throw new KernelException(Errno.EINVAL, path + ": O_DIRECT not supported");
       }
       if ((flags & Fcntl.O_ACCMODE) != Fcntl.O_RDONLY || (flags & Fcntl.O_TRUNC) != 0) {
         MountOptions.mntWantWrite(nd.mnt, path); // do_dentry_open(), handle_truncate()
@@ -889,6 +903,9 @@ public final class Vfs {
       throw new KernelException(Errno.EINVAL, "negative count " + count);
     }
     Inode inode = f.inode;
+    if (direct(f)) {
+      return directIo.read(task, inode, buf, count, pos);
+    }
     AddressSpace mapping = inode.mapping();
     long size = inode.size();
     if (pos >= size || count == 0) {
@@ -945,6 +962,20 @@ public final class Vfs {
         throw new KernelException(Errno.EFBIG, "write at " + pos + " past s_maxbytes " + max);
       }
       long n = Math.min(count, max - pos);
+      boolean sync = (f.flags & Fcntl.O_SYNC) == Fcntl.O_SYNC;
+      boolean dsync = (f.flags & Fcntl.O_DSYNC) != 0;
+      boolean fellBack = false;
+      if (direct(f)) {
+        try {
+          return directIo.write(task, inode, buf, n, pos, dsync, sync);
+        } catch (KernelException e) {
+          if (e.errno() != Errno.ENOTBLK) {
+            throw e;
+          }
+          directIo.countFallback(); // xfs_file_write_iter(): -ENOTBLK, redo it buffered
+          fellBack = true;
+        }
+      }
       // iomap_file_buffered_write(): the filesystem maps (allocates) first; ENOSPC fails here
       IomapBufferedIo.Write iw = IomapBufferedIo.beginWrite(inode, pos, n);
       n = iw == null ? n : iw.length();
@@ -993,8 +1024,16 @@ public final class Vfs {
         }
       }
       inode.touchModified();
+      if (fellBack && dsync && done > 0) { // generic_write_sync() of the buffered fallback
+        inode.sb().type().fileOperations().fsync(inode, pos, pos + done - 1, !sync);
+      }
       return done;
     }
+  }
+
+  /** {@code IOCB_DIRECT} on a filesystem that does it; tmpfs serves it buffered. */
+  static boolean direct(OpenFile f) {
+    return (f.flags & Fcntl.O_DIRECT) != 0 && IomapDirectIo.supported(f.inode.sb());
   }
 
   /**
