@@ -2,6 +2,8 @@
 module dev.refkern.examples {
   requires dev.refkern.mm;
   requires dev.refkern.block;
+  requires dev.refkern.fs;
+  requires dev.refkern.fs.flat;
   requires dagger;
   requires jakarta.inject;
   requires static java.compiler;
