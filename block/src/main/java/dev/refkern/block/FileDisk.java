@@ -469,25 +469,64 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
 
   /** Destages the whole cache to the file, coalescing consecutive sectors into one write each. */
   private void destageAll() throws IOException {
-    ByteBuffer run = scratch(SCRATCH_MIN);
-    long[] start = {-1}; // the run's first sector
-    cache.forEach(
-        (sector, writeId, data, index) -> {
-          int have = run.position() / SECTOR;
-          if (have > 0 && (sector != start[0] + have || !run.hasRemaining())) {
-            writeFile(start[0] * SECTOR, run, 0, run.position());
-            run.clear();
-            have = 0;
-          }
-          if (have == 0) {
-            start[0] = sector;
-          }
-          run.put(run.position(), data, index, SECTOR).position(run.position() + SECTOR);
-        });
-    if (run.position() > 0) {
-      writeFile(start[0] * SECTOR, run, 0, run.position());
-    }
+    Destage d = new Destage(scratch(SCRATCH_MIN));
+    cache.forEach(d);
+    d.finish();
     cache.clear();
+  }
+
+  /**
+   * Gathers cached sectors into runs of consecutive device sectors, one file write each. Sectors
+   * that also lie back to back in the cache's memory (a page's eight, often whole slots) are copied
+   * in one go: a copy per sector was the largest cost of a buffered write's path to the file.
+   */
+  private final class Destage implements WriteCache.SectorSink<IOException> {
+    private final ByteBuffer run;
+    private long start = -1; // the run's first sector
+    private int have; // sectors in the run, copied or pending
+    private ByteBuffer from; // the pending span not yet copied into the run
+    private int fromIndex;
+    private int pending;
+
+    Destage(ByteBuffer run) {
+      this.run = run;
+    }
+
+    @Override
+    public void sector(long sector, long writeId, ByteBuffer data, int index) throws IOException {
+      if (have > 0 && (sector != start + have || have * SECTOR == run.capacity())) {
+        finish();
+      }
+      if (have == 0) {
+        start = sector;
+      }
+      if (pending > 0 && (data != from || index != fromIndex + pending)) {
+        copyPending();
+      }
+      if (pending == 0) {
+        from = data;
+        fromIndex = index;
+      }
+      pending += SECTOR;
+      have++;
+    }
+
+    private void copyPending() {
+      run.put(run.position(), from, fromIndex, pending).position(run.position() + pending);
+      pending = 0;
+    }
+
+    /** Writes the run gathered so far. */
+    void finish() throws IOException {
+      if (pending > 0) {
+        copyPending();
+      }
+      if (run.position() > 0) {
+        writeFile(start * SECTOR, run, 0, run.position());
+      }
+      run.clear();
+      have = 0;
+    }
   }
 
   /** {@code REQ_OP_FLUSH}: destages the cache, then forces the file. */

@@ -28,6 +28,7 @@ import picocli.CommandLine.Command;
       GupTestCommand.class,
       CompareCommand.class,
       RunCommand.class,
+      FsCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

@@ -1,0 +1,178 @@
+package dev.refkern.examples.bench;
+
+import dev.refkern.block.Bio;
+import dev.refkern.block.DiskOptions;
+import dev.refkern.block.FileDisk;
+import dev.refkern.examples.FileTrees;
+import dev.refkern.fs.Fcntl;
+import dev.refkern.fs.Vfs;
+import dev.refkern.mm.BootParams;
+import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.vm.Task;
+import dev.refkern.mm.vm.VirtualMemory;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * JMH benchmark of buffered file writes, {@code write(2)} + {@code fsync(2)} through the page cache
+ * ({@code mm/filemap.c}, {@code fs/iomap/buffered-io.c}) onto a {@code flatfs} on a {@link
+ * FileDisk}, against the host's own {@link FileChannel#write} + {@link FileChannel#force
+ * force(true)} of the same {@value #FILE_MIB} MiB in {@value #CHUNK_MIB} MiB writes, into a plain
+ * file in the same temporary directory.
+ *
+ * <p>Each invocation writes a fresh file (the previous one is unlinked before the iteration) and
+ * makes it durable; time per invocation, so MB/s = {@value #FILE_MIB} × 1.048576 / seconds. The
+ * goal: flatfs at no less than 0.5 of the plain file's throughput.
+ */
+@BenchmarkMode(Mode.SingleShotTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 2)
+@Measurement(iterations = 5)
+@Fork(1)
+public class FsWriteBenchmark {
+  static final int MIB = 1 << 20;
+  static final int FILE_MIB = 256;
+  static final int CHUNK_MIB = 1;
+
+  /** A kernel with a flatfs on a file disk mounted at /mnt, and a task with 1 MiB of data. */
+  @State(Scope.Thread)
+  public static class Flat {
+    Path dir;
+    VirtualMemory vm;
+    PhysicalMemory mem;
+    Vfs vfs;
+    FileDisk disk;
+    Task task;
+    long buf;
+
+    @Setup(Level.Trial)
+    public void boot() throws IOException {
+      dir = Files.createTempDirectory("refkern-jmh-fs");
+      // enough RAM that 256 MiB stays under vm.dirty_ratio: the flusher writes in the background
+      vm = VirtualMemory.boot(BootParams.parse("mem=2G zone_device=0"), dir.resolve("k"), true);
+      mem = vm.physicalMemory();
+      vfs = new Vfs(vm);
+      vfs.mkdir("/mnt", 0755);
+      long bytes = (FILE_MIB + 8L) * MIB;
+      disk = FileDisk.create(mem, dir.resolve("flat.img"), bytes / Bio.SECTOR_SIZE, opts());
+      vfs.registerBlockDevice("/dev/flat0", disk);
+      vfs.mount("flatfs", "/dev/flat0", "/mnt", "mkfs,extent=" + FILE_MIB + "m");
+      task = vm.createTask("fs_bench");
+      buf = task.mmapAnon(CHUNK_MIB * MIB);
+      byte[] data = new byte[CHUNK_MIB * MIB];
+      new Random(42).nextBytes(data);
+      task.store(buf, data, 0, data.length);
+    }
+
+    private static DiskOptions opts() {
+      return DiskOptions.defaults().name("flat0");
+    }
+
+    @Setup(Level.Iteration)
+    public void unlink() {
+      if (vfs.readdir("/mnt").contains("f")) {
+        vfs.unlink("/mnt/f");
+      }
+    }
+
+    @TearDown(Level.Trial)
+    public void shutdown() throws IOException {
+      try {
+        vfs.exitFiles(task);
+        vfs.shutdown();
+        disk.close();
+        task.exit();
+        vm.lru().lruAddDrainAll();
+        List<String> problems = mem.debugVm().checkNoPinsHeld();
+        if (!problems.isEmpty()) {
+          throw new IllegalStateException("debug_vm: " + problems);
+        }
+      } finally {
+        mem.close();
+        FileTrees.deleteTree(dir);
+      }
+    }
+  }
+
+  /**
+   * A plain file beside the flatfs image (same directory, same host filesystem) and 1 MiB of the
+   * same data in a direct buffer.
+   */
+  @State(Scope.Thread)
+  public static class Plain {
+    Path file;
+    final ByteBuffer src = ByteBuffer.allocateDirect(CHUNK_MIB * MIB);
+
+    @Setup(Level.Trial)
+    public void create(Flat f) {
+      file = f.dir.resolve("plain.img"); // deleted with the directory
+      byte[] data = new byte[CHUNK_MIB * MIB];
+      new Random(42).nextBytes(data);
+      src.put(data).flip();
+    }
+
+    @Setup(Level.Iteration)
+    public void unlink() throws IOException {
+      Files.deleteIfExists(file);
+    }
+  }
+
+  /**
+   * {@value #FILE_MIB} MiB of buffered {@code write()} to a new flatfs file, then {@code fsync}.
+   */
+  @Benchmark
+  public long flatfsWriteFsync(Flat f) {
+    int fd = f.vfs.open(f.task, "/mnt/f", Fcntl.O_WRONLY | Fcntl.O_CREAT, 0644);
+    long n = 0;
+    try {
+      for (int i = 0; i < FILE_MIB / CHUNK_MIB; i++) {
+        n += f.vfs.write(f.task, fd, f.buf, (long) CHUNK_MIB * MIB);
+      }
+      f.vfs.fsync(f.task, fd);
+    } finally {
+      f.vfs.close(f.task, fd);
+    }
+    if (n != (long) FILE_MIB * MIB) {
+      throw new IllegalStateException("short write: " + n);
+    }
+    return n;
+  }
+
+  /**
+   * {@value #FILE_MIB} MiB of {@code FileChannel.write} to a new file, then {@code force(true)}.
+   */
+  @Benchmark
+  public long fileChannelWriteForce(Plain p) throws IOException {
+    long n = 0;
+    try (FileChannel ch =
+        FileChannel.open(p.file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+      for (int i = 0; i < FILE_MIB / CHUNK_MIB; i++) {
+        ByteBuffer b = p.src.clear();
+        while (b.hasRemaining()) {
+          n += ch.write(b);
+        }
+      }
+      ch.force(true);
+    }
+    return n;
+  }
+}
