@@ -962,6 +962,10 @@ public final class Vfs {
         throw new KernelException(Errno.EFBIG, "write at " + pos + " past s_maxbytes " + max);
       }
       long n = Math.min(count, max - pos);
+      long size = inode.size();
+      if (pos > size) { // xfs_file_write_zero_eof(): stale blocks between EOF and pos read as zeros
+        IomapBufferedIo.zeroRange(inode, size, pos - size);
+      }
       boolean sync = (f.flags & Fcntl.O_SYNC) == Fcntl.O_SYNC;
       boolean dsync = (f.flags & Fcntl.O_DSYNC) != 0;
       boolean fellBack = false;
@@ -1049,6 +1053,9 @@ public final class Vfs {
       long old = inode.size();
       // iomap_truncate_page(): the block around the old or new end is zeroed past it, on disk too
       IomapBufferedIo.truncatePage(inode, Math.min(old, length));
+      if (length > old) { // xfs_setattr_size(): growing zeroes what the blocks held past old EOF
+        IomapBufferedIo.zeroRange(inode, old, length - old);
+      }
       inode.setSize(length);
       if (length < old) {
         vm.truncate().truncateInodePages(mapping, (length + PAGE_SIZE - 1) >>> PAGE_SHIFT);

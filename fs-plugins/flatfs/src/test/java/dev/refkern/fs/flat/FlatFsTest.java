@@ -153,6 +153,36 @@ class FlatFsTest {
     assertEquals(List.of(), new FlatFs().check(image().toString()));
   }
 
+  /**
+   * Blocks past EOF still hold what a truncated file wrote there. Growing the file again, by a
+   * write past EOF or by ftruncate, must not expose them: the gap reads as zeros, in this kernel
+   * and on disk for the next (xfs_file_write_zero_eof(), xfs_setattr_size()).
+   */
+  @Test
+  void oldBlocksPastEofReadAsZerosWhenTheFileGrowsAgain() {
+    Machine a = new Machine(true);
+    a.vfs.mount("flatfs", "/dev/flat0", "/mnt", "mkfs,extent=64k");
+    int fd = a.create("/mnt/f");
+    a.write(fd, pattern(12_288, 9), 0);
+    a.vfs.fsync(a.task, fd); // three blocks of non-zero bytes on disk
+    a.vfs.ftruncate(a.task, fd, 100);
+    a.vfs.fsync(a.task, fd);
+    a.write(fd, new byte[] {42}, 8_191); // grows by a write past EOF
+    a.vfs.ftruncate(a.task, fd, 2 * 4096 + 4096); // and by ftruncate
+    a.vfs.fsync(a.task, fd);
+    a.vfs.close(a.task, fd);
+    byte[] want = new byte[12_288];
+    System.arraycopy(pattern(100, 9), 0, want, 0, 100);
+    want[8_191] = 42;
+    assertArrayEquals(want, a.read("/mnt/f"), "this kernel");
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    Machine b = new Machine(false);
+    b.vfs.mount("flatfs", "/dev/flat0", "/mnt", "");
+    assertArrayEquals(want, b.read("/mnt/f"), "the next kernel");
+    b.shutdown();
+  }
+
   @Test
   void powerCutKeepsWhatFsyncMadeDurableAndMayLoseTheRest() {
     Machine a = new Machine(true);

@@ -76,7 +76,9 @@ public final class FlatSb implements IomapOps {
       throw new KernelException(Errno.ENOSPC, "flatfs: write at " + pos + " past the extent");
     }
     long addr = layout.start(slotOf(inode)) * BLOCK;
-    long valid = (flags & IOMAP_WRITE) != 0 ? ext : Math.min(ext, roundUp(inode.size()));
+    // a write, or zeroing past EOF before one, may use the whole extent; a read stops at EOF
+    boolean writing = (flags & (IOMAP_WRITE | IOMAP_ZERO)) != 0;
+    long valid = writing ? ext : Math.min(ext, roundUp(inode.size()));
     if (pos >= valid) { // past EOF (read) or past the extent: nothing there
       long end = Math.max(ext, pos + Math.max(length, 1));
       iomap.set(Iomap.HOLE, 0, pos, end - pos, Iomap.NULL_ADDR, null);
