@@ -48,7 +48,21 @@ class FsCommandIT {
     p.getOutputStream().close();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertTrue(p.waitFor(120, TimeUnit.SECONDS), "timed out: " + String.join(" ", args));
-    return new Result(p.exitValue(), out, Files.readString(err));
+    return new Result(p.exitValue(), out, withoutJvmWarnings(Files.readString(err)));
+  }
+
+  /**
+   * Drops what the JVM itself prints on stderr (JDK 24+ warns about jffi's native access and {@code
+   * sun.misc.Unsafe}), keeping refkern's own lines.
+   */
+  private static String withoutJvmWarnings(String err) {
+    StringBuilder b = new StringBuilder();
+    for (String line : err.split("\n", -1)) {
+      if (!line.startsWith("WARNING: ") && !line.isEmpty()) {
+        b.append(line).append('\n');
+      }
+    }
+    return b.toString();
   }
 
   /** Writes {@code data} as {@code name} (mode 0640) into the flatfs on {@code img}, in-process. */
