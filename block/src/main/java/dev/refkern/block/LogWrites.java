@@ -171,7 +171,7 @@ public final class LogWrites implements BlockDevice, AutoCloseable {
   private long logPos; // next byte of the log file
   private final ByteBuffer header = ByteBuffer.allocate(SECTOR).order(ByteOrder.LITTLE_ENDIAN);
   private final ByteBuffer superBuf = ByteBuffer.allocate(36).order(ByteOrder.LITTLE_ENDIAN);
-  private boolean closed;
+  private volatile boolean closed;
 
   private LogWrites(
       PhysicalMemory mem, BlockDevice dev, String name, long capacitySectors, Path logPath) {
@@ -339,7 +339,9 @@ public final class LogWrites implements BlockDevice, AutoCloseable {
       return;
     }
     boolean flush = bio.op() == BioOp.FLUSH || (bio.flags() & Bio.REQ_PREFLUSH) != 0;
-    if (bio.op() == BioOp.READ || (bio.op() == BioOp.WRITE && bio.size() == 0 && !flush)) {
+    if (closed
+        || bio.op() == BioOp.READ
+        || (bio.op() == BioOp.WRITE && bio.size() == 0 && !flush)) {
       dev.submitBio(bio); // reads, and writes with neither data nor flush, are not logged
       return;
     }
