@@ -1001,8 +1001,19 @@ public final class Vfs {
           long pfn = filemap.filemapGrabFolio(mapping, p >>> PAGE_SHIFT);
           try {
             vm.pageWriteback().folioWaitStable(pfn); // FGP_WRITEBEGIN includes FGP_STABLE
+            boolean prepared;
+            try { // ->write_begin: block_write_begin() allocates here; ENOSPC later is short
+              prepared = inode.sb().type().writeBegin(inode, pfn, p, len);
+            } catch (KernelException e) {
+              if (done == 0) {
+                throw e;
+              }
+              break;
+            }
             // simple_write_begin(): a new folio partly written gets zeros around the data
-            if (len != PAGE_SIZE && !mem.memmap().testFlag(pfn, PageFlags.PG_UPTODATE)) {
+            if (!prepared
+                && len != PAGE_SIZE
+                && !mem.memmap().testFlag(pfn, PageFlags.PG_UPTODATE)) {
               if (iw != null) {
                 iw.readFolio(pfn); // __iomap_write_begin(): the rest of the block from disk
               } else {

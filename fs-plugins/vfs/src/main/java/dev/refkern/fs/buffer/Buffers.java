@@ -193,6 +193,24 @@ public final class Buffers {
   public long blockWriteBegin(AddressSpace mapping, long pos, int len, GetBlock getBlock) {
     long pfn = sb.vm().filemap().filemapGrabFolio(mapping, pos >>> PAGE_SHIFT);
     try {
+      blockPrepareWrite(mapping, pfn, pos, len, getBlock);
+      return pfn;
+    } catch (RuntimeException e) {
+      mapping.folios().folioUnlock(pfn);
+      mapping.physicalMemory().allocator().putPage(pfn);
+      throw e;
+    }
+  }
+
+  /**
+   * {@code __block_write_begin()}: {@link #blockWriteBegin} on a folio the caller grabbed and
+   * locked; on an error the caller unlocks and releases it.
+   *
+   * @throws KernelException {@code getBlock}'s error ({@code ENOSPC}) or the read's ({@code EIO})
+   */
+  public void blockPrepareWrite(
+      AddressSpace mapping, long pfn, long pos, int len, GetBlock getBlock) {
+    {
       int from = (int) (pos & (PAGE_SIZE - 1));
       int to = from + len;
       Inode inode = host(mapping);
@@ -239,11 +257,6 @@ public final class Buffers {
           bh.set(BH_UPTODATE);
         }
       }
-      return pfn;
-    } catch (RuntimeException e) {
-      mapping.folios().folioUnlock(pfn);
-      mapping.physicalMemory().allocator().putPage(pfn);
-      throw e;
     }
   }
 

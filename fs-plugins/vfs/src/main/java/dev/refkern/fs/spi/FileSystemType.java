@@ -77,6 +77,20 @@ public interface FileSystemType {
     return null;
   }
 
+  /**
+   * {@code ->write_begin} of a filesystem that maps blocks per write ({@code block_write_begin()}):
+   * {@code generic_perform_write()} calls it with the folio {@code pfn} grabbed and locked, before
+   * copying bytes {@code [pos, pos + len)} into it; it allocates their blocks and reads the rest of
+   * partly written ones. Default false: the VFS zeroes a new folio ({@code simple_write_begin()}).
+   *
+   * @return true if the filesystem prepared the folio
+   * @throws KernelException {@code ENOSPC}, {@code EFBIG}, {@code EIO}: at the first folio the
+   *     write fails, at a later one it is short
+   */
+  default boolean writeBegin(Inode inode, long pfn, long pos, int len) {
+    return false;
+  }
+
   /** A consistency check of {@code source} (fsck): the problems found, empty when clean. */
   List<String> check(String source);
 

@@ -1,0 +1,205 @@
+package dev.refkern.fs.ext4;
+
+import static dev.refkern.fs.ext4.internal.Disk.*;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
+
+import dev.refkern.block.Bio;
+import dev.refkern.block.BlockDevice;
+import dev.refkern.fs.buffer.Buffers;
+import dev.refkern.fs.ext4.internal.Disk;
+import dev.refkern.fs.ext4.internal.Ext4Check;
+import dev.refkern.fs.ext4.internal.Ext4Sb;
+import dev.refkern.fs.ext4.internal.MetaIo;
+import dev.refkern.fs.spi.FileOperations;
+import dev.refkern.fs.spi.FileSystemType;
+import dev.refkern.fs.spi.Inode;
+import dev.refkern.fs.spi.SuperBlock;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.vm.VirtualMemory;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import org.apiguardian.api.API;
+
+/**
+ * The {@code ext4} filesystem type, a {@code struct file_system_type} with {@code FS_REQUIRES_DEV}
+ * ({@code fs/ext4/super.c}): block groups with block and inode bitmaps and an inode table, inodes
+ * of 12 direct blocks and one indirect block, linear directories, and file data through buffer
+ * heads ({@code ext4_get_block()}). No journal, extents or delayed allocation yet: blocks are
+ * allocated at {@code write_begin}, and metadata reaches the disk at {@code fsync}, {@code sync}
+ * and unmount.
+ *
+ * <p>Options: {@code mkfs} formats the device first; with it {@code blocks_per_group=} and {@code
+ * inodes_per_group=} (defaults 32768 and 256) shape the groups; anything else is {@code EINVAL}.
+ * Files end at {@code (12 + 1024) * 4096} bytes ({@code EFBIG} past it). Mounts choose stable pages
+ * for pinned folios ({@code pinned_writeback=wait}) unless told otherwise.
+ */
+@API(status = EXPERIMENTAL, since = "0.1.0")
+public final class Ext4 implements FileSystemType {
+  /** Blocks per group unless {@code mkfs} is told: one bitmap block's worth. */
+  public static final int DEFAULT_BLOCKS_PER_GROUP = BLOCK * 8;
+
+  /** Inodes per group unless {@code mkfs} is told. */
+  public static final int DEFAULT_INODES_PER_GROUP = 256;
+
+  private final Map<SuperBlock, Ext4Sb> mounted = new IdentityHashMap<>();
+
+  @Override
+  public String name() {
+    return "ext4";
+  }
+
+  @Override
+  public boolean requiresDev() {
+    return true;
+  }
+
+  /** ext4 writes stable pages: a pinned folio under writeback waits ({@code wait}). */
+  @Override
+  public String defaultPinnedWriteback() {
+    return "wait";
+  }
+
+  /**
+   * {@code mkfs.ext4 -b 4096 -g blocksPerGroup -N}: writes an empty filesystem with a root
+   * directory to {@code bdev} and flushes it.
+   *
+   * @throws KernelException {@code EINVAL} for bad group sizes, {@code ENOSPC} if the device is too
+   *     small, {@code EIO}
+   */
+  public static void mkfs(
+      PhysicalMemory mem, BlockDevice bdev, int blocksPerGroup, int inodesPerGroup) {
+    long blocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / BLOCK;
+    Ext4Sb.mkfs(
+        new MetaIo(mem, bdev), Disk.plan(blocks, blocksPerGroup, inodesPerGroup), bdev.name());
+  }
+
+  /** {@link #mkfs(PhysicalMemory, BlockDevice, int, int)} with the default group sizes. */
+  public static void mkfs(PhysicalMemory mem, BlockDevice bdev) {
+    mkfs(mem, bdev, DEFAULT_BLOCKS_PER_GROUP, DEFAULT_INODES_PER_GROUP);
+  }
+
+  @Override
+  public SuperBlock mount(VirtualMemory vm, String source, String options) {
+    throw new KernelException(Errno.ENOTBLK, "ext4 needs a block device, not " + source);
+  }
+
+  @Override
+  public SuperBlock mount(VirtualMemory vm, BlockDevice bdev, String source, String options) {
+    boolean mkfs = false;
+    int bpg = -1;
+    int ipg = -1;
+    if (options != null && !options.isEmpty()) {
+      for (String opt : options.split(",")) {
+        int eq = opt.indexOf('=');
+        String key = eq < 0 ? opt : opt.substring(0, eq);
+        String val = eq < 0 ? "" : opt.substring(eq + 1);
+        switch (key) {
+          case "mkfs" -> mkfs = true;
+          case "blocks_per_group" -> bpg = number(key, val);
+          case "inodes_per_group" -> ipg = number(key, val);
+          default ->
+              throw new KernelException(Errno.EINVAL, "ext4: Unrecognized mount option " + key);
+        }
+      }
+    }
+    if ((bpg >= 0 || ipg >= 0) && !mkfs) {
+      throw new KernelException(Errno.EINVAL, "ext4: group sizes are for mkfs only");
+    }
+    PhysicalMemory mem = vm.physicalMemory();
+    if (mkfs) {
+      mkfs(
+          mem,
+          bdev,
+          bpg < 0 ? DEFAULT_BLOCKS_PER_GROUP : bpg,
+          ipg < 0 ? DEFAULT_INODES_PER_GROUP : ipg);
+    }
+    MetaIo io = new MetaIo(mem, bdev);
+    long devBlocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / BLOCK;
+    Disk.Super s = Disk.decodeSuper(io.read(0), source, devBlocks);
+    Ext4Sb fs = Ext4Sb.load(io, s.geo(), source);
+    SuperBlock sb = new SuperBlock(this, vm, fs, source, MAX_BYTES, s.geo().inodes(), bdev);
+    fs.attach(sb, new Buffers(sb, BLOCK));
+    synchronized (mounted) {
+      mounted.put(sb, fs);
+    }
+    return sb;
+  }
+
+  private static int number(String key, String val) {
+    try {
+      return Integer.parseInt(val);
+    } catch (NumberFormatException e) {
+      throw new KernelException(Errno.EINVAL, "ext4: bad value for " + key + ": '" + val + "'");
+    }
+  }
+
+  private Ext4Sb fs(SuperBlock sb) {
+    synchronized (mounted) {
+      Ext4Sb fs = mounted.get(sb);
+      if (fs == null) {
+        throw new KernelException(Errno.EINVAL, sb + " is not a mounted ext4");
+      }
+      return fs;
+    }
+  }
+
+  @Override
+  public boolean writeBegin(Inode inode, long pfn, long pos, int len) {
+    fs(inode.sb()).writeBegin(inode, pfn, pos, len);
+    return true;
+  }
+
+  /** {@code ext4_sync_file()}: data, then the inode with {@code REQ_PREFLUSH|REQ_FUA}. */
+  @Override
+  public FileOperations fileOperations() {
+    return fileOps;
+  }
+
+  private final FileOperations fileOps =
+      new FileOperations() {
+        @Override
+        public void fsync(Inode inode, long start, long end, boolean datasync) {
+          FileOperations.fileWriteAndWaitRange(inode, start, end);
+          fs(inode.sb()).fsyncInode(inode);
+        }
+      };
+
+  @Override
+  public void syncFs(SuperBlock sb) {
+    fs(sb).syncFs();
+  }
+
+  /** {@code ext4_put_super()}: writes everything back, then forgets every inode, even on EIO. */
+  @Override
+  public void killSb(SuperBlock sb) {
+    try {
+      for (Inode i : sb.inodes()) {
+        if (i.isReg()) {
+          sb.vm().filemap().filemapWriteAndWait(i.mapping());
+        }
+      }
+      syncFs(sb);
+    } catch (KernelException e) {
+      // a dead disk loses what was not durable; the superblock goes all the same
+    } finally {
+      for (Inode i : sb.inodes()) {
+        i.evict();
+      }
+      synchronized (mounted) {
+        mounted.remove(sb);
+      }
+    }
+  }
+
+  /**
+   * {@code e2fsck -n} of the image file {@code source}: the superblock, bitmaps against inodes and
+   * block maps, blocks owned twice, link counts, entries of free inodes; one string per problem.
+   */
+  @Override
+  public List<String> check(String source) {
+    return Ext4Check.check(source);
+  }
+}

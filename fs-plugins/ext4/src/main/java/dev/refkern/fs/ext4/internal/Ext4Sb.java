@@ -1,0 +1,664 @@
+package dev.refkern.fs.ext4.internal;
+
+import static dev.refkern.fs.ext4.internal.Disk.*;
+import static org.apiguardian.api.API.Status.INTERNAL;
+
+import dev.refkern.block.Bio;
+import dev.refkern.fs.buffer.BufferHead;
+import dev.refkern.fs.buffer.Buffers;
+import dev.refkern.fs.buffer.GetBlock;
+import dev.refkern.fs.spi.Inode;
+import dev.refkern.fs.spi.SuperBlock;
+import dev.refkern.mm.AddressSpace;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import dev.refkern.mm.Page;
+import dev.refkern.mm.spi.AddressSpaceOperations;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.IdentityHashMap;
+import java.util.List;
+import org.apiguardian.api.API;
+
+/**
+ * A mounted ext4 ({@code struct ext4_sb_info}): the group descriptors, bitmaps and inode tables
+ * held in memory (the buffer cache of the metadata), which VFS inode is which on-disk inode, the
+ * block mapper ({@code ext4_get_block()}) and the address-space operations over buffer heads.
+ *
+ * <p>Blocks are allocated at {@code write_begin}; the namespace and the inodes reach the disk at
+ * {@code sync_fs} (every directory rewritten from the VFS's entries), at unmount, and an inode at
+ * its {@code fsync}. Everything here runs under this object's monitor.
+ */
+@API(status = INTERNAL, since = "0.1.0")
+public final class Ext4Sb implements AddressSpaceOperations {
+  private static final byte[] ZEROES = new byte[Page.PAGE_SIZE];
+
+  /** One on-disk inode in use ({@code struct ext4_inode_info}). */
+  static final class DInode {
+    final long ino;
+    final Inode vfs;
+    final int[] direct = new int[NDIR];
+    int indirectBlk;
+    int[] indirect; // loaded or made with indirectBlk
+    boolean indirectDirty;
+    boolean onDisk; // reachable from the root on disk (ext4_sync_parent() not needed)
+
+    DInode(long ino, Inode vfs) {
+      this.ino = ino;
+      this.vfs = vfs;
+    }
+  }
+
+  private final Geometry geo;
+  private final MetaIo io;
+  private final String dev;
+  private final byte[][] blockBitmap;
+  private final byte[][] inodeBitmap;
+  private final byte[][] table; // table block (g * tableBlocks + i)
+  private final BitSet dirty = new BitSet(); // fixed metadata blocks to write
+  private final IdentityHashMap<Inode, DInode> byVfs = new IdentityHashMap<>();
+  private long goal;
+  private SuperBlock sb;
+  private Buffers buffers;
+
+  /** {@code ext4_get_block()}: maps, and with {@code create} allocates, one file block. */
+  public final GetBlock getBlock = this::getBlock;
+
+  private Ext4Sb(Geometry geo, MetaIo io, String dev) {
+    this.geo = geo;
+    this.io = io;
+    this.dev = dev;
+    int n = geo.groups();
+    blockBitmap = new byte[n][];
+    inodeBitmap = new byte[n][];
+    table = new byte[n * geo.tableBlocks()][];
+  }
+
+  /**
+   * {@code mkfs.ext4}: writes the groups' bitmaps, zeroed tables, the root directory and the
+   * superblock, then flushes.
+   */
+  public static void mkfs(MetaIo io, Geometry geo, String dev) {
+    Ext4Sb fs = new Ext4Sb(geo, io, dev);
+    for (int g = 0; g < geo.groups(); g++) {
+      fs.blockBitmap[g] = new byte[BLOCK];
+      fs.inodeBitmap[g] = new byte[BLOCK];
+      for (long b = geo.groupStart(g); b < geo.dataStart(g); b++) {
+        setBit(fs.blockBitmap[g], b - geo.groupStart(g), true);
+      }
+      for (long b = geo.groupEnd(g); b < geo.groupStart(g) + geo.blocksPerGroup(); b++) {
+        setBit(fs.blockBitmap[g], b - geo.groupStart(g), true); // ext4_mark_bitmap_end()
+      }
+      for (int i = geo.inodesPerGroup(); i < BLOCK * 8; i++) {
+        setBit(fs.inodeBitmap[g], i, true);
+      }
+      for (int t = 0; t < geo.tableBlocks(); t++) {
+        fs.table[g * geo.tableBlocks() + t] = new byte[BLOCK];
+      }
+    }
+    for (long ino = 1; ino < FIRST_INO; ino++) {
+      setBit(fs.inodeBitmap[0], ino - 1, true); // reserved inodes, the root among them
+    }
+    int rootBlk = fs.allocBlock();
+    byte[] dir = new byte[BLOCK];
+    byte[] dot = {'.'};
+    putDirent(dir, 0, ROOT_INO, direntLen(1), dot, FT_DIR);
+    putDirent(dir, direntLen(1), ROOT_INO, BLOCK - direntLen(1), new byte[] {'.', '.'}, FT_DIR);
+    io.write(rootBlk, dir, 0);
+    ByteBuffer r = le(fs.table[(int) fs.tableIndex(ROOT_INO)]);
+    int off = Geometry.inodeOffset(ROOT_INO);
+    long now = System.currentTimeMillis() / 1000;
+    r.putShort(off + I_MODE, (short) (Inode.S_IFDIR | 0755)).putShort(off + I_LINKS, (short) 2);
+    r.putInt(off + I_SIZE_LO, BLOCK).putInt(off + I_BLOCK, rootBlk);
+    r.putInt(off + I_ATIME, (int) now).putInt(off + I_CTIME, (int) now);
+    r.putInt(off + I_MTIME, (int) now);
+    fs.writeAllMeta();
+    io.flush();
+  }
+
+  /**
+   * {@code ext4_fill_super()}: reads the superblock, descriptors, bitmaps and tables, then the
+   * directory tree from the root into {@code sb}'s inodes.
+   *
+   * @throws KernelException {@code EINVAL}/{@code EUCLEAN} from the superblock, {@code EUCLEAN} for
+   *     a bad group descriptor or root inode, {@code EIO}
+   */
+  public static Ext4Sb load(MetaIo io, Geometry geo, String dev) {
+    Ext4Sb fs = new Ext4Sb(geo, io, dev);
+    ByteBuffer gdt = le(io.read(1));
+    for (int g = 0; g < geo.groups(); g++) {
+      int o = g * GD_SIZE;
+      if ((gdt.getInt(o) & 0xffffffffL) != geo.blockBitmap(g)
+          || (gdt.getInt(o + 4) & 0xffffffffL) != geo.inodeBitmap(g)
+          || (gdt.getInt(o + 8) & 0xffffffffL) != geo.inodeTable(g)) {
+        throw new KernelException(
+            Errno.EUCLEAN, "ext4: " + dev + ": group descriptor " + g + " is corrupt");
+      }
+      fs.blockBitmap[g] = io.read(geo.blockBitmap(g));
+      fs.inodeBitmap[g] = io.read(geo.inodeBitmap(g));
+      for (int t = 0; t < geo.tableBlocks(); t++) {
+        fs.table[g * geo.tableBlocks() + t] = io.read(geo.inodeTable(g) + t);
+      }
+    }
+    return fs;
+  }
+
+  /** Binds the mounted superblock and reads the tree from the root into it. */
+  public void attach(SuperBlock sb, Buffers buffers) {
+    this.sb = sb;
+    this.buffers = buffers;
+    synchronized (this) {
+      if (!inodeInUse(ROOT_INO) || (mode(ROOT_INO) & Inode.S_IFMT) != Inode.S_IFDIR) {
+        throw new KernelException(Errno.EUCLEAN, "ext4: " + dev + ": root inode is corrupt");
+      }
+      Inode root = sb.newInode(Inode.S_IFDIR | (mode(ROOT_INO) & 07777));
+      sb.setRoot(root);
+      DInode rd = loadInode(ROOT_INO, root);
+      ArrayDeque<DInode> dirs = new ArrayDeque<>();
+      dirs.add(rd);
+      IdentityHashMap<Inode, Boolean> seen = new IdentityHashMap<>();
+      seen.put(root, true);
+      while (!dirs.isEmpty()) {
+        DInode d = dirs.poll();
+        for (Dirent e : readDir(d)) {
+          if (e.ino() == 0 || e.name().equals(".") || e.name().equals("..")) {
+            continue;
+          }
+          if (e.ino() > geo.inodes() || !inodeInUse(e.ino()) || links(e.ino()) == 0) {
+            continue; // ext4_lookup() would say EFSCORRUPTED; fsck reports it
+          }
+          DInode c = byIno(e.ino());
+          int m = mode(e.ino());
+          boolean isDir = (m & Inode.S_IFMT) == Inode.S_IFDIR;
+          if (c == null) {
+            Inode v = sb.newInode((isDir ? Inode.S_IFDIR : Inode.S_IFREG) | (m & 07777));
+            c = loadInode(e.ino(), v);
+            if (!isDir) {
+              v.setSize(Math.min(size(e.ino()), MAX_BYTES));
+            }
+          } else if (isDir || seen.containsKey(c.vfs)) {
+            continue; // a directory has one name
+          }
+          d.vfs.addEntry(e.name(), c.vfs);
+          if (isDir) {
+            seen.put(c.vfs, true);
+            dirs.add(c);
+          }
+        }
+      }
+    }
+  }
+
+  private DInode byIno(long ino) {
+    for (DInode d : byVfs.values()) { // mount time only
+      if (d.ino == ino) {
+        return d;
+      }
+    }
+    return null;
+  }
+
+  private DInode loadInode(long ino, Inode vfs) {
+    DInode d = new DInode(ino, vfs);
+    ByteBuffer b = le(table[(int) tableIndex(ino)]);
+    int off = Geometry.inodeOffset(ino);
+    for (int i = 0; i < NDIR; i++) {
+      d.direct[i] = b.getInt(off + I_BLOCK + 4 * i);
+    }
+    d.indirectBlk = b.getInt(off + I_BLOCK + 4 * NDIR);
+    if (d.indirectBlk != 0) {
+      ByteBuffer ib = le(io.read(d.indirectBlk));
+      d.indirect = new int[PER_INDIRECT];
+      for (int i = 0; i < PER_INDIRECT; i++) {
+        d.indirect[i] = ib.getInt(4 * i);
+      }
+    }
+    d.onDisk = true;
+    byVfs.put(vfs, d);
+    return d;
+  }
+
+  private List<Dirent> readDir(DInode d) {
+    List<Dirent> out = new ArrayList<>();
+    long blocks = (size(d.ino) + BLOCK - 1) / BLOCK;
+    for (long i = 0; i < blocks; i++) {
+      int b = blockAt(d, i);
+      if (b == 0) {
+        continue;
+      }
+      byte[] blk = io.read(b);
+      for (int off = 0; off < BLOCK; ) {
+        Dirent e = dirent(blk, off);
+        if (e == null) {
+          break; // ext4_check_dir_entry() failed: the rest of the block is skipped
+        }
+        out.add(e);
+        off += e.recLen();
+      }
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- inode table fields
+
+  private long tableIndex(long ino) {
+    int g = (int) ((ino - 1) / geo.inodesPerGroup());
+    return (long) g * geo.tableBlocks() + (geo.inodeBlock(ino) - geo.inodeTable(g));
+  }
+
+  private boolean inodeInUse(long ino) {
+    int g = (int) ((ino - 1) / geo.inodesPerGroup());
+    return testBit(inodeBitmap[g], (ino - 1) % geo.inodesPerGroup());
+  }
+
+  private int mode(long ino) {
+    return le(table[(int) tableIndex(ino)]).getShort(Geometry.inodeOffset(ino) + I_MODE) & 0xffff;
+  }
+
+  private int links(long ino) {
+    return le(table[(int) tableIndex(ino)]).getShort(Geometry.inodeOffset(ino) + I_LINKS) & 0xffff;
+  }
+
+  private long size(long ino) {
+    ByteBuffer b = le(table[(int) tableIndex(ino)]);
+    int off = Geometry.inodeOffset(ino);
+    return (b.getInt(off + I_SIZE_LO) & 0xffffffffL) | ((long) b.getInt(off + I_SIZE_HIGH) << 32);
+  }
+
+  // ---------------------------------------------------------------- allocation
+
+  /** {@code ext4_new_inode()}: the lowest free inode, or -1. */
+  private long allocInode() {
+    for (int g = 0; g < geo.groups(); g++) {
+      for (int i = 0; i < geo.inodesPerGroup(); i++) {
+        if (!testBit(inodeBitmap[g], i)) {
+          setBit(inodeBitmap[g], i, true);
+          dirty.set((int) geo.inodeBitmap(g));
+          return (long) g * geo.inodesPerGroup() + i + 1;
+        }
+      }
+    }
+    return -1;
+  }
+
+  /** {@code ext4_new_meta_blocks()}: a free block from the last one allocated on, or 0. */
+  private int allocBlock() {
+    long total = geo.blocks();
+    for (long n = 0; n < total; n++) {
+      long b = (goal + n) % total;
+      int g = (int) (b / geo.blocksPerGroup());
+      long bit = b - geo.groupStart(g);
+      if (!testBit(blockBitmap[g], bit)) {
+        setBit(blockBitmap[g], bit, true);
+        dirty.set((int) geo.blockBitmap(g));
+        goal = b + 1;
+        return (int) b;
+      }
+    }
+    return 0;
+  }
+
+  private void freeBlock(long b) {
+    if (b <= 0 || b >= geo.blocks()) {
+      return;
+    }
+    int g = (int) (b / geo.blocksPerGroup());
+    setBit(blockBitmap[g], b - geo.groupStart(g), false);
+    dirty.set((int) geo.blockBitmap(g));
+  }
+
+  /**
+   * {@code ext4_evict_inode()} of inodes the VFS has evicted: their blocks and on-disk inode are
+   * free again.
+   *
+   * @return whether anything was freed
+   */
+  private boolean reapEvicted() {
+    boolean freed = false;
+    for (DInode d : List.copyOf(byVfs.values())) {
+      if (!d.vfs.evicted()) {
+        continue;
+      }
+      byVfs.remove(d.vfs);
+      for (int b : d.direct) {
+        freeBlock(b);
+      }
+      if (d.indirect != null) {
+        for (int b : d.indirect) {
+          freeBlock(b);
+        }
+        freeBlock(d.indirectBlk);
+      }
+      ByteBuffer t = le(table[(int) tableIndex(d.ino)]);
+      int off = Geometry.inodeOffset(d.ino);
+      t.putShort(off + I_LINKS, (short) 0);
+      t.putInt(off + I_DTIME, (int) (System.currentTimeMillis() / 1000));
+      dirty.set((int) geo.inodeBlock(d.ino));
+      int g = (int) ((d.ino - 1) / geo.inodesPerGroup());
+      setBit(inodeBitmap[g], (d.ino - 1) % geo.inodesPerGroup(), false);
+      dirty.set((int) geo.inodeBitmap(g));
+      freed = true;
+    }
+    return freed;
+  }
+
+  private DInode dinode(Inode inode, boolean create) {
+    DInode d = byVfs.get(inode);
+    if (d == null && create) {
+      long ino = allocInode();
+      if (ino < 0 && reapEvicted()) {
+        ino = allocInode();
+      }
+      if (ino < 0) {
+        throw new KernelException(Errno.ENOSPC, "ext4: no free inode on " + dev);
+      }
+      d = new DInode(ino, inode);
+      byVfs.put(inode, d);
+    }
+    return d;
+  }
+
+  private static int blockAt(DInode d, long iblock) {
+    if (iblock < NDIR) {
+      return d.direct[(int) iblock];
+    }
+    return d.indirect == null ? 0 : d.indirect[(int) (iblock - NDIR)];
+  }
+
+  private synchronized int getBlock(Inode inode, long iblock, BufferHead bh, boolean create) {
+    if (iblock >= NDIR + PER_INDIRECT) {
+      return create ? -Errno.EFBIG.number() : 0;
+    }
+    DInode d;
+    try {
+      d = dinode(inode, create);
+    } catch (KernelException e) {
+      return -e.errno().number();
+    }
+    if (d == null) {
+      return 0; // never written: a hole
+    }
+    int b = blockAt(d, iblock);
+    if (b == 0 && create) {
+      if (iblock >= NDIR && d.indirect == null) {
+        int ib = allocOrReap();
+        if (ib == 0) {
+          return -Errno.ENOSPC.number();
+        }
+        d.indirectBlk = ib;
+        d.indirect = new int[PER_INDIRECT];
+        d.indirectDirty = true;
+      }
+      b = allocOrReap();
+      if (b == 0) {
+        return -Errno.ENOSPC.number();
+      }
+      if (iblock < NDIR) {
+        d.direct[(int) iblock] = b;
+      } else {
+        d.indirect[(int) (iblock - NDIR)] = b;
+        d.indirectDirty = true;
+      }
+      bh.set(BufferHead.BH_NEW);
+    }
+    if (b != 0) {
+      bh.mapBh(b);
+    }
+    return 0;
+  }
+
+  private int allocOrReap() {
+    int b = allocBlock();
+    if (b == 0 && reapEvicted()) {
+      b = allocBlock();
+    }
+    return b;
+  }
+
+  // ---------------------------------------------------------------- address_space_operations
+
+  /** {@code ext4_write_begin()}'s {@code __block_write_begin(..., ext4_get_block)}. */
+  public void writeBegin(Inode inode, long pfn, long pos, int len) {
+    buffers.blockPrepareWrite(inode.mapping(), pfn, pos, len, getBlock);
+  }
+
+  @Override
+  public int readFolio(AddressSpace mapping, long pfn) {
+    return buffers.blockReadFullFolio(mapping, pfn, getBlock);
+  }
+
+  /**
+   * {@code ext4_writepages()} per folio: {@code block_write_full_folio()}, which zeroes the part of
+   * the folio past {@code i_size} first so stale bytes never reach the disk.
+   */
+  @Override
+  public int writeFolio(AddressSpace mapping, long pfn) {
+    Inode inode = sb.host(mapping);
+    if (inode != null) {
+      long start = mapping.physicalMemory().memmap().index(pfn) << Page.PAGE_SHIFT;
+      long size = inode.size();
+      int fsize = mapping.folioSize(pfn);
+      if (size > start && size < start + fsize) {
+        int off = (int) (size - start);
+        mapping.physicalMemory().ram().write(pfn, off, ZEROES, 0, fsize - off);
+      }
+    }
+    return buffers.blockWriteFullFolio(mapping, pfn, getBlock);
+  }
+
+  @Override
+  public boolean dirtyFolio(AddressSpace mapping, long pfn) {
+    return buffers.blockDirtyFolio(mapping, pfn);
+  }
+
+  @Override
+  public void invalidateFolio(AddressSpace mapping, long pfn, int offset, int length) {
+    buffers.blockInvalidateFolio(mapping, pfn, offset, length);
+  }
+
+  // ---------------------------------------------------------------- writing metadata
+
+  /**
+   * {@code ext4_fsync_nojournal()} after the data: the indirect block and the inode's table block
+   * with {@code REQ_PREFLUSH|REQ_FUA}; an inode not yet reachable on disk syncs the namespace first
+   * ({@code ext4_sync_parent()}).
+   */
+  public synchronized void fsyncInode(Inode inode) {
+    DInode d = byVfs.get(inode);
+    if (d == null || !d.onDisk) {
+      syncMeta();
+      d = byVfs.get(inode);
+      if (d == null) {
+        io.flush();
+        return;
+      }
+    }
+    writeBitmapsAndIndirects();
+    encodeInode(d);
+    int t = (int) geo.inodeBlock(d.ino);
+    io.write(t, table[(int) tableIndex(d.ino)], Bio.REQ_PREFLUSH | Bio.REQ_FUA);
+    dirty.clear(t);
+  }
+
+  /** {@code ext4_sync_fs()}: the namespace, inodes, bitmaps, descriptors and superblock; flush. */
+  public synchronized void syncFs() {
+    syncMeta();
+    io.flush();
+  }
+
+  private void syncMeta() {
+    reapEvicted();
+    ArrayDeque<Inode> dirs = new ArrayDeque<>();
+    dirs.add(sb.root());
+    while (!dirs.isEmpty()) {
+      Inode dir = dirs.poll();
+      DInode dd = byVfs.get(dir);
+      writeDir(dd, dir);
+      for (String name : dir.names()) {
+        Inode c = dir.lookup(name);
+        if (c != null && c.isDir()) {
+          dirs.add(c);
+        }
+      }
+    }
+    for (DInode d : byVfs.values()) {
+      encodeInode(d);
+    }
+    writeBitmapsAndIndirects();
+    writeAllMeta();
+  }
+
+  /** Rewrites {@code dir}'s blocks from the VFS's entries (linear, ".", ".." first). */
+  private void writeDir(DInode dd, Inode dir) {
+    List<byte[]> blocks = new ArrayList<>();
+    byte[] cur = new byte[BLOCK];
+    int off = 0;
+    int lastOff = -1;
+    List<Object[]> ents = new ArrayList<>();
+    ents.add(new Object[] {".", dd.ino, FT_DIR});
+    ents.add(new Object[] {"..", byVfs.get(dir.parent()).ino, FT_DIR});
+    for (String name : dir.names()) {
+      Inode c = dir.lookup(name);
+      if (c == null) {
+        continue;
+      }
+      DInode cd = dinode(c, true);
+      cd.onDisk = true;
+      ents.add(new Object[] {name, cd.ino, c.isDir() ? FT_DIR : FT_REG});
+    }
+    for (Object[] e : ents) {
+      byte[] name = ((String) e[0]).getBytes(StandardCharsets.UTF_8);
+      int len = direntLen(name.length);
+      if (off + len > BLOCK) {
+        fixLast(cur, lastOff);
+        blocks.add(cur);
+        cur = new byte[BLOCK];
+        off = 0;
+      }
+      putDirent(cur, off, (Long) e[1], len, name, (Integer) e[2]);
+      lastOff = off;
+      off += len;
+    }
+    fixLast(cur, lastOff);
+    blocks.add(cur);
+    if (blocks.size() > NDIR) {
+      throw new KernelException(Errno.ENOSPC, "ext4: directory too large for " + NDIR + " blocks");
+    }
+    for (int i = 0; i < NDIR; i++) {
+      if (i < blocks.size()) {
+        if (dd.direct[i] == 0) {
+          int b = allocOrReap();
+          if (b == 0) {
+            throw new KernelException(Errno.ENOSPC, "ext4: no block for a directory on " + dev);
+          }
+          dd.direct[i] = b;
+        }
+        io.write(dd.direct[i], blocks.get(i), 0);
+      } else if (dd.direct[i] != 0) {
+        freeBlock(dd.direct[i]);
+        dd.direct[i] = 0;
+      }
+    }
+    dd.onDisk = true;
+  }
+
+  private static void fixLast(byte[] blk, int lastOff) {
+    le(blk).putShort(lastOff + 4, (short) (BLOCK - lastOff)); // the last entry spans the block
+  }
+
+  private void encodeInode(DInode d) {
+    byte[] t = table[(int) tableIndex(d.ino)];
+    int off = Geometry.inodeOffset(d.ino);
+    byte[] before = java.util.Arrays.copyOfRange(t, off, off + INODE_SIZE);
+    ByteBuffer b = le(t);
+    Inode v = d.vfs;
+    long size = v.isDir() ? (long) dirBlocks(d) * BLOCK : v.size();
+    int links = v == sb.root() ? v.nlink() + 2 : v.nlink(); // the VFS counts no "." or ".." of /
+    b.putShort(off + I_MODE, (short) v.mode()).putShort(off + I_LINKS, (short) links);
+    b.putInt(off + I_SIZE_LO, (int) size).putInt(off + I_SIZE_HIGH, (int) (size >>> 32));
+    b.putInt(off + I_ATIME, (int) (v.atime() / 1_000_000_000L));
+    b.putInt(off + I_CTIME, (int) (v.ctime() / 1_000_000_000L));
+    b.putInt(off + I_MTIME, (int) (v.mtime() / 1_000_000_000L));
+    b.putInt(off + I_DTIME, 0);
+    for (int i = 0; i < NDIR; i++) {
+      b.putInt(off + I_BLOCK + 4 * i, d.direct[i]);
+    }
+    b.putInt(off + I_BLOCK + 4 * NDIR, d.indirectBlk);
+    if (!java.util.Arrays.equals(before, 0, INODE_SIZE, t, off, off + INODE_SIZE)) {
+      dirty.set((int) geo.inodeBlock(d.ino));
+    }
+  }
+
+  private static int dirBlocks(DInode d) {
+    int n = 0;
+    while (n < NDIR && d.direct[n] != 0) {
+      n++;
+    }
+    return n;
+  }
+
+  private void writeBitmapsAndIndirects() {
+    for (DInode d : byVfs.values()) {
+      if (d.indirectDirty) {
+        ByteBuffer ib = le(new byte[BLOCK]);
+        for (int i = 0; i < PER_INDIRECT; i++) {
+          ib.putInt(4 * i, d.indirect[i]);
+        }
+        io.write(d.indirectBlk, ib.array(), 0);
+        d.indirectDirty = false;
+      }
+    }
+    for (int g = 0; g < geo.groups(); g++) {
+      writeIfDirty(geo.blockBitmap(g), blockBitmap[g]);
+      writeIfDirty(geo.inodeBitmap(g), inodeBitmap[g]);
+    }
+  }
+
+  private void writeIfDirty(long blk, byte[] data) {
+    if (dirty.get((int) blk)) {
+      io.write(blk, data, 0);
+      dirty.clear((int) blk);
+    }
+  }
+
+  /** Every dirty table block and bitmap, then the descriptors and the superblock. */
+  private void writeAllMeta() {
+    long freeBlocks = 0;
+    long freeInodes = 0;
+    ByteBuffer gdt = le(new byte[BLOCK]);
+    for (int g = 0; g < geo.groups(); g++) {
+      int fb = 0;
+      for (long b = geo.groupStart(g); b < geo.groupEnd(g); b++) {
+        fb += testBit(blockBitmap[g], b - geo.groupStart(g)) ? 0 : 1;
+      }
+      int fi = 0;
+      for (int i = 0; i < geo.inodesPerGroup(); i++) {
+        fi += testBit(inodeBitmap[g], i) ? 0 : 1;
+      }
+      freeBlocks += fb;
+      freeInodes += fi;
+      int o = g * GD_SIZE;
+      gdt.putInt(o, (int) geo.blockBitmap(g)).putInt(o + 4, (int) geo.inodeBitmap(g));
+      gdt.putInt(o + 8, (int) geo.inodeTable(g)).putInt(o + 12, fb).putInt(o + 16, fi);
+      writeIfDirty(geo.blockBitmap(g), blockBitmap[g]);
+      writeIfDirty(geo.inodeBitmap(g), inodeBitmap[g]);
+      for (int t = 0; t < geo.tableBlocks(); t++) {
+        writeIfDirty(geo.inodeTable(g) + t, table[g * geo.tableBlocks() + t]);
+      }
+    }
+    if (sb == null) { // mkfs: every block once
+      for (int g = 0; g < geo.groups(); g++) {
+        io.write(geo.blockBitmap(g), blockBitmap[g], 0);
+        io.write(geo.inodeBitmap(g), inodeBitmap[g], 0);
+        for (int t = 0; t < geo.tableBlocks(); t++) {
+          io.write(geo.inodeTable(g) + t, table[g * geo.tableBlocks() + t], 0);
+        }
+      }
+    }
+    io.write(1, gdt.array(), 0);
+    io.write(0, encodeSuper(geo, freeBlocks, freeInodes), 0);
+  }
+}

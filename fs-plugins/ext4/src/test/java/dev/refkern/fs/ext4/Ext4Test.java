@@ -1,0 +1,379 @@
+package dev.refkern.fs.ext4;
+
+import static dev.refkern.fs.Fcntl.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.refkern.block.DiskOptions;
+import dev.refkern.block.FileDisk;
+import dev.refkern.fs.FileSystems;
+import dev.refkern.fs.Vfs;
+import dev.refkern.mm.BootParams;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.vm.Task;
+import dev.refkern.mm.vm.VirtualMemory;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.zip.CRC32C;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * ext4 on a FileDisk image: the tree and data across kernels, unlink and rename across remounts,
+ * ENOSPC, fsck of corrupted images, superblock validation, and a clean kernel (no pins, no leaked
+ * pages) after each.
+ */
+class Ext4Test {
+  private static final long SECTORS = (4 << 20) / 512; // a 4 MiB image, 1024 blocks
+  private static final int BLOCK = 4096;
+  private static final long TABLE = 4; // group 0: superblock, descriptors, 2 bitmaps, then this
+
+  @TempDir Path dir;
+  private final List<Machine> machines = new ArrayList<>();
+
+  /** One booted kernel with a VFS and the image as {@code /dev/sda}. */
+  private final class Machine {
+    final VirtualMemory vm;
+    final PhysicalMemory mem;
+    final long freeAtStart;
+    final FileDisk disk;
+    final Vfs vfs;
+    final Task task;
+    final long buf;
+    boolean down;
+
+    Machine(boolean create, long sectors) {
+      vm =
+          VirtualMemory.boot(
+              BootParams.parse("mem=64M"), dir.resolve("k" + machines.size()), false);
+      mem = vm.physicalMemory();
+      freeAtStart = free();
+      disk =
+          create
+              ? FileDisk.create(mem, image(), sectors, DiskOptions.defaults())
+              : FileDisk.open(mem, image(), DiskOptions.defaults());
+      vfs = new Vfs(vm, FileSystems.standard(), "tmpfs", "");
+      vfs.mkdir("/mnt", 0755);
+      vfs.registerBlockDevice("/dev/sda", disk);
+      task = vm.createTask("t");
+      buf = task.mmapAnon(1 << 20);
+      machines.add(this);
+    }
+
+    Machine(boolean create) {
+      this(create, SECTORS);
+    }
+
+    long free() {
+      vm.lru().lruAddDrainAll();
+      return mem.allocator().nrFreePages();
+    }
+
+    /** Creates {@code path} with {@code data}, fsyncs and closes it. */
+    void put(String path, byte[] data) {
+      int fd = vfs.open(task, path, O_RDWR | O_CREAT, 0640);
+      assertEquals(data.length, write(fd, data, 0));
+      vfs.fsync(task, fd);
+      vfs.close(task, fd);
+    }
+
+    long write(int fd, byte[] data, long off) {
+      task.store(buf, data, 0, data.length);
+      return vfs.pwrite(task, fd, buf, data.length, off);
+    }
+
+    byte[] read(String path) {
+      int fd = vfs.open(task, path, O_RDONLY, 0);
+      int len = (int) vfs.fstat(task, fd).size();
+      long n = vfs.pread(task, fd, buf, len, 0);
+      byte[] b = new byte[(int) n];
+      task.load(buf, b, 0, b.length);
+      vfs.close(task, fd);
+      return b;
+    }
+
+    void shutdown() {
+      if (down) {
+        return;
+      }
+      down = true;
+      vfs.shutdown();
+      task.exit();
+      disk.close();
+      List<String> pins = mem.debugVm().checkNoPinsHeld();
+      long free = free();
+      mem.close();
+      assertTrue(pins.isEmpty(), pins.toString());
+      assertEquals(freeAtStart, free, "pages leaked");
+    }
+  }
+
+  private Path image() {
+    return dir.resolve("ext4.img");
+  }
+
+  @AfterEach
+  void cleanKernels() {
+    for (Machine m : machines) {
+      m.shutdown();
+    }
+  }
+
+  private static void assertErrno(Errno e, Executable call) {
+    KernelException ex = assertThrows(KernelException.class, call);
+    assertEquals(e, ex.errno(), ex.getMessage());
+  }
+
+  private static byte[] pattern(int len, int seed) {
+    byte[] b = new byte[len];
+    for (int i = 0; i < len; i++) {
+      b[i] = (byte) (i * 7 + seed);
+    }
+    return b;
+  }
+
+  private List<String> fsck() {
+    return new Ext4().check(image().toString());
+  }
+
+  private void poke(long off, byte[] bytes) throws IOException {
+    try (FileChannel ch = FileChannel.open(image(), StandardOpenOption.WRITE)) {
+      ch.write(ByteBuffer.wrap(bytes), off);
+    }
+  }
+
+  private ByteBuffer peek(long off, int len) throws IOException {
+    try (FileChannel ch = FileChannel.open(image(), StandardOpenOption.READ)) {
+      ByteBuffer b = ByteBuffer.allocate(len).order(ByteOrder.LITTLE_ENDIAN);
+      ch.read(b, off);
+      return b.flip();
+    }
+  }
+
+  @Test
+  void treeAndDataPersistAcrossKernels() {
+    Machine a = new Machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.vfs.mkdir("/mnt/d", 0755);
+    a.vfs.mkdir("/mnt/d/e", 0700);
+    byte[] top = pattern(10_000, 1);
+    byte[] big = pattern(20 * BLOCK + 123, 2); // past the 12 direct blocks: an indirect block
+    byte[] small = pattern(5, 3);
+    a.put("/mnt/top", top);
+    a.put("/mnt/d/big", big);
+    a.put("/mnt/d/e/small", small);
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    assertEquals(List.of(), fsck());
+
+    Machine b = new Machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertEquals(List.of("d", "top"), b.vfs.readdir("/mnt"));
+    assertEquals(List.of("big", "e"), b.vfs.readdir("/mnt/d"));
+    assertEquals(List.of("small"), b.vfs.readdir("/mnt/d/e"));
+    assertArrayEquals(top, b.read("/mnt/top"));
+    assertArrayEquals(big, b.read("/mnt/d/big"));
+    assertArrayEquals(small, b.read("/mnt/d/e/small"));
+    assertEquals(0700, b.vfs.stat("/mnt/d/e").mode() & 07777);
+    assertEquals(0640, b.vfs.stat("/mnt/top").mode() & 07777);
+    assertEquals(3, b.vfs.stat("/mnt/d").nlink(), "itself, '.', and e's '..'");
+    b.vfs.umount("/mnt");
+    b.shutdown();
+    assertEquals(List.of(), fsck());
+  }
+
+  @Test
+  void fsyncAloneMakesANewFileAndItsNameDurable() {
+    Machine a = new Machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.vfs.mkdir("/mnt/d", 0755);
+    byte[] data = pattern(3 * BLOCK + 7, 4);
+    a.put("/mnt/d/f", data);
+    a.disk.powerCut(); // no umount: only what fsync made durable
+    a.shutdown();
+
+    Machine b = new Machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertArrayEquals(data, b.read("/mnt/d/f"));
+  }
+
+  @Test
+  void unlinkRenameAndRmdirSurviveRemountAndFreeTheirBlocks() {
+    Machine a = new Machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.vfs.mkdir("/mnt/d", 0755);
+    a.vfs.mkdir("/mnt/gone", 0755);
+    a.put("/mnt/keep", pattern(BLOCK, 5));
+    a.put("/mnt/drop", pattern(2 * BLOCK, 6));
+    a.put("/mnt/old", pattern(100, 7));
+    a.vfs.sync();
+    a.vfs.unlink("/mnt/drop");
+    a.vfs.rename("/mnt/old", "/mnt/d/new");
+    a.vfs.rmdir("/mnt/gone");
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    assertEquals(List.of(), fsck(), "freed blocks and inodes are free in the bitmaps");
+
+    Machine b = new Machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertEquals(List.of("d", "keep"), b.vfs.readdir("/mnt"));
+    assertEquals(List.of("new"), b.vfs.readdir("/mnt/d"));
+    assertArrayEquals(pattern(100, 7), b.read("/mnt/d/new"));
+    assertArrayEquals(pattern(BLOCK, 5), b.read("/mnt/keep"));
+  }
+
+  @Test
+  void enospcOnAFullFilesystemKeepsEarlierData() {
+    // 64 blocks: 5 of metadata, 1 for the root directory, 58 for data
+    Machine a = new Machine(true, 64 * BLOCK / 512);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs,blocks_per_group=64,inodes_per_group=16");
+    byte[] first = pattern(10 * BLOCK, 8);
+    a.put("/mnt/first", first);
+    int fd = a.vfs.open(a.task, "/mnt/fill", O_RDWR | O_CREAT, 0600);
+    byte[] more = pattern(60 * BLOCK, 9);
+    long n = a.write(fd, more, 0);
+    assertTrue(n > 0 && n < more.length, "a short write up to the last free block: " + n);
+    assertErrno(Errno.ENOSPC, () -> a.write(fd, pattern(BLOCK, 10), n));
+    a.vfs.fsync(a.task, fd);
+    a.vfs.close(a.task, fd);
+    assertArrayEquals(first, a.read("/mnt/first"));
+    a.vfs.unlink("/mnt/fill");
+    a.put("/mnt/again", pattern(BLOCK, 11)); // the unlinked file's blocks are free again
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    assertEquals(List.of(), fsck());
+
+    Machine b = new Machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertArrayEquals(first, b.read("/mnt/first"));
+    assertArrayEquals(pattern(BLOCK, 11), b.read("/mnt/again"));
+  }
+
+  @Test
+  void aPartialOverwriteOfAnUncachedBlockKeepsTheRestOfIt() {
+    Machine a = new Machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    byte[] data = pattern(2 * BLOCK, 12);
+    a.put("/mnt/f", data);
+    a.vfs.umount("/mnt");
+    a.shutdown();
+
+    Machine b = new Machine(false); // nothing cached: write_begin reads the block around
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    int fd = b.vfs.open(b.task, "/mnt/f", O_RDWR, 0);
+    assertEquals(10, b.write(fd, pattern(10, 99), BLOCK + 100));
+    b.vfs.fsync(b.task, fd);
+    b.vfs.close(b.task, fd);
+    System.arraycopy(pattern(10, 99), 0, data, BLOCK + 100, 10);
+    assertArrayEquals(data, b.read("/mnt/f"));
+  }
+
+  @Test
+  void writesPastTheIndirectBlockAreEfbig() {
+    Machine a = new Machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    int fd = a.vfs.open(a.task, "/mnt/f", O_RDWR | O_CREAT, 0600);
+    assertErrno(Errno.EFBIG, () -> a.write(fd, pattern(10, 1), (12 + 1024) * (long) BLOCK));
+    assertEquals(1, a.write(fd, pattern(1, 1), (12 + 1024) * (long) BLOCK - 1));
+    a.vfs.close(a.task, fd);
+  }
+
+  /** Two files of one block each, inodes 11 and 12, then unmounted. */
+  private void twoFiles() {
+    Machine a = new Machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.put("/mnt/a", pattern(100, 1));
+    a.put("/mnt/b", pattern(100, 2));
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    assertEquals(List.of(), fsck());
+  }
+
+  private long blockOf(long ino) throws IOException {
+    return peek(TABLE * BLOCK + (ino - 1) * 256 + 0x28, 4).getInt();
+  }
+
+  @Test
+  void checkFindsABlockFreeInTheBitmap() throws IOException {
+    twoFiles();
+    long blk = blockOf(11);
+    ByteBuffer bm = peek(2 * BLOCK + blk / 8, 1);
+    poke(2 * BLOCK + blk / 8, new byte[] {(byte) (bm.get() & ~(1 << (blk % 8)))});
+    List<String> problems = fsck();
+    assertTrue(
+        problems.contains("block " + blk + " of inode 11 is free in the block bitmap"),
+        problems.toString());
+  }
+
+  @Test
+  void checkFindsABlockOwnedTwice() throws IOException {
+    twoFiles();
+    long blk = blockOf(11);
+    ByteBuffer p = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, (int) blk);
+    poke(TABLE * BLOCK + (12 - 1) * 256 + 0x28, p.array());
+    List<String> problems = fsck();
+    assertTrue(
+        problems.contains("block " + blk + " owned by inodes 11 and 12"), problems.toString());
+  }
+
+  @Test
+  void checkFindsAnEntryOfAFreeInode() throws IOException {
+    twoFiles();
+    ByteBuffer bm = peek(3 * BLOCK + 1, 1); // inode 12 is bit 11
+    poke(3 * BLOCK + 1, new byte[] {(byte) (bm.get() & ~(1 << 3))});
+    List<String> problems = fsck();
+    assertTrue(
+        problems.contains("directory 2: entry 'b' points at free inode 12"), problems.toString());
+  }
+
+  @Test
+  void mountWithoutTheMagicIsEinval() throws IOException {
+    twoFiles();
+    poke(0x38, new byte[] {0, 0});
+    Machine b = new Machine(false);
+    KernelException e =
+        assertThrows(KernelException.class, () -> b.vfs.mount("ext4", "/dev/sda", "/mnt", ""));
+    assertEquals(Errno.EINVAL, e.errno());
+    assertTrue(e.getMessage().contains("VFS: Can't find ext4 filesystem"), e.getMessage());
+  }
+
+  @Test
+  void mountWithABadSuperblockChecksumIsEuclean() throws IOException {
+    twoFiles();
+    poke(0x100, new byte[] {42});
+    Machine b = new Machine(false);
+    assertErrno(Errno.EUCLEAN, () -> b.vfs.mount("ext4", "/dev/sda", "/mnt", ""));
+    assertFalse(fsck().isEmpty());
+  }
+
+  @Test
+  void mountWithImpossibleCountsIsEuclean() throws IOException {
+    twoFiles();
+    ByteBuffer sb = peek(0, 1024);
+    sb.putInt(0xC, sb.getInt(0x4) + 1); // more free blocks than blocks
+    CRC32C c = new CRC32C();
+    c.update(sb.array(), 0, 0x3FC);
+    sb.putInt(0x3FC, (int) c.getValue());
+    poke(0, sb.array());
+    Machine b = new Machine(false);
+    KernelException e =
+        assertThrows(KernelException.class, () -> b.vfs.mount("ext4", "/dev/sda", "/mnt", ""));
+    assertEquals(Errno.EUCLEAN, e.errno());
+    assertTrue(e.getMessage().contains("superblock"), e.getMessage());
+  }
+
+  @Test
+  void mountsChooseStablePagesForPinnedFolios() {
+    assertEquals("wait", new Ext4().defaultPinnedWriteback());
+    assertInstanceOf(Ext4.class, FileSystems.standard().get("ext4"), "found by ServiceLoader");
+  }
+}
