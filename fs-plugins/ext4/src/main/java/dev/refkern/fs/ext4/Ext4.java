@@ -6,10 +6,10 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 import dev.refkern.block.Bio;
 import dev.refkern.block.BlockDevice;
 import dev.refkern.fs.buffer.Buffers;
+import dev.refkern.fs.buffer.MetaIo;
 import dev.refkern.fs.ext4.internal.Disk;
 import dev.refkern.fs.ext4.internal.Ext4Check;
 import dev.refkern.fs.ext4.internal.Ext4Sb;
-import dev.refkern.fs.ext4.internal.MetaIo;
 import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.Inode;
@@ -73,7 +73,9 @@ public final class Ext4 implements FileSystemType {
       PhysicalMemory mem, BlockDevice bdev, int blocksPerGroup, int inodesPerGroup) {
     long blocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / BLOCK;
     Ext4Sb.mkfs(
-        new MetaIo(mem, bdev), Disk.plan(blocks, blocksPerGroup, inodesPerGroup), bdev.name());
+        new MetaIo(mem, bdev, Disk.BLOCK, "ext4"),
+        Disk.plan(blocks, blocksPerGroup, inodesPerGroup),
+        bdev.name());
   }
 
   /** {@link #mkfs(PhysicalMemory, BlockDevice, int, int)} with the default group sizes. */
@@ -116,7 +118,7 @@ public final class Ext4 implements FileSystemType {
           bpg < 0 ? DEFAULT_BLOCKS_PER_GROUP : bpg,
           ipg < 0 ? DEFAULT_INODES_PER_GROUP : ipg);
     }
-    MetaIo io = new MetaIo(mem, bdev);
+    MetaIo io = new MetaIo(mem, bdev, Disk.BLOCK, "ext4");
     long devBlocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / BLOCK;
     Disk.Super s = Disk.decodeSuper(io.read(0), source, devBlocks);
     Ext4Sb fs = Ext4Sb.load(io, s.geo(), source);

@@ -4,9 +4,9 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.block.Bio;
 import dev.refkern.block.BlockDevice;
+import dev.refkern.fs.buffer.MetaIo;
 import dev.refkern.fs.flat.internal.FlatSb;
 import dev.refkern.fs.flat.internal.Layout;
-import dev.refkern.fs.flat.internal.MetaIo;
 import dev.refkern.fs.iomap.IomapAops;
 import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.FileSystemType;
@@ -83,7 +83,7 @@ public final class FlatFs implements FileSystemType {
       throw new KernelException(Errno.ENOSPC, "flatfs: " + bdev.name() + " too small");
     }
     Layout l = new Layout(slots, extentBytes / Layout.BLOCK);
-    MetaIo io = new MetaIo(mem, bdev);
+    MetaIo io = new MetaIo(mem, bdev, Layout.BLOCK, "flatfs");
     for (long b = l.tableStart; b < l.dataStart; b++) {
       io.write(b, new byte[Layout.BLOCK], 0);
     }
@@ -118,7 +118,7 @@ public final class FlatFs implements FileSystemType {
     if (mkfs) {
       mkfs(mem, bdev, extent < 0 ? DEFAULT_EXTENT : extent);
     }
-    MetaIo io = new MetaIo(mem, bdev);
+    MetaIo io = new MetaIo(mem, bdev, Layout.BLOCK, "flatfs");
     Layout l = Layout.decodeSuper(io.read(0), source);
     if (l.totalBlocks() * Layout.BLOCK > bdev.capacitySectors() * Bio.SECTOR_SIZE) {
       throw new KernelException(Errno.EINVAL, "flatfs: " + source + " is smaller than its fs");

@@ -7,6 +7,7 @@ import dev.refkern.block.Bio;
 import dev.refkern.fs.buffer.BufferHead;
 import dev.refkern.fs.buffer.Buffers;
 import dev.refkern.fs.buffer.GetBlock;
+import dev.refkern.fs.buffer.MetaIo;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.SuperBlock;
 import dev.refkern.mm.AddressSpace;

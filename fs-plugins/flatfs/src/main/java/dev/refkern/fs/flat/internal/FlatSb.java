@@ -6,6 +6,7 @@ import static dev.refkern.fs.flat.internal.Layout.SLOTS_PER_BLOCK;
 import static org.apiguardian.api.API.Status.INTERNAL;
 
 import dev.refkern.block.BlockDevice;
+import dev.refkern.fs.buffer.MetaIo;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.Iomap;
 import dev.refkern.fs.spi.IomapOps;
