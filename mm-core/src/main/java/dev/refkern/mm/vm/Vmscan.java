@@ -201,7 +201,9 @@ public final class Vmscan {
     if (rmap.folioMapcount(pfn) > 0 || !memmap.refCompareAndSet(pfn, 1, 0)) {
       // still mapped or referenced (a speculative GUP): everything goes back
       restore(done, pfn, entry, sw, slot);
-      sw.finishWrite(slot, mem.ram(), -1);
+      // a fork may have copied one of the swap ptes before restore() saw it; without a swap
+      // cache to find the folio in, that copy must read the data from the slot
+      sw.finishWrite(slot, mem.ram(), pfn);
       sw.put(slot);
       return false;
     }
