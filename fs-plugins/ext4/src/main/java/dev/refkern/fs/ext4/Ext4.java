@@ -178,18 +178,8 @@ public final class Ext4 implements FileSystemType {
   @Override
   public void killSb(SuperBlock sb) {
     try {
-      for (Inode i : sb.inodes()) {
-        if (i.isReg()) {
-          sb.vm().filemap().filemapWriteAndWait(i.mapping());
-        }
-      }
-      syncFs(sb);
-    } catch (KernelException e) {
-      // a dead disk loses what was not durable; the superblock goes all the same
+      sb.genericShutdown(() -> syncFs(sb));
     } finally {
-      for (Inode i : sb.inodes()) {
-        i.evict();
-      }
       synchronized (mounted) {
         mounted.remove(sb);
       }

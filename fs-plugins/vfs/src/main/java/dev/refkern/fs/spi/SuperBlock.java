@@ -225,6 +225,28 @@ public final class SuperBlock {
     }
   }
 
+  /**
+   * {@code generic_shutdown_super()} for a block-backed {@code ->kill_sb}: writes every file's
+   * pages back, runs {@code putSuper} (the filesystem's metadata), then evicts every inode even if
+   * the device failed: what was not durable by then is lost, the superblock goes all the same.
+   */
+  public void genericShutdown(Runnable putSuper) {
+    try {
+      for (Inode i : inodes()) {
+        if (i.isReg()) {
+          vm.filemap().filemapWriteAndWait(i.mapping());
+        }
+      }
+      putSuper.run();
+    } catch (KernelException e) {
+      // a dead disk: nothing more can be made durable
+    } finally {
+      for (Inode i : inodes()) {
+        i.evict();
+      }
+    }
+  }
+
   @Override
   public String toString() {
     return type.name() + ":" + source;
