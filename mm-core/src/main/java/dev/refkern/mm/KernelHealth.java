@@ -29,6 +29,7 @@ public final class KernelHealth {
   private final List<String> recentWarnings = new CopyOnWriteArrayList<>();
   private final List<Consumer<String>> bugListeners = new CopyOnWriteArrayList<>();
   private volatile boolean fatalSignal;
+  private final List<dev.refkern.mm.sched.WaitQueue> killableSleeps = new CopyOnWriteArrayList<>();
 
   /**
    * {@code WARN(cond, ...)}: returns {@code condition} so it can guard the caller's recovery, as in
@@ -110,6 +111,27 @@ public final class KernelHealth {
    */
   public void fatalSignal() {
     fatalSignal = true;
+    wakeKillableSleepers();
+  }
+
+  /**
+   * {@code signal_wake_up()} for every task: each sleeper of a queue registered with {@link
+   * #wakeOnFatalSignal} rechecks its condition, which tests the signal it cares about.
+   */
+  public void wakeKillableSleepers() {
+    for (dev.refkern.mm.sched.WaitQueue q : killableSleeps) {
+      q.wakeAll();
+    }
+  }
+
+  /**
+   * Makes {@link #fatalSignal()} and {@link #wakeKillableSleepers()} wake every sleeper of {@code
+   * queue}, as {@code signal_wake_up()} wakes a task in {@code TASK_KILLABLE} sleep: the queue's
+   * sleepers must recheck {@link #fatalSignalPending()} in their wait condition ({@code
+   * wait_event_killable()}).
+   */
+  public void wakeOnFatalSignal(dev.refkern.mm.sched.WaitQueue queue) {
+    killableSleeps.add(queue);
   }
 
   /** True once {@link #fatalSignal()} was delivered. */

@@ -396,7 +396,7 @@ public final class Vfs {
     }
     try {
       if ((flags & Fcntl.O_TRUNC) != 0 && !created && f.inode.isReg()) {
-        truncate(f.inode, 0); // handle_truncate()
+        truncate(task, f.inode, 0); // handle_truncate()
       }
       return files(task).install(f);
     } catch (RuntimeException e) {
@@ -740,7 +740,7 @@ public final class Vfs {
       if (!f.inode.isReg() || !f.writable()) {
         throw new KernelException(Errno.EINVAL, "fd " + fd + " is not a file open for writing");
       }
-      truncate(f.inode, length);
+      truncate(task, f.inode, length);
     } finally {
       f.put();
     }
@@ -1055,13 +1055,16 @@ public final class Vfs {
    * {@code do_truncate()} to {@code shmem_setattr()}: sets {@code i_size}; on shrinking, {@code
    * truncate_pagecache()} drops the folios past the end and zeroes the tail of the partial one.
    */
-  private void truncate(Inode inode, long length) {
+  private void truncate(Task task, Inode inode, long length) {
     if (length > inode.sb().maxBytes()) { // inode_newsize_ok()
       throw new KernelException(Errno.EFBIG, "size " + length + " past s_maxbytes");
     }
     AddressSpace mapping = inode.mapping();
     synchronized (inode) {
       long old = inode.size();
+      if (length < old) { // ext4_break_layouts(): EINTR on a fatal signal, the file unchanged
+        vm.truncate().breakLayouts(task, mapping, length >>> PAGE_SHIFT, AddressSpace.MAX_INDEX);
+      }
       // iomap_truncate_page(): the block around the old or new end is zeroed past it, on disk too
       IomapBufferedIo.truncatePage(inode, Math.min(old, length));
       if (length > old) { // xfs_setattr_size(): growing zeroes what the blocks held past old EOF

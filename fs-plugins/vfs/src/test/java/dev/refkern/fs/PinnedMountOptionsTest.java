@@ -189,4 +189,45 @@ class PinnedMountOptionsTest {
     vm.gup().unpinUserPages(pages, 1);
     task.munmap(a, 4096);
   }
+
+  @Test
+  void aWaitingFtruncateReturnsEintrOnAFatalSignalAndLeavesTheFileAsItWas() throws Exception {
+    SuperBlock sb = mounted("tmpfs", "pinned_truncate=wait");
+    int fd = vfs.open(task, "/mnt/f", O_RDWR | O_CREAT, 0644);
+    long a = vfs.mmap(task, 0, 2 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    vfs.ftruncate(task, fd, 2 * 4096);
+    task.storeLong(a, 7);
+    task.storeLong(a + 4096, 8);
+    long[] pages = new long[1];
+    assertEquals(1, vm.gup().pinUserPages(task, a, 1, FOLL_WRITE, pages));
+    KernelException[] got = new KernelException[1];
+    Thread t =
+        new Thread(
+            () -> {
+              try {
+                vfs.ftruncate(task, fd, 100);
+              } catch (KernelException e) {
+                got[0] = e;
+              }
+            },
+            "ftruncate");
+    t.start();
+    var policy = (dev.refkern.mm.vm.PinnedTruncatePolicy) sb.pinnedTruncate();
+    for (long end = System.nanoTime() + 60_000_000_000L;
+        policy.stats().get("waits") == 0 || t.getState() != Thread.State.WAITING; ) {
+      assertTrue(System.nanoTime() < end && t.isAlive(), "ftruncate never slept: " + got[0]);
+      Thread.sleep(1);
+    }
+    Inode f = fileOf(sb);
+    task.kill(); // SIGKILL to the truncating task
+    t.join(60_000);
+    assertFalse(t.isAlive(), "the signal woke it");
+    assertNotNull(got[0], "ftruncate failed");
+    assertEquals(Errno.EINTR, got[0].errno());
+    assertEquals(2 * 4096, f.size(), "i_size unchanged");
+    assertEquals(2, f.mapping().nrPages(), "nothing left the cache");
+    assertEquals(7, mem.ram().readLong(pages[0], 0), "the pinned page keeps its data");
+    assertEquals(1, policy.stats().get("interrupted"));
+    vm.gup().unpinUserPages(pages, 1);
+  }
 }

@@ -2,6 +2,7 @@ package dev.refkern.mm.vm;
 
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.mm.KernelHealth;
 import dev.refkern.mm.sched.Scheduler;
 import dev.refkern.mm.sched.WaitQueue;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -13,16 +14,21 @@ import org.apiguardian.api.API;
  * The {@code wait_var_event()} / {@code wake_up_var()} pair on a folio's pins, as DAX's {@code
  * dax_layout_busy_page()} waiters are woken when a page's last extra reference goes: the {@code
  * writeback.pinned=wait} and {@code truncate.pinned=wait} policies sleep here and every unpin wakes
- * them. One queue per machine; a woken sleeper rechecks its own folio.
+ * them. One queue per machine; a woken sleeper rechecks its own folio. Truncate's sleep is killable
+ * ({@code ___wait_var_event(..., TASK_INTERRUPTIBLE, ...)} in {@code ext4_break_layouts()}): a
+ * fatal signal wakes it.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PinWaitQueue {
   private final WaitQueue queue;
+  private final KernelHealth health;
   private final AtomicInteger sleepers = new AtomicInteger();
 
-  /** A queue on {@code sched}'s wait queues. */
-  public PinWaitQueue(Scheduler sched) {
+  /** A queue on {@code sched}'s wait queues, woken too when {@code health} gets a fatal signal. */
+  public PinWaitQueue(Scheduler sched, KernelHealth health) {
     this.queue = sched.newWaitQueue();
+    this.health = health;
+    health.wakeOnFatalSignal(queue);
   }
 
   /** Sleeps, with no time bound, until {@code maybeDmaPinned} no longer holds for {@code head}. */
@@ -37,6 +43,28 @@ public final class PinWaitQueue {
     } finally {
       sleepers.decrementAndGet();
     }
+  }
+
+  /**
+   * Like {@link #awaitUnpinned} but killable ({@code wait_var_event_killable()}): returns false,
+   * still pinned, once {@code fatalSignalPending} holds or the machine got a fatal signal.
+   */
+  public boolean awaitUnpinnedKillable(
+      long head, LongPredicate maybeDmaPinned, BooleanSupplier fatalSignalPending) {
+    BooleanSupplier done =
+        () ->
+            !maybeDmaPinned.test(head)
+                || fatalSignalPending.getAsBoolean()
+                || health.fatalSignalPending();
+    if (!done.getAsBoolean()) {
+      sleepers.incrementAndGet();
+      try {
+        queue.await(done);
+      } finally {
+        sleepers.decrementAndGet();
+      }
+    }
+    return !maybeDmaPinned.test(head);
   }
 
   /** After a pin is dropped: wakes the sleepers, if any (one atomic read when none sleeps). */

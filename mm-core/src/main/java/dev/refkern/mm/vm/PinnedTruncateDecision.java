@@ -44,11 +44,23 @@ public interface PinnedTruncateDecision {
   }
 
   /**
-   * For {@link Action#WAIT}: sleeps until {@code head} is unpinned. {@link Truncate} calls it
-   * without the folio lock.
+   * For {@link Action#WAIT}: sleeps until {@code head} is unpinned, killable. {@link Truncate}
+   * calls it without the folio lock.
+   *
+   * @param fatalSignalPending the sleeping task's {@code fatal_signal_pending()}
+   * @return false if a fatal signal ended the sleep with the folio still pinned
    */
-  default void awaitUnpinned(AddressSpace mapping, long head) {
+  default boolean awaitUnpinned(
+      AddressSpace mapping, long head, java.util.function.BooleanSupplier fatalSignalPending) {
     throw new dev.refkern.mm.KernelException(
         dev.refkern.mm.Errno.EINVAL, "a decision answering WAIT must wait");
+  }
+
+  /**
+   * Whether this decision may answer {@link Action#WAIT}, so {@link Truncate#breakLayouts} must
+   * wait for the range's pins before the filesystem changes anything. Asked without side effects.
+   */
+  default boolean waitsForPins() {
+    return false;
   }
 }

@@ -25,6 +25,7 @@ public final class Task {
   private final String name;
   private final int pid;
   private volatile MmStruct mm;
+  private volatile boolean sigkill;
 
   Task(VirtualMemory vm, String name, MmStruct mm) {
     this.vm = vm;
@@ -39,6 +40,21 @@ public final class Task {
 
   public String name() {
     return name;
+  }
+
+  /**
+   * {@code send_sig(SIGKILL, task)}: marks the task killed and wakes every killable sleep ({@code
+   * signal_wake_up()}), which then fails with {@code EINTR}. Only killable sleeps look at it; the
+   * task's other kernel entries go on until it exits.
+   */
+  public void kill() {
+    sigkill = true;
+    vm.physicalMemory().health().wakeKillableSleepers();
+  }
+
+  /** {@code fatal_signal_pending(task)}: killed, or the whole machine got a fatal signal. */
+  public boolean fatalSignalPending() {
+    return sigkill || vm.physicalMemory().health().fatalSignalPending();
   }
 
   /** The task's address space; null after {@link #exit()}. */

@@ -119,10 +119,73 @@ public final class Truncate {
     }
   }
 
+  /** The mount's choice for {@code mapping}, else the boot's. */
+  private PinnedTruncateDecision decision(AddressSpace mapping) {
+    Object own = MmInternals.state(mapping).pinnedTruncate;
+    return own != null ? (PinnedTruncateDecision) own : this.pinned;
+  }
+
+  /**
+   * {@code ext4_break_layouts()} / {@code dax_layout_busy_page_range()}: before a filesystem
+   * shrinks a file or punches a hole, and only under a decision that {@linkplain
+   * PinnedTruncateDecision#waitsForPins() waits for pins}, unmaps each pinned folio in whole pages
+   * {@code [startIndex, endIndex]} and sleeps, killable, until its pins drop. Nothing is changed
+   * before the sleep ends, so a fatal signal leaves the file as it was.
+   *
+   * @param task the task truncating, whose {@link Task#kill()} ends the sleep; null for none
+   * @throws dev.refkern.mm.KernelException {@code EINTR} on a fatal signal while a folio is pinned
+   */
+  public void breakLayouts(Task task, AddressSpace mapping, long startIndex, long endIndex) {
+    PinnedTruncateDecision pinned = decision(mapping);
+    if (!pinned.waitsForPins()) {
+      return;
+    }
+    health.checkAlive();
+    AddressSpaceState st = MmInternals.state(mapping);
+    long idx = Math.max(startIndex, 0);
+    long last = Math.min(endIndex, MAX_INDEX);
+    while (idx <= last) {
+      long pfn;
+      synchronized (st.xaLock) {
+        long at = st.tree.nextPresent(idx, last);
+        if (at == PageCacheTree.NONE) {
+          return;
+        }
+        pfn = st.tree.get(at);
+        memmap.refAdd(pfn, 1);
+      }
+      long next = memmap.index(pfn) + (1L << memmap.folioOrder(pfn));
+      try {
+        if (maybeDmaPinned.test(pfn)
+            && pinned.pinnedFolio(mapping, pfn) == PinnedTruncateDecision.Action.WAIT) {
+          if (memory != null) {
+            folios.folioLock(pfn);
+            try {
+              if (memmap.mapping(pfn) == st.id) { // no new pte can be made to pin it again
+                memory.unmapMappingFolio(pfn, pinned.unmapEvent(mapping, pfn));
+              }
+            } finally {
+              folios.folioUnlock(pfn);
+            }
+          }
+          if (!pinned.awaitUnpinned(
+              mapping, pfn, task != null ? task::fatalSignalPending : health::fatalSignalPending)) {
+            throw new dev.refkern.mm.KernelException(
+                dev.refkern.mm.Errno.EINTR,
+                "fatal signal while truncate waited for a pinned folio at index "
+                    + memmap.index(pfn));
+          }
+        }
+      } finally {
+        allocator.putPage(pfn);
+      }
+      idx = Math.max(next, idx + 1);
+    }
+  }
+
   /** {@code truncate_inode_folio()}: the folio is locked and referenced by the caller. */
   private void truncateFolio(AddressSpace mapping, long pfn) {
-    Object own = MmInternals.state(mapping).pinnedTruncate; // the mount's choice, else the boot's
-    PinnedTruncateDecision pinned = own != null ? (PinnedTruncateDecision) own : this.pinned;
+    PinnedTruncateDecision pinned = decision(mapping);
     folios.folioWaitWriteback(pfn);
     if (memory != null) {
       memory.unmapMappingFolio(
@@ -139,10 +202,15 @@ public final class Truncate {
         case WAIT:
           // unlocked, so unpin_user_pages_dirty_lock() can lock it to redirty
           folios.folioUnlock(pfn);
+          boolean unpinned;
           try {
-            pinned.awaitUnpinned(mapping, pfn);
+            unpinned = pinned.awaitUnpinned(mapping, pfn, health::fatalSignalPending);
           } finally {
             folios.folioLock(pfn);
+          }
+          if (!unpinned) { // the machine is going down: every kernel entry fails from now on
+            throw new dev.refkern.mm.KernelException(
+                dev.refkern.mm.Errno.EINTR, "fatal signal while truncate waited for a pin");
           }
           if (memmap.mapping(pfn) != mapping.id()) {
             return; // removed while we slept

@@ -97,7 +97,7 @@ public final class VirtualMemory {
     this.migration = new Migrate(mem, memmap, folios, lru, rmap);
     this.huge = new HugeMemory(mem, memmap, alloc, lru, rmap);
     this.pageWalk = new PageWalk(huge);
-    PinWaitQueue pinWait = new PinWaitQueue(mem.scheduler());
+    PinWaitQueue pinWait = new PinWaitQueue(mem.scheduler(), mem.health());
     PinnedPageCacheContext cacheCtx = new PinnedPageCacheContext(mem, pins::dmaPinned, pinWait);
     this.cacheCtx = cacheCtx;
     this.dioStableBounce =

@@ -177,6 +177,73 @@ class PinnedPageCachePoliciesTest extends VmTestBase {
   }
 
   @Test
+  void breakLayoutsSleepsKillablyAndAFatalSignalFailsItWithEintrChangingNothing() throws Exception {
+    bootPinned("truncate.pinned=wait");
+    KernelException[] got = new KernelException[1];
+    Thread t =
+        new Thread(
+            () -> {
+              try {
+                vm.truncate().breakLayouts(task, file, 0, AddressSpace.MAX_INDEX);
+              } catch (KernelException e) {
+                got[0] = e;
+              }
+            },
+            "break_layouts");
+    t.start();
+    TestThreads.awaitBlocked(t);
+    assertEquals(1, vm.pinnedTruncate().stats().get("waits"));
+    assertEquals(0, task.mm().pte(addr), "unmapped first, so no new pte can be pinned");
+    task.kill();
+    t.join(60_000);
+    assertFalse(t.isAlive(), "the fatal signal woke it");
+    assertNotNull(got[0]);
+    assertEquals(Errno.EINTR, got[0].errno());
+    assertEquals(2, file.nrPages(), "nothing left the cache");
+    assertEquals(file.id(), mem.memmap().mapping(pages[0]));
+    assertEquals(1, vm.pinnedTruncate().stats().get("interrupted"));
+    assertEquals(2, task.loadLong(addr + 4096), "the task lives on, its file as it was");
+    cleanUp();
+  }
+
+  @Test
+  void aMachineWideFatalSignalEndsTruncatesOwnSleepWithEintr() throws Exception {
+    bootPinned("truncate.pinned=wait");
+    file.setSize(0);
+    KernelException[] got = new KernelException[1];
+    Thread t =
+        new Thread(
+            () -> {
+              try {
+                vm.truncate().truncateInodePages(file, 0);
+              } catch (KernelException e) {
+                got[0] = e;
+              }
+            },
+            "truncate");
+    t.start();
+    TestThreads.awaitBlocked(t);
+    task.kill();
+    TestThreads.awaitBlocked(t);
+    assertNull(got[0], "a task's signal does not end a sleep no task owns");
+    mem.health().fatalSignal();
+    t.join(60_000);
+    assertFalse(t.isAlive(), "the machine's fatal signal woke it");
+    assertNotNull(got[0]);
+    assertEquals(Errno.EINTR, got[0].errno());
+    assertEquals(1, vm.pinnedTruncate().stats().get("interrupted"));
+  }
+
+  @Test
+  void breakLayoutsDoesNothingUnderAPolicyThatDoesNotWait() {
+    bootPinned("truncate.pinned=revoke");
+    vm.truncate().breakLayouts(task, file, 0, AddressSpace.MAX_INDEX);
+    assertNotEquals(0, task.mm().pte(addr), "still mapped");
+    assertEquals(0, vm.pinnedTruncate().stats().get("revoked"), "and nothing decided");
+    cleanUp();
+  }
+
+  @Test
   void anUnknownPolicyNameIsRefusedAtBoot() {
     KernelException e =
         assertThrows(

@@ -56,6 +56,7 @@ final class ShmemFileOps implements FileOperations {
     long last = end >>> PAGE_SHIFT;
     int from = (int) (start & (PAGE_SIZE - 1));
     int to = (int) (end & (PAGE_SIZE - 1)) + 1; // exclusive
+    vm.truncate().breakLayouts(null, mapping, first, last); // EINTR before anything changes
     if (first == last) {
       if (from != 0 || to != PAGE_SIZE) {
         zeroPartial(vm, mapping, first, from, to);
