@@ -4,6 +4,7 @@ module dev.refkern.examples {
   requires dev.refkern.block;
   requires dev.refkern.fs;
   requires dev.refkern.fs.flat;
+  requires dev.refkern.fs.ext4;
   requires dagger;
   requires jakarta.inject;
   requires static java.compiler;

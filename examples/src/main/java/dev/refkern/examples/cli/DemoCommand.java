@@ -6,6 +6,7 @@ import dev.refkern.examples.KernelComponent;
 import dev.refkern.examples.NotifierDemo;
 import dev.refkern.examples.PageTypes;
 import dev.refkern.examples.ProcFiles;
+import dev.refkern.examples.fs.NoBuffersScenario;
 import dev.refkern.examples.fs.PinnedFileScenario;
 import dev.refkern.mm.BootConfig;
 import dev.refkern.mm.BootParams;
@@ -185,6 +186,19 @@ final class DemoCommand implements Callable<Integer> {
 
     section("10. a long-term-pinned file page under each writeback policy");
     pinnedFilePage(state.resolve("pinned-file"));
+
+    section("11. seed 001's O2: a device dirties an ext4 folio without buffers");
+    out.println(
+        "pin_user_pages(FOLL_WRITE) of a MAP_SHARED ext4 file page; fsync cleans it, reclaim frees"
+            + " its buffers;\nthe device DMAs and unpins dirty (set_page_dirty, no page_mkwrite);"
+            + " then writeback:");
+    NoBuffersScenario o2 = new NoBuffersScenario(state.resolve("o2"));
+    for (String mode : List.of("bug", "warn")) {
+      NoBuffersScenario.Outcome r = o2.run(mode);
+      String tag = mode.equals("bug") ? " (before 5.18)" : " (mainline)";
+      out.printf("  %-27s %s%n", "nobuffers=" + mode + tag + ":", r.summary());
+      r.violations().forEach(v -> violations.add("section " + current + ": " + v));
+    }
 
     out.println();
     out.println(

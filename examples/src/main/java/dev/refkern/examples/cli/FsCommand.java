@@ -10,6 +10,7 @@ import dev.refkern.fs.Fcntl;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Stat;
 import dev.refkern.fs.Vfs;
+import dev.refkern.fs.ext4.Ext4;
 import dev.refkern.fs.flat.FlatFs;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.mm.BootParams;
@@ -75,7 +76,7 @@ final class FsCommand implements Runnable {
     }
   }
 
-  /** {@code refkern fs mkfs -t flatfs IMAGE SIZE}. */
+  /** {@code refkern fs mkfs -t flatfs|ext4 IMAGE SIZE}, also {@code refkern mkfs}. */
   @Command(
       mixinStandardHelpOptions = true,
       version = Main.VERSION,
@@ -101,8 +102,9 @@ final class FsCommand implements Runnable {
     @Override
     public Integer call() {
       FileSystemType t = FileSystems.standard().get(type);
-      if (!(t instanceof FlatFs)) {
-        throw new KernelException(Errno.EINVAL, "mkfs: no mkfs for " + type + " (only flatfs)");
+      if (!(t instanceof FlatFs) && !(t instanceof Ext4)) {
+        throw new KernelException(
+            Errno.EINVAL, "mkfs: no mkfs for " + type + " (only flatfs and ext4)");
       }
       long bytes = memparse(size, "SIZE");
       if (bytes <= 0 || bytes % Bio.SECTOR_SIZE != 0) {
@@ -114,13 +116,27 @@ final class FsCommand implements Runnable {
           vm -> {
             FileDisk disk =
                 FileDisk.create(vm.physicalMemory(), image, bytes / Bio.SECTOR_SIZE, opts());
+            boolean made = false;
             try {
-              FlatFs.mkfs(vm.physicalMemory(), disk, ext);
+              if (t instanceof Ext4) {
+                Ext4.mkfs(vm.physicalMemory(), disk);
+              } else {
+                FlatFs.mkfs(vm.physicalMemory(), disk, ext);
+              }
+              made = true;
             } finally {
               disk.close();
+              if (!made) {
+                Files.deleteIfExists(image); // no half-made image left behind
+              }
             }
             System.out.printf(
-                Locale.ROOT, "mkfs.%s: %s, %d bytes, extent %d%n", type, image, bytes, ext);
+                Locale.ROOT,
+                "mkfs.%s: %s, %d bytes%s%n",
+                type,
+                image,
+                bytes,
+                t instanceof Ext4 ? ", 4096-byte blocks" : ", extent " + ext);
           });
     }
   }
@@ -305,7 +321,7 @@ final class FsCommand implements Runnable {
         });
   }
 
-  private static void requireImage(Path image) {
+  static void requireImage(Path image) {
     if (!Files.exists(image)) {
       throw new KernelException(Errno.ENOENT, "no image " + image);
     }

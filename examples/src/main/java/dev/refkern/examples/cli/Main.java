@@ -29,6 +29,8 @@ import picocli.CommandLine.Command;
       CompareCommand.class,
       RunCommand.class,
       FsCommand.class,
+      FsCommand.Mkfs.class,
+      FsckCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

@@ -303,6 +303,10 @@ public final class Filemap {
       if (memmap.mapping(pfn) == mapping.id()
           && !memmap.testFlag(pfn, PG_UPTODATE)
           && !folios.folioMapped(pfn)) {
+        if (memmap.testFlag(pfn, PG_PRIVATE)) {
+          // as truncate_cleanup_folio(): the fs's buffers go first, or their reference leaks
+          mapping.aops().invalidateFolio(mapping, pfn, 0, mapping.folioSize(pfn));
+        }
         filemapRemoveFolio(mapping, pfn);
       }
     } finally {

@@ -9,6 +9,7 @@ import dev.refkern.fs.buffer.Buffers;
 import dev.refkern.fs.buffer.MetaIo;
 import dev.refkern.fs.ext4.internal.Disk;
 import dev.refkern.fs.ext4.internal.Ext4Check;
+import dev.refkern.fs.ext4.internal.Ext4Errors;
 import dev.refkern.fs.ext4.internal.Ext4Sb;
 import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.FileSystemType;
@@ -32,9 +33,12 @@ import org.apiguardian.api.API;
  * and unmount.
  *
  * <p>Options: {@code mkfs} formats the device first; with it {@code blocks_per_group=} and {@code
- * inodes_per_group=} (defaults 32768 and 256) shape the groups; anything else is {@code EINVAL}.
- * Files end at {@code (12 + 1024) * 4096} bytes ({@code EFBIG} past it). Mounts choose stable pages
- * for pinned folios ({@code pinned_writeback=wait}) unless told otherwise.
+ * inodes_per_group=} (defaults 32768 and 256) shape the groups; {@code errors=remount-ro}
+ * (default), {@code continue} or {@code panic} handle an inconsistency found after mount; {@code
+ * nobuffers=warn} (default, mainline since 5.18) or {@code bug} (before) say what writeback does
+ * with a dirty folio without buffers; anything else is {@code EINVAL}. Files end at {@code (12 +
+ * 1024) * 4096} bytes ({@code EFBIG} past it). Mounts choose stable pages for pinned folios ({@code
+ * pinned_writeback=wait}) unless told otherwise.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Ext4 implements FileSystemType {
@@ -91,6 +95,8 @@ public final class Ext4 implements FileSystemType {
   @Override
   public SuperBlock mount(VirtualMemory vm, BlockDevice bdev, String source, String options) {
     boolean mkfs = false;
+    Ext4Errors.Mode errorsMode = Ext4Errors.Mode.REMOUNT_RO;
+    Ext4Errors.NoBuffers nobuffers = Ext4Errors.NoBuffers.WARN;
     int bpg = -1;
     int ipg = -1;
     if (options != null && !options.isEmpty()) {
@@ -102,6 +108,8 @@ public final class Ext4 implements FileSystemType {
           case "mkfs" -> mkfs = true;
           case "blocks_per_group" -> bpg = number(key, val);
           case "inodes_per_group" -> ipg = number(key, val);
+          case "errors" -> errorsMode = Ext4Errors.Mode.parse(val);
+          case "nobuffers" -> nobuffers = Ext4Errors.NoBuffers.parse(val);
           default ->
               throw new KernelException(Errno.EINVAL, "ext4: Unrecognized mount option " + key);
         }
@@ -120,8 +128,11 @@ public final class Ext4 implements FileSystemType {
     }
     MetaIo io = new MetaIo(mem, bdev, Disk.BLOCK, "ext4");
     long devBlocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / BLOCK;
-    Disk.Super s = Disk.decodeSuper(io.read(0), source, devBlocks);
+    byte[] block0 = io.read(0);
+    Disk.Super s = Disk.decodeSuper(block0, source, devBlocks);
     Ext4Sb fs = Ext4Sb.load(io, s.geo(), source);
+    fs.setErrors(
+        new Ext4Errors(io, source, mem.health(), errorsMode, nobuffers, Ext4Errors.state(block0)));
     SuperBlock sb = new SuperBlock(this, vm, fs, source, MAX_BYTES, s.geo().inodes(), bdev);
     fs.attach(sb, new Buffers(sb, BLOCK));
     synchronized (mounted) {
@@ -145,6 +156,27 @@ public final class Ext4 implements FileSystemType {
         throw new KernelException(Errno.EINVAL, sb + " is not a mounted ext4");
       }
       return fs;
+    }
+  }
+
+  /** The {@code /sys/fs/ext4/<dev>/} counters of the mounted {@code sb}. */
+  public Ext4Stats stats(SuperBlock sb) {
+    return Ext4Stats.of(fs(sb).errors().counters());
+  }
+
+  /**
+   * {@code filemap_release_folio()} of {@code inode}'s page-cache folio {@code pfn}, as reclaim
+   * calls it: locks it, and {@code ext4_release_folio()} frees its buffers if they are clean.
+   *
+   * @return whether the folio has no buffers now
+   */
+  public boolean releaseFolio(Inode inode, long pfn) {
+    var folios = inode.mapping().folios();
+    folios.folioLock(pfn);
+    try {
+      return fs(inode.sb()).releaseFolio(inode.mapping(), pfn);
+    } finally {
+      folios.folioUnlock(pfn);
     }
   }
 

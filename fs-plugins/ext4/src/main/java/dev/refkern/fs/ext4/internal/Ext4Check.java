@@ -31,11 +31,15 @@ public final class Ext4Check {
     List<String> problems = new ArrayList<>();
     try (FileChannel ch = FileChannel.open(Path.of(source), StandardOpenOption.READ)) {
       Disk.Super s;
+      byte[] block0 = block(ch, 0);
       try {
-        s = decodeSuper(block(ch, 0), source, ch.size() / BLOCK);
+        s = decodeSuper(block0, source, ch.size() / BLOCK);
       } catch (KernelException e) {
         problems.add(e.getMessage());
         return problems;
+      }
+      if ((Ext4Errors.state(block0) & Ext4Errors.ERROR_FS) != 0) {
+        problems.add("superblock: the filesystem has errors (s_state ERROR_FS), check forced");
       }
       new Pass(ch, s.geo(), problems).run(s);
     } catch (IOException e) {

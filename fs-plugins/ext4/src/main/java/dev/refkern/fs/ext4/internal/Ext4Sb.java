@@ -64,6 +64,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
   private long goal;
   private SuperBlock sb;
   private Buffers buffers;
+  private Ext4Errors errors;
 
   /** {@code ext4_get_block()}: maps, and with {@code create} allocates, one file block. */
   public final GetBlock getBlock = this::getBlock;
@@ -147,12 +148,24 @@ public final class Ext4Sb implements AddressSpaceOperations {
     return fs;
   }
 
+  /** Sets the {@code errors=}/{@code nobuffers=} handling; before {@link #attach}. */
+  public void setErrors(Ext4Errors errors) {
+    this.errors = errors;
+  }
+
+  /** The {@code errors=}/{@code nobuffers=} handling and its counters. */
+  public Ext4Errors errors() {
+    return errors;
+  }
+
   /** Binds the mounted superblock and reads the tree from the root into it. */
   public void attach(SuperBlock sb, Buffers buffers) {
     this.sb = sb;
     this.buffers = buffers;
     synchronized (this) {
-      if (!inodeInUse(ROOT_INO) || (mode(ROOT_INO) & Inode.S_IFMT) != Inode.S_IFDIR) {
+      if (!inodeInUse(ROOT_INO)
+          || (mode(ROOT_INO) & Inode.S_IFMT) != Inode.S_IFDIR
+          || Ext4Validate.inode(geo, table[(int) tableIndex(ROOT_INO)], ROOT_INO) != null) {
         throw new KernelException(Errno.EUCLEAN, "ext4: " + dev + ": root inode is corrupt");
       }
       Inode root = sb.newInode(Inode.S_IFDIR | (mode(ROOT_INO) & 07777));
@@ -172,6 +185,11 @@ public final class Ext4Sb implements AddressSpaceOperations {
             continue; // ext4_lookup() would say EFSCORRUPTED; fsck reports it
           }
           DInode c = byIno(e.ino());
+          String bad = Ext4Validate.inode(geo, table[(int) tableIndex(e.ino())], e.ino());
+          if (c == null && bad != null) {
+            errors.error("ext4_iget", "inode #" + e.ino() + ": comm mount: " + bad);
+            continue; // ext4_lookup() fails with EFSCORRUPTED: the name stays unreachable
+          }
           int m = mode(e.ino());
           boolean isDir = (m & Inode.S_IFMT) == Inode.S_IFDIR;
           if (c == null) {
@@ -210,7 +228,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
       d.direct[i] = b.getInt(off + I_BLOCK + 4 * i);
     }
     d.indirectBlk = b.getInt(off + I_BLOCK + 4 * NDIR);
-    if (d.indirectBlk != 0) {
+    if (d.indirectBlk != 0 && geo.isData(d.indirectBlk & 0xffffffffL)) {
       ByteBuffer ib = le(io.read(d.indirectBlk));
       d.indirect = new int[PER_INDIRECT];
       for (int i = 0; i < PER_INDIRECT; i++) {
@@ -224,7 +242,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   private List<Dirent> readDir(DInode d) {
     List<Dirent> out = new ArrayList<>();
-    long blocks = (size(d.ino) + BLOCK - 1) / BLOCK;
+    long blocks = Math.min((size(d.ino) + BLOCK - 1) / BLOCK, NDIR); // iget checked i_size
     for (long i = 0; i < blocks; i++) {
       int b = blockAt(d, i);
       if (b == 0) {
@@ -234,6 +252,17 @@ public final class Ext4Sb implements AddressSpaceOperations {
       for (int off = 0; off < BLOCK; ) {
         Dirent e = dirent(blk, off);
         if (e == null) {
+          errors.error(
+              "ext4_readdir",
+              "inode #"
+                  + d.ino
+                  + ": directory block "
+                  + i
+                  + " (block "
+                  + b
+                  + "): bad entry in"
+                  + " directory at offset "
+                  + off);
           break; // ext4_check_dir_entry() failed: the rest of the block is skipped
         }
         out.add(e);
@@ -383,6 +412,19 @@ public final class Ext4Sb implements AddressSpaceOperations {
       return 0; // never written: a hole
     }
     int b = blockAt(d, iblock);
+    if (b != 0 && !geo.isData(b & 0xffffffffL)) {
+      KernelException e =
+          errors.error(
+              "ext4_map_blocks",
+              "inode #"
+                  + d.ino
+                  + ": lblock "
+                  + iblock
+                  + " mapped to illegal pblock "
+                  + (b & 0xffffffffL)
+                  + " (length 1)");
+      return -e.errno().number(); // check_block_validity(): EFSCORRUPTED
+    }
     if (b == 0 && create) {
       if (iblock >= NDIR && d.indirect == null) {
         int ib = allocOrReap();
@@ -423,6 +465,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   /** {@code ext4_write_begin()}'s {@code __block_write_begin(..., ext4_get_block)}. */
   public void writeBegin(Inode inode, long pfn, long pos, int len) {
+    errors.checkWritable("write");
     buffers.blockPrepareWrite(inode.mapping(), pfn, pos, len, getBlock);
   }
 
@@ -446,6 +489,16 @@ public final class Ext4Sb implements AddressSpaceOperations {
         int off = (int) (size - start);
         mapping.physicalMemory().ram().write(pfn, off, ZEROES, 0, fsize - off);
       }
+      if (start < size && buffers.folioBuffers(mapping, pfn) == null) {
+        // dirtied without ->write_begin or ->page_mkwrite (seed 001's O2): cleaned, not written
+        DInode d;
+        synchronized (this) {
+          d = byVfs.get(inode);
+        }
+        errors.noBuffers(
+            d == null ? 0 : d.ino, start >> Page.PAGE_SHIFT, Math.min(fsize, size - start));
+        return 0;
+      }
     }
     return buffers.blockWriteFullFolio(mapping, pfn, getBlock);
   }
@@ -453,6 +506,17 @@ public final class Ext4Sb implements AddressSpaceOperations {
   @Override
   public boolean dirtyFolio(AddressSpace mapping, long pfn) {
     return buffers.blockDirtyFolio(mapping, pfn);
+  }
+
+  /**
+   * {@code ext4_release_folio()}: {@code try_to_free_buffers()} of a clean, locked folio, as
+   * reclaim's {@code filemap_release_folio()} calls it (a pinned folio keeps its place in the cache
+   * but not its buffers).
+   *
+   * @return whether the folio has no buffers now
+   */
+  public boolean releaseFolio(AddressSpace mapping, long pfn) {
+    return buffers.tryToFreeBuffers(mapping, pfn);
   }
 
   @Override
@@ -468,6 +532,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
    * ({@code ext4_sync_parent()}).
    */
   public synchronized void fsyncInode(Inode inode) {
+    if (errors.readOnly()) {
+      return; // ext4_sync_file() of a read-only fs: nothing may reach the disk
+    }
     DInode d = byVfs.get(inode);
     if (d == null || !d.onDisk) {
       syncMeta();
@@ -486,6 +553,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   /** {@code ext4_sync_fs()}: the namespace, inodes, bitmaps, descriptors and superblock; flush. */
   public synchronized void syncFs() {
+    if (errors != null && errors.readOnly()) {
+      return; // sync_filesystem() skips a read-only superblock
+    }
     syncMeta();
     io.flush();
   }
@@ -660,6 +730,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
       }
     }
     io.write(1, gdt.array(), 0);
-    io.write(0, encodeSuper(geo, freeBlocks, freeInodes), 0);
+    byte[] s = encodeSuper(geo, freeBlocks, freeInodes);
+    io.write(0, errors == null ? s : errors.stamp(s), 0);
   }
 }

@@ -1,0 +1,190 @@
+package dev.refkern.fs.ext4;
+
+import static dev.refkern.fs.Fcntl.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelBugException;
+import dev.refkern.mm.KernelException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code ext4_error()} at run time under each {@code errors=}: a block pointer out of range found
+ * when a file is read, a bad directory entry and a bogus inode found when the tree is read.
+ */
+class Ext4ErrorsTest {
+  private static final long SECTORS = (4 << 20) / 512;
+  private static final int BLOCK = 4096;
+  private static final long INO = 11; // the first file's inode (EXT4_FIRST_INO)
+  private static final long TABLE = 4; // group 0's inode table
+  private static final int I_BLOCK = 0x28;
+
+  @TempDir Path dir;
+  private final List<Ext4Machine> machines = new ArrayList<>();
+
+  @AfterEach
+  void clean() {
+    for (Ext4Machine m : machines) {
+      m.shutdown();
+    }
+  }
+
+  private Path image() {
+    return dir.resolve("ext4.img");
+  }
+
+  private Ext4Machine machine(boolean create) {
+    Ext4Machine m =
+        new Ext4Machine(dir.resolve("k" + machines.size()), image(), create ? SECTORS : 0);
+    machines.add(m);
+    return m;
+  }
+
+  private long peekInt(long off) throws IOException {
+    try (FileChannel ch = FileChannel.open(image(), StandardOpenOption.READ)) {
+      ByteBuffer b = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN);
+      ch.read(b, off);
+      return b.getInt(0) & 0xffffffffL;
+    }
+  }
+
+  private int sState() throws IOException {
+    return (int) (peekInt(0x38) >>> 16); // s_magic then s_state
+  }
+
+  private void pokeInt(long off, int v) throws IOException {
+    try (FileChannel ch = FileChannel.open(image(), StandardOpenOption.WRITE)) {
+      ch.write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, v), off);
+    }
+  }
+
+  private static long inodeOff(long ino) {
+    return TABLE * BLOCK + (ino - 1) * 256;
+  }
+
+  /** /mnt/big with an indirect block whose first pointer names block 1 (the descriptors). */
+  private void imageWithBadIndirectPointer() throws IOException {
+    Ext4Machine a = machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.put("/mnt/big", Ext4Machine.pattern(14 * BLOCK, 1));
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    assertEquals(14 * BLOCK, peekInt(inodeOff(INO) + 4), "inode 11 is /mnt/big");
+    long ind = peekInt(inodeOff(INO) + I_BLOCK + 4 * 12);
+    pokeInt(ind * BLOCK, 1);
+    assertEquals(1, sState(), "EXT4_VALID_FS before");
+  }
+
+  private static void assertEuclean(Runnable r) {
+    KernelException e = assertThrows(KernelException.class, r::run);
+    assertTrue(e.errno() == Errno.EIO || e.errno() == Errno.EUCLEAN, e.getMessage());
+  }
+
+  @Test
+  void remountRoLogsMarksTheSuperblockAndRefusesWrites() throws IOException {
+    imageWithBadIndirectPointer();
+    Ext4Machine b = machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertEuclean(() -> b.read("/mnt/big"));
+    Ext4Stats s = b.stats();
+    assertEquals(1, s.errorsCount());
+    assertEquals(
+        "EXT4-fs error (device /dev/sda): ext4_map_blocks: inode #11: lblock 12 mapped to illegal"
+            + " pblock 1 (length 1)",
+        s.firstError());
+    assertTrue(s.readOnly() && s.errorFs());
+    assertEquals(3, sState(), "ERROR_FS on disk at once");
+    int fd = b.vfs.open(b.task, "/mnt/big", O_RDWR, 0);
+    KernelException w =
+        assertThrows(KernelException.class, () -> b.vfs.pwrite(b.task, fd, b.buf, 10, 0));
+    assertEquals(Errno.EROFS, w.errno(), w.getMessage());
+    b.vfs.close(b.task, fd);
+    b.vfs.umount("/mnt");
+    b.shutdown();
+    assertEquals(3, sState(), "still marked after umount");
+    assertTrue(
+        new Ext4().check(image().toString()).stream().anyMatch(p -> p.contains("ERROR_FS")),
+        "fsck says so");
+  }
+
+  @Test
+  void continueLogsAndMarksButKeepsWriting() throws IOException {
+    imageWithBadIndirectPointer();
+    Ext4Machine b = machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "errors=continue");
+    assertEuclean(() -> b.read("/mnt/big"));
+    assertEquals(1, b.stats().errorsCount());
+    assertFalse(b.stats().readOnly());
+    b.put("/mnt/new", Ext4Machine.pattern(10, 2));
+    b.vfs.umount("/mnt");
+    b.shutdown();
+    assertEquals(3, sState(), "the umount's superblock keeps ERROR_FS");
+    Ext4Machine c = machine(false);
+    c.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertArrayEquals(Ext4Machine.pattern(10, 2), c.read("/mnt/new"));
+  }
+
+  @Test
+  void panicIsBug() throws IOException {
+    imageWithBadIndirectPointer();
+    Ext4Machine b = machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "errors=panic");
+    KernelBugException e = assertThrows(KernelBugException.class, () -> b.read("/mnt/big"));
+    assertTrue(e.getMessage().contains("panic forced after error"), e.getMessage());
+    assertTrue(b.mem.health().isDead());
+    b.abandon();
+    assertEquals(3, sState(), "the error was saved before the panic");
+  }
+
+  @Test
+  void aBadDirectoryEntryFoundAfterMountGoesReadOnly() throws IOException {
+    Ext4Machine a = machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.vfs.mkdir("/mnt/d", 0755);
+    a.vfs.sync(); // d gets inode 11 before f's first block does
+    a.put("/mnt/d/f", Ext4Machine.pattern(10, 3));
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    long dblk = peekInt(inodeOff(INO) + I_BLOCK); // /mnt/d is inode 11, its block 0
+    pokeInt(dblk * BLOCK + 4, 3); // "." gets rec_len 3: ext4_check_dir_entry() fails
+
+    Ext4Machine b = machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertEquals(List.of(), b.vfs.readdir("/mnt/d"), "the rest of the block is skipped");
+    Ext4Stats s = b.stats();
+    assertTrue(
+        s.firstError()
+            .startsWith(
+                "EXT4-fs error (device /dev/sda): ext4_readdir: inode #11:" + " directory block 0"),
+        s.firstError());
+    assertTrue(s.readOnly());
+  }
+
+  @Test
+  void aBogusInodeIsAnErrorAndStaysUnreachable() throws IOException {
+    Ext4Machine a = machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.put("/mnt/f", Ext4Machine.pattern(10, 4));
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    pokeInt(inodeOff(INO), 0xc1ff); // i_mode: a socket, which this ext4 never makes
+
+    Ext4Machine b = machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "errors=continue");
+    assertEquals(List.of(), b.vfs.readdir("/mnt"));
+    assertEquals(
+        "EXT4-fs error (device /dev/sda): ext4_iget: inode #11: comm mount: iget: bogus i_mode"
+            + " (140777)",
+        b.stats().firstError());
+  }
+}
