@@ -10,6 +10,7 @@ import dev.refkern.fs.buffer.MetaIo;
 import dev.refkern.fs.ext4.internal.Disk;
 import dev.refkern.fs.ext4.internal.Ext4Check;
 import dev.refkern.fs.ext4.internal.Ext4Sb;
+import dev.refkern.fs.ext4.internal.Journal;
 import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.Inode;
@@ -91,6 +92,7 @@ public final class Ext4 implements FileSystemType {
   @Override
   public SuperBlock mount(VirtualMemory vm, BlockDevice bdev, String source, String options) {
     boolean mkfs = false;
+    Journal.DataMode data = Journal.DataMode.ORDERED;
     int bpg = -1;
     int ipg = -1;
     if (options != null && !options.isEmpty()) {
@@ -102,6 +104,7 @@ public final class Ext4 implements FileSystemType {
           case "mkfs" -> mkfs = true;
           case "blocks_per_group" -> bpg = number(key, val);
           case "inodes_per_group" -> ipg = number(key, val);
+          case "data" -> data = dataMode(val);
           default ->
               throw new KernelException(Errno.EINVAL, "ext4: Unrecognized mount option " + key);
         }
@@ -121,13 +124,43 @@ public final class Ext4 implements FileSystemType {
     MetaIo io = new MetaIo(mem, bdev, Disk.BLOCK, "ext4");
     long devBlocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / BLOCK;
     Disk.Super s = Disk.decodeSuper(io.read(0), source, devBlocks);
+    long[] jnl = Journal.locate(io.read(0), s.geo(), source);
+    Journal journal = null;
+    if (jnl[1] > 0) { // ext4_load_journal(): replays even for a read-only mount, as ext4 does
+      journal = Journal.load(io, source, jnl[0], (int) jnl[1], s.geo().blocks(), data);
+      s = Disk.decodeSuper(io.read(0), source, devBlocks); // the replay may have rewritten it
+    } else if (data == Journal.DataMode.JOURNAL) {
+      throw new KernelException(Errno.EINVAL, "ext4: " + source + ": data=journal needs a journal");
+    }
     Ext4Sb fs = Ext4Sb.load(io, s.geo(), source);
+    fs.setJournal(journal);
     SuperBlock sb = new SuperBlock(this, vm, fs, source, MAX_BYTES, s.geo().inodes(), bdev);
     fs.attach(sb, new Buffers(sb, BLOCK));
     synchronized (mounted) {
       mounted.put(sb, fs);
     }
     return sb;
+  }
+
+  /** {@code data=ordered|journal|writeback}; anything else is {@code EINVAL}. */
+  private static Journal.DataMode dataMode(String val) {
+    return switch (val) {
+      case "ordered" -> Journal.DataMode.ORDERED;
+      case "journal" -> Journal.DataMode.JOURNAL;
+      case "writeback" -> Journal.DataMode.WRITEBACK;
+      default -> throw new KernelException(Errno.EINVAL, "ext4: bad value for data: '" + val + "'");
+    };
+  }
+
+  /**
+   * The journal's counters for the ext4 mounted as {@code sb} ({@code /proc/fs/jbd2/<dev>/info}):
+   * see {@link Journal#stats()}; empty without a journal.
+   *
+   * @throws KernelException {@code EINVAL} if {@code sb} is not a mounted ext4
+   */
+  public Map<String, Long> journalStats(SuperBlock sb) {
+    Journal j = fs(sb).journal();
+    return j == null ? Map.of() : j.stats();
   }
 
   private static int number(String key, String val) {
@@ -165,20 +198,34 @@ public final class Ext4 implements FileSystemType {
         @Override
         public void fsync(Inode inode, long start, long end, boolean datasync) {
           FileOperations.fileWriteAndWaitRange(inode, start, end);
+          writeOrderedData(fs(inode.sb()));
           fs(inode.sb()).fsyncInode(inode);
         }
       };
 
   @Override
   public void syncFs(SuperBlock sb) {
+    writeOrderedData(fs(sb));
     fs(sb).syncFs();
+  }
+
+  /** data=ordered's data writes before taking the fs lock; the commit redoes any stragglers. */
+  private static void writeOrderedData(Ext4Sb fs) {
+    Journal j = fs.journal();
+    if (j != null) {
+      j.writeOrderedData();
+    }
   }
 
   /** {@code ext4_put_super()}: writes everything back, then forgets every inode, even on EIO. */
   @Override
   public void killSb(SuperBlock sb) {
     try {
-      sb.genericShutdown(() -> syncFs(sb));
+      sb.genericShutdown(
+          () -> {
+            syncFs(sb);
+            fs(sb).destroyJournal();
+          });
     } finally {
       synchronized (mounted) {
         mounted.remove(sb);
