@@ -33,9 +33,10 @@ import org.apiguardian.api.API;
  * jbd2: block 0 of the area is {@code journal_superblock_t} (CRC32C at 0xFC); a descriptor has
  * {@code journal_block_tag3_t} tags and a {@code jbd2_journal_block_tail}; the commit block carries
  * the CRC32C of the transaction's descriptor and data blocks in {@code h_chksum[0]} (as {@code
- * JBD2_FEATURE_COMPAT_CHECKSUM}) and its own CRC32C at 0xFC. No revoke records are written: a block
- * freed and reused as data is harmless to replay here because data blocks are only journalled in
- * {@code data=journal}, where every later write of them is journalled too.
+ * JBD2_FEATURE_COMPAT_CHECKSUM}) and, in its last 4 bytes, the CRC32C of the rest of the block. No
+ * revoke records are written: a block freed and reused as data is harmless to replay here because
+ * data blocks are only journalled in {@code data=journal}, where every later write of them is
+ * journalled too.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class Journal {
@@ -49,7 +50,7 @@ public final class Journal {
   static final int FLAG_LAST_TAG = 8; // JBD2_FLAG_LAST_TAG
   static final int TAG_SIZE = 16; // journal_block_tag3_t
   static final int TAGS_PER_DESC = (BLOCK - 12 - 4) / TAG_SIZE; // header, tail
-  static final int CSUM = 0xFC; // our checksum slot in the superblock and commit block
+  static final int CSUM = 0xFC; // the journal superblock's s_checksum
 
   // journal_superblock_t
   static final int JSB_BLOCKSIZE = 0xC;
@@ -239,7 +240,7 @@ public final class Journal {
         }
         int type = b.getInt(4);
         if (type == COMMIT) {
-          if (b.getInt(CSUM) != crc(blk, 0, CSUM)
+          if (b.getInt(BLOCK - 4) != crc(blk, 0, BLOCK - 4)
               || b.getInt(C_CHKSUM) != (int) sum.getValue()
               || tags.isEmpty()) {
             break scan; // jbd2_commit_block_csum_verify() failed: the commit never completed
@@ -422,7 +423,7 @@ public final class Journal {
     c.put(C_CHKSUM_TYPE, (byte) JBD2_CRC32C_CHKSUM).put(C_CHKSUM_SIZE, (byte) 4);
     c.putInt(C_CHKSUM, (int) sum.getValue());
     c.putLong(C_COMMIT_SEC, System.currentTimeMillis() / 1000);
-    c.putInt(CSUM, crc(c.array(), 0, CSUM));
+    c.putInt(BLOCK - 4, crc(c.array(), 0, BLOCK - 4)); // the whole block: a tear anywhere shows
     io.write(start + pos++, c.array(), Bio.REQ_PREFLUSH | Bio.REQ_FUA); // commit with barrier
     head = pos;
     sequence++;
