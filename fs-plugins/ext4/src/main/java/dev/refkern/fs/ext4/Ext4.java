@@ -11,6 +11,7 @@ import dev.refkern.fs.ext4.internal.Disk;
 import dev.refkern.fs.ext4.internal.Ext4Check;
 import dev.refkern.fs.ext4.internal.Ext4Errors;
 import dev.refkern.fs.ext4.internal.Ext4Sb;
+import dev.refkern.fs.ext4.internal.Journal;
 import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.Inode;
@@ -97,6 +98,7 @@ public final class Ext4 implements FileSystemType {
     boolean mkfs = false;
     Ext4Errors.Mode errorsMode = Ext4Errors.Mode.REMOUNT_RO;
     Ext4Errors.NoBuffers nobuffers = Ext4Errors.NoBuffers.WARN;
+    Journal.DataMode data = Journal.DataMode.ORDERED;
     int bpg = -1;
     int ipg = -1;
     if (options != null && !options.isEmpty()) {
@@ -110,6 +112,7 @@ public final class Ext4 implements FileSystemType {
           case "inodes_per_group" -> ipg = number(key, val);
           case "errors" -> errorsMode = Ext4Errors.Mode.parse(val);
           case "nobuffers" -> nobuffers = Ext4Errors.NoBuffers.parse(val);
+          case "data" -> data = dataMode(val);
           default ->
               throw new KernelException(Errno.EINVAL, "ext4: Unrecognized mount option " + key);
         }
@@ -130,7 +133,17 @@ public final class Ext4 implements FileSystemType {
     long devBlocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / BLOCK;
     byte[] block0 = io.read(0);
     Disk.Super s = Disk.decodeSuper(block0, source, devBlocks);
+    long[] jnl = Journal.locate(block0, s.geo(), source);
+    Journal journal = null;
+    if (jnl[1] > 0) { // ext4_load_journal(): replays even for a read-only mount, as ext4 does
+      journal = Journal.load(io, source, jnl[0], (int) jnl[1], s.geo().blocks(), data);
+      block0 = io.read(0); // the replay may have rewritten it
+      s = Disk.decodeSuper(block0, source, devBlocks);
+    } else if (data == Journal.DataMode.JOURNAL) {
+      throw new KernelException(Errno.EINVAL, "ext4: " + source + ": data=journal needs a journal");
+    }
     Ext4Sb fs = Ext4Sb.load(io, s.geo(), source);
+    fs.setJournal(journal);
     fs.setErrors(
         new Ext4Errors(io, source, mem.health(), errorsMode, nobuffers, Ext4Errors.state(block0)));
     SuperBlock sb = new SuperBlock(this, vm, fs, source, MAX_BYTES, s.geo().inodes(), bdev);
@@ -139,6 +152,27 @@ public final class Ext4 implements FileSystemType {
       mounted.put(sb, fs);
     }
     return sb;
+  }
+
+  /** {@code data=ordered|journal|writeback}; anything else is {@code EINVAL}. */
+  private static Journal.DataMode dataMode(String val) {
+    return switch (val) {
+      case "ordered" -> Journal.DataMode.ORDERED;
+      case "journal" -> Journal.DataMode.JOURNAL;
+      case "writeback" -> Journal.DataMode.WRITEBACK;
+      default -> throw new KernelException(Errno.EINVAL, "ext4: bad value for data: '" + val + "'");
+    };
+  }
+
+  /**
+   * The journal's counters for the ext4 mounted as {@code sb} ({@code /proc/fs/jbd2/<dev>/info}):
+   * see {@link Journal#stats()}; empty without a journal.
+   *
+   * @throws KernelException {@code EINVAL} if {@code sb} is not a mounted ext4
+   */
+  public Map<String, Long> journalStats(SuperBlock sb) {
+    Journal j = fs(sb).journal();
+    return j == null ? Map.of() : j.stats();
   }
 
   private static int number(String key, String val) {
@@ -197,20 +231,34 @@ public final class Ext4 implements FileSystemType {
         @Override
         public void fsync(Inode inode, long start, long end, boolean datasync) {
           FileOperations.fileWriteAndWaitRange(inode, start, end);
+          writeOrderedData(fs(inode.sb()));
           fs(inode.sb()).fsyncInode(inode);
         }
       };
 
   @Override
   public void syncFs(SuperBlock sb) {
+    writeOrderedData(fs(sb));
     fs(sb).syncFs();
+  }
+
+  /** data=ordered's data writes before taking the fs lock; the commit redoes any stragglers. */
+  private static void writeOrderedData(Ext4Sb fs) {
+    Journal j = fs.journal();
+    if (j != null) {
+      j.writeOrderedData();
+    }
   }
 
   /** {@code ext4_put_super()}: writes everything back, then forgets every inode, even on EIO. */
   @Override
   public void killSb(SuperBlock sb) {
     try {
-      sb.genericShutdown(() -> syncFs(sb));
+      sb.genericShutdown(
+          () -> {
+            syncFs(sb);
+            fs(sb).destroyJournal();
+          });
     } finally {
       synchronized (mounted) {
         mounted.remove(sb);

@@ -170,6 +170,7 @@ public final class Disk {
     b.putInt(S_FIRST_INO, FIRST_INO).putShort(S_INODE_SIZE, (short) INODE_SIZE);
     b.putInt(S_FEATURE_INCOMPAT, INCOMPAT_FILETYPE);
     b.putInt(S_FEATURE_RO_COMPAT, RO_COMPAT_METADATA_CSUM);
+    Journal.stamp(b, geo);
     b.putInt(S_CHECKSUM, crc(b.array(), S_CHECKSUM));
     return b.array();
   }

@@ -41,7 +41,19 @@ public final class Ext4Check {
       if ((Ext4Errors.state(block0) & Ext4Errors.ERROR_FS) != 0) {
         problems.add("superblock: the filesystem has errors (s_state ERROR_FS), check forced");
       }
-      new Pass(ch, s.geo(), problems).run(s);
+      long[] jnl;
+      try {
+        jnl = Journal.locate(block(ch, 0), s.geo(), source);
+      } catch (KernelException e) {
+        problems.add(e.getMessage());
+        jnl = new long[] {0, 0};
+      }
+      if (jnl[1] > 0 && Journal.needsRecovery(block(ch, jnl[0]))) {
+        problems.add("journal needs recovery"); // e2fsck: the needs_recovery flag is set
+      }
+      Pass p = new Pass(ch, s.geo(), problems);
+      p.journal = jnl;
+      p.run(s);
     } catch (IOException e) {
       problems.add("cannot read " + source + ": " + e.getMessage());
     }
@@ -56,6 +68,7 @@ public final class Ext4Check {
     final byte[][] ibm;
     final long[] owner; // block -> inode that maps it
     final int[] refs; // inode -> directory entries naming it (and ".." of subdirectories)
+    long[] journal = {0, 0}; // the journal's area, owned by inode 8
 
     Pass(FileChannel ch, Geometry geo, List<String> problems) {
       this.ch = ch;
@@ -126,6 +139,12 @@ public final class Ext4Check {
                 + freeB
                 + "/"
                 + freeI);
+      }
+      for (long b = journal[0]; b < journal[0] + journal[1]; b++) {
+        owner[(int) b] = Journal.JOURNAL_INO;
+        if (!testBit(bbm[0], b)) {
+          problems.add("journal block " + b + " is free in the block bitmap");
+        }
       }
       // pass 1: every inode in use, its blocks
       Map<Long, Integer> links = new HashMap<>();

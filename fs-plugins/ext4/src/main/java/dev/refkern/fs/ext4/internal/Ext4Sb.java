@@ -65,6 +65,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
   private SuperBlock sb;
   private Buffers buffers;
   private Ext4Errors errors;
+  private Journal journal; // null: no journal (a tiny filesystem)
 
   /** {@code ext4_get_block()}: maps, and with {@code create} allocates, one file block. */
   public final GetBlock getBlock = this::getBlock;
@@ -104,6 +105,10 @@ public final class Ext4Sb implements AddressSpaceOperations {
     for (long ino = 1; ino < FIRST_INO; ino++) {
       setBit(fs.inodeBitmap[0], ino - 1, true); // reserved inodes, the root among them
     }
+    long[] jnl = Journal.place(geo);
+    for (long b = jnl[0]; b < jnl[0] + jnl[1]; b++) {
+      setBit(fs.blockBitmap[0], b, true); // the journal's blocks (inode 8's in ext4)
+    }
     int rootBlk = fs.allocBlock();
     byte[] dir = new byte[BLOCK];
     byte[] dot = {'.'};
@@ -118,6 +123,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
     r.putInt(off + I_ATIME, (int) now).putInt(off + I_CTIME, (int) now);
     r.putInt(off + I_MTIME, (int) now);
     fs.writeAllMeta();
+    if (jnl[1] > 0) {
+      Journal.format(io, jnl[0], (int) jnl[1]);
+    }
     io.flush();
   }
 
@@ -208,6 +216,27 @@ public final class Ext4Sb implements AddressSpaceOperations {
           }
         }
       }
+    }
+  }
+
+  /** Routes metadata writes through {@code j} ({@code ext4_load_journal()}). */
+  public void setJournal(Journal j) {
+    this.journal = j;
+  }
+
+  /** The journal, or null. */
+  public Journal journal() {
+    return journal;
+  }
+
+  /**
+   * A metadata block write: into the running transaction, or straight to disk without a journal.
+   */
+  private void meta(long blk, byte[] data) {
+    if (journal != null) {
+      journal.dirtyMetadata(blk, data);
+    } else {
+      io.write(blk, data, 0);
     }
   }
 
@@ -446,6 +475,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
         d.indirectDirty = true;
       }
       bh.set(BufferHead.BH_NEW);
+      if (journal != null) {
+        journal.addInode(inode);
+      }
     }
     if (b != 0) {
       bh.mapBh(b);
@@ -471,6 +503,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   @Override
   public int readFolio(AddressSpace mapping, long pfn) {
+    if (journal != null && journal.hasData()) {
+      commitJournalledData(); // the newest copy of a journalled block is in the transaction
+    }
     return buffers.blockReadFullFolio(mapping, pfn, getBlock);
   }
 
@@ -500,7 +535,52 @@ public final class Ext4Sb implements AddressSpaceOperations {
         return 0;
       }
     }
+    if (inode != null && journal != null && journal.mode() == Journal.DataMode.JOURNAL) {
+      return journalFolio(mapping, pfn, inode);
+    }
     return buffers.blockWriteFullFolio(mapping, pfn, getBlock);
+  }
+
+  private synchronized void commitJournalledData() {
+    journal.commit();
+  }
+
+  /**
+   * {@code data=journal} writeback ({@code mpage_journal_page_buffers()}): each dirty block of the
+   * folio inside {@code i_size} is mapped and its copy joins the running transaction; nothing is
+   * written in place before the commit. A folio that {@code folio_maybe_dma_pinned()} is journalled
+   * too ({@code folio_set_checked()}), and counted.
+   */
+  private int journalFolio(AddressSpace mapping, long pfn, Inode inode) {
+    BufferHead[] bhs = buffers.folioBuffers(mapping, pfn);
+    if (bhs == null) {
+      int bits = (1 << BufferHead.BH_UPTODATE) | (1 << BufferHead.BH_DIRTY);
+      bhs = buffers.createEmptyBuffers(mapping, pfn, bits);
+    }
+    long first = mapping.physicalMemory().memmap().index(pfn) * (Page.PAGE_SIZE / BLOCK);
+    long size = inode.size();
+    boolean pinned = sb.vm().gup().folioMaybeDmaPinned(pfn);
+    byte[] copy = new byte[BLOCK];
+    for (int i = 0; i < bhs.length; i++) {
+      BufferHead bh = bhs[i];
+      if ((first + i) * BLOCK >= size) {
+        bh.clear(BufferHead.BH_DIRTY);
+        continue;
+      }
+      if (!bh.test(BufferHead.BH_MAPPED)) {
+        int err = getBlock(inode, first + i, bh, true);
+        if (err < 0) {
+          return err;
+        }
+        bh.clear(BufferHead.BH_NEW);
+      }
+      if (bh.test(BufferHead.BH_MAPPED)) {
+        mapping.physicalMemory().ram().read(pfn, bh.offset(), copy, 0, BLOCK);
+        journal.dirtyData(bh.blocknr(), copy, pinned && i == 0);
+        bh.clear(BufferHead.BH_DIRTY);
+      }
+    }
+    return 0;
   }
 
   @Override
@@ -535,6 +615,11 @@ public final class Ext4Sb implements AddressSpaceOperations {
     if (errors.readOnly()) {
       return; // ext4_sync_file() of a read-only fs: nothing may reach the disk
     }
+    if (journal != null) {
+      syncMeta(); // ext4_sync_file(): jbd2_complete_transaction() of the running transaction
+      journal.commit();
+      return;
+    }
     DInode d = byVfs.get(inode);
     if (d == null || !d.onDisk) {
       syncMeta();
@@ -557,7 +642,19 @@ public final class Ext4Sb implements AddressSpaceOperations {
       return; // sync_filesystem() skips a read-only superblock
     }
     syncMeta();
+    if (journal != null) {
+      journal.commit();
+      journal.checkpoint();
+    }
     io.flush();
+  }
+
+  /** {@code ext4_put_super()}'s {@code jbd2_journal_destroy()}: the journal left empty. */
+  public synchronized void destroyJournal() {
+    if (journal != null) {
+      syncMeta();
+      journal.destroy();
+    }
   }
 
   private void syncMeta() {
@@ -627,7 +724,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
           }
           dd.direct[i] = b;
         }
-        io.write(dd.direct[i], blocks.get(i), 0);
+        meta(dd.direct[i], blocks.get(i));
       } else if (dd.direct[i] != 0) {
         freeBlock(dd.direct[i]);
         dd.direct[i] = 0;
@@ -678,7 +775,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
         for (int i = 0; i < PER_INDIRECT; i++) {
           ib.putInt(4 * i, d.indirect[i]);
         }
-        io.write(d.indirectBlk, ib.array(), 0);
+        meta(d.indirectBlk, ib.array());
         d.indirectDirty = false;
       }
     }
@@ -690,7 +787,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   private void writeIfDirty(long blk, byte[] data) {
     if (dirty.get((int) blk)) {
-      io.write(blk, data, 0);
+      meta(blk, data);
       dirty.clear((int) blk);
     }
   }
@@ -729,8 +826,8 @@ public final class Ext4Sb implements AddressSpaceOperations {
         }
       }
     }
-    io.write(1, gdt.array(), 0);
+    meta(1, gdt.array());
     byte[] s = encodeSuper(geo, freeBlocks, freeInodes);
-    io.write(0, errors == null ? s : errors.stamp(s), 0);
+    meta(0, errors == null ? s : errors.stamp(s));
   }
 }

@@ -1,0 +1,510 @@
+package dev.refkern.fs.ext4.internal;
+
+import static dev.refkern.fs.ext4.internal.Disk.BLOCK;
+import static org.apiguardian.api.API.Status.INTERNAL;
+
+import dev.refkern.block.Bio;
+import dev.refkern.fs.buffer.MetaIo;
+import dev.refkern.fs.spi.FileOperations;
+import dev.refkern.fs.spi.Inode;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.IdentityHashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.zip.CRC32C;
+import org.apiguardian.api.API;
+
+/**
+ * The jbd2 journal of a mounted ext4, a {@code journal_t} ({@code fs/jbd2/journal.c}, {@code
+ * transaction.c}, {@code commit.c}, {@code recovery.c}, {@code checkpoint.c}, read at
+ * torvalds/linux v6.6): one running transaction of metadata (and with {@code data=journal} data)
+ * block copies, committed as descriptor blocks with a CRC32C per tag, the escaped block copies, and
+ * a commit block with {@code REQ_PREFLUSH|REQ_FUA}; then checkpointed in place, the tail advancing
+ * once a flush made the in-place writes durable.
+ *
+ * <p>The log never wraps: when the next transaction does not fit before the end of the area, every
+ * committed transaction is checkpointed (flush) and the log restarts at its first block, the
+ * journal superblock saying so before the commit ({@code JBD2_FLUSHED}). Format, big-endian like
+ * jbd2: block 0 of the area is {@code journal_superblock_t} (CRC32C at 0xFC); a descriptor has
+ * {@code journal_block_tag3_t} tags and a {@code jbd2_journal_block_tail}; the commit block carries
+ * the CRC32C of the transaction's descriptor and data blocks in {@code h_chksum[0]} (as {@code
+ * JBD2_FEATURE_COMPAT_CHECKSUM}) and, in its last 4 bytes, the CRC32C of the rest of the block. No
+ * revoke records are written: a block freed and reused as data is harmless to replay here because
+ * data blocks are only journalled in {@code data=journal}, where every later write of them is
+ * journalled too.
+ */
+@API(status = INTERNAL, since = "0.1.0")
+public final class Journal {
+  /** {@code JBD2_MAGIC_NUMBER}. */
+  public static final int MAGIC = 0xC03B3998;
+
+  static final int DESCRIPTOR = 1; // JBD2_DESCRIPTOR_BLOCK
+  static final int COMMIT = 2; // JBD2_COMMIT_BLOCK
+  static final int SUPERBLOCK_V2 = 4; // JBD2_SUPERBLOCK_V2
+  static final int FLAG_ESCAPE = 1; // JBD2_FLAG_ESCAPE
+  static final int FLAG_LAST_TAG = 8; // JBD2_FLAG_LAST_TAG
+  static final int TAG_SIZE = 16; // journal_block_tag3_t
+  static final int TAGS_PER_DESC = (BLOCK - 12 - 4) / TAG_SIZE; // header, tail
+  static final int CSUM = 0xFC; // the journal superblock's s_checksum
+
+  // journal_superblock_t
+  static final int JSB_BLOCKSIZE = 0xC;
+  static final int JSB_MAXLEN = 0x10;
+  static final int JSB_FIRST = 0x14;
+  static final int JSB_SEQUENCE = 0x18;
+  static final int JSB_START = 0x1C;
+
+  // commit_header
+  static final int C_CHKSUM_TYPE = 0xC;
+  static final int C_CHKSUM_SIZE = 0xD;
+  static final int C_CHKSUM = 0x10;
+  static final int C_COMMIT_SEC = 0x30;
+  static final int JBD2_CRC32C_CHKSUM = 4;
+
+  // ext4_super_block: s_journal_inum, s_jnl_blocks[0..1] (here: start, length)
+  static final int S_JOURNAL_INUM = 0xE0;
+  static final int S_JNL_START = 0x10C;
+  static final int S_JNL_LEN = 0x110;
+  static final int COMPAT_HAS_JOURNAL = 0x4;
+  static final int JOURNAL_INO = 8;
+
+  /** How file data goes through the journal ({@code data=} mount option). */
+  public enum DataMode {
+    /** Data written before the commit that maps it ({@code data=ordered}, the default). */
+    ORDERED,
+    /** Data written whenever writeback gets to it ({@code data=writeback}). */
+    WRITEBACK,
+    /** Data logged like metadata ({@code data=journal}). */
+    JOURNAL
+  }
+
+  private final MetaIo io;
+  private final String dev;
+  private final long start; // first block of the area (the journal superblock)
+  private final int len;
+  private final long fsBlocks;
+  private final DataMode mode;
+  private final LinkedHashMap<Long, byte[]> running = new LinkedHashMap<>(); // blk -> copy
+  private final IdentityHashMap<Inode, Boolean> ordered = new IdentityHashMap<>(); // jbd2_inode
+  private int head; // next free log block, relative to start
+  private long sequence; // the running transaction's tid
+  private boolean tailOnDisk; // the superblock's s_start is set (not JBD2_FLUSHED)
+  private boolean checkpointPending; // in-place writes issued, not yet flushed
+  private int dataBlocks; // data blocks in the running transaction
+  private long commits;
+  private long blocksCommitted;
+  private long commitNanos;
+  private long checkpoints;
+  private long pinnedJournalled;
+  private long replayed;
+
+  private Journal(MetaIo io, String dev, long start, int len, long fsBlocks, DataMode mode) {
+    this.io = io;
+    this.dev = dev;
+    this.start = start;
+    this.len = len;
+    this.fsBlocks = fsBlocks;
+    this.mode = mode;
+  }
+
+  // ---------------------------------------------------------------- layout (mkfs)
+
+  /**
+   * Where mkfs puts the journal of {@code geo}: {@code {start, length}} at the start of group 0's
+   * data, 1/32 of the filesystem between 64 and 1024 blocks; {@code {0, 0}} (no journal, like
+   * {@code mke2fs} on a tiny device) below 512 blocks.
+   */
+  public static long[] place(Disk.Geometry geo) {
+    long n = Math.min(1024, Math.max(64, geo.blocks() / 32));
+    long s = geo.dataStart(0);
+    if (geo.blocks() < 512 || s + n + 16 > geo.groupEnd(0)) {
+      return new long[] {0, 0};
+    }
+    return new long[] {s, n};
+  }
+
+  /** Writes {@code has_journal}, {@code s_journal_inum} and the area into superblock {@code b}. */
+  static void stamp(ByteBuffer b, Disk.Geometry geo) {
+    long[] p = place(geo);
+    if (p[1] == 0) {
+      return;
+    }
+    b.putInt(Disk.S_FEATURE_COMPAT, b.getInt(Disk.S_FEATURE_COMPAT) | COMPAT_HAS_JOURNAL);
+    b.putInt(S_JOURNAL_INUM, JOURNAL_INO).putInt(S_JNL_START, (int) p[0]);
+    b.putInt(S_JNL_LEN, (int) p[1]);
+  }
+
+  /**
+   * The area superblock {@code block0} names, {@code {start, length}}, {@code {0, 0}} without
+   * {@code has_journal}.
+   *
+   * @throws KernelException {@code EUCLEAN} if it is not where mkfs puts it for {@code geo}
+   */
+  public static long[] locate(byte[] block0, Disk.Geometry geo, String dev) {
+    ByteBuffer b = Disk.le(block0);
+    if ((b.getInt(Disk.S_FEATURE_COMPAT) & COMPAT_HAS_JOURNAL) == 0) {
+      return new long[] {0, 0};
+    }
+    long s = b.getInt(S_JNL_START) & 0xffffffffL;
+    long n = b.getInt(S_JNL_LEN) & 0xffffffffL;
+    if (!Arrays.equals(new long[] {s, n}, place(geo))) {
+      throw new KernelException(
+          Errno.EUCLEAN, "ext4: " + dev + ": journal location " + s + "+" + n + " is corrupt");
+    }
+    return new long[] {s, n};
+  }
+
+  /** {@code jbd2_journal_create()} at mkfs: a clean journal superblock, sequence 1. */
+  public static void format(MetaIo io, long start, int len) {
+    io.write(start, superBlock(len, 1, 0), 0);
+  }
+
+  private static byte[] superBlock(int len, long seq, int s) {
+    ByteBuffer b = ByteBuffer.allocate(BLOCK);
+    b.putInt(0, MAGIC).putInt(4, SUPERBLOCK_V2).putInt(8, 0);
+    b.putInt(JSB_BLOCKSIZE, BLOCK).putInt(JSB_MAXLEN, len).putInt(JSB_FIRST, 1);
+    b.putInt(JSB_SEQUENCE, (int) seq).putInt(JSB_START, s);
+    b.putInt(CSUM, crc(b.array(), 0, CSUM));
+    return b.array();
+  }
+
+  // ---------------------------------------------------------------- load and recovery
+
+  /**
+   * {@code jbd2_journal_load()}: checks the journal superblock and, if its {@code s_start} is set,
+   * replays the committed transactions ({@link #recover}), then the journal is empty.
+   *
+   * @throws KernelException {@code EUCLEAN} for a bad journal superblock, {@code EIO}
+   */
+  public static Journal load(
+      MetaIo io, String dev, long start, int len, long fsBlocks, DataMode mode) {
+    Journal j = new Journal(io, dev, start, len, fsBlocks, mode);
+    ByteBuffer sb = ByteBuffer.wrap(io.read(start));
+    if (sb.getInt(0) != MAGIC
+        || sb.getInt(4) != SUPERBLOCK_V2
+        || sb.getInt(CSUM) != crc(sb.array(), 0, CSUM)
+        || sb.getInt(JSB_BLOCKSIZE) != BLOCK
+        || sb.getInt(JSB_MAXLEN) != len
+        || sb.getInt(JSB_FIRST) != 1
+        || (sb.getInt(JSB_START) != 0
+            && (sb.getInt(JSB_START) < 1 || sb.getInt(JSB_START) >= len))) {
+      throw new KernelException(Errno.EUCLEAN, "JBD2: " + dev + ": journal superblock is corrupt");
+    }
+    j.sequence = sb.getInt(JSB_SEQUENCE) & 0xffffffffL;
+    if (sb.getInt(JSB_START) != 0) {
+      j.replayed = j.recover(sb.getInt(JSB_START));
+    }
+    j.head = 1;
+    return j;
+  }
+
+  /** Whether the journal superblock at {@code start} says it holds transactions to replay. */
+  static boolean needsRecovery(byte[] jsb) {
+    ByteBuffer sb = ByteBuffer.wrap(jsb);
+    return sb.getInt(0) == MAGIC && sb.getInt(JSB_START) != 0;
+  }
+
+  /** One transaction found by the scan: its tags, as {target, log block, flags}. */
+  private record Scanned(long tid, List<long[]> tags) {}
+
+  /**
+   * {@code jbd2_journal_recover()}: {@code PASS_SCAN} from the tail finds the transactions whose
+   * descriptors, data and commit block all carry the right sequence and checksums, stopping at the
+   * first that does not; {@code PASS_REPLAY} writes their blocks in place in order; then a flush,
+   * and the journal superblock is written empty ({@code jbd2_mark_journal_empty()}). No {@code
+   * PASS_REVOKE}: no revoke records are written.
+   *
+   * @return the transactions replayed
+   */
+  private long recover(int tail) {
+    List<Scanned> good = new ArrayList<>();
+    int pos = tail;
+    long tid = sequence;
+    scan:
+    while (pos < len) {
+      List<long[]> tags = new ArrayList<>();
+      CRC32C sum = new CRC32C();
+      while (true) {
+        if (pos >= len) {
+          break scan;
+        }
+        byte[] blk = io.read(start + pos);
+        ByteBuffer b = ByteBuffer.wrap(blk);
+        if (b.getInt(0) != MAGIC || (b.getInt(8) & 0xffffffffL) != (tid & 0xffffffffL)) {
+          break scan; // the end of the log: an older lap or never written
+        }
+        int type = b.getInt(4);
+        if (type == COMMIT) {
+          if (b.getInt(BLOCK - 4) != crc(blk, 0, BLOCK - 4)
+              || b.getInt(C_CHKSUM) != (int) sum.getValue()
+              || tags.isEmpty()) {
+            break scan; // jbd2_commit_block_csum_verify() failed: the commit never completed
+          }
+          good.add(new Scanned(tid, tags));
+          tid++;
+          pos++;
+          continue scan;
+        }
+        if (type != DESCRIPTOR || b.getInt(BLOCK - 4) != crc(blk, 0, BLOCK - 4)) {
+          break scan; // jbd2_descriptor_block_csum_verify()
+        }
+        sum.update(blk);
+        pos++;
+        for (int t = 0; t < TAGS_PER_DESC; t++) {
+          int off = 12 + t * TAG_SIZE;
+          long target = b.getInt(off) & 0xffffffffL;
+          int flags = b.getInt(off + 4);
+          if (pos >= len || target >= fsBlocks || (target >= start && target < start + len)) {
+            break scan;
+          }
+          byte[] data = io.read(start + pos);
+          if (b.getInt(off + 12) != tagCrc(tid, data)) {
+            break scan; // a torn or lost copy: this transaction is not replayed
+          }
+          sum.update(data);
+          tags.add(new long[] {target, pos, flags});
+          pos++;
+          if ((flags & FLAG_LAST_TAG) != 0) {
+            break;
+          }
+        }
+      }
+    }
+    for (Scanned s : good) { // PASS_REPLAY
+      for (long[] t : s.tags()) {
+        byte[] data = io.read(start + t[1]);
+        if ((t[2] & FLAG_ESCAPE) != 0) {
+          ByteBuffer.wrap(data).putInt(0, MAGIC);
+        }
+        io.write(t[0], data, 0);
+      }
+    }
+    sequence = tid;
+    io.flush();
+    io.write(start, superBlock(len, sequence, 0), Bio.REQ_FUA);
+    return good.size();
+  }
+
+  // ---------------------------------------------------------------- the running transaction
+
+  /** The mount's {@code data=} mode. */
+  public DataMode mode() {
+    return mode;
+  }
+
+  /**
+   * {@code jbd2_journal_dirty_metadata()}: block {@code blk} as {@code data} joins the running
+   * transaction (a frozen copy: later changes to {@code data} need another call).
+   */
+  public synchronized void dirtyMetadata(long blk, byte[] data) {
+    byte[] copy = running.get(blk);
+    if (copy == null) {
+      running.put(blk, data.clone());
+    } else {
+      System.arraycopy(data, 0, copy, 0, BLOCK);
+    }
+  }
+
+  /**
+   * {@code data=journal} writeback of a file block ({@code mpage_journal_page_buffers()}): the
+   * block joins the running transaction; {@code pinned} counts a folio journalled because {@code
+   * folio_maybe_dma_pinned()} ({@code folio_set_checked()}, Jan Kara, Jan 2023).
+   */
+  public synchronized void dirtyData(long blk, byte[] data, boolean pinned) {
+    if (!running.containsKey(blk)) {
+      dataBlocks++;
+    }
+    dirtyMetadata(blk, data);
+    if (pinned) {
+      pinnedJournalled++;
+    }
+  }
+
+  /** Whether the running transaction holds file data a read from disk would miss. */
+  public synchronized boolean hasData() {
+    return dataBlocks > 0;
+  }
+
+  /** {@code ext4_jbd2_inode_add_write()}: {@code inode}'s new blocks are in this transaction. */
+  public synchronized void addInode(Inode inode) {
+    if (mode == DataMode.ORDERED) {
+      ordered.put(inode, Boolean.TRUE);
+    }
+  }
+
+  /**
+   * {@code journal_submit_data_buffers()} + {@code journal_finish_inode_data_buffers()}: the data
+   * of every inode whose allocation is in the running transaction, written and waited for.
+   */
+  public void writeOrderedData() {
+    List<Inode> inodes;
+    synchronized (this) {
+      inodes = List.copyOf(ordered.keySet());
+    }
+    for (Inode i : inodes) {
+      if (!i.evicted()) {
+        FileOperations.fileWriteAndWaitRange(i, 0, Long.MAX_VALUE);
+      }
+    }
+  }
+
+  /**
+   * {@code jbd2_journal_commit_transaction()}: ordered data first, then descriptors and block
+   * copies, then the commit block with {@code REQ_PREFLUSH|REQ_FUA}; then the blocks are written in
+   * place (checkpoint I/O, made durable by a later flush). A transaction larger than the area is
+   * committed as several. Nothing to commit: a flush, as {@code ext4_sync_file()} issues one.
+   */
+  public synchronized void commit() {
+    writeOrderedData();
+    ordered.clear();
+    if (running.isEmpty()) {
+      io.flush();
+      return;
+    }
+    long t0 = System.nanoTime();
+    List<Map.Entry<Long, byte[]>> blocks = new ArrayList<>(running.entrySet());
+    int max = maxBlocks();
+    for (int from = 0; from < blocks.size(); from += max) {
+      commitOne(blocks.subList(from, Math.min(blocks.size(), from + max)));
+    }
+    for (Map.Entry<Long, byte[]> e : blocks) {
+      io.write(e.getKey(), e.getValue(), 0); // checkpoint I/O: durable at the next flush
+    }
+    checkpointPending = true;
+    running.clear();
+    dataBlocks = 0;
+    commitNanos += System.nanoTime() - t0;
+  }
+
+  /** The most blocks one transaction can log: the area less its superblock, descriptors, commit. */
+  private int maxBlocks() {
+    int room = len - 2;
+    return room - (room + TAGS_PER_DESC) / (TAGS_PER_DESC + 1);
+  }
+
+  private void commitOne(List<Map.Entry<Long, byte[]>> blocks) {
+    int descs = (blocks.size() + TAGS_PER_DESC - 1) / TAGS_PER_DESC;
+    int need = descs + blocks.size() + 1;
+    if (!tailOnDisk || head + need > len) {
+      checkpoint(1); // no room before the end (or a clean journal): restart at the first block
+    }
+    CRC32C sum = new CRC32C();
+    int pos = head;
+    byte[] copy = new byte[BLOCK];
+    for (int d = 0; d < descs; d++) {
+      int from = d * TAGS_PER_DESC;
+      int to = Math.min(blocks.size(), from + TAGS_PER_DESC);
+      ByteBuffer desc = ByteBuffer.allocate(BLOCK);
+      desc.putInt(0, MAGIC).putInt(4, DESCRIPTOR).putInt(8, (int) sequence);
+      for (int i = from; i < to; i++) {
+        byte[] data = escaped(blocks.get(i).getValue(), copy);
+        int off = 12 + (i - from) * TAG_SIZE;
+        int flags = data == copy ? FLAG_ESCAPE : 0;
+        desc.putInt(off, (int) (long) blocks.get(i).getKey());
+        desc.putInt(off + 4, flags | (i == to - 1 ? FLAG_LAST_TAG : 0));
+        desc.putInt(off + 12, tagCrc(sequence, data));
+      }
+      desc.putInt(BLOCK - 4, crc(desc.array(), 0, BLOCK - 4));
+      io.write(start + pos++, desc.array(), 0);
+      sum.update(desc.array());
+      for (int i = from; i < to; i++) {
+        byte[] data = escaped(blocks.get(i).getValue(), copy);
+        io.write(start + pos++, data, 0);
+        sum.update(data);
+      }
+    }
+    ByteBuffer c = ByteBuffer.allocate(BLOCK);
+    c.putInt(0, MAGIC).putInt(4, COMMIT).putInt(8, (int) sequence);
+    c.put(C_CHKSUM_TYPE, (byte) JBD2_CRC32C_CHKSUM).put(C_CHKSUM_SIZE, (byte) 4);
+    c.putInt(C_CHKSUM, (int) sum.getValue());
+    c.putLong(C_COMMIT_SEC, System.currentTimeMillis() / 1000);
+    c.putInt(BLOCK - 4, crc(c.array(), 0, BLOCK - 4)); // the whole block: a tear anywhere shows
+    io.write(start + pos++, c.array(), Bio.REQ_PREFLUSH | Bio.REQ_FUA); // commit with barrier
+    head = pos;
+    sequence++;
+    commits++;
+    blocksCommitted += blocks.size();
+  }
+
+  /** {@code data} or, if it begins with the magic, {@code copy} of it with those bytes zeroed. */
+  private static byte[] escaped(byte[] data, byte[] copy) {
+    if (ByteBuffer.wrap(data).getInt(0) != MAGIC) {
+      return data;
+    }
+    System.arraycopy(data, 0, copy, 0, BLOCK);
+    ByteBuffer.wrap(copy).putInt(0, 0);
+    return copy;
+  }
+
+  /**
+   * {@code jbd2_cleanup_journal_tail()}: once a flush made every checkpoint write durable, the tail
+   * moves to {@code newTail} (the head, or 1 to restart the log) and the journal superblock says
+   * so, with {@code REQ_FUA}; {@code newTail} 0 marks the journal empty.
+   */
+  private void checkpoint(int newTail) {
+    io.flush();
+    checkpointPending = false;
+    if (newTail == 1) {
+      head = 1;
+    }
+    io.write(start, superBlock(len, sequence, newTail), Bio.REQ_FUA);
+    tailOnDisk = newTail != 0;
+    checkpoints++;
+  }
+
+  /**
+   * {@code jbd2_log_do_checkpoint()} after a {@code sync_fs}: the tail catches up with the head.
+   */
+  public synchronized void checkpoint() {
+    if (checkpointPending) {
+      checkpoint(head);
+    }
+  }
+
+  /**
+   * {@code jbd2_journal_destroy()} at unmount: the running transaction committed, everything
+   * checkpointed, the journal superblock written empty.
+   */
+  public synchronized void destroy() {
+    commit();
+    checkpoint(0);
+  }
+
+  /**
+   * Counters: {@code commits}, {@code blocks_committed}, {@code commit_ns}, {@code checkpoints},
+   * {@code pinned_folios_journalled}, {@code transactions_replayed} (at this mount's recovery).
+   */
+  public synchronized Map<String, Long> stats() {
+    Map<String, Long> m = new LinkedHashMap<>();
+    m.put("commits", commits);
+    m.put("blocks_committed", blocksCommitted);
+    m.put("commit_ns", commitNanos);
+    m.put("checkpoints", checkpoints);
+    m.put("pinned_folios_journalled", pinnedJournalled);
+    m.put("transactions_replayed", replayed);
+    return m;
+  }
+
+  @Override
+  public String toString() {
+    return "jbd2 " + dev + " " + start + "+" + len + " tid " + sequence;
+  }
+
+  private static int tagCrc(long tid, byte[] data) {
+    CRC32C c = new CRC32C();
+    c.update(ByteBuffer.allocate(4).putInt(0, (int) tid).array());
+    c.update(data, 0, BLOCK);
+    return (int) c.getValue();
+  }
+
+  static int crc(byte[] a, int off, int n) {
+    CRC32C c = new CRC32C();
+    c.update(a, off, n);
+    return (int) c.getValue();
+  }
+}
