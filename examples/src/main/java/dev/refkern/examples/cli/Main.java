@@ -29,6 +29,7 @@ import picocli.CommandLine.Command;
       CompareCommand.class,
       RunCommand.class,
       FsCommand.class,
+      CrashTestCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
