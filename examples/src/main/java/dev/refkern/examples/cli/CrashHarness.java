@@ -108,8 +108,8 @@ final class CrashHarness {
   CrashHarness(String fs, Path stateDir) {
     this.fs = fs;
     this.type = FileSystems.standard().get(fs);
-    this.dir = imageDir();
     vm = VirtualMemory.boot(BootParams.parse("mem=64M zone_device=0"), stateDir, false);
+    this.dir = imageDir();
     mem = vm.physicalMemory();
     vm.lru().lruAddDrainAll();
     freeAtStart = mem.allocator().nrFreePages();
@@ -169,17 +169,20 @@ final class CrashHarness {
    * @return what the kernel's checks found (pins held, {@code CONFIG_DEBUG_VM}, pages leaked)
    */
   List<String> close() {
-    deleteTree(dir);
-    task.exit();
-    List<String> problems = new ArrayList<>(mem.debugVm().checkNoPinsHeld());
-    problems.addAll(mem.debugVm().check());
-    vm.lru().lruAddDrainAll();
-    long free = mem.allocator().nrFreePages();
-    mem.close();
-    if (free != freeAtStart) {
-      problems.add((freeAtStart - free) + " pages leaked");
+    try {
+      task.exit();
+      List<String> problems = new ArrayList<>(mem.debugVm().checkNoPinsHeld());
+      problems.addAll(mem.debugVm().check());
+      vm.lru().lruAddDrainAll();
+      long free = mem.allocator().nrFreePages();
+      mem.close();
+      if (free != freeAtStart) {
+        problems.add((freeAtStart - free) + " pages leaked");
+      }
+      return problems;
+    } finally {
+      deleteTree(dir);
     }
-    return problems;
   }
 
   private record Recorded(LogWrites log, FsStress stress) {}
