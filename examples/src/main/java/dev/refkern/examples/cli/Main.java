@@ -31,6 +31,7 @@ import picocli.CommandLine.Command;
       FsCommand.class,
       FsCommand.Mkfs.class,
       FsckCommand.class,
+      CrashTestCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
