@@ -1075,6 +1075,7 @@ public final class Vfs {
           zeroTail(mapping, length >>> PAGE_SHIFT, off);
         }
       }
+      inode.sb().type().setattrSize(inode, old, length); // ext4_setattr(): ext4_truncate()
       inode.touchModified();
     }
   }
