@@ -207,6 +207,15 @@ public final class Ext4Sb implements AddressSpaceOperations {
           }
         }
       }
+      for (DInode d : byVfs.values()) { // after addEntry(), which sets ctime
+        ByteBuffer b = le(table[(int) tableIndex(d.ino)]);
+        int off = Geometry.inodeOffset(d.ino);
+        long s = 1_000_000_000L;
+        d.vfs.setTimes(
+            (b.getInt(off + I_ATIME) & 0xffffffffL) * s,
+            (b.getInt(off + I_MTIME) & 0xffffffffL) * s,
+            (b.getInt(off + I_CTIME) & 0xffffffffL) * s);
+      }
       orphanCleanup();
     }
   }
@@ -222,13 +231,6 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   private DInode loadInode(long ino, Inode vfs) {
     DInode d = mapOf(ino, vfs);
-    ByteBuffer b = le(table[(int) tableIndex(ino)]);
-    int off = Geometry.inodeOffset(ino);
-    long s = 1_000_000_000L;
-    vfs.setTimes(
-        (b.getInt(off + I_ATIME) & 0xffffffffL) * s,
-        (b.getInt(off + I_MTIME) & 0xffffffffL) * s,
-        (b.getInt(off + I_CTIME) & 0xffffffffL) * s);
     d.onDisk = true;
     byVfs.put(vfs, d);
     return d;
