@@ -1078,6 +1078,7 @@ public final class Vfs {
           zeroTail(mapping, length >>> PAGE_SHIFT, off);
         }
       }
+      inode.sb().type().setattrSize(inode, old, length); // ext4_setattr(): ext4_truncate()
       inode.touchModified();
     }
   }

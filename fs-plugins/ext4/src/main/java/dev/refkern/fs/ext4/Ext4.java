@@ -5,6 +5,7 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.block.Bio;
 import dev.refkern.block.BlockDevice;
+import dev.refkern.fs.Falloc;
 import dev.refkern.fs.buffer.Buffers;
 import dev.refkern.fs.buffer.MetaIo;
 import dev.refkern.fs.ext4.internal.Disk;
@@ -28,18 +29,22 @@ import org.apiguardian.api.API;
 /**
  * The {@code ext4} filesystem type, a {@code struct file_system_type} with {@code FS_REQUIRES_DEV}
  * ({@code fs/ext4/super.c}): block groups with block and inode bitmaps and an inode table, inodes
- * of 12 direct blocks and one indirect block, linear directories, and file data through buffer
- * heads ({@code ext4_get_block()}). No journal, extents or delayed allocation yet: blocks are
- * allocated at {@code write_begin}, and metadata reaches the disk at {@code fsync}, {@code sync}
- * and unmount.
+ * of which regular files map their blocks with extent trees (directories with 12 direct blocks),
+ * linear directories, and file data through buffer heads with delayed allocation: {@code
+ * write_begin} reserves blocks, writeback allocates them as contiguous extents. Truncate and punch
+ * hole free blocks; files unlinked while open are on an orphan list that mount processes. Metadata
+ * reaches the disk through a jbd2-like journal ({@code internal.Journal}) at {@code fsync}, {@code
+ * sync} and unmount, and mount replays it after a power cut.
  *
  * <p>Options: {@code mkfs} formats the device first; with it {@code blocks_per_group=} and {@code
- * inodes_per_group=} (defaults 32768 and 256) shape the groups; {@code errors=remount-ro}
- * (default), {@code continue} or {@code panic} handle an inconsistency found after mount; {@code
- * nobuffers=warn} (default, mainline since 5.18) or {@code bug} (before) say what writeback does
- * with a dirty folio without buffers; anything else is {@code EINVAL}. Files end at {@code (12 +
- * 1024) * 4096} bytes ({@code EFBIG} past it). Mounts choose stable pages for pinned folios ({@code
- * pinned_writeback=wait}) unless told otherwise.
+ * inodes_per_group=} (defaults 32768 and 256) shape the groups; {@code data=ordered} (default),
+ * {@code journal} or {@code writeback} choose how file data meets the journal; {@code
+ * errors=remount-ro} (default), {@code continue} or {@code panic} handle an inconsistency found
+ * after mount; {@code nobuffers=warn} (default, mainline since 5.18) or {@code bug} (before) say
+ * what writeback does with a dirty folio without buffers; anything else is {@code EINVAL}. Files
+ * end at {@code (2^32 - 1) * 4096} bytes ({@code EFBIG} past it, or when a depth-2 extent tree is
+ * full). Mounts choose stable pages for pinned folios ({@code pinned_writeback=wait}) unless told
+ * otherwise.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Ext4 implements FileSystemType {
@@ -146,7 +151,7 @@ public final class Ext4 implements FileSystemType {
     fs.setJournal(journal);
     fs.setErrors(
         new Ext4Errors(io, source, mem.health(), errorsMode, nobuffers, Ext4Errors.state(block0)));
-    SuperBlock sb = new SuperBlock(this, vm, fs, source, MAX_BYTES, s.geo().inodes(), bdev);
+    SuperBlock sb = new SuperBlock(this, vm, fs, source, fs.maxBytes(), s.geo().inodes(), bdev);
     fs.attach(sb, new Buffers(sb, BLOCK));
     synchronized (mounted) {
       mounted.put(sb, fs);
@@ -220,7 +225,28 @@ public final class Ext4 implements FileSystemType {
     return true;
   }
 
-  /** {@code ext4_sync_file()}: data, then the inode with {@code REQ_PREFLUSH|REQ_FUA}. */
+  /** {@code ext4_setattr()} shrinking {@code i_size}: {@code ext4_truncate()} frees the blocks. */
+  @Override
+  public void setattrSize(Inode inode, long oldSize, long newSize) {
+    fs(inode.sb()).setattrSize(inode, oldSize, newSize);
+  }
+
+  /** {@code ext4_evict_inode()}: an unlinked inode's last reference frees its blocks. */
+  @Override
+  public void evictInode(Inode inode) {
+    Ext4Sb fs;
+    synchronized (mounted) {
+      fs = mounted.get(inode.sb());
+    }
+    if (fs != null) {
+      fs.evictInode(inode);
+    }
+  }
+
+  /**
+   * {@code ext4_sync_file()}: data, then the inode with {@code REQ_PREFLUSH|REQ_FUA}; {@code
+   * ext4_fallocate()} punches holes ({@code FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE}) only.
+   */
   @Override
   public FileOperations fileOperations() {
     return fileOps;
@@ -233,6 +259,14 @@ public final class Ext4 implements FileSystemType {
           FileOperations.fileWriteAndWaitRange(inode, start, end);
           writeOrderedData(fs(inode.sb()));
           fs(inode.sb()).fsyncInode(inode);
+        }
+
+        @Override
+        public void fallocate(Inode inode, int mode, long offset, long len) {
+          if (mode != (Falloc.FALLOC_FL_PUNCH_HOLE | Falloc.FALLOC_FL_KEEP_SIZE)) {
+            throw new KernelException(Errno.EOPNOTSUPP, "ext4: fallocate mode " + mode);
+          }
+          fs(inode.sb()).punchHole(inode, offset, len);
         }
       };
 

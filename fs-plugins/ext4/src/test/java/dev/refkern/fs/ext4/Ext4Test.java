@@ -278,12 +278,13 @@ class Ext4Test {
   }
 
   @Test
-  void writesPastTheIndirectBlockAreEfbig() {
+  void writesPastTheLastExtentBlockAreEfbig() {
     Machine a = new Machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
     int fd = a.vfs.open(a.task, "/mnt/f", O_RDWR | O_CREAT, 0600);
-    assertErrno(Errno.EFBIG, () -> a.write(fd, pattern(10, 1), (12 + 1024) * (long) BLOCK));
-    assertEquals(1, a.write(fd, pattern(1, 1), (12 + 1024) * (long) BLOCK - 1));
+    long max = 0xFFFFFFFFL * BLOCK; // ee_block is 32 bits: ext4_max_size()
+    assertErrno(Errno.EFBIG, () -> a.write(fd, pattern(10, 1), max));
+    assertEquals(1, a.write(fd, pattern(1, 1), max - 1));
     a.vfs.close(a.task, fd);
   }
 
@@ -298,8 +299,9 @@ class Ext4Test {
     assertEquals(List.of(), fsck());
   }
 
+  /** The first block of the inode's first extent ({@code ee_start_lo} in {@code i_block}). */
   private long blockOf(long ino) throws IOException {
-    return peek(TABLE * BLOCK + (ino - 1) * 256 + 0x28, 4).getInt();
+    return peek(TABLE * BLOCK + (ino - 1) * 256 + 0x28 + 20, 4).getInt();
   }
 
   @Test
@@ -319,7 +321,7 @@ class Ext4Test {
     twoFiles();
     long blk = blockOf(11);
     ByteBuffer p = ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, (int) blk);
-    poke(TABLE * BLOCK + (12 - 1) * 256 + 0x28, p.array());
+    poke(TABLE * BLOCK + (12 - 1) * 256 + 0x28 + 20, p.array());
     List<String> problems = fsck();
     assertTrue(
         problems.contains("block " + blk + " owned by inodes 11 and 12"), problems.toString());

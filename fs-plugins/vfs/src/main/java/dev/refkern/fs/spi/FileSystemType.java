@@ -91,6 +91,20 @@ public interface FileSystemType {
     return false;
   }
 
+  /**
+   * {@code ->setattr} with {@code ATTR_SIZE} after {@code truncate_pagecache()}: {@code i_size}
+   * went from {@code oldSize} to {@code newSize} and the folios past it are gone; the filesystem
+   * frees the blocks past it ({@code ext4_truncate()}). Called with the inode's monitor held.
+   * Default: nothing on disk to free.
+   */
+  default void setattrSize(Inode inode, long oldSize, long newSize) {}
+
+  /**
+   * {@code super_operations->evict_inode}, after the page cache is emptied: an inode with no link
+   * left gives its blocks and on-disk inode back ({@code ext4_evict_inode()}). Default: nothing.
+   */
+  default void evictInode(Inode inode) {}
+
   /** A consistency check of {@code source} (fsck): the problems found, empty when clean. */
   List<String> check(String source);
 

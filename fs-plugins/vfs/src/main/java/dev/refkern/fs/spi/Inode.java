@@ -129,6 +129,16 @@ public final class Inode {
     ctime = mtime;
   }
 
+  /**
+   * Sets the times a filesystem read from disk ({@code ext4_iget()} filling {@code i_atime}, {@code
+   * i_mtime}, {@code i_ctime}), in nanoseconds.
+   */
+  public synchronized void setTimes(long atimeNs, long mtimeNs, long ctimeNs) {
+    atime = atimeNs;
+    mtime = mtimeNs;
+    ctime = ctimeNs;
+  }
+
   /** {@code touch_atime()}. */
   public synchronized void touchAccessed() {
     atime = now();
@@ -290,6 +300,7 @@ public final class Inode {
     if (mapping != null) {
       sb.vm().truncate().truncateInodePagesFinal(mapping);
     }
+    sb.type().evictInode(this);
     sb.forget(this);
   }
 

@@ -15,7 +15,9 @@ import org.apiguardian.api.API;
  * struct ext4_inode} and {@code struct ext4_dir_entry_2} ({@code fs/ext4/ext4.h}, read at v6.6),
  * cut down: the superblock sits at byte 0 of block 0 (not 1024) with ext4's field offsets, the
  * group descriptor table is block 1, each group starts with its block bitmap, inode bitmap and
- * inode table; an inode has 12 direct pointers and one single-indirect block. Little-endian.
+ * inode table; a regular file maps its blocks with an extent tree ({@link ExtentTree}), a directory
+ * (or a file of an image without {@code INCOMPAT_EXTENTS}) with 12 direct pointers and one
+ * single-indirect block. Little-endian.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class Disk {
@@ -33,6 +35,9 @@ public final class Disk {
 
   /** {@code EXT4_FEATURE_INCOMPAT_FILETYPE}: directory entries carry the file type. */
   public static final int INCOMPAT_FILETYPE = 0x2;
+
+  /** {@code EXT4_FEATURE_INCOMPAT_EXTENTS}: files map their blocks with extent trees. */
+  public static final int INCOMPAT_EXTENTS = 0x40;
 
   /** {@code EXT4_FEATURE_RO_COMPAT_METADATA_CSUM}: the superblock has a CRC32C. */
   public static final int RO_COMPAT_METADATA_CSUM = 0x400;
@@ -52,6 +57,7 @@ public final class Disk {
   static final int S_FEATURE_COMPAT = 0x5C;
   static final int S_FEATURE_INCOMPAT = 0x60;
   static final int S_FEATURE_RO_COMPAT = 0x64;
+  static final int S_LAST_ORPHAN = 0xE8;
   static final int S_CHECKSUM = 0x3FC;
 
   // struct ext4_inode offsets
@@ -175,6 +181,30 @@ public final class Disk {
     return b.array();
   }
 
+  /**
+   * Block 0 {@code sb} with {@code EXT4_FEATURE_INCOMPAT_EXTENTS} if {@code extents} and {@code
+   * s_last_orphan}, the head of the orphan list, re-checksummed.
+   */
+  public static byte[] withBlockMap(byte[] sb, boolean extents, long lastOrphan) {
+    ByteBuffer b = le(sb);
+    if (extents) {
+      b.putInt(S_FEATURE_INCOMPAT, b.getInt(S_FEATURE_INCOMPAT) | INCOMPAT_EXTENTS);
+    }
+    b.putInt(S_LAST_ORPHAN, (int) lastOrphan);
+    b.putInt(S_CHECKSUM, crc(sb, S_CHECKSUM));
+    return sb;
+  }
+
+  /** Whether block 0 {@code sb} has {@code INCOMPAT_EXTENTS}. */
+  public static boolean hasExtents(byte[] sb) {
+    return (le(sb).getInt(S_FEATURE_INCOMPAT) & INCOMPAT_EXTENTS) != 0;
+  }
+
+  /** {@code s_last_orphan} of block 0 {@code sb}: the first orphan inode, or 0. */
+  public static long lastOrphan(byte[] sb) {
+    return le(sb).getInt(S_LAST_ORPHAN) & 0xffffffffL;
+  }
+
   /** What {@link #decodeSuper} read: the geometry and the free counts. */
   public record Super(Geometry geo, long freeBlocks, long freeInodes) {}
 
@@ -190,7 +220,7 @@ public final class Disk {
     if ((b.getShort(S_MAGIC) & 0xffff) != MAGIC) {
       throw new KernelException(Errno.EINVAL, "VFS: Can't find ext4 filesystem on " + dev);
     }
-    if ((b.getInt(S_FEATURE_INCOMPAT) & ~INCOMPAT_FILETYPE) != 0) {
+    if ((b.getInt(S_FEATURE_INCOMPAT) & ~(INCOMPAT_FILETYPE | INCOMPAT_EXTENTS)) != 0) {
       throw new KernelException(
           Errno.EINVAL, "ext4: " + dev + ": couldn't mount due to unsupported features");
     }

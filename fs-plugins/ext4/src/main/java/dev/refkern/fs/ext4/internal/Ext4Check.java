@@ -19,8 +19,9 @@ import org.apiguardian.api.API;
 
 /**
  * {@code e2fsck -n} of an image file ({@code e2fsprogs}' passes 1, 2, 4 and 5, cut down): block
- * maps against the block bitmap and each other, directory entries against the inode bitmap, link
- * counts, free counts.
+ * maps (extent trees: header magic, depth, entry counts, node checksums, order) against the block
+ * bitmap and each other, the orphan list, directory entries against the inode bitmap, link counts,
+ * free counts.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class Ext4Check {
@@ -91,8 +92,14 @@ public final class Ext4Check {
       return le(java.util.Arrays.copyOfRange(t, off, off + INODE_SIZE));
     }
 
-    /** The file's blocks in order (0 for holes), its indirect block last. */
+    /**
+     * The file's blocks in order (0 for holes), its indirect block last; for an extent tree its
+     * data blocks, then its node blocks (a corrupt tree is reported and owns nothing).
+     */
     long[] blocks(long ino, ByteBuffer in) throws IOException {
+      if ((in.getInt(ExtentTree.I_FLAGS) & ExtentTree.EXTENTS_FL) != 0) {
+        return extentBlocks(ino, in);
+      }
       long[] out = new long[NDIR + PER_INDIRECT + 1];
       for (int i = 0; i < NDIR; i++) {
         out[i] = in.getInt(I_BLOCK + 4 * i) & 0xffffffffL;
@@ -104,6 +111,63 @@ public final class Ext4Check {
         for (int i = 0; i < PER_INDIRECT; i++) {
           out[NDIR + i] = ib.getInt(4 * i) & 0xffffffffL;
         }
+      }
+      return out;
+    }
+
+    long[] extentBlocks(long ino, ByteBuffer in) throws IOException {
+      ExtentTree t;
+      try {
+        t =
+            ExtentTree.decode(
+                in,
+                I_BLOCK,
+                ino,
+                blk -> {
+                  try {
+                    return block(ch, blk);
+                  } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                  }
+                },
+                geo::isData);
+      } catch (KernelException e) {
+        problems.add(e.getMessage());
+        return new long[0];
+      } catch (java.io.UncheckedIOException e) {
+        throw e.getCause();
+      }
+      long n = 0;
+      for (int i = 0; i < t.extents(); i++) {
+        n += t.extentAt(i)[2];
+      }
+      long[] nodes = t.nodeBlocks();
+      long[] out = new long[(int) Math.min(n + nodes.length, geo.blocks() + nodes.length)];
+      int k = 0;
+      for (int i = 0; i < t.extents() && k < out.length - nodes.length; i++) {
+        long[] e = t.extentAt(i);
+        for (long j = 0; j < e[2] && k < out.length - nodes.length; j++) {
+          out[k++] = e[1] + j;
+        }
+      }
+      System.arraycopy(nodes, 0, out, k, nodes.length);
+      return out;
+    }
+
+    /** {@code s_last_orphan}'s chain through {@code i_dtime}, reporting a bad or looping one. */
+    java.util.Set<Long> orphans() throws IOException {
+      java.util.Set<Long> out = new java.util.HashSet<>();
+      long ino = Disk.lastOrphan(block(ch, 0));
+      while (ino != 0) {
+        if (ino < FIRST_INO || ino > geo.inodes() || !inUse(ino)) {
+          problems.add("orphan list: inode " + ino + " is not an inode in use");
+          break;
+        }
+        if (!out.add(ino)) {
+          problems.add("orphan list: loops at inode " + ino);
+          break;
+        }
+        ino = inode(ino).getInt(I_DTIME) & 0xffffffffL;
       }
       return out;
     }
@@ -148,6 +212,7 @@ public final class Ext4Check {
       }
       // pass 1: every inode in use, its blocks
       Map<Long, Integer> links = new HashMap<>();
+      java.util.Set<Long> orphans = orphans();
       for (long ino = 1; ino <= geo.inodes(); ino++) {
         if (!inUse(ino) || (ino < FIRST_INO && ino != ROOT_INO)) {
           continue;
@@ -155,7 +220,7 @@ public final class Ext4Check {
         ByteBuffer in = inode(ino);
         int nlink = in.getShort(I_LINKS) & 0xffff;
         links.put(ino, nlink);
-        if (nlink == 0) {
+        if (nlink == 0 && !orphans.contains(ino)) { // an orphan is freed at the next mount
           problems.add("inode " + ino + ": in use with no links");
           continue;
         }

@@ -8,12 +8,14 @@ import dev.refkern.fs.buffer.BufferHead;
 import dev.refkern.fs.buffer.Buffers;
 import dev.refkern.fs.buffer.GetBlock;
 import dev.refkern.fs.buffer.MetaIo;
+import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.SuperBlock;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
+import dev.refkern.mm.VmFault;
 import dev.refkern.mm.spi.AddressSpaceOperations;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -46,6 +48,11 @@ public final class Ext4Sb implements AddressSpaceOperations {
     int[] indirect; // loaded or made with indirectBlk
     boolean indirectDirty;
     boolean onDisk; // reachable from the root on disk (ext4_sync_parent() not needed)
+    ExtentTree ext; // EXT4_EXTENTS_FL: the extent tree maps the file, not direct/indirect
+    // the extent status tree's delayed extents: blocks reserved at write_begin, not allocated;
+    // block l is kept as l -> l + 1 so runs merge
+    final ExtentTree delayed = new ExtentTree();
+    long orphanNext; // i_dtime while on the orphan list: the next orphan's inode
 
     DInode(long ino, Inode vfs) {
       this.ino = ino;
@@ -66,6 +73,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
   private Buffers buffers;
   private Ext4Errors errors;
   private Journal journal; // null: no journal (a tiny filesystem)
+  private final BlockAlloc alloc;
+  private boolean extents; // INCOMPAT_EXTENTS: new regular files get extent trees
+  private long lastOrphan; // s_last_orphan
 
   /** {@code ext4_get_block()}: maps, and with {@code create} allocates, one file block. */
   public final GetBlock getBlock = this::getBlock;
@@ -78,6 +88,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
     blockBitmap = new byte[n][];
     inodeBitmap = new byte[n][];
     table = new byte[n * geo.tableBlocks()][];
+    alloc = new BlockAlloc(geo, blockBitmap, dirty);
   }
 
   /**
@@ -109,6 +120,8 @@ public final class Ext4Sb implements AddressSpaceOperations {
     for (long b = jnl[0]; b < jnl[0] + jnl[1]; b++) {
       setBit(fs.blockBitmap[0], b, true); // the journal's blocks (inode 8's in ext4)
     }
+    fs.alloc.count();
+    fs.extents = true;
     int rootBlk = fs.allocBlock();
     byte[] dir = new byte[BLOCK];
     byte[] dot = {'.'};
@@ -153,6 +166,10 @@ public final class Ext4Sb implements AddressSpaceOperations {
         fs.table[g * geo.tableBlocks() + t] = io.read(geo.inodeTable(g) + t);
       }
     }
+    fs.alloc.count();
+    byte[] s0 = io.read(0);
+    fs.extents = hasExtents(s0);
+    fs.lastOrphan = Disk.lastOrphan(s0);
     return fs;
   }
 
@@ -204,7 +221,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
             Inode v = sb.newInode((isDir ? Inode.S_IFDIR : Inode.S_IFREG) | (m & 07777));
             c = loadInode(e.ino(), v);
             if (!isDir) {
-              v.setSize(Math.min(size(e.ino()), MAX_BYTES));
+              v.setSize(Math.min(size(e.ino()), maxBytes()));
             }
           } else if (isDir || seen.containsKey(c.vfs)) {
             continue; // a directory has one name
@@ -216,6 +233,16 @@ public final class Ext4Sb implements AddressSpaceOperations {
           }
         }
       }
+      for (DInode d : byVfs.values()) { // after addEntry(), which sets ctime
+        ByteBuffer b = le(table[(int) tableIndex(d.ino)]);
+        int off = Geometry.inodeOffset(d.ino);
+        long s = 1_000_000_000L;
+        d.vfs.setTimes(
+            (b.getInt(off + I_ATIME) & 0xffffffffL) * s,
+            (b.getInt(off + I_MTIME) & 0xffffffffL) * s,
+            (b.getInt(off + I_CTIME) & 0xffffffffL) * s);
+      }
+      orphanCleanup();
     }
   }
 
@@ -250,9 +277,23 @@ public final class Ext4Sb implements AddressSpaceOperations {
   }
 
   private DInode loadInode(long ino, Inode vfs) {
+    DInode d = mapOf(ino, vfs);
+    d.onDisk = true;
+    byVfs.put(vfs, d);
+    return d;
+  }
+
+  /**
+   * {@code ext4_iget()}'s block map of on-disk inode {@code ino}: extent tree or direct/indirect.
+   */
+  private DInode mapOf(long ino, Inode vfs) {
     DInode d = new DInode(ino, vfs);
     ByteBuffer b = le(table[(int) tableIndex(ino)]);
     int off = Geometry.inodeOffset(ino);
+    if ((b.getInt(off + ExtentTree.I_FLAGS) & ExtentTree.EXTENTS_FL) != 0) {
+      d.ext = ExtentTree.decode(b, off + I_BLOCK, ino, io::read, geo::isData);
+      return d;
+    }
     for (int i = 0; i < NDIR; i++) {
       d.direct[i] = b.getInt(off + I_BLOCK + 4 * i);
     }
@@ -264,8 +305,6 @@ public final class Ext4Sb implements AddressSpaceOperations {
         d.indirect[i] = ib.getInt(4 * i);
       }
     }
-    d.onDisk = true;
-    byVfs.put(vfs, d);
     return d;
   }
 
@@ -353,6 +392,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
       if (!testBit(blockBitmap[g], bit)) {
         setBit(blockBitmap[g], bit, true);
         dirty.set((int) geo.blockBitmap(g));
+        alloc.took(1);
         goal = b + 1;
         return (int) b;
       }
@@ -364,9 +404,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
     if (b <= 0 || b >= geo.blocks()) {
       return;
     }
-    int g = (int) (b / geo.blocksPerGroup());
-    setBit(blockBitmap[g], b - geo.groupStart(g), false);
-    dirty.set((int) geo.blockBitmap(g));
+    alloc.freeRun(b, 1);
   }
 
   /**
@@ -382,6 +420,10 @@ public final class Ext4Sb implements AddressSpaceOperations {
         continue;
       }
       byVfs.remove(d.vfs);
+      if (d.ext != null) {
+        releaseDelayed(d, 0);
+        d.ext.freeAll(alloc::freeRun, nodeIo);
+      }
       for (int b : d.direct) {
         freeBlock(b);
       }
@@ -415,6 +457,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
         throw new KernelException(Errno.ENOSPC, "ext4: no free inode on " + dev);
       }
       d = new DInode(ino, inode);
+      if (extents && inode.isReg()) {
+        d.ext = new ExtentTree();
+      }
       byVfs.put(inode, d);
     }
     return d;
@@ -428,7 +473,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
   }
 
   private synchronized int getBlock(Inode inode, long iblock, BufferHead bh, boolean create) {
-    if (iblock >= NDIR + PER_INDIRECT) {
+    if (iblock >= NDIR + PER_INDIRECT && !extents) {
       return create ? -Errno.EFBIG.number() : 0;
     }
     DInode d;
@@ -439,6 +484,12 @@ public final class Ext4Sb implements AddressSpaceOperations {
     }
     if (d == null) {
       return 0; // never written: a hole
+    }
+    if (d.ext != null) {
+      return extGetBlock(d, iblock, bh, create);
+    }
+    if (iblock >= NDIR + PER_INDIRECT) {
+      return create ? -Errno.EFBIG.number() : 0;
     }
     int b = blockAt(d, iblock);
     if (b != 0 && !geo.isData(b & 0xffffffffL)) {
@@ -498,7 +549,8 @@ public final class Ext4Sb implements AddressSpaceOperations {
   /** {@code ext4_write_begin()}'s {@code __block_write_begin(..., ext4_get_block)}. */
   public void writeBegin(Inode inode, long pfn, long pos, int len) {
     errors.checkWritable("write");
-    buffers.blockPrepareWrite(inode.mapping(), pfn, pos, len, getBlock);
+    buffers.blockPrepareWrite(
+        inode.mapping(), pfn, pos, len, extents && inode.isReg() ? daGetBlockPrep : getBlock);
   }
 
   @Override
@@ -629,8 +681,8 @@ public final class Ext4Sb implements AddressSpaceOperations {
         return;
       }
     }
+    encodeInode(d); // first: a new tree node marks the bitmap
     writeBitmapsAndIndirects();
-    encodeInode(d);
     int t = (int) geo.inodeBlock(d.ino);
     io.write(t, table[(int) tableIndex(d.ino)], Bio.REQ_PREFLUSH | Bio.REQ_FUA);
     dirty.clear(t);
@@ -659,6 +711,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   private void syncMeta() {
     reapEvicted();
+    linkOrphans();
     ArrayDeque<Inode> dirs = new ArrayDeque<>();
     dirs.add(sb.root());
     while (!dirs.isEmpty()) {
@@ -750,11 +803,18 @@ public final class Ext4Sb implements AddressSpaceOperations {
     b.putInt(off + I_ATIME, (int) (v.atime() / 1_000_000_000L));
     b.putInt(off + I_CTIME, (int) (v.ctime() / 1_000_000_000L));
     b.putInt(off + I_MTIME, (int) (v.mtime() / 1_000_000_000L));
-    b.putInt(off + I_DTIME, 0);
-    for (int i = 0; i < NDIR; i++) {
-      b.putInt(off + I_BLOCK + 4 * i, d.direct[i]);
+    b.putInt(off + I_DTIME, (int) d.orphanNext);
+    if (d.ext != null) {
+      if (d.ext.dirty() || (b.getInt(off + ExtentTree.I_FLAGS) & ExtentTree.EXTENTS_FL) == 0) {
+        d.ext.encode(t, off + I_BLOCK, nodeIo);
+      }
+      b.putInt(off + ExtentTree.I_FLAGS, ExtentTree.EXTENTS_FL);
+    } else {
+      for (int i = 0; i < NDIR; i++) {
+        b.putInt(off + I_BLOCK + 4 * i, d.direct[i]);
+      }
+      b.putInt(off + I_BLOCK + 4 * NDIR, d.indirectBlk);
     }
-    b.putInt(off + I_BLOCK + 4 * NDIR, d.indirectBlk);
     if (!java.util.Arrays.equals(before, 0, INODE_SIZE, t, off, off + INODE_SIZE)) {
       dirty.set((int) geo.inodeBlock(d.ino));
     }
@@ -827,7 +887,390 @@ public final class Ext4Sb implements AddressSpaceOperations {
       }
     }
     meta(1, gdt.array());
-    byte[] s = encodeSuper(geo, freeBlocks, freeInodes);
+    byte[] s = withBlockMap(encodeSuper(geo, freeBlocks, freeInodes), extents, lastOrphan);
     meta(0, errors == null ? s : errors.stamp(s));
+  }
+
+  // ---------------------------------------------------------------- extents, delalloc, truncate
+
+  /** Tree node blocks: metadata, so they may use the reserve ({@code EXT4_MB_USE_RESERVED}). */
+  private final ExtentTree.NodeIo nodeIo =
+      new ExtentTree.NodeIo() {
+        @Override
+        public int alloc() {
+          if (!alloc.mayTake(1, true)) {
+            return 0;
+          }
+          long b = alloc.allocRun(goal, 1);
+          return (int) b;
+        }
+
+        @Override
+        public void free(long blk) {
+          alloc.freeRun(blk, 1);
+        }
+
+        @Override
+        public void write(long blk, byte[] data) {
+          meta(blk, data);
+        }
+      };
+
+  /** {@code ext4_da_get_block_prep()}: {@code write_begin}'s mapper for extent files. */
+  public final GetBlock daGetBlockPrep = this::daGetBlockPrep;
+
+  /** {@code s_maxbytes} ({@code ext4_max_size()}): what an extent tree or the old map reaches. */
+  public long maxBytes() {
+    return extents ? MAX_LBLK * BLOCK : MAX_BYTES;
+  }
+
+  /** Logical blocks of an extent file: {@code ee_block} is 32 bits, the last one unused. */
+  private static final long MAX_LBLK = 0xFFFFFFFFL;
+
+  /**
+   * {@code ext4_da_get_block_prep()}: a mapped block is mapped; an unmapped one is reserved ({@code
+   * ext4_da_reserve_space()}, {@code ENOSPC} when the free blocks less the reservations and the
+   * metadata reserve cannot cover it) and its buffer marked {@code BH_Delay}, not allocated.
+   */
+  private synchronized int daGetBlockPrep(Inode inode, long iblock, BufferHead bh, boolean create) {
+    if (iblock >= MAX_LBLK) {
+      return -Errno.EFBIG.number();
+    }
+    DInode d;
+    try {
+      d = dinode(inode, true);
+    } catch (KernelException e) {
+      return -e.errno().number();
+    }
+    if (d.ext == null) {
+      return getBlock(inode, iblock, bh, create);
+    }
+    long p = d.ext.lookup(iblock);
+    if (p != 0) {
+      bh.mapBh(p);
+      bh.clear(BufferHead.BH_DELAY);
+      return 0;
+    }
+    if (d.delayed.lookup(iblock) != 0) {
+      bh.set(BufferHead.BH_DELAY);
+      return 0;
+    }
+    if (d.ext.extents() >= ExtentTree.MAX_EXTENTS) {
+      return -Errno.EFBIG.number();
+    }
+    if (!alloc.claim(1) && !(reapEvicted() && alloc.claim(1))) {
+      return -Errno.ENOSPC.number();
+    }
+    try {
+      d.delayed.insert(iblock, iblock + 1, 1);
+    } catch (KernelException e) {
+      alloc.release(1);
+      return -e.errno().number();
+    }
+    bh.set(BufferHead.BH_NEW);
+    bh.set(BufferHead.BH_DELAY);
+    return 0;
+  }
+
+  /**
+   * {@code ext4_ext_map_blocks()}: maps {@code iblock}; with {@code create} (writeback) allocates
+   * it, and for a delayed block the whole run of delayed blocks from it as one contiguous extent
+   * where the free space allows ({@code mpage_map_and_submit_extent()}), consuming their
+   * reservations. A block never reserved (a folio dirtied behind the filesystem's back) is
+   * allocated alone if the free space outside the reservations allows.
+   */
+  private int extGetBlock(DInode d, long iblock, BufferHead bh, boolean create) {
+    if (iblock >= MAX_LBLK) {
+      return create ? -Errno.EFBIG.number() : 0;
+    }
+    long p = d.ext.lookup(iblock);
+    if (p == 0 && create) {
+      boolean delayed = d.delayed.lookup(iblock) != 0;
+      int want = 1;
+      if (delayed) {
+        long end = Math.min(d.delayed.runEnd(iblock), d.ext.nextMapped(iblock));
+        want = (int) Math.min(end - iblock, ExtentTree.MAX_LEN);
+      } else if (!alloc.mayTake(1, false) && !(reapEvicted() && alloc.mayTake(1, false))) {
+        return -Errno.ENOSPC.number();
+      }
+      long g = d.ext.goal(iblock);
+      p = alloc.allocRun(g != 0 ? g : goal, want);
+      if (p == 0) {
+        return -Errno.ENOSPC.number();
+      }
+      int got = alloc.lastLen();
+      try {
+        d.ext.insert(iblock, p, got);
+      } catch (KernelException e) {
+        alloc.freeRun(p, got);
+        return -e.errno().number();
+      }
+      goal = p + got;
+      releaseDelayed(d, iblock, iblock + got);
+      bh.set(BufferHead.BH_NEW);
+    }
+    if (p != 0) {
+      bh.mapBh(p);
+      bh.clear(BufferHead.BH_DELAY);
+    }
+    return 0;
+  }
+
+  /** {@code ext4_es_remove_extent()} of delayed blocks from {@code first} on: reservations back. */
+  private void releaseDelayed(DInode d, long first) {
+    releaseDelayed(d, first, Long.MAX_VALUE);
+  }
+
+  private void releaseDelayed(DInode d, long first, long end) {
+    released = 0;
+    d.delayed.remove(first, end, countReleased);
+    alloc.release(released);
+  }
+
+  private long released;
+  private final ExtentTree.FreeRun countReleased = (p, c) -> released += c;
+
+  /**
+   * {@code ext4_page_mkwrite()} with delayed allocation: reserves the folio's unmapped blocks
+   * inside {@code i_size} as {@code write_begin} does, then dirties it and waits for stable pages.
+   *
+   * @return 0, {@code VM_FAULT_NOPAGE} if the folio was truncated, {@code VM_FAULT_SIGBUS} when the
+   *     reservation fails ({@code vmf_fs_error(-ENOSPC)})
+   */
+  @Override
+  public int pageMkwrite(AddressSpace mapping, long pfn) {
+    Inode inode = sb.host(mapping);
+    if (inode == null || !extents || !inode.isReg()) {
+      return GENERIC;
+    }
+    long head = mapping.physicalMemory().memmap().compoundHead(pfn);
+    mapping.folios().folioLock(head);
+    try {
+      if (mapping.physicalMemory().memmap().mapping(head) != mapping.id()) {
+        return VmFault.VM_FAULT_NOPAGE;
+      }
+      long start = mapping.physicalMemory().memmap().index(head) << Page.PAGE_SHIFT;
+      long size = inode.size();
+      if (start >= size) {
+        return VmFault.VM_FAULT_NOPAGE;
+      }
+      BufferHead[] bhs = buffers.folioBuffers(mapping, head);
+      if (bhs == null) {
+        bhs = buffers.createEmptyBuffers(mapping, head, 0);
+      }
+      for (BufferHead bh : bhs) {
+        if (start + bh.offset() >= size) {
+          break;
+        }
+        if (!bh.test(BufferHead.BH_MAPPED)) {
+          int err = daGetBlockPrep(inode, (start + bh.offset()) / BLOCK, bh, true);
+          if (err < 0) {
+            return VmFault.VM_FAULT_SIGBUS;
+          }
+          bh.clear(BufferHead.BH_NEW); // the folio is uptodate: its bytes are the data
+        }
+      }
+      buffers.blockDirtyFolio(mapping, head);
+      sb.vm().pageWriteback().folioWaitStable(head);
+      return 0;
+    } finally {
+      mapping.folios().folioUnlock(head);
+    }
+  }
+
+  /**
+   * {@code ext4_truncate()} after {@code truncate_pagecache()}: the blocks past {@code newSize} go
+   * back to the bitmaps ({@code ext4_ext_remove_space()}), delayed ones give their reservation
+   * back, and the rest of the block holding the new end is zeroed on disk too ({@code
+   * ext4_block_truncate_page()}), so growing the file again reads zeros there.
+   */
+  public synchronized void setattrSize(Inode inode, long oldSize, long newSize) {
+    DInode d = byVfs.get(inode);
+    if (d == null || newSize >= oldSize) {
+      return;
+    }
+    truncateBlocks(d, newSize);
+    long tail = 0;
+    if (newSize % BLOCK != 0) {
+      long ib = newSize / BLOCK;
+      tail = d.ext != null ? d.ext.lookup(ib) : ib < NDIR + PER_INDIRECT ? blockAt(d, ib) : 0;
+    }
+    if (tail != 0) {
+      byte[] blk = io.read(tail);
+      java.util.Arrays.fill(blk, (int) (newSize % BLOCK), BLOCK, (byte) 0);
+      io.write(tail, blk, 0);
+    }
+  }
+
+  /** Frees {@code d}'s blocks from the one holding byte {@code size} on. */
+  private void truncateBlocks(DInode d, long size) {
+    long first = (size + BLOCK - 1) / BLOCK;
+    if (d.ext != null) {
+      releaseDelayed(d, first);
+      d.ext.remove(first, Long.MAX_VALUE, alloc::freeRun);
+      return;
+    }
+    for (long i = first; i < NDIR + PER_INDIRECT; i++) {
+      if (i < NDIR) {
+        freeBlock(d.direct[(int) i]);
+        d.direct[(int) i] = 0;
+      } else if (d.indirect != null && d.indirect[(int) (i - NDIR)] != 0) {
+        freeBlock(d.indirect[(int) (i - NDIR)]);
+        d.indirect[(int) (i - NDIR)] = 0;
+        d.indirectDirty = true;
+      }
+    }
+    if (first <= NDIR && d.indirect != null) {
+      freeBlock(d.indirectBlk);
+      d.indirect = null;
+      d.indirectBlk = 0;
+      d.indirectDirty = false;
+    }
+  }
+
+  /**
+   * {@code ext4_punch_hole()}: writes the range back, zeroes the partial blocks at its ends in the
+   * page cache ({@code ext4_zero_partial_blocks()}), drops the whole pages inside ({@code
+   * truncate_pagecache_range()}) and frees their blocks ({@code ext4_ext_remove_space()}). A range
+   * reaching {@code i_size} frees the last partial block whole.
+   *
+   * @throws KernelException {@code EOPNOTSUPP} for a file without an extent tree, {@code EIO}
+   */
+  public void punchHole(Inode inode, long offset, long len) {
+    synchronized (inode) { // i_rwsem
+      long size = inode.size();
+      if (offset >= size) {
+        return;
+      }
+      synchronized (this) {
+        DInode d = byVfs.get(inode);
+        if (d != null && d.ext == null) {
+          throw new KernelException(Errno.EOPNOTSUPP, "ext4: punch hole needs an extent tree");
+        }
+      }
+      long end = Math.min(offset + len, size);
+      FileOperations.fileWriteAndWaitRange(inode, offset, end - 1);
+      long firstWhole = (offset + BLOCK - 1) / BLOCK;
+      long lastEx = end >= size ? (size + BLOCK - 1) / BLOCK : end / BLOCK;
+      if (offset % BLOCK != 0) {
+        zeroInCache(inode, offset, Math.min(end, firstWhole * BLOCK));
+      }
+      if (end < size && end % BLOCK != 0 && lastEx >= firstWhole) {
+        zeroInCache(inode, lastEx * BLOCK, end);
+      }
+      if (lastEx > firstWhole) {
+        sb.vm().truncate().truncateInodePagesRange(inode.mapping(), firstWhole, lastEx - 1);
+        synchronized (this) {
+          DInode d = byVfs.get(inode);
+          if (d != null) {
+            releaseDelayed(d, firstWhole, lastEx);
+            d.ext.remove(firstWhole, lastEx, alloc::freeRun);
+          }
+        }
+      }
+      inode.touchModified();
+    }
+  }
+
+  private void zeroInCache(Inode inode, long from, long to) {
+    AddressSpace mapping = inode.mapping();
+    long pfn = sb.vm().filemap().readMappingFolio(mapping, from >>> Page.PAGE_SHIFT);
+    mapping.folios().folioLock(pfn);
+    try {
+      if (mapping.physicalMemory().memmap().mapping(pfn) == mapping.id()) {
+        int off = (int) (from & (Page.PAGE_SIZE - 1));
+        mapping.physicalMemory().ram().write(pfn, off, ZEROES, 0, (int) (to - from));
+        mapping.aops().dirtyFolio(mapping, pfn);
+      }
+    } finally {
+      mapping.folios().folioUnlock(pfn);
+      mapping.physicalMemory().allocator().putPage(pfn);
+    }
+  }
+
+  /** {@code ext4_evict_inode()}: an inode with no link left frees its blocks and itself. */
+  public synchronized void evictInode(Inode inode) {
+    if (inode.nlink() == 0 && byVfs.containsKey(inode)) {
+      reapEvicted();
+    }
+  }
+
+  /**
+   * {@code ext4_orphan_add()} for the sync: inodes unlinked while open go on the on-disk orphan
+   * list ({@code s_last_orphan}, chained through {@code i_dtime}) so a crash before the last close
+   * leaves them for {@link #orphanCleanup} rather than leaked.
+   */
+  private void linkOrphans() {
+    long next = 0;
+    for (DInode d : byVfs.values()) {
+      d.orphanNext = 0;
+      if (d.vfs != sb.root() && d.vfs.nlink() == 0 && !d.vfs.evicted()) {
+        d.orphanNext = next;
+        next = d.ino;
+      }
+    }
+    lastOrphan = next;
+  }
+
+  /**
+   * {@code ext4_orphan_cleanup()} at mount: each inode on the orphan list is freed if it has no
+   * link, else truncated to its {@code i_size}; the result is written and flushed. A corrupt list
+   * ends the walk there.
+   */
+  private void orphanCleanup() {
+    long ino = lastOrphan;
+    boolean any = ino != 0;
+    for (long seen = 0; ino != 0 && seen <= geo.inodes(); seen++) {
+      if (ino < FIRST_INO || ino > geo.inodes() || !inodeInUse(ino)) {
+        break; // ext4_orphan_get(): a bad orphan inode ends the list
+      }
+      ByteBuffer t = le(table[(int) tableIndex(ino)]);
+      int off = Geometry.inodeOffset(ino);
+      long next = t.getInt(off + I_DTIME) & 0xffffffffL;
+      DInode live = byIno(ino);
+      if (links(ino) == 0 && live == null) {
+        DInode d = mapOf(ino, null);
+        truncateBlocks(d, 0);
+        if (d.ext != null) {
+          d.ext.freeAll(alloc::freeRun, nodeIo);
+        }
+        t.putInt(off + I_DTIME, (int) (System.currentTimeMillis() / 1000));
+        int g = (int) ((ino - 1) / geo.inodesPerGroup());
+        setBit(inodeBitmap[g], (ino - 1) % geo.inodesPerGroup(), false);
+        dirty.set((int) geo.inodeBitmap(g));
+      } else if (live != null) {
+        truncateBlocks(live, size(ino)); // a truncate cut short
+        t.putInt(off + I_DTIME, 0);
+        encodeInode(live);
+      }
+      dirty.set((int) geo.inodeBlock(ino));
+      ino = next;
+    }
+    lastOrphan = 0;
+    if (any) {
+      writeAllMeta();
+      if (journal != null) {
+        journal.commit(); // the orphans' release is one transaction, as ext4_orphan_cleanup()'s
+      } else {
+        io.flush();
+      }
+    }
+  }
+
+  /** The free-block accounting, for checks and {@code statfs}. */
+  public BlockAlloc blockAlloc() {
+    return alloc;
+  }
+
+  /** {@code inode}'s extent tree, or null if it has none (yet). */
+  public synchronized ExtentTree extentTree(Inode inode) {
+    DInode d = byVfs.get(inode);
+    return d == null ? null : d.ext;
+  }
+
+  /** Blocks of {@code inode} reserved by delayed allocation and not yet allocated. */
+  public synchronized long delayedBlocks(Inode inode) {
+    DInode d = byVfs.get(inode);
+    return d == null ? 0 : d.delayed.blocks();
   }
 }

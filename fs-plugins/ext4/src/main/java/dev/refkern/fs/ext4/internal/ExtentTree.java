@@ -1,0 +1,489 @@
+package dev.refkern.fs.ext4.internal;
+
+import static dev.refkern.fs.ext4.internal.Disk.BLOCK;
+import static dev.refkern.fs.ext4.internal.Disk.le;
+import static org.apiguardian.api.API.Status.INTERNAL;
+
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.function.LongFunction;
+import java.util.function.LongPredicate;
+import org.apiguardian.api.API;
+
+/**
+ * An inode's extent tree, {@code struct ext4_extent_header} over {@code struct ext4_extent} leaves
+ * and {@code struct ext4_extent_idx} index nodes ({@code fs/ext4/ext4_extents.h}, {@code
+ * fs/ext4/extents.c}, read at v6.6), of depth at most 2: the root in {@code i_block} (4 entries),
+ * nodes of 340 entries and an {@code ext4_extent_tail} checksum.
+ *
+ * <p>In memory the extents are a sorted array (lookup by binary search, no allocation); the tree
+ * nodes are rebuilt from it at {@link #encode} when it changed, reusing the node blocks it had, and
+ * only changed nodes are written. Initialized extents only: no unwritten extents ({@code ee_len >
+ * 32768}).
+ */
+@API(status = INTERNAL, since = "0.1.0")
+public final class ExtentTree {
+  /** {@code EXT4_EXT_MAGIC}. */
+  public static final int MAGIC = 0xF30A;
+
+  /** Deepest tree here (ext4 allows {@code EXT4_MAX_EXTENT_DEPTH} = 5). */
+  public static final int MAX_DEPTH = 2;
+
+  /** Entries in the root: {@code (sizeof(i_block) - 12) / 12}. */
+  public static final int ROOT_MAX = 4;
+
+  /** Entries in a node block, leaving 4 bytes for {@code ext4_extent_tail}. */
+  public static final int NODE_MAX = (BLOCK - 12 - 4) / 12;
+
+  /** {@code EXT_INIT_MAX_LEN}: the longest initialized extent. */
+  public static final int MAX_LEN = 1 << 15;
+
+  /** Extents a depth-2 tree holds; one more is {@code EFBIG}. */
+  public static final long MAX_EXTENTS = (long) ROOT_MAX * NODE_MAX * NODE_MAX;
+
+  /** {@code EXT4_EXTENTS_FL} in {@code i_flags}. */
+  public static final int EXTENTS_FL = 0x80000;
+
+  /** {@code i_flags} of {@code struct ext4_inode}. */
+  public static final int I_FLAGS = 0x20;
+
+  /** Device block allocation and writes for {@link #encode}. */
+  public interface NodeIo {
+    /** A free block for a tree node, or 0. */
+    int alloc();
+
+    void free(long blk);
+
+    void write(long blk, byte[] data);
+  }
+
+  /** Receives each run of device blocks {@link #remove} unmaps. */
+  @FunctionalInterface
+  public interface FreeRun {
+    void free(long pblk, int count);
+  }
+
+  private int n;
+  private long[] lblk = new long[4];
+  private long[] pblk = new long[4];
+  private int[] len = new int[4];
+  private long[] nodes = new long[0]; // node blocks: leaves first, then index blocks
+  private byte[][] written = new byte[0][]; // what each node block holds on disk
+  private int depth;
+  private boolean dirty;
+
+  /** Extents in the tree. */
+  public int extents() {
+    return n;
+  }
+
+  /** {@code ext_depth()} as of the last {@link #encode} or decode. */
+  public int depth() {
+    return depth;
+  }
+
+  /** Node blocks (not counting the root in the inode). */
+  public long[] nodeBlocks() {
+    return nodes.clone();
+  }
+
+  /** Whether the tree changed since it was last encoded. */
+  public boolean dirty() {
+    return dirty;
+  }
+
+  /** The extent with the greatest start at or before {@code l}, or -1. */
+  private int find(long l) {
+    int lo = 0;
+    int hi = n - 1;
+    int at = -1;
+    while (lo <= hi) {
+      int mid = (lo + hi) >>> 1;
+      if (lblk[mid] <= l) {
+        at = mid;
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return at;
+  }
+
+  /** {@code ext4_ext_map_blocks()} without create: the device block of {@code l}, or 0. */
+  public long lookup(long l) {
+    int i = find(l);
+    return i >= 0 && l < lblk[i] + len[i] ? pblk[i] + (l - lblk[i]) : 0;
+  }
+
+  /**
+   * {@code ext4_ext_find_goal()}: where a block for {@code l} should go: after the extent before
+   * it, or 0 if none.
+   */
+  public long goal(long l) {
+    int i = find(l);
+    return i >= 0 ? pblk[i] + (l - lblk[i]) : 0;
+  }
+
+  /** The end of the extent holding {@code l}, or {@code l} if it is unmapped. */
+  public long runEnd(long l) {
+    int i = find(l);
+    return i >= 0 && l < lblk[i] + len[i] ? lblk[i] + len[i] : l;
+  }
+
+  /** Blocks mapped, summed over the extents. */
+  public long blocks() {
+    long b = 0;
+    for (int i = 0; i < n; i++) {
+      b += len[i];
+    }
+    return b;
+  }
+
+  /** The first mapped logical block after {@code l}, or {@code Long.MAX_VALUE}. */
+  public long nextMapped(long l) {
+    int i = find(l);
+    return i + 1 < n ? lblk[i + 1] : Long.MAX_VALUE;
+  }
+
+  /**
+   * {@code ext4_ext_insert_extent()}: maps {@code [l, l + count)}, unmapped before, to {@code [p, p
+   * + count)}, merged with a neighbour when contiguous ({@code ext4_ext_try_to_merge()}).
+   *
+   * @throws KernelException {@code EFBIG} if a depth-2 tree cannot hold another extent
+   */
+  public void insert(long l, long p, int count) {
+    int i = find(l);
+    if (i >= 0
+        && lblk[i] + len[i] == l
+        && pblk[i] + len[i] == p
+        && (long) len[i] + count <= MAX_LEN) {
+      len[i] += count;
+      mergeNext(i);
+      dirty = true;
+      return;
+    }
+    if (i + 1 < n
+        && l + count == lblk[i + 1]
+        && p + count == pblk[i + 1]
+        && (long) len[i + 1] + count <= MAX_LEN) {
+      lblk[i + 1] = l;
+      pblk[i + 1] = p;
+      len[i + 1] += count;
+      dirty = true;
+      return;
+    }
+    if (n >= MAX_EXTENTS) {
+      throw new KernelException(Errno.EFBIG, "ext4: extent tree full at depth " + MAX_DEPTH);
+    }
+    insertAt(i + 1, l, p, count);
+  }
+
+  private void mergeNext(int i) {
+    if (i + 1 < n
+        && lblk[i] + len[i] == lblk[i + 1]
+        && pblk[i] + len[i] == pblk[i + 1]
+        && (long) len[i] + len[i + 1] <= MAX_LEN) {
+      len[i] += len[i + 1];
+      deleteAt(i + 1);
+    }
+  }
+
+  private void insertAt(int at, long l, long p, int count) {
+    if (n == lblk.length) {
+      lblk = Arrays.copyOf(lblk, n * 2);
+      pblk = Arrays.copyOf(pblk, n * 2);
+      len = Arrays.copyOf(len, n * 2);
+    }
+    System.arraycopy(lblk, at, lblk, at + 1, n - at);
+    System.arraycopy(pblk, at, pblk, at + 1, n - at);
+    System.arraycopy(len, at, len, at + 1, n - at);
+    lblk[at] = l;
+    pblk[at] = p;
+    len[at] = count;
+    n++;
+    dirty = true;
+  }
+
+  private void deleteAt(int at) {
+    System.arraycopy(lblk, at + 1, lblk, at, n - at - 1);
+    System.arraycopy(pblk, at + 1, pblk, at, n - at - 1);
+    System.arraycopy(len, at + 1, len, at, n - at - 1);
+    n--;
+    dirty = true;
+  }
+
+  /**
+   * {@code ext4_ext_remove_space()}: unmaps logical blocks {@code [from, to)}, handing each freed
+   * run to {@code free}; an extent straddling both ends is split.
+   *
+   * @throws KernelException {@code ENOSPC} if splitting needs an extent a full tree cannot hold
+   */
+  public void remove(long from, long to, FreeRun free) {
+    int i = Math.max(0, find(from));
+    while (i < n && lblk[i] < to) {
+      long s = lblk[i];
+      long e = s + len[i];
+      if (e <= from) {
+        i++;
+        continue;
+      }
+      long cutS = Math.max(s, from);
+      long cutE = Math.min(e, to);
+      if (cutS > s && cutE < e) { // a hole in the middle: split
+        if (n >= MAX_EXTENTS) {
+          throw new KernelException(Errno.ENOSPC, "ext4: no room to split an extent");
+        }
+        free.free(pblk[i] + (cutS - s), (int) (cutE - cutS));
+        len[i] = (int) (cutS - s);
+        insertAt(i + 1, cutE, pblk[i] + (cutE - s), (int) (e - cutE));
+        return;
+      }
+      free.free(pblk[i] + (cutS - s), (int) (cutE - cutS));
+      dirty = true;
+      if (cutS == s && cutE == e) {
+        deleteAt(i);
+      } else if (cutS == s) {
+        pblk[i] += cutE - s;
+        lblk[i] = cutE;
+        len[i] = (int) (e - cutE);
+        i++;
+      } else {
+        len[i] = (int) (cutS - s);
+        i++;
+      }
+    }
+  }
+
+  /** Calls {@code free} for every mapped run and every node block, emptying the tree. */
+  public void freeAll(FreeRun free, NodeIo io) {
+    for (int i = 0; i < n; i++) {
+      free.free(pblk[i], len[i]);
+    }
+    for (long b : nodes) {
+      io.free(b);
+    }
+    n = 0;
+    nodes = new long[0];
+    written = new byte[0][];
+    depth = 0;
+    dirty = true;
+  }
+
+  /** Extent {@code i} as {lblk, pblk, len}, for checks. */
+  long[] extentAt(int i) {
+    return new long[] {lblk[i], pblk[i], len[i]};
+  }
+
+  // ---------------------------------------------------------------- on disk
+
+  /** Node blocks a tree of {@code extents} needs at the least depth that holds them. */
+  static int nodesFor(int extents) {
+    if (extents <= ROOT_MAX) {
+      return 0;
+    }
+    int leaves = (extents + NODE_MAX - 1) / NODE_MAX;
+    return leaves <= ROOT_MAX ? leaves : leaves + (leaves + NODE_MAX - 1) / NODE_MAX;
+  }
+
+  /**
+   * Writes the tree: the root into the 60 bytes of {@code i_block} at {@code off} of {@code
+   * inodeTable}, nodes through {@code io} (allocating or freeing node blocks as the depth needs,
+   * writing only nodes that changed).
+   *
+   * @throws KernelException {@code ENOSPC} if no block is left for a node
+   */
+  public void encode(byte[] inodeTable, int off, NodeIo io) {
+    int need = nodesFor(n);
+    int have = nodes.length;
+    if (need != have) {
+      long[] nn = Arrays.copyOf(nodes, need);
+      for (int k = have; k < need; k++) {
+        int b = io.alloc();
+        if (b == 0) {
+          for (int j = have; j < k; j++) {
+            io.free(nn[j]);
+          }
+          throw new KernelException(Errno.ENOSPC, "ext4: no block for an extent tree node");
+        }
+        nn[k] = b;
+      }
+      for (int k = need; k < have; k++) {
+        io.free(nodes[k]);
+      }
+      nodes = nn;
+      written = Arrays.copyOf(written, need);
+    }
+    ByteBuffer root = le(inodeTable);
+    Arrays.fill(inodeTable, off, off + 60, (byte) 0);
+    if (n <= ROOT_MAX) {
+      depth = 0;
+      header(root, off, n, ROOT_MAX, 0);
+      for (int i = 0; i < n; i++) {
+        extent(root, off + 12 + 12 * i, i);
+      }
+      dirty = false;
+      return;
+    }
+    int leaves = (n + NODE_MAX - 1) / NODE_MAX;
+    for (int k = 0; k < leaves; k++) {
+      ByteBuffer b = le(new byte[BLOCK]);
+      int first = k * NODE_MAX;
+      int cnt = Math.min(NODE_MAX, n - first);
+      header(b, 0, cnt, NODE_MAX, 0);
+      for (int j = 0; j < cnt; j++) {
+        extent(b, 12 + 12 * j, first + j);
+      }
+      writeNode(k, b.array(), io);
+    }
+    if (leaves <= ROOT_MAX) {
+      depth = 1;
+      header(root, off, leaves, ROOT_MAX, 1);
+      for (int k = 0; k < leaves; k++) {
+        index(root, off + 12 + 12 * k, lblk[k * NODE_MAX], nodes[k]);
+      }
+    } else {
+      depth = 2;
+      int idx = (leaves + NODE_MAX - 1) / NODE_MAX;
+      for (int j = 0; j < idx; j++) {
+        ByteBuffer b = le(new byte[BLOCK]);
+        int first = j * NODE_MAX;
+        int cnt = Math.min(NODE_MAX, leaves - first);
+        header(b, 0, cnt, NODE_MAX, 1);
+        for (int k = 0; k < cnt; k++) {
+          index(b, 12 + 12 * k, lblk[(first + k) * NODE_MAX], nodes[first + k]);
+        }
+        writeNode(leaves + j, b.array(), io);
+      }
+      header(root, off, idx, ROOT_MAX, 2);
+      for (int j = 0; j < idx; j++) {
+        index(root, off + 12 + 12 * j, lblk[j * NODE_MAX * NODE_MAX], nodes[leaves + j]);
+      }
+    }
+    dirty = false;
+  }
+
+  private void writeNode(int k, byte[] data, NodeIo io) {
+    le(data).putInt(BLOCK - 4, Disk.crc(data, BLOCK - 4)); // ext4_extent_block_csum_set()
+    if (!Arrays.equals(written[k], data)) {
+      io.write(nodes[k], data);
+      written[k] = data;
+    }
+  }
+
+  private static void header(ByteBuffer b, int off, int entries, int max, int depth) {
+    b.putShort(off, (short) MAGIC).putShort(off + 2, (short) entries);
+    b.putShort(off + 4, (short) max).putShort(off + 6, (short) depth).putInt(off + 8, 0);
+  }
+
+  private void extent(ByteBuffer b, int off, int i) {
+    b.putInt(off, (int) lblk[i]).putShort(off + 4, (short) len[i]);
+    b.putShort(off + 6, (short) (pblk[i] >>> 32)).putInt(off + 8, (int) pblk[i]);
+  }
+
+  private static void index(ByteBuffer b, int off, long l, long leaf) {
+    b.putInt(off, (int) l).putInt(off + 4, (int) leaf).putShort(off + 8, (short) (leaf >>> 32));
+  }
+
+  /**
+   * {@code ext4_ext_check_inode()} and the node checks of {@code ext4_find_extent()}: reads the
+   * tree whose root is at {@code off} of {@code inode}, nodes through {@code read}.
+   *
+   * @param isData whether a device block may hold data or a node
+   * @throws KernelException {@code EUCLEAN} naming the inode and what is wrong (bad magic, depth,
+   *     entry count, node checksum, unsorted or overlapping extents, a block outside the data
+   *     area); {@code EIO} from {@code read}
+   */
+  public static ExtentTree decode(
+      ByteBuffer inode, int off, long ino, LongFunction<byte[]> read, LongPredicate isData) {
+    ExtentTree t = new ExtentTree();
+    int rootDepth = checkHeader(inode, off, ROOT_MAX, -1, ino, "root");
+    t.depth = rootDepth;
+    t.walk(inode, off, rootDepth, ino, read, isData, new long[] {-1});
+    long[] leavesFirst = new long[t.nodes.length];
+    int k = 0;
+    for (int pass = 0; pass < 2; pass++) { // leaves first, as encode lays them out
+      for (int i = 0; i < t.nodes.length; i++) {
+        if ((t.nodeDepth[i] == 0) == (pass == 0)) {
+          leavesFirst[k++] = t.nodes[i];
+        }
+      }
+    }
+    t.nodes = leavesFirst;
+    t.written = new byte[t.nodes.length][]; // unknown: the first encode rewrites them
+    t.nodeDepth = null;
+    t.dirty = false;
+    return t;
+  }
+
+  private int[] nodeDepth = new int[0];
+
+  private void walk(
+      ByteBuffer b,
+      int off,
+      int d,
+      long ino,
+      LongFunction<byte[]> read,
+      LongPredicate isData,
+      long[] last) {
+    int entries = b.getShort(off + 2) & 0xffff;
+    for (int i = 0; i < entries; i++) {
+      int e = off + 12 + 12 * i;
+      if (d == 0) {
+        long l = b.getInt(e) & 0xffffffffL;
+        int c = b.getShort(e + 4) & 0xffff;
+        long p = ((long) (b.getShort(e + 6) & 0xffff) << 32) | (b.getInt(e + 8) & 0xffffffffL);
+        if (c == 0 || c > MAX_LEN) {
+          throw corrupt(ino, "extent length " + c + " at logical block " + l);
+        }
+        if (l <= last[0]) {
+          throw corrupt(ino, "extents out of order at logical block " + l);
+        }
+        if (!isData.test(p) || !isData.test(p + c - 1)) {
+          throw corrupt(ino, "extent at logical block " + l + " maps blocks " + p + "+" + c);
+        }
+        last[0] = l + c - 1;
+        insertAt(n, l, p, c);
+      } else {
+        long leaf = (b.getInt(e + 4) & 0xffffffffL) | ((long) (b.getShort(e + 8) & 0xffff) << 32);
+        if (!isData.test(leaf)) {
+          throw corrupt(ino, "index points at block " + leaf);
+        }
+        byte[] blk = read.apply(leaf);
+        ByteBuffer nb = le(blk);
+        if (nb.getInt(BLOCK - 4) != Disk.crc(blk, BLOCK - 4)) {
+          throw corrupt(ino, "node block " + leaf + " has a bad checksum");
+        }
+        checkHeader(nb, 0, NODE_MAX, d - 1, ino, "node " + leaf);
+        nodes = Arrays.copyOf(nodes, nodes.length + 1);
+        nodes[nodes.length - 1] = leaf;
+        nodeDepth = Arrays.copyOf(nodeDepth, nodeDepth.length + 1);
+        nodeDepth[nodeDepth.length - 1] = d - 1;
+        walk(nb, 0, d - 1, ino, read, isData, last);
+      }
+    }
+  }
+
+  private static int checkHeader(ByteBuffer b, int off, int max, int depth, long ino, String what) {
+    int magic = b.getShort(off) & 0xffff;
+    int entries = b.getShort(off + 2) & 0xffff;
+    int m = b.getShort(off + 4) & 0xffff;
+    int d = b.getShort(off + 6) & 0xffff;
+    if (magic != MAGIC) {
+      throw corrupt(ino, what + ": bad magic " + Integer.toHexString(magic));
+    }
+    if (d > MAX_DEPTH || (depth >= 0 && d != depth)) {
+      throw corrupt(ino, what + ": depth " + d);
+    }
+    if (m != max || entries > max) {
+      throw corrupt(ino, what + ": " + entries + " entries of " + m);
+    }
+    return d;
+  }
+
+  private static KernelException corrupt(long ino, String why) {
+    return new KernelException(
+        Errno.EUCLEAN, "ext4: inode " + ino + ": extent tree is corrupt: " + why);
+  }
+}
