@@ -25,7 +25,9 @@ import org.openjdk.jmh.annotations.Fork;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Measurement;
 import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OperationsPerInvocation;
 import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
@@ -34,14 +36,17 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * JMH benchmark of buffered file writes, {@code write(2)} + {@code fsync(2)} through the page cache
- * ({@code mm/filemap.c}, {@code fs/iomap/buffered-io.c}) onto a {@code flatfs} on a {@link
- * FileDisk}, against the host's own {@link FileChannel#write} + {@link FileChannel#force
- * force(true)} of the same {@value #FILE_MIB} MiB in {@value #CHUNK_MIB} MiB writes, into a plain
- * file in the same temporary directory.
+ * ({@code mm/filemap.c}, {@code fs/iomap/buffered-io.c}, {@code fs/ext4/inode.c}) onto a {@code
+ * flatfs} or an {@code ext4} (journalled, delayed allocation) on a {@link FileDisk}, against the
+ * host's own {@link FileChannel#write} + {@link FileChannel#force force(true)} of the same {@value
+ * #FILE_MIB} MiB in {@value #CHUNK_MIB} MiB writes, into a plain file in the same temporary
+ * directory.
  *
  * <p>Each invocation writes a fresh file (the previous one is unlinked before the iteration) and
  * makes it durable; time per invocation, so MB/s = {@value #FILE_MIB} × 1.048576 / seconds. The
- * goal: flatfs at no less than 0.5 of the plain file's throughput.
+ * goal: the filesystem at no less than 0.5 of the plain file's throughput. {@link
+ * #smallFileCreateFsync} is the small-file rate: create, write 4 KiB, {@code fsync}, close and
+ * unlink, where each {@code fsync} is one journal commit on ext4.
  */
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -56,6 +61,10 @@ public class FsWriteBenchmark {
   /** A kernel with a flatfs on a file disk mounted at /mnt, and a task with 1 MiB of data. */
   @State(Scope.Thread)
   public static class Flat {
+    /** The filesystem type under test. */
+    @Param({"flatfs", "ext4"})
+    public String fs;
+
     Path dir;
     VirtualMemory vm;
     PhysicalMemory mem;
@@ -72,10 +81,11 @@ public class FsWriteBenchmark {
       mem = vm.physicalMemory();
       vfs = new Vfs(vm);
       vfs.mkdir("/mnt", 0755);
-      long bytes = (FILE_MIB + 8L) * MIB;
+      long bytes = (FILE_MIB + 48L) * MIB; // ext4: inode tables, journal, reserved blocks
       disk = FileDisk.create(mem, dir.resolve("flat.img"), bytes / Bio.SECTOR_SIZE, opts());
       vfs.registerBlockDevice("/dev/flat0", disk);
-      vfs.mount("flatfs", "/dev/flat0", "/mnt", "mkfs,extent=" + FILE_MIB + "m");
+      vfs.mount(
+          fs, "/dev/flat0", "/mnt", fs.equals("flatfs") ? "mkfs,extent=" + FILE_MIB + "m" : "mkfs");
       task = vm.createTask("fs_bench");
       buf = task.mmapAnon(CHUNK_MIB * MIB);
       byte[] data = new byte[CHUNK_MIB * MIB];
@@ -140,7 +150,7 @@ public class FsWriteBenchmark {
    * {@value #FILE_MIB} MiB of buffered {@code write()} to a new flatfs file, then {@code fsync}.
    */
   @Benchmark
-  public long flatfsWriteFsync(Flat f) {
+  public long fsWriteFsync(Flat f) {
     int fd = f.vfs.open(f.task, "/mnt/f", Fcntl.O_WRONLY | Fcntl.O_CREAT, 0644);
     long n = 0;
     try {
@@ -172,6 +182,28 @@ public class FsWriteBenchmark {
         }
       }
       ch.force(true);
+    }
+    return n;
+  }
+
+  /** Files per {@link #smallFileCreateFsync} invocation. */
+  static final int SMALL_FILES = 64;
+
+  /** {@value #SMALL_FILES} × (create, write 4 KiB, {@code fsync}, close, unlink); time per file. */
+  @Benchmark
+  @OperationsPerInvocation(SMALL_FILES)
+  public long smallFileCreateFsync(Flat f) {
+    long n = 0;
+    for (int i = 0; i < SMALL_FILES; i++) {
+      String path = "/mnt/s" + i;
+      int fd = f.vfs.open(f.task, path, Fcntl.O_WRONLY | Fcntl.O_CREAT, 0644);
+      try {
+        n += f.vfs.write(f.task, fd, f.buf, 4096);
+        f.vfs.fsync(f.task, fd);
+      } finally {
+        f.vfs.close(f.task, fd);
+      }
+      f.vfs.unlink(path);
     }
     return n;
   }
