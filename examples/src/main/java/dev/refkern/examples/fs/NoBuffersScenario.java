@@ -75,7 +75,10 @@ public final class NoBuffersScenario {
     /** One line for people. */
     public String summary() {
       if (bug != null) {
-        return "writeback: kernel BUG (" + bug + "); post-mortem: the folio is still the file's";
+        return "writeback: "
+            + bug
+            + "\n    post-mortem, the folio in the dead memmap (refkern inspect --pfn): "
+            + postMortem.strip().replace("\n", "\n    ");
       }
       return "writeback: WARN \""
           + warning.substring(warning.indexOf("page "))
@@ -131,13 +134,14 @@ public final class NoBuffersScenario {
     try {
       vfs.fsync(task, fd);
     } catch (KernelBugException e) {
+      String bug = mem.health().bugMessage() != null ? mem.health().bugMessage() : e.getMessage();
       disk.close();
       mem.close();
       try (MemmapInspection in = MemmapInspection.open(state)) {
         in.verify();
         return new Outcome(
             mode,
-            e.getMessage(),
+            bug,
             null,
             0,
             0,
