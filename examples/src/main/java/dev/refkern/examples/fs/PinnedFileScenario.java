@@ -19,17 +19,22 @@ import dev.refkern.examples.FinalCheck;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
+import dev.refkern.fs.ext4.Ext4;
 import dev.refkern.fs.flat.FlatFs;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.Iomap;
 import dev.refkern.fs.spi.IomapOps;
+import dev.refkern.fs.spi.SuperBlock;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.BootParams;
+import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.vm.PinnedTruncatePolicy;
+import dev.refkern.mm.vm.PinnedWritebackPolicy;
 import dev.refkern.mm.vm.Task;
 import dev.refkern.mm.vm.VirtualMemory;
 import dev.refkern.mm.vm.WbSyncMode;
@@ -68,6 +73,7 @@ public final class PinnedFileScenario {
   public static final int LATER_DMA = 3;
 
   private static final long SECTORS = (1L << 20) / 512; // a 1 MiB image
+  private static final long EXT4_SECTORS = (4L << 20) / 512; // room for ext4's journal
   private static final String FILE = "/mnt/rdma-buf";
   private static final long BOUND_NANOS = 60_000_000_000L; // generous, for a loaded machine
 
@@ -83,6 +89,9 @@ public final class PinnedFileScenario {
    * @param background whether a background writeback pass runs before the fsync
    * @param truncateFile whether the file is truncated to 0 while pinned, then the NIC DMAs again
    * @param powerCut whether the disk loses power after the fsync, while the page is still pinned
+   * @param fs the filesystem type: {@code flatfs} (the booted policies decide) or {@code ext4}
+   *     (mounted with {@code pinned_writeback=} and {@code pinned_truncate=} of this run, which
+   *     override its own stable-page default)
    */
   public record Options(
       long seed,
@@ -91,30 +100,47 @@ public final class PinnedFileScenario {
       boolean racingDma,
       boolean background,
       boolean truncateFile,
-      boolean powerCut) {
+      boolean powerCut,
+      String fs) {
     /** {@code writeback} with orphan truncate, a background pass, no race, no truncate, no cut. */
     public static Options writeback(long seed, String writeback) {
-      return new Options(seed, writeback, "orphan", false, true, false, false);
+      return new Options(seed, writeback, "orphan", false, true, false, false, "flatfs");
     }
 
     /** {@code truncate} with {@code writeback.pinned=ignore}, the file truncated while pinned. */
     public static Options truncate(long seed, String truncate) {
-      return new Options(seed, "ignore", truncate, false, true, true, false);
+      return new Options(seed, "ignore", truncate, false, true, true, false, "flatfs");
     }
 
     /** With a DMA racing the first write of the page. */
     public Options racing() {
-      return new Options(seed, writeback, truncate, true, background, truncateFile, powerCut);
+      return new Options(seed, writeback, truncate, true, background, truncateFile, powerCut, fs);
     }
 
     /** With a power cut after the fsync. */
     public Options withPowerCut() {
-      return new Options(seed, writeback, truncate, racingDma, background, truncateFile, true);
+      return new Options(seed, writeback, truncate, racingDma, background, truncateFile, true, fs);
     }
 
     /** Without the background pass: the fsync is the first writeback. */
     public Options fsyncOnly() {
-      return new Options(seed, writeback, truncate, racingDma, false, truncateFile, powerCut);
+      return new Options(seed, writeback, truncate, racingDma, false, truncateFile, powerCut, fs);
+    }
+
+    /** On filesystem type {@code type} ({@code flatfs} or {@code ext4}). */
+    public Options on(String type) {
+      if (!type.equals("flatfs") && !type.equals("ext4")) {
+        throw new KernelException(Errno.EINVAL, "no pinned-file scenario on " + type);
+      }
+      return new Options(
+          seed, writeback, truncate, racingDma, background, truncateFile, powerCut, type);
+    }
+
+    /** The mount options of the first mount, which formats the image. */
+    String mkfsOptions() {
+      return fs.equals("ext4")
+          ? "mkfs,pinned_writeback=" + writeback + ",pinned_truncate=" + truncate
+          : "mkfs,extent=64k";
     }
 
     /** The kernel command line this run boots. */
@@ -352,7 +378,7 @@ public final class PinnedFileScenario {
     Run(Options o, int id) {
       this.o = o;
       this.id = id;
-      this.image = dir.resolve("flat-" + id + ".img");
+      this.image = dir.resolve(o.fs() + "-" + id + ".img");
       try {
         Files.createDirectories(dir);
         Files.deleteIfExists(image); // a rerun of the demo in the same state directory
@@ -363,7 +389,7 @@ public final class PinnedFileScenario {
 
     Outcome go() {
       boot(true);
-      vfs.mount("flatfs", "/dev/flat0", "/mnt", "mkfs,extent=64k");
+      vfs.mount(o.fs(), "/dev/flat0", "/mnt", o.mkfsOptions());
       fd = vfs.open(task, FILE, O_RDWR | O_CREAT, 0600);
       long buf = task.mmapAnon(Page.PAGE_SIZE);
       for (int i = 0; i < Page.PAGE_SIZE / 8; i++) {
@@ -411,7 +437,7 @@ public final class PinnedFileScenario {
         vfs.fsync(task, fd);
       }
       long integrityErrors = disk.integrityErrors();
-      var stats = vm.pinnedWriteback().stats();
+      var stats = writebackPolicy().stats();
       if (o.powerCut()) {
         disk.powerCut();
       }
@@ -421,7 +447,7 @@ public final class PinnedFileScenario {
       List<String> pins = new ArrayList<>(shutdown());
 
       boot(false);
-      vfs.mount("flatfs", "/dev/flat0", "/mnt", "");
+      vfs.mount(o.fs(), "/dev/flat0", "/mnt", "");
       int afterRemount = -2;
       long size = -1;
       if (vfs.readdir("/mnt").contains(FILE.substring(5))) {
@@ -438,7 +464,8 @@ public final class PinnedFileScenario {
       }
       vfs.umount("/mnt");
       pins.addAll(shutdown());
-      List<String> fsck = new FlatFs().check(image.toString());
+      List<String> fsck =
+          (o.fs().equals("ext4") ? new Ext4() : new FlatFs()).check(image.toString());
       return new Outcome(
           o,
           gen,
@@ -468,7 +495,8 @@ public final class PinnedFileScenario {
               BootParams.parse(o.cmdline()), dir.resolve("k" + id + (create ? "a" : "b")), true);
       mem = vm.physicalMemory();
       DiskOptions opts = DiskOptions.defaults().integrity(true).manualConsumption();
-      disk = create ? FileDisk.create(mem, image, SECTORS, opts) : FileDisk.open(mem, image, opts);
+      long sectors = o.fs().equals("ext4") ? EXT4_SECTORS : SECTORS;
+      disk = create ? FileDisk.create(mem, image, sectors, opts) : FileDisk.open(mem, image, opts);
       bdev = new InFlightDisk(disk);
       vfs = new Vfs(vm, FileSystems.standard(), "tmpfs", "");
       vfs.mkdir("/mnt", 0755);
@@ -492,7 +520,28 @@ public final class PinnedFileScenario {
           return m.sb().root().lookup(FILE.substring(5));
         }
       }
-      throw new IllegalStateException("flatfs is not mounted");
+      throw new IllegalStateException(o.fs() + " is not mounted");
+    }
+
+    /** The mount's {@code pinned_writeback=} policy if it chose one, else the booted one. */
+    PinnedWritebackPolicy writebackPolicy() {
+      Object own = mounted() != null ? mounted().pinnedWriteback() : null;
+      return own != null ? (PinnedWritebackPolicy) own : vm.pinnedWriteback();
+    }
+
+    /** The mount's {@code pinned_truncate=} policy if it chose one, else the booted one. */
+    PinnedTruncatePolicy truncatePolicy() {
+      Object own = mounted() != null ? mounted().pinnedTruncate() : null;
+      return own != null ? (PinnedTruncatePolicy) own : vm.pinnedTruncate();
+    }
+
+    SuperBlock mounted() {
+      for (Mount m : vfs.mounts()) {
+        if (m.path().equals("/mnt")) {
+          return m.sb();
+        }
+      }
+      return null;
     }
 
     void dma() {
@@ -502,6 +551,13 @@ public final class PinnedFileScenario {
     /** The generation in the file's first block on the disk now (cache over media). */
     int onDisk() {
       Inode inode = inode();
+      if (inode.sb().type() instanceof Ext4 ext4) { // buffer heads: FIBMAP
+        long blk = ext4.bmap(inode, 0);
+        return blk == 0
+            ? -2
+            : generation(
+                o.seed(), gen, disk.peek(blk * (Page.PAGE_SIZE / 512), Page.PAGE_SIZE / 512));
+      }
       Iomap m = new Iomap();
       inode.sb().iomapOps().iomapBegin(inode, 0, Page.PAGE_SIZE, IomapOps.IOMAP_READ, m);
       if (m.type() != Iomap.MAPPED) {
@@ -561,8 +617,8 @@ public final class PinnedFileScenario {
 
     /** Sleeps of the policies on a pin so far ({@code waits} of both, 0 if they have none). */
     long waits() {
-      return vm.pinnedWriteback().stats().counters().getOrDefault("waits", 0L)
-          + vm.pinnedTruncate().stats().counters().getOrDefault("waits", 0L);
+      return writebackPolicy().stats().counters().getOrDefault("waits", 0L)
+          + truncatePolicy().stats().counters().getOrDefault("waits", 0L);
     }
 
     void join(Thread t) {

@@ -6,13 +6,15 @@ import dev.refkern.examples.fs.PinnedFileScenario.Options;
 import dev.refkern.examples.fs.PinnedFileScenario.Outcome;
 import java.nio.file.Path;
 import java.util.List;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * What each pinned page-cache policy's proposal claims, shown on flatfs on a FileDisk with
- * protection information ({@code BLK_FEAT_STABLE_WRITES}) while an RDMA NIC holds a {@code
- * FOLL_LONGTERM} pin on a page of a shared file mapping. Seeded; the seed is in every message.
+ * What each pinned page-cache policy's proposal claims, shown on flatfs (iomap) and on ext4 (buffer
+ * heads, a journal; mounted with the run's {@code pinned_writeback=}) on a FileDisk with protection
+ * information ({@code BLK_FEAT_STABLE_WRITES}) while an RDMA NIC holds a {@code FOLL_LONGTERM} pin
+ * on a page of a shared file mapping. Seeded; the seed is in every message.
  */
 class PinnedFileClaimsTest {
   private static final long SEED = 0x5eed_c1a1_0001L;
@@ -25,9 +27,10 @@ class PinnedFileClaimsTest {
     return r;
   }
 
-  @Test
-  void ignoreWritesTheFolioUnderTheDmaAndCleansIt() {
-    Outcome r = run(Options.writeback(SEED, "ignore").racing());
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"flatfs", "ext4"})
+  void ignoreWritesTheFolioUnderTheDmaAndCleansIt(String fs) {
+    Outcome r = run(Options.writeback(SEED, "ignore").racing().on(fs));
     assertTrue(
         r.integrityErrors() > 0 || r.onDiskAfterFsync() != r.lastDma(),
         "a torn write or data older than the last DMA: " + r);
@@ -36,17 +39,19 @@ class PinnedFileClaimsTest {
     assertNotEquals(r.lastDma(), r.onDiskAfterFsync(), "fsync did not write the last DMA: " + r);
   }
 
-  @Test
-  void ignoreLosesTheLastDmaAtAPowerCut() {
-    Outcome r = run(Options.writeback(SEED, "ignore").withPowerCut());
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"flatfs", "ext4"})
+  void ignoreLosesTheLastDmaAtAPowerCut(String fs) {
+    Outcome r = run(Options.writeback(SEED, "ignore").withPowerCut().on(fs));
     assertEquals(2, r.lastDma(), r.toString());
     assertEquals(1, r.afterRemount(), "the disk holds the data before the last DMA: " + r);
     assertFalse(r.diskHoldsLastDma(), r.toString());
   }
 
-  @Test
-  void waitStallsFsyncWhilePinnedAndWritesTheLastDmaAfterTheUnpin() {
-    Outcome r = run(Options.writeback(SEED, "wait").fsyncOnly().racing());
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"flatfs", "ext4"})
+  void waitStallsFsyncWhilePinnedAndWritesTheLastDmaAfterTheUnpin(String fs) {
+    Outcome r = run(Options.writeback(SEED, "wait").fsyncOnly().racing().on(fs));
     assertEquals("fsync", r.stalledStep(), r.toString());
     assertTrue(
         r.stillStalledAfterSteps(),
@@ -60,9 +65,10 @@ class PinnedFileClaimsTest {
     assertEquals(List.of(), r.fsck(), r.toString());
   }
 
-  @Test
-  void bounceWritesTheSnapshotTakenAtSubmission() {
-    Outcome r = run(Options.writeback(SEED, "bounce").racing().withPowerCut());
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"flatfs", "ext4"})
+  void bounceWritesTheSnapshotTakenAtSubmission(String fs) {
+    Outcome r = run(Options.writeback(SEED, "bounce").racing().withPowerCut().on(fs));
     assertEquals(0, r.integrityErrors(), "the DMA racing the write did not reach the copy: " + r);
     assertEquals(1, r.afterBackground(), "exactly the snapshot taken at submission: " + r);
     assertEquals(2, r.foliosBounced(), r.toString());
@@ -74,9 +80,10 @@ class PinnedFileClaimsTest {
     assertEquals(List.of(), r.fsck(), r.toString());
   }
 
-  @Test
-  void skipLeavesThePinnedFolioDirtyInBackgroundAndFsyncBouncesIt() {
-    Outcome r = run(Options.writeback(SEED, "skip").racing());
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"flatfs", "ext4"})
+  void skipLeavesThePinnedFolioDirtyInBackgroundAndFsyncBouncesIt(String fs) {
+    Outcome r = run(Options.writeback(SEED, "skip").racing().on(fs));
     assertEquals(0, r.afterBackground(), "background writeback did not write it: " + r);
     assertTrue(r.dirtyAfterBackground(), r.toString());
     assertEquals(1, r.foliosBounced(), "fsync wrote a copy: " + r);
@@ -85,27 +92,30 @@ class PinnedFileClaimsTest {
     assertEquals(0, r.fsyncErrno(), r.toString());
   }
 
-  @Test
-  void revokeRedirectsTheNicsLaterDmaToItsDummyPage() {
-    Outcome r = run(Options.truncate(SEED, "revoke"));
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"flatfs", "ext4"})
+  void revokeRedirectsTheNicsLaterDmaToItsDummyPage(String fs) {
+    Outcome r = run(Options.truncate(SEED, "revoke").on(fs));
     assertEquals(PinnedFileScenario.LATER_DMA, r.writesToDummy(), r.toString());
     assertEquals(0, r.writesLost(), "none into a page that left the file: " + r);
     assertEquals(0, r.sizeAfterRemount(), r.toString());
     assertEquals(List.of(), r.fsck(), "the file stays consistent: " + r);
   }
 
-  @Test
-  void orphanLosesTheNicsLaterDma() {
-    Outcome r = run(Options.truncate(SEED, "orphan"));
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"flatfs", "ext4"})
+  void orphanLosesTheNicsLaterDma(String fs) {
+    Outcome r = run(Options.truncate(SEED, "orphan").on(fs));
     assertEquals(PinnedFileScenario.LATER_DMA, r.writesLost(), "into no file: " + r);
     assertEquals(0, r.writesToDummy(), r.toString());
     assertEquals(0, r.sizeAfterRemount(), "the data is in no file: " + r);
     assertEquals(List.of(), r.fsck(), r.toString());
   }
 
-  @Test
-  void waitTruncateBlocksUntilTheUnpin() {
-    Outcome r = run(Options.truncate(SEED, "wait"));
+  @ParameterizedTest(name = "{0}")
+  @ValueSource(strings = {"flatfs", "ext4"})
+  void waitTruncateBlocksUntilTheUnpin(String fs) {
+    Outcome r = run(Options.truncate(SEED, "wait").on(fs));
     assertEquals("ftruncate", r.stalledStep(), r.toString());
     assertTrue(r.stillStalledAfterSteps(), r.toString());
     assertTrue(r.completedAfterUnpin(), r.toString());

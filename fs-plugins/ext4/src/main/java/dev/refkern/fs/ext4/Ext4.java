@@ -204,6 +204,14 @@ public final class Ext4 implements FileSystemType {
   }
 
   /**
+   * {@code ioctl(FIBMAP)} ({@code ext4_bmap()}): the disk block holding logical block {@code lblk}
+   * of {@code inode}, 0 for a hole or a block delayed allocation has not placed yet.
+   */
+  public long bmap(Inode inode, long lblk) {
+    return fs(inode.sb()).bmap(inode, lblk);
+  }
+
+  /**
    * {@code filemap_release_folio()} of {@code inode}'s page-cache folio {@code pfn}, as reclaim
    * calls it: locks it, and {@code ext4_release_folio()} frees its buffers if they are clean.
    *

@@ -300,6 +300,16 @@ public final class Buffers {
    * @return 0, or a negative errno ({@code -EIO} from the device)
    */
   public int blockWriteFullFolio(AddressSpace mapping, long pfn, GetBlock getBlock) {
+    return blockWriteFullFolioFrom(mapping, pfn, pfn, getBlock);
+  }
+
+  /**
+   * {@link #blockWriteFullFolio} whose bios carry {@code dataPfn}, a copy of the folio {@code pfn}
+   * laid out like it (a bounce page, as {@code fscrypt} writes its ciphertext pages): the buffers
+   * of {@code pfn} are mapped and cleaned, the device gets the copy.
+   */
+  public int blockWriteFullFolioFrom(
+      AddressSpace mapping, long pfn, long dataPfn, GetBlock getBlock) {
     try {
       Inode inode = host(mapping);
       long size = inode.size();
@@ -327,7 +337,7 @@ public final class Buffers {
       for (BufferHead bh : bhs) {
         if (bh.test(BH_MAPPED) && bh.test(BH_DIRTY)) {
           bh.clear(BH_DIRTY);
-          int err = io(BioOp.WRITE, bh);
+          int err = io(BioOp.WRITE, bh, dataPfn);
           if (err < 0) {
             bh.set(BH_DIRTY); // mark_buffer_write_io_error() keeps it for a retry
             first = first == 0 ? err : first;
@@ -413,11 +423,18 @@ public final class Buffers {
 
   /** {@code submit_bh()} and wait: one bio for the buffer's block. */
   private int io(BioOp op, BufferHead bh) {
+    return io(op, bh, bh.folio());
+  }
+
+  /**
+   * {@link #io(BioOp, BufferHead)} carrying the block of {@code dataPfn} at the buffer's offset.
+   */
+  private int io(BioOp op, BufferHead bh, long dataPfn) {
     bh.set(BH_LOCK);
     try {
       Bio bio =
           new Bio(op, bh.blocknr() * (blockSize / Bio.SECTOR_SIZE), 0, 1)
-              .addPage(bh.folio(), bh.offset(), blockSize);
+              .addPage(dataPfn, bh.offset(), blockSize);
       int status = BioBatch.submitBioWait(sb.vm().physicalMemory().scheduler(), sb.bdev(), bio);
       return status == 0 ? 0 : -Errno.EIO.number();
     } finally {

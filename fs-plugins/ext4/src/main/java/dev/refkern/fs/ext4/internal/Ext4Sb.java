@@ -567,6 +567,17 @@ public final class Ext4Sb implements AddressSpaceOperations {
    */
   @Override
   public int writeFolio(AddressSpace mapping, long pfn) {
+    return writeFolioFrom(mapping, pfn, pfn);
+  }
+
+  /**
+   * {@link #writeFolio} with the data of {@code dataPfn}, a copy writeback took of the folio
+   * ({@code writeback.pinned=bounce}, {@code skip}'s integrity pass): the folio's buffers are
+   * mapped and cleaned, the copy is what the bios carry. In {@code data=journal} the journal takes
+   * its own copy of the folio.
+   */
+  @Override
+  public int writeFolioFrom(AddressSpace mapping, long pfn, long dataPfn) {
     Inode inode = sb.host(mapping);
     if (inode != null) {
       long start = mapping.physicalMemory().memmap().index(pfn) << Page.PAGE_SHIFT;
@@ -574,7 +585,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
       int fsize = mapping.folioSize(pfn);
       if (size > start && size < start + fsize) {
         int off = (int) (size - start);
-        mapping.physicalMemory().ram().write(pfn, off, ZEROES, 0, fsize - off);
+        mapping.physicalMemory().ram().write(dataPfn, off, ZEROES, 0, fsize - off);
       }
       if (start < size && buffers.folioBuffers(mapping, pfn) == null) {
         // dirtied without ->write_begin or ->page_mkwrite (seed 001's O2): cleaned, not written
@@ -590,7 +601,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
     if (inode != null && journal != null && journal.mode() == Journal.DataMode.JOURNAL) {
       return journalFolio(mapping, pfn, inode);
     }
-    return buffers.blockWriteFullFolio(mapping, pfn, getBlock);
+    return buffers.blockWriteFullFolioFrom(mapping, pfn, dataPfn, getBlock);
   }
 
   private synchronized void commitJournalledData() {
@@ -1260,6 +1271,18 @@ public final class Ext4Sb implements AddressSpaceOperations {
   /** The free-block accounting, for checks and {@code statfs}. */
   public BlockAlloc blockAlloc() {
     return alloc;
+  }
+
+  /** {@code ext4_bmap()}: the block {@code lblk} of {@code inode} is on, 0 if none yet. */
+  public synchronized long bmap(Inode inode, long lblk) {
+    DInode d = byVfs.get(inode);
+    if (d == null || lblk < 0) {
+      return 0;
+    }
+    if (d.ext != null) {
+      return d.ext.lookup(lblk);
+    }
+    return lblk < NDIR + PER_INDIRECT ? blockAt(d, lblk) & 0xffffffffL : 0;
   }
 
   /** {@code inode}'s extent tree, or null if it has none (yet). */
