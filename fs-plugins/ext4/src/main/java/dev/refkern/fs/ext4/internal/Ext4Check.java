@@ -132,10 +132,14 @@ public final class Ext4Check {
                 },
                 geo::isData);
       } catch (KernelException e) {
-        problems.add(e.getMessage());
+        problems.add("inode " + ino + ": extent tree: " + ExtentTree.why(e));
         return new long[0];
       } catch (java.io.UncheckedIOException e) {
         throw e.getCause();
+      }
+      if (t.bad() != null) {
+        problems.add("inode " + ino + ": extent tree: " + ExtentTree.why(t.bad()));
+        return new long[0];
       }
       long n = 0;
       for (int i = 0; i < t.extents(); i++) {
