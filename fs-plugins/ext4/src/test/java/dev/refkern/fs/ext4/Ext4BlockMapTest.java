@@ -428,7 +428,9 @@ class Ext4BlockMapTest {
     a.crash();
     assertEquals(11, peek(0xE8, 4).getInt(), "s_last_orphan");
     assertEquals(0, peek(inodeOff(11) + 0x1A, 2).getShort(), "no link left");
-    assertEquals(List.of(), fsck(), "an orphan is not a leak");
+    // e2fsck -n does not replay ("skipping journal recovery"), so that is all it may find here:
+    // an inode on the orphan list is no "in use with no links", its blocks no leak
+    assertEquals(List.of("journal needs recovery"), fsck(), "an orphan is not a leak");
 
     Machine b = new Machine(0, "");
     assertEquals(free, b.alloc().free(), "mount freed the orphan's blocks");
