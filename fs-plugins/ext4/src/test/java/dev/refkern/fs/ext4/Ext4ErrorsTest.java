@@ -14,13 +14,15 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.zip.CRC32C;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code ext4_error()} at run time under each {@code errors=}: a block pointer out of range found
- * when a file is read, a bad directory entry and a bogus inode found when the tree is read.
+ * {@code ext4_error()} at run time under each {@code errors=}: an extent out of range in a leaf
+ * node found when a file is read, one in the inode found at {@code iget}, a bad directory entry and
+ * a bogus inode found when the tree is read.
  */
 class Ext4ErrorsTest {
   private static final long SECTORS = (4 << 20) / 512;
@@ -72,17 +74,54 @@ class Ext4ErrorsTest {
     return TABLE * BLOCK + (ino - 1) * 256;
   }
 
-  /** /mnt/big with an indirect block whose first pointer names block 1 (the descriptors). */
-  private void imageWithBadIndirectPointer() throws IOException {
+  /**
+   * /mnt/big with 7 extents (a block every other block), so a depth-1 tree whose leaf node's first
+   * extent is made to map block 1 (the descriptors), its tail checksum fixed: only {@code
+   * ext4_find_extent()} sees it, when the file is read. Returns the leaf's block.
+   */
+  private long imageWithBadLeafExtent() throws IOException {
     Ext4Machine a = machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
-    a.put("/mnt/big", Ext4Machine.pattern(14 * BLOCK, 1));
+    int fd = a.vfs.open(a.task, "/mnt/big", O_RDWR | O_CREAT, 0640);
+    a.task.store(a.buf, Ext4Machine.pattern(BLOCK, 1), 0, BLOCK);
+    for (int i = 0; i < 7; i++) {
+      assertEquals(BLOCK, a.vfs.pwrite(a.task, fd, a.buf, BLOCK, 2L * i * BLOCK));
+    }
+    a.vfs.fsync(a.task, fd);
+    a.vfs.close(a.task, fd);
     a.vfs.umount("/mnt");
     a.shutdown();
-    assertEquals(14 * BLOCK, peekInt(inodeOff(INO) + 4), "inode 11 is /mnt/big");
-    long ind = peekInt(inodeOff(INO) + I_BLOCK + 4 * 12);
-    pokeInt(ind * BLOCK, 1);
+    long in = inodeOff(INO);
+    assertEquals(13 * BLOCK, peekInt(in + 4), "inode 11 is /mnt/big");
+    assertEquals(0xF30A | (1L << 16), peekInt(in + I_BLOCK), "root: magic, 1 entry");
+    assertEquals(1, peekInt(in + I_BLOCK + 4) >>> 16, "depth 1");
+    long leaf = peekInt(in + I_BLOCK + 12 + 4); // ext4_extent_idx.ei_leaf_lo
+    assertEquals(0xF30A | (7L << 16), peekInt(leaf * BLOCK), "the leaf: magic, 7 extents");
+    pokeInt(leaf * BLOCK + 12 + 8, 1); // the first ext4_extent's ee_start_lo
+    fixNodeCrc(leaf);
     assertEquals(1, sState(), "EXT4_VALID_FS before");
+    return leaf;
+  }
+
+  /** {@code ext4_extent_block_csum_set()} as this ext4 does it: CRC32C of the rest of the block. */
+  private void fixNodeCrc(long blk) throws IOException {
+    try (FileChannel ch =
+        FileChannel.open(image(), StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+      ByteBuffer b = ByteBuffer.allocate(BLOCK);
+      ch.read(b, blk * BLOCK);
+      CRC32C c = new CRC32C();
+      c.update(b.array(), 0, BLOCK - 4);
+      ch.write(
+          ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, (int) c.getValue()),
+          blk * BLOCK + BLOCK - 4);
+    }
+  }
+
+  private static String leafError(long leaf) {
+    return "EXT4-fs error (device /dev/sda): ext4_find_extent: inode #11: pblk "
+        + leaf
+        + " bad header/extent: invalid extent entries - magic f30a, entries 7, max 340(340),"
+        + " depth 0(0)";
   }
 
   private static void assertEuclean(Runnable r) {
@@ -92,16 +131,14 @@ class Ext4ErrorsTest {
 
   @Test
   void remountRoLogsMarksTheSuperblockAndRefusesWrites() throws IOException {
-    imageWithBadIndirectPointer();
+    long leaf = imageWithBadLeafExtent();
     Ext4Machine b = machine(false);
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertEquals(0, b.stats().errorsCount(), "iget checks only the root in the inode");
     assertEuclean(() -> b.read("/mnt/big"));
     Ext4Stats s = b.stats();
     assertEquals(1, s.errorsCount());
-    assertEquals(
-        "EXT4-fs error (device /dev/sda): ext4_map_blocks: inode #11: lblock 12 mapped to illegal"
-            + " pblock 1 (length 1)",
-        s.firstError());
+    assertEquals(leafError(leaf), s.firstError());
     assertTrue(s.readOnly() && s.errorFs());
     assertEquals(3, sState(), "ERROR_FS on disk at once");
     int fd = b.vfs.open(b.task, "/mnt/big", O_RDWR, 0);
@@ -115,15 +152,23 @@ class Ext4ErrorsTest {
     assertTrue(
         new Ext4().check(image().toString()).stream().anyMatch(p -> p.contains("ERROR_FS")),
         "fsck says so");
+    assertTrue(
+        new Ext4()
+            .check(image().toString())
+            .contains(
+                "inode 11: extent tree: "
+                    + leafError(leaf).substring(leafError(leaf).indexOf("inode #"))),
+        "fsck names the bad leaf");
   }
 
   @Test
   void continueLogsAndMarksButKeepsWriting() throws IOException {
-    imageWithBadIndirectPointer();
+    long leaf = imageWithBadLeafExtent();
     Ext4Machine b = machine(false);
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "errors=continue");
     assertEuclean(() -> b.read("/mnt/big"));
     assertEquals(1, b.stats().errorsCount());
+    assertEquals(leafError(leaf), b.stats().firstError());
     assertFalse(b.stats().readOnly());
     b.put("/mnt/new", Ext4Machine.pattern(10, 2));
     b.vfs.umount("/mnt");
@@ -136,7 +181,7 @@ class Ext4ErrorsTest {
 
   @Test
   void panicIsBug() throws IOException {
-    imageWithBadIndirectPointer();
+    imageWithBadLeafExtent();
     Ext4Machine b = machine(false);
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "errors=panic");
     KernelBugException e = assertThrows(KernelBugException.class, () -> b.read("/mnt/big"));
@@ -144,6 +189,29 @@ class Ext4ErrorsTest {
     assertTrue(b.mem.health().isDead());
     b.abandon();
     assertEquals(3, sState(), "the error was saved before the panic");
+  }
+
+  @Test
+  void aBadExtentInTheInodeIsAnIgetErrorAndTheNameStaysUnreachable() throws IOException {
+    Ext4Machine a = machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.put("/mnt/f", Ext4Machine.pattern(3 * BLOCK, 5));
+    a.put("/mnt/g", Ext4Machine.pattern(10, 6));
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    long in = inodeOff(INO);
+    assertEquals(0xF30A | (1L << 16), peekInt(in + I_BLOCK), "/mnt/f: one extent in i_block");
+    pokeInt(in + I_BLOCK + 12 + 8, 1); // ee_start_lo: the descriptors
+
+    Ext4Machine b = machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "errors=continue");
+    assertEquals(List.of("g"), b.vfs.readdir("/mnt"), "f's iget failed, the rest is mounted");
+    assertEquals(
+        "EXT4-fs error (device /dev/sda): ext4_ext_check_inode: inode #11: comm mount: pblk 0 bad"
+            + " header/extent: invalid extent entries - magic f30a, entries 1, max 4(4), depth"
+            + " 0(0)",
+        b.stats().firstError());
+    assertArrayEquals(Ext4Machine.pattern(10, 6), b.read("/mnt/g"));
   }
 
   @Test

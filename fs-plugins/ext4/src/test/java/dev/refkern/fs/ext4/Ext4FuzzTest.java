@@ -74,13 +74,26 @@ class Ext4FuzzTest {
         try {
           assertTimeoutPreemptively(Duration.ofSeconds(60), () -> runCase(k, img, s));
         } catch (Throwable t) {
-          failures.add("seed " + s + " (" + what + "): " + t);
+          failures.add("seed " + s + " (" + what + "): " + t + where(t));
         }
       }
     } finally {
       k.shutdown();
     }
     assertEquals(List.of(), failures);
+  }
+
+  /** The frames that threw, so a failure says where without rerunning. */
+  private static String where(Throwable t) {
+    if (t instanceof AssertionError) {
+      return "";
+    }
+    StringBuilder sb = new StringBuilder();
+    StackTraceElement[] st = t.getStackTrace();
+    for (int i = 0; i < Math.min(4, st.length); i++) {
+      sb.append("\n    at ").append(st[i]);
+    }
+    return sb.toString();
   }
 
   private static String corrupt(Path img, int seed, long rootDirBlock) throws IOException {

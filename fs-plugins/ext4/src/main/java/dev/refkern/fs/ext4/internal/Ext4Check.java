@@ -132,10 +132,14 @@ public final class Ext4Check {
                 },
                 geo::isData);
       } catch (KernelException e) {
-        problems.add(e.getMessage());
+        problems.add("inode " + ino + ": extent tree: " + ExtentTree.why(e));
         return new long[0];
       } catch (java.io.UncheckedIOException e) {
         throw e.getCause();
+      }
+      if (t.bad() != null) {
+        problems.add("inode " + ino + ": extent tree: " + ExtentTree.why(t.bad()));
+        return new long[0];
       }
       long n = 0;
       for (int i = 0; i < t.extents(); i++) {
@@ -270,7 +274,8 @@ public final class Ext4Check {
         refs[(int) d]++; // its "."
         long[] bl = blocks(d, in);
         long size = in.getInt(I_SIZE_LO) & 0xffffffffL;
-        for (int i = 0; i < size / BLOCK && i < NDIR; i++) {
+        // a directory with a bad EXTENTS_FL tree (reported in pass 1) has no blocks to read
+        for (int i = 0; i < size / BLOCK && i < NDIR && i < bl.length; i++) {
           if (bl[i] == 0 || !geo.isData(bl[i])) {
             continue;
           }

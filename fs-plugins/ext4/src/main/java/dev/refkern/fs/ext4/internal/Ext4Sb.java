@@ -215,11 +215,20 @@ public final class Ext4Sb implements AddressSpaceOperations {
             errors.error("ext4_iget", "inode #" + e.ino() + ": comm mount: " + bad);
             continue; // ext4_lookup() fails with EFSCORRUPTED: the name stays unreachable
           }
+          ExtentTree ext = null;
+          if (c == null) {
+            try {
+              ext = decodeExtents(e.ino());
+            } catch (KernelException x) {
+              errors.error("ext4_ext_check_inode", atMount(x));
+              continue; // iget failed the same way: unreachable
+            }
+          }
           int m = mode(e.ino());
           boolean isDir = (m & Inode.S_IFMT) == Inode.S_IFDIR;
           if (c == null) {
             Inode v = sb.newInode((isDir ? Inode.S_IFDIR : Inode.S_IFREG) | (m & 07777));
-            c = loadInode(e.ino(), v);
+            c = loadInode(e.ino(), v, ext);
             if (!isDir) {
               v.setSize(Math.min(size(e.ino()), maxBytes()));
             }
@@ -277,7 +286,11 @@ public final class Ext4Sb implements AddressSpaceOperations {
   }
 
   private DInode loadInode(long ino, Inode vfs) {
-    DInode d = mapOf(ino, vfs);
+    return loadInode(ino, vfs, decodeExtents(ino));
+  }
+
+  private DInode loadInode(long ino, Inode vfs, ExtentTree ext) {
+    DInode d = mapOf(ino, vfs, ext);
     d.onDisk = true;
     byVfs.put(vfs, d);
     return d;
@@ -286,12 +299,12 @@ public final class Ext4Sb implements AddressSpaceOperations {
   /**
    * {@code ext4_iget()}'s block map of on-disk inode {@code ino}: extent tree or direct/indirect.
    */
-  private DInode mapOf(long ino, Inode vfs) {
+  private DInode mapOf(long ino, Inode vfs, ExtentTree ext) {
     DInode d = new DInode(ino, vfs);
     ByteBuffer b = le(table[(int) tableIndex(ino)]);
     int off = Geometry.inodeOffset(ino);
-    if ((b.getInt(off + ExtentTree.I_FLAGS) & ExtentTree.EXTENTS_FL) != 0) {
-      d.ext = ExtentTree.decode(b, off + I_BLOCK, ino, io::read, geo::isData);
+    if (ext != null) {
+      d.ext = ext;
       return d;
     }
     for (int i = 0; i < NDIR; i++) {
@@ -306,6 +319,38 @@ public final class Ext4Sb implements AddressSpaceOperations {
       }
     }
     return d;
+  }
+
+  /**
+   * {@code ext4_ext_check_inode()} at {@code iget}: inode {@code ino}'s extent tree, or null if it
+   * has none.
+   *
+   * @throws KernelException {@code EUCLEAN} for a bad root; a bad node is left in {@link
+   *     ExtentTree#bad()} for {@code ext4_find_extent()}
+   */
+  private ExtentTree decodeExtents(long ino) {
+    ByteBuffer b = le(table[(int) tableIndex(ino)]);
+    int off = Geometry.inodeOffset(ino);
+    if ((b.getInt(off + ExtentTree.I_FLAGS) & ExtentTree.EXTENTS_FL) == 0) {
+      return null;
+    }
+    return ExtentTree.decode(b, off + I_BLOCK, ino, io::read, geo::isData);
+  }
+
+  /** An {@code ext4_error_inode()} message at mount: "inode #N: comm mount: ...". */
+  private static String atMount(KernelException x) {
+    String m = ExtentTree.why(x);
+    int i = m.indexOf(": ");
+    return i < 0 ? m : m.substring(0, i + 2) + "comm mount: " + m.substring(i + 2);
+  }
+
+  /**
+   * {@code ext4_find_extent()} met a bad node in {@code d}'s tree: the error per {@code errors=}
+   * ({@code EIO} of a failed read is not a corruption and only fails).
+   */
+  private KernelException badTree(DInode d) {
+    KernelException b = d.ext.bad();
+    return b.errno() == Errno.EUCLEAN ? errors.error("ext4_find_extent", ExtentTree.why(b)) : b;
   }
 
   private List<Dirent> readDir(DInode d) {
@@ -420,6 +465,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
         continue;
       }
       byVfs.remove(d.vfs);
+      if (d.ext != null && d.ext.bad() != null) {
+        continue; // ext4_evict_inode(): "couldn't truncate inode": inode and blocks left to fsck
+      }
       if (d.ext != null) {
         releaseDelayed(d, 0);
         d.ext.freeAll(alloc::freeRun, nodeIo);
@@ -956,6 +1004,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
     if (d.ext == null) {
       return getBlock(inode, iblock, bh, create);
     }
+    if (d.ext.bad() != null) {
+      return -badTree(d).errno().number();
+    }
     long p = d.ext.lookup(iblock);
     if (p != 0) {
       bh.mapBh(p);
@@ -993,6 +1044,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
   private int extGetBlock(DInode d, long iblock, BufferHead bh, boolean create) {
     if (iblock >= MAX_LBLK) {
       return create ? -Errno.EFBIG.number() : 0;
+    }
+    if (d.ext.bad() != null) {
+      return -badTree(d).errno().number(); // nothing mapped or allocated through a bad node
     }
     long p = d.ext.lookup(iblock);
     if (p == 0 && create) {
@@ -1117,6 +1171,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
   private void truncateBlocks(DInode d, long size) {
     long first = (size + BLOCK - 1) / BLOCK;
     if (d.ext != null) {
+      if (d.ext.bad() != null) {
+        throw badTree(d); // ext4_ext_remove_space() fails: the blocks stay allocated
+      }
       releaseDelayed(d, first);
       d.ext.remove(first, Long.MAX_VALUE, alloc::freeRun);
       return;
@@ -1157,6 +1214,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
         DInode d = byVfs.get(inode);
         if (d != null && d.ext == null) {
           throw new KernelException(Errno.EOPNOTSUPP, "ext4: punch hole needs an extent tree");
+        }
+        if (d != null && d.ext.bad() != null) {
+          throw badTree(d);
         }
       }
       long end = Math.min(offset + len, size);
@@ -1240,8 +1300,18 @@ public final class Ext4Sb implements AddressSpaceOperations {
       long next = t.getInt(off + I_DTIME) & 0xffffffffL;
       DInode live = byIno(ino);
       if (links(ino) == 0 && live == null) {
-        DInode d = mapOf(ino, null);
-        truncateBlocks(d, 0);
+        DInode d;
+        try {
+          d = mapOf(ino, null, decodeExtents(ino));
+        } catch (KernelException x) {
+          errors.error("ext4_ext_check_inode", atMount(x));
+          break; // ext4_orphan_get() failed: ext4_orphan_cleanup() ends the list
+        }
+        try {
+          truncateBlocks(d, 0);
+        } catch (KernelException x) {
+          break; // a bad node (already reported): the inode and its blocks are left to fsck
+        }
         if (d.ext != null) {
           d.ext.freeAll(alloc::freeRun, nodeIo);
         }
@@ -1250,7 +1320,11 @@ public final class Ext4Sb implements AddressSpaceOperations {
         setBit(inodeBitmap[g], (ino - 1) % geo.inodesPerGroup(), false);
         dirty.set((int) geo.inodeBitmap(g));
       } else if (live != null) {
-        truncateBlocks(live, size(ino)); // a truncate cut short
+        try {
+          truncateBlocks(live, size(ino)); // a truncate cut short
+        } catch (KernelException x) {
+          break; // a bad node (already reported)
+        }
         t.putInt(off + I_DTIME, 0);
         encodeInode(live);
       }

@@ -387,18 +387,25 @@ public final class ExtentTree {
   }
 
   /**
-   * {@code ext4_ext_check_inode()} and the node checks of {@code ext4_find_extent()}: reads the
-   * tree whose root is at {@code off} of {@code inode}, nodes through {@code read}.
+   * {@code ext4_ext_check_inode()} of the root at {@code off} of {@code inode}, then the node
+   * checks {@code ext4_find_extent()} makes when it reads each node ({@code __ext4_ext_check()}:
+   * magic, depth, {@code eh_max}, {@code eh_entries}, {@code ext4_valid_extent_entries()}, the tail
+   * checksum), nodes read through {@code read}. A bad root is {@code iget}'s error and throws; a
+   * bad node is found only when a block is mapped, so it is kept as {@link #bad()}, and the tree is
+   * not to be mapped or changed.
    *
-   * @param isData whether a device block may hold data or a node
-   * @throws KernelException {@code EUCLEAN} naming the inode and what is wrong (bad magic, depth,
-   *     entry count, node checksum, unsorted or overlapping extents, a block outside the data
-   *     area); {@code EIO} from {@code read}
+   * @param isData whether a device block may hold data or a node ({@code ext4_inode_block_valid()})
+   * @throws KernelException {@code EUCLEAN} (EFSCORRUPTED) for a bad root, its message {@code
+   *     "inode #N: pblk 0 bad header/extent: ..."} as {@code ext4_error_inode()} says it
    */
   public static ExtentTree decode(
       ByteBuffer inode, int off, long ino, LongFunction<byte[]> read, LongPredicate isData) {
     ExtentTree t = new ExtentTree();
-    int rootDepth = checkHeader(inode, off, ROOT_MAX, -1, ino, "root");
+    int rootDepth = inode.getShort(off + 6) & 0xffff;
+    String why = checkNode(inode, off, ROOT_MAX, rootDepth, isData, t.n, -1);
+    if (why != null) {
+      throw corrupt(Errno.EUCLEAN, ino, 0, inode, off, ROOT_MAX, rootDepth, why);
+    }
     t.depth = rootDepth;
     t.walk(inode, off, rootDepth, ino, read, isData, new long[] {-1});
     long[] leavesFirst = new long[t.nodes.length];
@@ -418,6 +425,15 @@ public final class ExtentTree {
   }
 
   private int[] nodeDepth = new int[0];
+  private KernelException bad;
+
+  /**
+   * The error {@code ext4_find_extent()} meets in a node block ({@code EUCLEAN}, also for a bad
+   * checksum; {@code EIO}), or null. A tree with one maps nothing and must not change.
+   */
+  public KernelException bad() {
+    return bad;
+  }
 
   private void walk(
       ByteBuffer b,
@@ -428,62 +444,121 @@ public final class ExtentTree {
       LongPredicate isData,
       long[] last) {
     int entries = b.getShort(off + 2) & 0xffff;
-    for (int i = 0; i < entries; i++) {
+    for (int i = 0; i < entries && bad == null; i++) {
       int e = off + 12 + 12 * i;
       if (d == 0) {
         long l = b.getInt(e) & 0xffffffffL;
         int c = b.getShort(e + 4) & 0xffff;
         long p = ((long) (b.getShort(e + 6) & 0xffff) << 32) | (b.getInt(e + 8) & 0xffffffffL);
-        if (c == 0 || c > MAX_LEN) {
-          throw corrupt(ino, "extent length " + c + " at logical block " + l);
-        }
-        if (l <= last[0]) {
-          throw corrupt(ino, "extents out of order at logical block " + l);
-        }
-        if (!isData.test(p) || !isData.test(p + c - 1)) {
-          throw corrupt(ino, "extent at logical block " + l + " maps blocks " + p + "+" + c);
-        }
         last[0] = l + c - 1;
         insertAt(n, l, p, c);
-      } else {
-        long leaf = (b.getInt(e + 4) & 0xffffffffL) | ((long) (b.getShort(e + 8) & 0xffff) << 32);
-        if (!isData.test(leaf)) {
-          throw corrupt(ino, "index points at block " + leaf);
-        }
-        byte[] blk = read.apply(leaf);
-        ByteBuffer nb = le(blk);
-        if (nb.getInt(BLOCK - 4) != Disk.crc(blk, BLOCK - 4)) {
-          throw corrupt(ino, "node block " + leaf + " has a bad checksum");
-        }
-        checkHeader(nb, 0, NODE_MAX, d - 1, ino, "node " + leaf);
-        nodes = Arrays.copyOf(nodes, nodes.length + 1);
-        nodes[nodes.length - 1] = leaf;
-        nodeDepth = Arrays.copyOf(nodeDepth, nodeDepth.length + 1);
-        nodeDepth[nodeDepth.length - 1] = d - 1;
-        walk(nb, 0, d - 1, ino, read, isData, last);
+        continue;
       }
+      long leaf = (b.getInt(e + 4) & 0xffffffffL) | ((long) (b.getShort(e + 8) & 0xffff) << 32);
+      byte[] blk;
+      try {
+        blk = read.apply(leaf);
+      } catch (KernelException x) {
+        bad = x; // __read_extent_tree_block(): the read failed
+        return;
+      }
+      ByteBuffer nb = le(blk);
+      String why = checkNode(nb, 0, NODE_MAX, d - 1, isData, n, last[0]);
+      if (why == null && nb.getInt(BLOCK - 4) != Disk.crc(blk, BLOCK - 4)) {
+        // ext4_extent_block_csum_verify(); the kernel's EFSBADCRC (EBADMSG) is not in Errno
+        why = "extent tree corrupted";
+      }
+      if (why != null) {
+        bad = corrupt(Errno.EUCLEAN, ino, leaf, nb, 0, NODE_MAX, d - 1, why);
+        return;
+      }
+      nodes = Arrays.copyOf(nodes, nodes.length + 1);
+      nodes[nodes.length - 1] = leaf;
+      nodeDepth = Arrays.copyOf(nodeDepth, nodeDepth.length + 1);
+      nodeDepth[nodeDepth.length - 1] = d - 1;
+      walk(nb, 0, d - 1, ino, read, isData, last);
     }
   }
 
-  private static int checkHeader(ByteBuffer b, int off, int max, int depth, long ino, String what) {
+  /**
+   * {@code __ext4_ext_check()} of one node: its kernel error message, or null. Entries are checked
+   * as {@code ext4_valid_extent_entries()} does: each extent of non-zero initialized length, inside
+   * the data area and after the one before ({@code last}, across leaves), each index inside the
+   * data area and after the one before.
+   */
+  private static String checkNode(
+      ByteBuffer b, int off, int max, int depth, LongPredicate isData, int had, long last) {
     int magic = b.getShort(off) & 0xffff;
     int entries = b.getShort(off + 2) & 0xffff;
     int m = b.getShort(off + 4) & 0xffff;
     int d = b.getShort(off + 6) & 0xffff;
     if (magic != MAGIC) {
-      throw corrupt(ino, what + ": bad magic " + Integer.toHexString(magic));
+      return "invalid magic";
     }
-    if (d > MAX_DEPTH || (depth >= 0 && d != depth)) {
-      throw corrupt(ino, what + ": depth " + d);
+    if (d != depth || d > MAX_DEPTH) {
+      return d > MAX_DEPTH ? "too large eh_depth" : "unexpected eh_depth";
     }
-    if (m != max || entries > max) {
-      throw corrupt(ino, what + ": " + entries + " entries of " + m);
+    if (m == 0) {
+      return "invalid eh_max";
     }
-    return d;
+    if (m > max) {
+      return "too large eh_max";
+    }
+    if (entries > m) {
+      return "invalid eh_entries";
+    }
+    long prev = last;
+    for (int i = 0; i < entries; i++) {
+      int e = off + 12 + 12 * i;
+      long l = b.getInt(e) & 0xffffffffL;
+      if (d == 0) {
+        int c = b.getShort(e + 4) & 0xffff;
+        long p = ((long) (b.getShort(e + 6) & 0xffff) << 32) | (b.getInt(e + 8) & 0xffffffffL);
+        if (c == 0
+            || c > MAX_LEN
+            || l + c - 1 > 0xffffffffL
+            || l <= prev
+            || !isData.test(p)
+            || !isData.test(p + c - 1)) {
+          return "invalid extent entries";
+        }
+        prev = l + c - 1;
+      } else {
+        long leaf = (b.getInt(e + 4) & 0xffffffffL) | ((long) (b.getShort(e + 8) & 0xffff) << 32);
+        if ((i > 0 && l <= prev) || !isData.test(leaf)) {
+          return "invalid extent entries";
+        }
+        prev = l;
+      }
+    }
+    if (d == 0 && (long) had + entries > MAX_EXTENTS) {
+      return "invalid eh_entries";
+    }
+    return null;
   }
 
-  private static KernelException corrupt(long ino, String why) {
+  /** The message of a {@link #decode} or {@link #bad()} error without its errno prefix. */
+  static String why(KernelException x) {
+    String m = x.getMessage();
+    String p = x.errno() + ": ";
+    return m.startsWith(p) ? m.substring(p.length()) : m;
+  }
+
+  private static KernelException corrupt(
+      Errno errno, long ino, long pblk, ByteBuffer b, int off, int max, int depth, String why) {
     return new KernelException(
-        Errno.EUCLEAN, "ext4: inode " + ino + ": extent tree is corrupt: " + why);
+        errno,
+        String.format(
+            "inode #%d: pblk %d bad header/extent: %s - magic %x, entries %d, max %d(%d), depth"
+                + " %d(%d)",
+            ino,
+            pblk,
+            why,
+            b.getShort(off) & 0xffff,
+            b.getShort(off + 2) & 0xffff,
+            b.getShort(off + 4) & 0xffff,
+            max,
+            b.getShort(off + 6) & 0xffff,
+            depth));
   }
 }
