@@ -527,7 +527,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
       }
       bh.set(BufferHead.BH_NEW);
       if (journal != null) {
-        journal.addInode(inode);
+        journal.addInode(inode, iblock * BLOCK, (iblock + 1) * BLOCK);
       }
     }
     if (b != 0) {
@@ -1008,6 +1008,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
       goal = p + got;
       releaseDelayed(d, iblock, iblock + got);
       bh.set(BufferHead.BH_NEW);
+      if (journal != null) { // mpage_map_and_submit_extent(): ext4_jbd2_inode_add_write()
+        journal.addInode(d.vfs, iblock * BLOCK, (iblock + got) * BLOCK);
+      }
     }
     if (p != 0) {
       bh.mapBh(p);

@@ -90,7 +90,8 @@ public final class Journal {
   private final long fsBlocks;
   private final DataMode mode;
   private final LinkedHashMap<Long, byte[]> running = new LinkedHashMap<>(); // blk -> copy
-  private final IdentityHashMap<Inode, Boolean> ordered = new IdentityHashMap<>(); // jbd2_inode
+  // jbd2_inode: i_dirty_start, i_dirty_end (bytes, inclusive) of each inode's new blocks
+  private final IdentityHashMap<Inode, long[]> ordered = new IdentityHashMap<>();
   private int head; // next free log block, relative to start
   private long sequence; // the running transaction's tid
   private boolean tailOnDisk; // the superblock's s_start is set (not JBD2_FLUSHED)
@@ -330,25 +331,42 @@ public final class Journal {
     return dataBlocks > 0;
   }
 
-  /** {@code ext4_jbd2_inode_add_write()}: {@code inode}'s new blocks are in this transaction. */
-  public synchronized void addInode(Inode inode) {
+  /**
+   * {@code ext4_jbd2_inode_add_write()} ({@code jbd2_journal_inode_ranged_write()}): blocks mapping
+   * bytes {@code [start, end)} of {@code inode} were allocated in the running transaction, so its
+   * commit writes that range first.
+   */
+  public synchronized void addInode(Inode inode, long start, long end) {
     if (mode == DataMode.ORDERED) {
-      ordered.put(inode, Boolean.TRUE);
+      long[] r = ordered.get(inode);
+      if (r == null) {
+        ordered.put(inode, new long[] {start, end - 1});
+      } else {
+        r[0] = Math.min(r[0], start);
+        r[1] = Math.max(r[1], end - 1);
+      }
     }
   }
 
   /**
-   * {@code journal_submit_data_buffers()} + {@code journal_finish_inode_data_buffers()}: the data
-   * of every inode whose allocation is in the running transaction, written and waited for.
+   * {@code journal_submit_data_buffers()} + {@code journal_finish_inode_data_buffers()}: the dirty
+   * range of every inode whose allocation is in the running transaction, written and waited for;
+   * again while that writeback allocated more (a delayed run mapped past the range).
    */
   public void writeOrderedData() {
-    List<Inode> inodes;
-    synchronized (this) {
-      inodes = List.copyOf(ordered.keySet());
-    }
-    for (Inode i : inodes) {
-      if (!i.evicted()) {
-        FileOperations.fileWriteAndWaitRange(i, 0, Long.MAX_VALUE);
+    while (true) {
+      Map<Inode, long[]> todo;
+      synchronized (this) {
+        if (ordered.isEmpty()) {
+          return;
+        }
+        todo = new IdentityHashMap<>(ordered);
+        ordered.clear();
+      }
+      for (Map.Entry<Inode, long[]> e : todo.entrySet()) {
+        if (!e.getKey().evicted()) {
+          FileOperations.fileWriteAndWaitRange(e.getKey(), e.getValue()[0], e.getValue()[1]);
+        }
       }
     }
   }
@@ -361,7 +379,6 @@ public final class Journal {
    */
   public synchronized void commit() {
     writeOrderedData();
-    ordered.clear();
     if (running.isEmpty()) {
       io.flush();
       return;
