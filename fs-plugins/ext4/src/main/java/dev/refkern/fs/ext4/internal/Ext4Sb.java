@@ -456,6 +456,10 @@ public final class Ext4Sb implements AddressSpaceOperations {
       if (ino < 0) {
         throw new KernelException(Errno.ENOSPC, "ext4: no free inode on " + dev);
       }
+      // __ext4_new_inode(): a fresh raw inode, so no i_flags or i_block of its last owner remain
+      int off = Geometry.inodeOffset(ino);
+      java.util.Arrays.fill(table[(int) tableIndex(ino)], off, off + INODE_SIZE, (byte) 0);
+      dirty.set((int) geo.inodeBlock(ino));
       d = new DInode(ino, inode);
       if (extents && inode.isReg()) {
         d.ext = new ExtentTree();
@@ -814,6 +818,8 @@ public final class Ext4Sb implements AddressSpaceOperations {
         b.putInt(off + I_BLOCK + 4 * i, d.direct[i]);
       }
       b.putInt(off + I_BLOCK + 4 * NDIR, d.indirectBlk);
+      b.putInt(
+          off + ExtentTree.I_FLAGS, b.getInt(off + ExtentTree.I_FLAGS) & ~ExtentTree.EXTENTS_FL);
     }
     if (!java.util.Arrays.equals(before, 0, INODE_SIZE, t, off, off + INODE_SIZE)) {
       dirty.set((int) geo.inodeBlock(d.ino));
