@@ -12,6 +12,8 @@ import dev.refkern.block.FileDisk;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
+import dev.refkern.fs.buffer.MetaIo;
+import dev.refkern.fs.ext4.internal.Journal;
 import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.mm.BootParams;
@@ -447,6 +449,37 @@ class JournalTest {
     b.vfs.umount("/mnt");
     b.shutdown();
     assertEquals(List.of(), fsck());
+  }
+
+  /**
+   * A log filled to its last block and then checkpointed leaves a valid journal superblock ({@code
+   * s_start} inside the area: the log restarts at its first block) that replays what comes next.
+   */
+  @Test
+  void aLogFilledToItsLastBlockRestartsAtItsFirst() {
+    Machine a = new Machine(true);
+    MetaIo io = new MetaIo(a.mem, a.disk, BLOCK, "ext4");
+    int len = 16; // blocks 100..115: 13 blocks + a descriptor + a commit fill blocks 1..15
+    Journal.format(io, 100, len);
+    Journal j = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    for (int b = 0; b < 13; b++) {
+      j.dirtyMetadata(200 + b, pattern(BLOCK, b));
+    }
+    j.commit();
+    j.checkpoint(); // the tail catches up with a head at the end of the area
+    a.disk.powerCut();
+    a.disk.reopen();
+
+    Journal r = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    assertEquals(0, r.stats().get("transactions_replayed"));
+    r.dirtyMetadata(300, pattern(BLOCK, 40));
+    r.commit();
+    a.disk.powerCut(); // the in-place write of block 300 was not flushed
+    a.disk.reopen();
+    r = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    assertEquals(1, r.stats().get("transactions_replayed"));
+    assertArrayEquals(pattern(BLOCK, 40), io.read(300));
+    assertArrayEquals(pattern(BLOCK, 12), io.read(212));
   }
 
   @Test

@@ -466,6 +466,9 @@ public final class Journal {
   private void checkpoint(int newTail) {
     io.flush();
     checkpointPending = false;
+    if (newTail >= len) {
+      newTail = 1; // the head is at the end and nothing is left to replay: restart (jbd2 wraps)
+    }
     if (newTail == 1) {
       head = 1;
     }
