@@ -482,6 +482,36 @@ class JournalTest {
     assertArrayEquals(pattern(BLOCK, 12), io.read(212));
   }
 
+  /**
+   * A block freed in the running transaction is not reused before that transaction commits ({@code
+   * ext4_mb_free_metadata()}): a crash before the commit leaves the old owner mapping it, and it
+   * must still read its own data, not another file's.
+   */
+  @Test
+  void aBlockFreedInTheRunningTransactionIsNotReusedBeforeItCommits() {
+    Machine a = new Machine(true);
+    a.mount("mkfs");
+    byte[] old = pattern(2 * BLOCK, 21);
+    a.put("/mnt/a", old);
+    a.vfs.umount("/mnt");
+    a.mount(""); // the allocator's goal starts again at block 0: a's blocks are the first free
+    int fd = a.vfs.open(a.task, "/mnt/a", O_RDWR, 0);
+    a.vfs.ftruncate(a.task, fd, 0); // frees a's blocks in the running transaction
+    a.vfs.close(a.task, fd);
+    a.create("/mnt/b", pattern(2 * BLOCK, 22));
+    FileOperations.fileWriteAndWaitRange(a.root().lookup("b"), 0, Long.MAX_VALUE); // the flusher
+    assertEquals(0, BioBatch.submitBioWait(a.mem.scheduler(), a.disk, new Bio(BioOp.FLUSH, 0, 0)));
+    a.disk.powerCut(); // the truncate never committed
+    a.shutdown();
+
+    Machine b = new Machine(false);
+    b.mount("");
+    assertArrayEquals(old, b.read("/mnt/a"), "a's committed blocks hold a's data");
+    b.vfs.umount("/mnt");
+    b.shutdown();
+    assertEquals(List.of(), fsck());
+  }
+
   @Test
   void dataModes() {
     Machine a = new Machine(true);

@@ -249,6 +249,10 @@ public final class Ext4Sb implements AddressSpaceOperations {
   /** Routes metadata writes through {@code j} ({@code ext4_load_journal()}). */
   public void setJournal(Journal j) {
     this.journal = j;
+    if (j != null) {
+      alloc.deferReuse();
+      j.onCommit(alloc::committed);
+    }
   }
 
   /** The journal, or null. */
@@ -384,12 +388,17 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   /** {@code ext4_new_meta_blocks()}: a free block from the last one allocated on, or 0. */
   private int allocBlock() {
+    int b = allocBlock(true);
+    return b != 0 ? b : allocBlock(false); // see BlockAlloc.allocRun()
+  }
+
+  private int allocBlock(boolean skipBusy) {
     long total = geo.blocks();
     for (long n = 0; n < total; n++) {
       long b = (goal + n) % total;
       int g = (int) (b / geo.blocksPerGroup());
       long bit = b - geo.groupStart(g);
-      if (!testBit(blockBitmap[g], bit)) {
+      if (!testBit(blockBitmap[g], bit) && !(skipBusy && alloc.busy(b))) {
         setBit(blockBitmap[g], bit, true);
         dirty.set((int) geo.blockBitmap(g));
         alloc.took(1);
@@ -895,6 +904,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
     meta(1, gdt.array());
     byte[] s = withBlockMap(encodeSuper(geo, freeBlocks, freeInodes), extents, lastOrphan);
     meta(0, errors == null ? s : errors.stamp(s));
+    alloc.journalled();
   }
 
   // ---------------------------------------------------------------- extents, delalloc, truncate

@@ -103,6 +103,7 @@ public final class Journal {
   private long checkpoints;
   private long pinnedJournalled;
   private long replayed;
+  private Runnable onCommit = () -> {};
 
   private Journal(MetaIo io, String dev, long start, int len, long fsBlocks, DataMode mode) {
     this.io = io;
@@ -395,7 +396,13 @@ public final class Journal {
     checkpointPending = true;
     running.clear();
     dataBlocks = 0;
+    onCommit.run();
     commitNanos += System.nanoTime() - t0;
+  }
+
+  /** {@code j_commit_callback} ({@code ext4_journal_commit_callback()}): after each commit. */
+  public void onCommit(Runnable callback) {
+    this.onCommit = callback;
   }
 
   /** The most blocks one transaction can log: the area less its superblock, descriptors, commit. */
