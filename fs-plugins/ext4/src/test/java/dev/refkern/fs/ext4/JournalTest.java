@@ -461,6 +461,7 @@ class JournalTest {
     MetaIo io = new MetaIo(a.mem, a.disk, BLOCK, "ext4");
     int len = 16; // blocks 100..115: 13 blocks + a descriptor + a commit fill blocks 1..15
     Journal.format(io, 100, len);
+    io.flush(); // as mkfs
     Journal j = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
     for (int b = 0; b < 13; b++) {
       j.dirtyMetadata(200 + b, pattern(BLOCK, b));
@@ -480,6 +481,65 @@ class JournalTest {
     assertEquals(1, r.stats().get("transactions_replayed"));
     assertArrayEquals(pattern(BLOCK, 40), io.read(300));
     assertArrayEquals(pattern(BLOCK, 12), io.read(212));
+  }
+
+  /**
+   * A transaction is atomic: metadata that does not fit the log is refused ({@code ENOSPC}, as jbd2
+   * refuses a handle wanting more credits than a transaction may hold) and the journal aborted,
+   * instead of being committed in pieces a crash could separate.
+   */
+  @Test
+  void metadataLargerThanTheLogIsRefusedNotSplit() {
+    Machine a = new Machine(true);
+    MetaIo io = new MetaIo(a.mem, a.disk, BLOCK, "ext4");
+    int len = 16; // at most 13 blocks a transaction
+    Journal.format(io, 100, len);
+    io.flush(); // as mkfs
+    Journal j = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    for (int b = 0; b < 20; b++) {
+      j.dirtyMetadata(200 + b, pattern(BLOCK, b));
+    }
+    assertErrno(Errno.ENOSPC, j::commit);
+    assertErrno(Errno.EROFS, j::commit);
+    j.destroy();
+    a.disk.powerCut();
+    a.disk.reopen();
+    Journal r = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    assertEquals(0, r.stats().get("transactions_replayed"));
+    for (int b = 0; b < 20; b++) {
+      assertArrayEquals(new byte[BLOCK], io.read(200 + b), "block " + (200 + b));
+    }
+  }
+
+  /**
+   * {@code data=journal} data past what one transaction holds goes first, in transactions of its
+   * own; the metadata commits whole with the rest, and everything replays.
+   */
+  @Test
+  void journalledDataLargerThanTheLogIsCommittedBeforeTheMetadata() {
+    Machine a = new Machine(true);
+    MetaIo io = new MetaIo(a.mem, a.disk, BLOCK, "ext4");
+    int len = 16;
+    Journal.format(io, 100, len);
+    io.flush(); // as mkfs
+    Journal j = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.JOURNAL);
+    for (int b = 0; b < 5; b++) {
+      j.dirtyMetadata(300 + b, pattern(BLOCK, 50 + b));
+    }
+    for (int b = 0; b < 20; b++) {
+      j.dirtyData(200 + b, pattern(BLOCK, b), false);
+    }
+    j.commit();
+    assertEquals(2, j.stats().get("commits"));
+    a.disk.powerCut();
+    a.disk.reopen();
+    Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.JOURNAL); // replays the rest
+    for (int b = 0; b < 20; b++) {
+      assertArrayEquals(pattern(BLOCK, b), io.read(200 + b));
+    }
+    for (int b = 0; b < 5; b++) {
+      assertArrayEquals(pattern(BLOCK, 50 + b), io.read(300 + b));
+    }
   }
 
   /**

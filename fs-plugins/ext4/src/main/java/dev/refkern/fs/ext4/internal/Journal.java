@@ -12,6 +12,7 @@ import dev.refkern.mm.KernelException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -97,6 +98,8 @@ public final class Journal {
   private boolean tailOnDisk; // the superblock's s_start is set (not JBD2_FLUSHED)
   private boolean checkpointPending; // in-place writes issued, not yet flushed
   private int dataBlocks; // data blocks in the running transaction
+  private final BitSet dataSet = new BitSet(); // which they are
+  private boolean aborted; // JBD2_ABORT
   private long commits;
   private long blocksCommitted;
   private long commitNanos;
@@ -321,6 +324,7 @@ public final class Journal {
     if (!running.containsKey(blk)) {
       dataBlocks++;
     }
+    dataSet.set((int) blk);
     dirtyMetadata(blk, data);
     if (pinned) {
       pinnedJournalled++;
@@ -375,29 +379,72 @@ public final class Journal {
   /**
    * {@code jbd2_journal_commit_transaction()}: ordered data first, then descriptors and block
    * copies, then the commit block with {@code REQ_PREFLUSH|REQ_FUA}; then the blocks are written in
-   * place (checkpoint I/O, made durable by a later flush). A transaction larger than the area is
-   * committed as several. Nothing to commit: a flush, as {@code ext4_sync_file()} issues one.
+   * place (checkpoint I/O, made durable by a later flush). Nothing to commit: a flush, as {@code
+   * ext4_sync_file()} issues one.
+   *
+   * <p>A transaction is atomic, so its metadata must fit the log: {@code data=journal} data blocks
+   * beyond that go first in transactions of their own (as jbd2 commits a transaction that reached
+   * {@code j_max_transaction_buffers}); metadata that cannot fit aborts the journal ({@code
+   * jbd2_journal_abort()}) rather than be split, so the disk keeps the last committed state.
+   *
+   * @throws KernelException {@code ENOSPC} when the metadata exceeds the log, {@code EROFS} once
+   *     the journal is aborted
    */
   public synchronized void commit() {
+    if (aborted) {
+      throw new KernelException(Errno.EROFS, "JBD2: " + dev + ": journal aborted");
+    }
     writeOrderedData();
     if (running.isEmpty()) {
       io.flush();
       return;
     }
     long t0 = System.nanoTime();
-    List<Map.Entry<Long, byte[]>> blocks = new ArrayList<>(running.entrySet());
+    List<Map.Entry<Long, byte[]>> blocks = new ArrayList<>(running.size());
+    for (Map.Entry<Long, byte[]> e : running.entrySet()) { // data first: it may be split off
+      if (isData(e.getKey())) {
+        blocks.add(e);
+      }
+    }
+    int data = blocks.size();
+    for (Map.Entry<Long, byte[]> e : running.entrySet()) {
+      if (!isData(e.getKey())) {
+        blocks.add(e);
+      }
+    }
     int max = maxBlocks();
-    for (int from = 0; from < blocks.size(); from += max) {
-      commitOne(blocks.subList(from, Math.min(blocks.size(), from + max)));
+    if (blocks.size() - data > max) {
+      aborted = true;
+      throw new KernelException(
+          Errno.ENOSPC,
+          "JBD2: "
+              + dev
+              + ": a transaction of "
+              + (blocks.size() - data)
+              + " metadata blocks exceeds the log's "
+              + max
+              + ": journal aborted");
     }
-    for (Map.Entry<Long, byte[]> e : blocks) {
-      io.write(e.getKey(), e.getValue(), 0); // checkpoint I/O: durable at the next flush
+    int from = 0;
+    while (from < blocks.size()) {
+      // data blocks alone while the rest does not fit; then the rest, metadata whole, at once
+      int to = blocks.size() - from > max ? Math.min(from + max, data) : blocks.size();
+      commitOne(blocks.subList(from, to));
+      for (Map.Entry<Long, byte[]> e : blocks.subList(from, to)) {
+        io.write(e.getKey(), e.getValue(), 0); // checkpoint I/O: durable at the next flush
+      }
+      checkpointPending = true;
+      from = to;
     }
-    checkpointPending = true;
     running.clear();
+    dataSet.clear();
     dataBlocks = 0;
     onCommit.run();
     commitNanos += System.nanoTime() - t0;
+  }
+
+  private boolean isData(long blk) {
+    return blk < Integer.MAX_VALUE && dataSet.get((int) blk);
   }
 
   /** {@code j_commit_callback} ({@code ext4_journal_commit_callback()}): after each commit. */
@@ -498,6 +545,9 @@ public final class Journal {
    * checkpointed, the journal superblock written empty.
    */
   public synchronized void destroy() {
+    if (aborted) {
+      return; // the log keeps what it holds: the next mount replays it
+    }
     commit();
     checkpoint(0);
   }
