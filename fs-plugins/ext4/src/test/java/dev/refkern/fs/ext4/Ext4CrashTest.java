@@ -71,7 +71,7 @@ class Ext4CrashTest {
 
   /**
    * The property the journal must give: no crash state of any seed, exact or torn, has an fsck
-   * problem or an fsync'd file that lost its content. Fails until the jbd2-like journal lands.
+   * problem or an fsync'd file that lost its content.
    */
   @Test
   @Tag("crash")
