@@ -88,6 +88,13 @@ final class CrashHarness {
   private static final long SECTORS = (4 << 20) / 512; // 4 MiB: 1024 blocks, one group
   private static final String MNT = "/mnt";
 
+  /**
+   * generic/482's {@code _log_writes_mark mkfs}: the states checked start after it, since a crash
+   * inside mkfs leaves no filesystem to promise anything ({@code _log_writes_replay_log_range}
+   * starts at {@code _log_writes_mark_to_entry_number mkfs}).
+   */
+  private static final String MKFS_MARK = "mkfs";
+
   private final FileSystemType type;
   private final String fs;
   private final Path dir;
@@ -128,7 +135,11 @@ final class CrashHarness {
     Path img = dir.resolve("state.img");
     long prevPoint = -1;
     long prevTorn = -1;
+    long mkfs = mkfsEntry(es);
     for (long p : r.log.flushPoints()) {
+      if (p < mkfs) {
+        continue;
+      }
       if (replay == Replay.LYING_FLUSH) {
         lyingReplay(r.log, es, prevPoint, p, img);
       } else {
@@ -144,7 +155,7 @@ final class CrashHarness {
       state.clear();
       progress.run();
       long w = replay == Replay.TORN ? lastWrite(es, p) : -1;
-      if (w > prevTorn && es.get((int) w).nrSectors() > 1) {
+      if (w > prevTorn && w > mkfs && es.get((int) w).nrSectors() > 1) {
         prevTorn = w;
         r.log.replayTornToImage(w, seed, img);
         checkState(seed, w, true, r.stress.expected(w - 1), img, state);
@@ -195,6 +206,7 @@ final class CrashHarness {
       vfs.mkdir(MNT, 0755);
       vfs.registerBlockDevice("/dev/logw", log);
       vfs.mount(fs, "/dev/logw", MNT, "mkfs");
+      log.mark(MKFS_MARK);
       stress = new FsStress(vfs, task, MNT, buf, log::size, seed);
       stress.run(ops);
       vfs.umount(MNT);
@@ -204,6 +216,15 @@ final class CrashHarness {
       disk.close();
     }
     return new Recorded(log, stress);
+  }
+
+  private static long mkfsEntry(List<LogWrites.Entry> es) {
+    for (LogWrites.Entry e : es) {
+      if (e.isMark() && MKFS_MARK.equals(e.mark())) {
+        return e.seq();
+      }
+    }
+    throw new IllegalStateException("no " + MKFS_MARK + " mark in the log");
   }
 
   private static long lastWrite(List<LogWrites.Entry> es, long p) {

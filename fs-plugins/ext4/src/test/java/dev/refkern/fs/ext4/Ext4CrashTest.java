@@ -7,7 +7,10 @@ import dev.refkern.fs.ext4.CrashHarness.Result;
 import dev.refkern.fs.ext4.CrashHarness.Violation;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -46,13 +49,29 @@ class Ext4CrashTest {
         .append(vs.size())
         .append(" violations, ")
         .append(String.format("%.0f states/s", states / (nanos / 1e9)));
+    histogram(vs).forEach((k, n) -> b.append("\n  ").append(n).append(" x ").append(k));
     vs.stream().limit(40).forEach(v -> b.append("\n  ").append(v));
     return b.toString();
   }
 
+  /** The violations by kind: their text with the numbers taken out, most frequent first. */
+  static Map<String, Long> histogram(List<Violation> vs) {
+    Map<String, Long> kinds =
+        vs.stream()
+            .collect(
+                Collectors.groupingBy(
+                    v -> (v.torn() ? "(torn) " : "") + v.what().replaceAll("[0-9]+", "N"),
+                    Collectors.counting()));
+    Map<String, Long> out = new LinkedHashMap<>();
+    kinds.entrySet().stream()
+        .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+        .forEach(e -> out.put(e.getKey(), e.getValue()));
+    return out;
+  }
+
   /**
    * The property the journal must give: no crash state of any seed, exact or torn, has an fsck
-   * problem or an fsync'd file that lost its content. Fails until the jbd2-like journal lands.
+   * problem or an fsync'd file that lost its content.
    */
   @Test
   @Tag("crash")

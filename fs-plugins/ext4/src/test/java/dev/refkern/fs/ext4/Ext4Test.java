@@ -206,6 +206,48 @@ class Ext4Test {
     assertArrayEquals(data, b.read("/mnt/d/f"));
   }
 
+  /**
+   * {@code __ext4_new_inode()} writes a fresh raw inode: a directory reusing a freed extent file's
+   * inode must not keep its {@code EXT4_EXTENTS_FL}, or the next mount reads its block list as an
+   * extent header and fails with {@code EUCLEAN}.
+   */
+  @Test
+  void aDirectoryReusingAFreedExtentFilesInodeMountsAgain() {
+    Machine a = new Machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.put("/mnt/f", pattern(2 * BLOCK, 8));
+    a.vfs.sync();
+    a.vfs.unlink("/mnt/f");
+    a.vfs.sync(); // inode 11 free again
+    a.vfs.mkdir("/mnt/d", 0755); // gets inode 11
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    assertEquals(List.of(), fsck());
+
+    Machine b = new Machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertEquals(List.of("d"), b.vfs.readdir("/mnt"));
+  }
+
+  /** A file reusing a freed file's inode does not inherit its extent tree (its freed blocks). */
+  @Test
+  void aFileReusingAFreedFilesInodeHasNoneOfItsBlocks() {
+    Machine a = new Machine(true);
+    a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
+    a.put("/mnt/f", pattern(3 * BLOCK, 9));
+    a.vfs.sync();
+    a.vfs.unlink("/mnt/f");
+    a.vfs.sync();
+    a.vfs.close(a.task, a.vfs.open(a.task, "/mnt/g", O_RDWR | O_CREAT, 0640)); // inode 11, empty
+    a.vfs.umount("/mnt");
+    a.shutdown();
+    assertEquals(List.of(), fsck(), "no block of the freed file is mapped by the new one");
+
+    Machine b = new Machine(false);
+    b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
+    assertEquals(0, b.read("/mnt/g").length);
+  }
+
   @Test
   void unlinkRenameAndRmdirSurviveRemountAndFreeTheirBlocks() {
     Machine a = new Machine(true);

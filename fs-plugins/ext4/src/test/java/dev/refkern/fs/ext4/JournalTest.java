@@ -12,6 +12,10 @@ import dev.refkern.block.FileDisk;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
+import dev.refkern.fs.buffer.MetaIo;
+import dev.refkern.fs.ext4.internal.Journal;
+import dev.refkern.fs.spi.FileOperations;
+import dev.refkern.fs.spi.Inode;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -126,6 +130,15 @@ class JournalTest {
 
     void mount(String options) {
       vfs.mount("ext4", "/dev/sda", "/mnt", options);
+    }
+
+    Inode root() {
+      for (Mount m : vfs.mounts()) {
+        if (m.path().equals("/mnt")) {
+          return m.sb().root();
+        }
+      }
+      throw new AssertionError("not mounted");
     }
 
     Map<String, Long> stats() {
@@ -393,8 +406,11 @@ class JournalTest {
     Machine a = new Machine(true);
     a.mount("mkfs");
     byte[] y = pattern(6 * BLOCK, 11);
-    a.create("/mnt/y", y); // allocated, not fsync'd
-    a.put("/mnt/x", pattern(10, 12)); // its commit names y's blocks too
+    a.create("/mnt/y", y); // delayed allocation: 6 blocks reserved, none allocated
+    // the flusher writes y's first page: writeback maps the whole delayed run as one extent in the
+    // running transaction (mpage_map_and_submit_extent()) but writes one block of it
+    FileOperations.fileWriteAndWaitRange(a.root().lookup("y"), 0, BLOCK - 1);
+    a.put("/mnt/x", pattern(10, 12)); // its commit names y's extent too
     a.disk.powerCut();
     a.shutdown();
 
@@ -430,6 +446,127 @@ class JournalTest {
     Machine b = new Machine(false);
     b.mount("data=journal");
     assertArrayEquals(dma, b.read("/mnt/p"));
+    b.vfs.umount("/mnt");
+    b.shutdown();
+    assertEquals(List.of(), fsck());
+  }
+
+  /**
+   * A log filled to its last block and then checkpointed leaves a valid journal superblock ({@code
+   * s_start} inside the area: the log restarts at its first block) that replays what comes next.
+   */
+  @Test
+  void aLogFilledToItsLastBlockRestartsAtItsFirst() {
+    Machine a = new Machine(true);
+    MetaIo io = new MetaIo(a.mem, a.disk, BLOCK, "ext4");
+    int len = 16; // blocks 100..115: 13 blocks + a descriptor + a commit fill blocks 1..15
+    Journal.format(io, 100, len);
+    io.flush(); // as mkfs
+    Journal j = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    for (int b = 0; b < 13; b++) {
+      j.dirtyMetadata(200 + b, pattern(BLOCK, b));
+    }
+    j.commit();
+    j.checkpoint(); // the tail catches up with a head at the end of the area
+    a.disk.powerCut();
+    a.disk.reopen();
+
+    Journal r = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    assertEquals(0, r.stats().get("transactions_replayed"));
+    r.dirtyMetadata(300, pattern(BLOCK, 40));
+    r.commit();
+    a.disk.powerCut(); // the in-place write of block 300 was not flushed
+    a.disk.reopen();
+    r = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    assertEquals(1, r.stats().get("transactions_replayed"));
+    assertArrayEquals(pattern(BLOCK, 40), io.read(300));
+    assertArrayEquals(pattern(BLOCK, 12), io.read(212));
+  }
+
+  /**
+   * A transaction is atomic: metadata that does not fit the log is refused ({@code ENOSPC}, as jbd2
+   * refuses a handle wanting more credits than a transaction may hold) and the journal aborted,
+   * instead of being committed in pieces a crash could separate.
+   */
+  @Test
+  void metadataLargerThanTheLogIsRefusedNotSplit() {
+    Machine a = new Machine(true);
+    MetaIo io = new MetaIo(a.mem, a.disk, BLOCK, "ext4");
+    int len = 16; // at most 13 blocks a transaction
+    Journal.format(io, 100, len);
+    io.flush(); // as mkfs
+    Journal j = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    for (int b = 0; b < 20; b++) {
+      j.dirtyMetadata(200 + b, pattern(BLOCK, b));
+    }
+    assertErrno(Errno.ENOSPC, j::commit);
+    assertErrno(Errno.EROFS, j::commit);
+    j.destroy();
+    a.disk.powerCut();
+    a.disk.reopen();
+    Journal r = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.ORDERED);
+    assertEquals(0, r.stats().get("transactions_replayed"));
+    for (int b = 0; b < 20; b++) {
+      assertArrayEquals(new byte[BLOCK], io.read(200 + b), "block " + (200 + b));
+    }
+  }
+
+  /**
+   * {@code data=journal} data past what one transaction holds goes first, in transactions of its
+   * own; the metadata commits whole with the rest, and everything replays.
+   */
+  @Test
+  void journalledDataLargerThanTheLogIsCommittedBeforeTheMetadata() {
+    Machine a = new Machine(true);
+    MetaIo io = new MetaIo(a.mem, a.disk, BLOCK, "ext4");
+    int len = 16;
+    Journal.format(io, 100, len);
+    io.flush(); // as mkfs
+    Journal j = Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.JOURNAL);
+    for (int b = 0; b < 5; b++) {
+      j.dirtyMetadata(300 + b, pattern(BLOCK, 50 + b));
+    }
+    for (int b = 0; b < 20; b++) {
+      j.dirtyData(200 + b, pattern(BLOCK, b), false);
+    }
+    j.commit();
+    assertEquals(2, j.stats().get("commits"));
+    a.disk.powerCut();
+    a.disk.reopen();
+    Journal.load(io, "sda", 100, len, 1024, Journal.DataMode.JOURNAL); // replays the rest
+    for (int b = 0; b < 20; b++) {
+      assertArrayEquals(pattern(BLOCK, b), io.read(200 + b));
+    }
+    for (int b = 0; b < 5; b++) {
+      assertArrayEquals(pattern(BLOCK, 50 + b), io.read(300 + b));
+    }
+  }
+
+  /**
+   * A block freed in the running transaction is not reused before that transaction commits ({@code
+   * ext4_mb_free_metadata()}): a crash before the commit leaves the old owner mapping it, and it
+   * must still read its own data, not another file's.
+   */
+  @Test
+  void aBlockFreedInTheRunningTransactionIsNotReusedBeforeItCommits() {
+    Machine a = new Machine(true);
+    a.mount("mkfs");
+    byte[] old = pattern(2 * BLOCK, 21);
+    a.put("/mnt/a", old);
+    a.vfs.umount("/mnt");
+    a.mount(""); // the allocator's goal starts again at block 0: a's blocks are the first free
+    int fd = a.vfs.open(a.task, "/mnt/a", O_RDWR, 0);
+    a.vfs.ftruncate(a.task, fd, 0); // frees a's blocks in the running transaction
+    a.vfs.close(a.task, fd);
+    a.create("/mnt/b", pattern(2 * BLOCK, 22));
+    FileOperations.fileWriteAndWaitRange(a.root().lookup("b"), 0, Long.MAX_VALUE); // the flusher
+    assertEquals(0, BioBatch.submitBioWait(a.mem.scheduler(), a.disk, new Bio(BioOp.FLUSH, 0, 0)));
+    a.disk.powerCut(); // the truncate never committed
+    a.shutdown();
+
+    Machine b = new Machine(false);
+    b.mount("");
+    assertArrayEquals(old, b.read("/mnt/a"), "a's committed blocks hold a's data");
     b.vfs.umount("/mnt");
     b.shutdown();
     assertEquals(List.of(), fsck());

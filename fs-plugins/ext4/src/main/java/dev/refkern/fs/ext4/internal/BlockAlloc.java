@@ -27,6 +27,11 @@ public final class BlockAlloc {
   private long free;
   private long reserved;
   private int lastLen;
+  // ext4_mb_free_metadata(): with a journal, a freed block is not reused before the transaction
+  // that frees it commits, or a crash would leave the committed owner reading the new data
+  private boolean deferReuse;
+  private final BitSet freedLoose = new BitSet(); // freed, not yet in the running transaction
+  private final BitSet freedRunning = new BitSet(); // freed in the running transaction
 
   BlockAlloc(Geometry geo, byte[][] bitmaps, BitSet dirty) {
     this.geo = geo;
@@ -34,6 +39,27 @@ public final class BlockAlloc {
     this.dirty = dirty;
     // ext4_calculate_resv_clusters(): 2% or 4096, here at least 8 so a tiny image keeps some
     this.resv = Math.min(4096, Math.max(8, geo.blocks() / 50));
+  }
+
+  /** With a journal: freed blocks wait for their transaction's commit before reuse. */
+  void deferReuse() {
+    deferReuse = true;
+  }
+
+  /** The bitmaps went into the running transaction: what was freed so far commits with it. */
+  void journalled() {
+    freedRunning.or(freedLoose);
+    freedLoose.clear();
+  }
+
+  /** {@code ext4_free_data_in_buddy()} at commit: the running transaction's frees are reusable. */
+  void committed() {
+    freedRunning.clear();
+  }
+
+  /** Whether {@code b} is free in the bitmap but waits for a commit. */
+  boolean busy(long b) {
+    return deferReuse && (freedLoose.get((int) b) || freedRunning.get((int) b));
   }
 
   /** Counts the free blocks of the bitmaps ({@code ext4_count_free_clusters()}). */
@@ -105,6 +131,13 @@ public final class BlockAlloc {
    * long; 0 if nothing is free. The run's length is {@link #lastLen}.
    */
   long allocRun(long goal, int want) {
+    long b = allocRun(goal, want, true);
+    // ext4 would force a commit and retry (ext4_should_retry_alloc()); here the blocks waiting
+    // for one are taken only when nothing else is free
+    return b != 0 || !deferReuse ? b : allocRun(goal, want, false);
+  }
+
+  private long allocRun(long goal, int want, boolean skipBusy) {
     long total = geo.blocks();
     long bestStart = 0;
     int bestLen = 0;
@@ -118,7 +151,8 @@ public final class BlockAlloc {
         runLen = 0;
       }
       int g = (int) (b / geo.blocksPerGroup());
-      boolean used = n == total || testBit(bitmaps[g], b - geo.groupStart(g));
+      boolean used =
+          n == total || testBit(bitmaps[g], b - geo.groupStart(g)) || skipBusy && busy(b);
       if (!used) {
         if (runStart < 0) {
           runStart = b;
@@ -158,6 +192,9 @@ public final class BlockAlloc {
         setBit(bitmaps[g], b - geo.groupStart(g), false);
         dirty.set((int) geo.blockBitmap(g));
         free++;
+        if (deferReuse) {
+          freedLoose.set((int) b);
+        }
       }
     }
   }

@@ -258,6 +258,10 @@ public final class Ext4Sb implements AddressSpaceOperations {
   /** Routes metadata writes through {@code j} ({@code ext4_load_journal()}). */
   public void setJournal(Journal j) {
     this.journal = j;
+    if (j != null) {
+      alloc.deferReuse();
+      j.onCommit(alloc::committed);
+    }
   }
 
   /** The journal, or null. */
@@ -429,12 +433,17 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   /** {@code ext4_new_meta_blocks()}: a free block from the last one allocated on, or 0. */
   private int allocBlock() {
+    int b = allocBlock(true);
+    return b != 0 ? b : allocBlock(false); // see BlockAlloc.allocRun()
+  }
+
+  private int allocBlock(boolean skipBusy) {
     long total = geo.blocks();
     for (long n = 0; n < total; n++) {
       long b = (goal + n) % total;
       int g = (int) (b / geo.blocksPerGroup());
       long bit = b - geo.groupStart(g);
-      if (!testBit(blockBitmap[g], bit)) {
+      if (!testBit(blockBitmap[g], bit) && !(skipBusy && alloc.busy(b))) {
         setBit(blockBitmap[g], bit, true);
         dirty.set((int) geo.blockBitmap(g));
         alloc.took(1);
@@ -504,6 +513,10 @@ public final class Ext4Sb implements AddressSpaceOperations {
       if (ino < 0) {
         throw new KernelException(Errno.ENOSPC, "ext4: no free inode on " + dev);
       }
+      // __ext4_new_inode(): a fresh raw inode, so no i_flags or i_block of its last owner remain
+      int off = Geometry.inodeOffset(ino);
+      java.util.Arrays.fill(table[(int) tableIndex(ino)], off, off + INODE_SIZE, (byte) 0);
+      dirty.set((int) geo.inodeBlock(ino));
       d = new DInode(ino, inode);
       if (extents && inode.isReg()) {
         d.ext = new ExtentTree();
@@ -575,7 +588,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
       }
       bh.set(BufferHead.BH_NEW);
       if (journal != null) {
-        journal.addInode(inode);
+        journal.addInode(inode, iblock * BLOCK, (iblock + 1) * BLOCK);
       }
     }
     if (b != 0) {
@@ -873,6 +886,8 @@ public final class Ext4Sb implements AddressSpaceOperations {
         b.putInt(off + I_BLOCK + 4 * i, d.direct[i]);
       }
       b.putInt(off + I_BLOCK + 4 * NDIR, d.indirectBlk);
+      b.putInt(
+          off + ExtentTree.I_FLAGS, b.getInt(off + ExtentTree.I_FLAGS) & ~ExtentTree.EXTENTS_FL);
     }
     if (!java.util.Arrays.equals(before, 0, INODE_SIZE, t, off, off + INODE_SIZE)) {
       dirty.set((int) geo.inodeBlock(d.ino));
@@ -948,6 +963,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
     meta(1, gdt.array());
     byte[] s = withBlockMap(encodeSuper(geo, freeBlocks, freeInodes), extents, lastOrphan);
     meta(0, errors == null ? s : errors.stamp(s));
+    alloc.journalled();
   }
 
   // ---------------------------------------------------------------- extents, delalloc, truncate
@@ -1073,6 +1089,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
       goal = p + got;
       releaseDelayed(d, iblock, iblock + got);
       bh.set(BufferHead.BH_NEW);
+      if (journal != null) { // mpage_map_and_submit_extent(): ext4_jbd2_inode_add_write()
+        journal.addInode(d.vfs, iblock * BLOCK, (iblock + got) * BLOCK);
+      }
     }
     if (p != 0) {
       bh.mapBh(p);

@@ -12,6 +12,7 @@ import dev.refkern.mm.KernelException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.BitSet;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -90,18 +91,22 @@ public final class Journal {
   private final long fsBlocks;
   private final DataMode mode;
   private final LinkedHashMap<Long, byte[]> running = new LinkedHashMap<>(); // blk -> copy
-  private final IdentityHashMap<Inode, Boolean> ordered = new IdentityHashMap<>(); // jbd2_inode
+  // jbd2_inode: i_dirty_start, i_dirty_end (bytes, inclusive) of each inode's new blocks
+  private final IdentityHashMap<Inode, long[]> ordered = new IdentityHashMap<>();
   private int head; // next free log block, relative to start
   private long sequence; // the running transaction's tid
   private boolean tailOnDisk; // the superblock's s_start is set (not JBD2_FLUSHED)
   private boolean checkpointPending; // in-place writes issued, not yet flushed
   private int dataBlocks; // data blocks in the running transaction
+  private final BitSet dataSet = new BitSet(); // which they are
+  private boolean aborted; // JBD2_ABORT
   private long commits;
   private long blocksCommitted;
   private long commitNanos;
   private long checkpoints;
   private long pinnedJournalled;
   private long replayed;
+  private Runnable onCommit = () -> {};
 
   private Journal(MetaIo io, String dev, long start, int len, long fsBlocks, DataMode mode) {
     this.io = io;
@@ -319,6 +324,7 @@ public final class Journal {
     if (!running.containsKey(blk)) {
       dataBlocks++;
     }
+    dataSet.set((int) blk);
     dirtyMetadata(blk, data);
     if (pinned) {
       pinnedJournalled++;
@@ -330,25 +336,42 @@ public final class Journal {
     return dataBlocks > 0;
   }
 
-  /** {@code ext4_jbd2_inode_add_write()}: {@code inode}'s new blocks are in this transaction. */
-  public synchronized void addInode(Inode inode) {
+  /**
+   * {@code ext4_jbd2_inode_add_write()} ({@code jbd2_journal_inode_ranged_write()}): blocks mapping
+   * bytes {@code [start, end)} of {@code inode} were allocated in the running transaction, so its
+   * commit writes that range first.
+   */
+  public synchronized void addInode(Inode inode, long start, long end) {
     if (mode == DataMode.ORDERED) {
-      ordered.put(inode, Boolean.TRUE);
+      long[] r = ordered.get(inode);
+      if (r == null) {
+        ordered.put(inode, new long[] {start, end - 1});
+      } else {
+        r[0] = Math.min(r[0], start);
+        r[1] = Math.max(r[1], end - 1);
+      }
     }
   }
 
   /**
-   * {@code journal_submit_data_buffers()} + {@code journal_finish_inode_data_buffers()}: the data
-   * of every inode whose allocation is in the running transaction, written and waited for.
+   * {@code journal_submit_data_buffers()} + {@code journal_finish_inode_data_buffers()}: the dirty
+   * range of every inode whose allocation is in the running transaction, written and waited for;
+   * again while that writeback allocated more (a delayed run mapped past the range).
    */
   public void writeOrderedData() {
-    List<Inode> inodes;
-    synchronized (this) {
-      inodes = List.copyOf(ordered.keySet());
-    }
-    for (Inode i : inodes) {
-      if (!i.evicted()) {
-        FileOperations.fileWriteAndWaitRange(i, 0, Long.MAX_VALUE);
+    while (true) {
+      Map<Inode, long[]> todo;
+      synchronized (this) {
+        if (ordered.isEmpty()) {
+          return;
+        }
+        todo = new IdentityHashMap<>(ordered);
+        ordered.clear();
+      }
+      for (Map.Entry<Inode, long[]> e : todo.entrySet()) {
+        if (!e.getKey().evicted()) {
+          FileOperations.fileWriteAndWaitRange(e.getKey(), e.getValue()[0], e.getValue()[1]);
+        }
       }
     }
   }
@@ -356,29 +379,77 @@ public final class Journal {
   /**
    * {@code jbd2_journal_commit_transaction()}: ordered data first, then descriptors and block
    * copies, then the commit block with {@code REQ_PREFLUSH|REQ_FUA}; then the blocks are written in
-   * place (checkpoint I/O, made durable by a later flush). A transaction larger than the area is
-   * committed as several. Nothing to commit: a flush, as {@code ext4_sync_file()} issues one.
+   * place (checkpoint I/O, made durable by a later flush). Nothing to commit: a flush, as {@code
+   * ext4_sync_file()} issues one.
+   *
+   * <p>A transaction is atomic, so its metadata must fit the log: {@code data=journal} data blocks
+   * beyond that go first in transactions of their own (as jbd2 commits a transaction that reached
+   * {@code j_max_transaction_buffers}); metadata that cannot fit aborts the journal ({@code
+   * jbd2_journal_abort()}) rather than be split, so the disk keeps the last committed state.
+   *
+   * @throws KernelException {@code ENOSPC} when the metadata exceeds the log, {@code EROFS} once
+   *     the journal is aborted
    */
   public synchronized void commit() {
+    if (aborted) {
+      throw new KernelException(Errno.EROFS, "JBD2: " + dev + ": journal aborted");
+    }
     writeOrderedData();
-    ordered.clear();
     if (running.isEmpty()) {
       io.flush();
       return;
     }
     long t0 = System.nanoTime();
-    List<Map.Entry<Long, byte[]>> blocks = new ArrayList<>(running.entrySet());
+    List<Map.Entry<Long, byte[]>> blocks = new ArrayList<>(running.size());
+    for (Map.Entry<Long, byte[]> e : running.entrySet()) { // data first: it may be split off
+      if (isData(e.getKey())) {
+        blocks.add(e);
+      }
+    }
+    int data = blocks.size();
+    for (Map.Entry<Long, byte[]> e : running.entrySet()) {
+      if (!isData(e.getKey())) {
+        blocks.add(e);
+      }
+    }
     int max = maxBlocks();
-    for (int from = 0; from < blocks.size(); from += max) {
-      commitOne(blocks.subList(from, Math.min(blocks.size(), from + max)));
+    if (blocks.size() - data > max) {
+      aborted = true;
+      throw new KernelException(
+          Errno.ENOSPC,
+          "JBD2: "
+              + dev
+              + ": a transaction of "
+              + (blocks.size() - data)
+              + " metadata blocks exceeds the log's "
+              + max
+              + ": journal aborted");
     }
-    for (Map.Entry<Long, byte[]> e : blocks) {
-      io.write(e.getKey(), e.getValue(), 0); // checkpoint I/O: durable at the next flush
+    int from = 0;
+    while (from < blocks.size()) {
+      // data blocks alone while the rest does not fit; then the rest, metadata whole, at once
+      int to = blocks.size() - from > max ? Math.min(from + max, data) : blocks.size();
+      commitOne(blocks.subList(from, to));
+      for (Map.Entry<Long, byte[]> e : blocks.subList(from, to)) {
+        io.write(e.getKey(), e.getValue(), 0); // checkpoint I/O: durable at the next flush
+      }
+      checkpointPending = true;
+      from = to;
     }
-    checkpointPending = true;
     running.clear();
+    dataSet.clear();
     dataBlocks = 0;
+    onCommit.run();
     commitNanos += System.nanoTime() - t0;
+  }
+
+  private boolean isData(long blk) {
+    return blk < Integer.MAX_VALUE && dataSet.get((int) blk);
+  }
+
+  /** {@code j_commit_callback} ({@code ext4_journal_commit_callback()}): after each commit. */
+  public void onCommit(Runnable callback) {
+    this.onCommit = callback;
   }
 
   /** The most blocks one transaction can log: the area less its superblock, descriptors, commit. */
@@ -449,6 +520,9 @@ public final class Journal {
   private void checkpoint(int newTail) {
     io.flush();
     checkpointPending = false;
+    if (newTail >= len) {
+      newTail = 1; // the head is at the end and nothing is left to replay: restart (jbd2 wraps)
+    }
     if (newTail == 1) {
       head = 1;
     }
@@ -471,6 +545,9 @@ public final class Journal {
    * checkpointed, the journal superblock written empty.
    */
   public synchronized void destroy() {
+    if (aborted) {
+      return; // the log keeps what it holds: the next mount replays it
+    }
     commit();
     checkpoint(0);
   }
