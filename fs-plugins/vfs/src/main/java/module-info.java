@@ -12,6 +12,7 @@ module dev.refkern.fs {
   exports dev.refkern.fs.spi;
   exports dev.refkern.fs.iomap;
   exports dev.refkern.fs.buffer;
+  exports dev.refkern.fs.crash;
 
   uses dev.refkern.fs.spi.FileSystemType;
 }

@@ -3,6 +3,7 @@ package dev.refkern.examples.cli;
 import dev.refkern.examples.ConsoleProgress;
 import dev.refkern.examples.TextTable;
 import dev.refkern.fs.FileSystems;
+import dev.refkern.fs.crash.CrashHarness;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import java.nio.file.Path;

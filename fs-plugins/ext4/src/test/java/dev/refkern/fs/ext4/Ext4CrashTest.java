@@ -2,9 +2,10 @@ package dev.refkern.fs.ext4;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.fs.ext4.CrashHarness.Replay;
-import dev.refkern.fs.ext4.CrashHarness.Result;
-import dev.refkern.fs.ext4.CrashHarness.Violation;
+import dev.refkern.fs.crash.CrashHarness;
+import dev.refkern.fs.crash.CrashHarness.Replay;
+import dev.refkern.fs.crash.CrashHarness.Result;
+import dev.refkern.fs.crash.CrashHarness.Violation;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,7 +1,8 @@
-package dev.refkern.fs.ext4;
+package dev.refkern.fs.crash;
 
 import static dev.refkern.fs.Fcntl.O_CREAT;
 import static dev.refkern.fs.Fcntl.O_RDWR;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.fs.Vfs;
 import dev.refkern.mm.KernelException;
@@ -17,6 +18,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.TreeMap;
 import java.util.function.LongSupplier;
+import org.apiguardian.api.API;
 
 /**
  * An fsstress-like workload (fstests' {@code ltp/fsstress.c}, as generic/482 runs it) through the
@@ -36,16 +38,17 @@ import java.util.function.LongSupplier;
  * writes may be in the state, so nothing is expected of the name (generic/482 itself checks only
  * fsck cleanliness).
  */
-final class FsStress {
+@API(status = EXPERIMENTAL, since = "0.1.0")
+public final class FsStress {
   /** The most bytes a file grows to: past the 12 direct blocks, so indirect blocks appear. */
-  static final int MAX_FILE = 15 * Page.PAGE_SIZE;
+  public static final int MAX_FILE = 15 * Page.PAGE_SIZE;
 
   private static final int MAX_IO = 4 * Page.PAGE_SIZE;
   private static final String[] DIRS = {"", "/d0", "/d1"};
   private static final int NAMES = 4; // per directory: small, so names are reused
 
   /** What one op does. */
-  enum Kind {
+  public enum Kind {
     CREATE,
     WRITE,
     MMAP_WRITE,
@@ -82,7 +85,7 @@ final class FsStress {
    * A workload on the filesystem mounted at {@code root}; {@code logPos} is the recorder's entry
    * count; {@code buf} is a user buffer of {@code task} of at least {@link #MAX_FILE} bytes.
    */
-  FsStress(Vfs vfs, Task task, String root, long buf, LongSupplier logPos, long seed) {
+  public FsStress(Vfs vfs, Task task, String root, long buf, LongSupplier logPos, long seed) {
     this.vfs = vfs;
     this.task = task;
     this.root = root;
@@ -92,7 +95,7 @@ final class FsStress {
   }
 
   /** Runs {@code n} ops. */
-  void run(int n) {
+  public void run(int n) {
     for (int i = 0; i < n; i++) {
       Kind k = WEIGHTED[rnd.nextInt(WEIGHTED.length)];
       if (step(k)) {
@@ -102,12 +105,12 @@ final class FsStress {
   }
 
   /** How many of each op ran. */
-  Map<Kind, Integer> counts() {
+  public Map<Kind, Integer> counts() {
     return counts;
   }
 
   /** The names with an expectation in the state of entries {@code 0..p}, with their content. */
-  Map<String, byte[]> expected(long p) {
+  public Map<String, byte[]> expected(long p) {
     Map<String, byte[]> out = new TreeMap<>();
     for (Map.Entry<String, List<Event>> e : events.entrySet()) {
       byte[] want = null;

@@ -1,6 +1,7 @@
-package dev.refkern.fs.ext4;
+package dev.refkern.fs.crash;
 
 import static dev.refkern.fs.Fcntl.O_RDONLY;
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
@@ -24,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
+import org.apiguardian.api.API;
 
 /**
  * A crash-consistency harness after fstests' generic/482: an {@link FsStress} workload on a
@@ -41,9 +43,10 @@ import java.util.function.BooleanSupplier;
  * <p>One kernel serves every state: booting costs more than a state. It must end with no pin held
  * and no page leaked.
  */
-final class CrashHarness {
+@API(status = EXPERIMENTAL, since = "0.1.0")
+public final class CrashHarness {
   /** How each crash state is made. */
-  enum Replay {
+  public enum Replay {
     /** The log up to each flush point, as generic/482. */
     EXACT,
     /** {@link #EXACT} plus, per point, the last write before it torn at a sector. */
@@ -61,7 +64,7 @@ final class CrashHarness {
    * @param file the file, or null for fsck and mount problems
    * @param what what differed
    */
-  record Violation(long seed, long entry, boolean torn, String file, String what) {
+  public record Violation(long seed, long entry, boolean torn, String file, String what) {
     @Override
     public String toString() {
       return "seed "
@@ -83,7 +86,7 @@ final class CrashHarness {
    * @param states crash states checked
    * @param violations what was wrong, in log order
    */
-  record Result(long seed, long entries, int states, List<Violation> violations) {}
+  public record Result(long seed, long entries, int states, List<Violation> violations) {}
 
   private static final long SECTORS = (4 << 20) / 512; // 4 MiB: 1024 blocks, one group
   private static final String MNT = "/mnt";
@@ -109,7 +112,7 @@ final class CrashHarness {
    * go to a new directory of their own, on {@code /dev/shm} when there is one (the states' host
    * fsyncs cost more than the rest of a state on a disk), deleted by {@link #close()}.
    */
-  CrashHarness(String fs, Path stateDir) {
+  public CrashHarness(String fs, Path stateDir) {
     this.fs = fs;
     this.type = FileSystems.standard().get(fs);
     vm = VirtualMemory.boot(BootParams.parse("mem=64M zone_device=0"), stateDir, false);
@@ -126,7 +129,7 @@ final class CrashHarness {
    * stop} is asked after each state (a Ctrl-C): once it says yes, that state is dropped (a fatal
    * signal may have failed it) and the run ends. {@code progress} is told of each state counted.
    */
-  Result run(long seed, int ops, Replay replay, BooleanSupplier stop, Runnable progress) {
+  public Result run(long seed, int ops, Replay replay, BooleanSupplier stop, Runnable progress) {
     Recorded r = record(seed, ops);
     List<LogWrites.Entry> es = r.log.entries();
     List<Violation> out = new ArrayList<>();
@@ -176,7 +179,7 @@ final class CrashHarness {
    *
    * @return what the kernel's checks found (pins held, {@code CONFIG_DEBUG_VM}, pages leaked)
    */
-  List<String> close() {
+  public List<String> close() {
     try {
       task.exit();
       List<String> problems = new ArrayList<>(mem.debugVm().checkNoPinsHeld());
