@@ -153,9 +153,9 @@ class Ext4FuzzTest {
     ByteBuffer b = ByteBuffer.allocate(BLOCK).order(ByteOrder.LITTLE_ENDIAN);
     ch.read(b, 0);
     java.util.zip.CRC32C c = new java.util.zip.CRC32C();
-    c.update(b.array(), 0, 0x3FC);
+    c.update(b.array(), 0, 0x1FC);
     ch.write(
-        ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, (int) c.getValue()), 0x3FC);
+        ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putInt(0, (int) c.getValue()), 0x1FC);
   }
 
   private static long readInt(Path img, long off) throws IOException {

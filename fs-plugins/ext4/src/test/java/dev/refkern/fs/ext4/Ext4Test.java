@@ -405,8 +405,8 @@ class Ext4Test {
     ByteBuffer sb = peek(0, 1024);
     sb.putInt(0xC, sb.getInt(0x4) + 1); // more free blocks than blocks
     CRC32C c = new CRC32C();
-    c.update(sb.array(), 0, 0x3FC);
-    sb.putInt(0x3FC, (int) c.getValue());
+    c.update(sb.array(), 0, 0x1FC);
+    sb.putInt(0x1FC, (int) c.getValue());
     poke(0, sb.array());
     Machine b = new Machine(false);
     KernelException e =

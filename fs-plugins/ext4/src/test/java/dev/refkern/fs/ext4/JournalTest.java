@@ -13,6 +13,7 @@ import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
 import dev.refkern.fs.buffer.MetaIo;
+import dev.refkern.fs.ext4.internal.Disk;
 import dev.refkern.fs.ext4.internal.Journal;
 import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.Inode;
@@ -580,5 +581,18 @@ class JournalTest {
     a.put("/mnt/w", pattern(10, 15));
     a.vfs.umount("/mnt");
     assertEquals(List.of(), fsck());
+  }
+
+  @Test
+  void aSuperblockTornAtASectorIsTheOldOrTheNewOneNeverAChecksumError() {
+    Disk.Geometry geo = Disk.plan(1024, 32768, 256);
+    byte[] before = Disk.encodeSuper(geo, 900, 200);
+    byte[] after = Disk.encodeSuper(geo, 850, 190);
+    for (int keep = 1; keep < Disk.BLOCK / Bio.SECTOR_SIZE; keep++) { // a prefix of sectors landed
+      byte[] torn = before.clone();
+      System.arraycopy(after, 0, torn, 0, keep * Bio.SECTOR_SIZE);
+      Disk.Super s = Disk.decodeSuper(torn, "/dev/sda", 1024);
+      assertEquals(850, s.freeBlocks(), keep + " sectors of the new superblock");
+    }
   }
 }

@@ -58,7 +58,10 @@ public final class Disk {
   static final int S_FEATURE_INCOMPAT = 0x60;
   static final int S_FEATURE_RO_COMPAT = 0x64;
   static final int S_LAST_ORPHAN = 0xE8;
-  static final int S_CHECKSUM = 0x3FC;
+  // s_checksum: ext4 keeps it at 0x3FC of a 1 KiB superblock; here every field and the checksum
+  // sit in the first 512-byte sector, so a power cut tearing block 0 leaves it old or new, never
+  // mixed (nothing past the sector is used)
+  static final int S_CHECKSUM = 0x1FC;
 
   // struct ext4_inode offsets
   public static final int I_MODE = 0x0;
