@@ -73,10 +73,15 @@ final class Ext4Machine {
   /** Creates {@code path} with {@code data}, fsyncs and closes it. */
   void put(String path, byte[] data) {
     int fd = vfs.open(task, path, O_RDWR | O_CREAT, 0640);
-    task.store(buf, data, 0, data.length);
-    assertEquals(data.length, vfs.pwrite(task, fd, buf, data.length, 0));
+    assertEquals(data.length, write(fd, data, 0));
     vfs.fsync(task, fd);
     vfs.close(task, fd);
+  }
+
+  /** {@code pwrite(fd, data, off)} from the task's buffer. */
+  long write(int fd, byte[] data, long off) {
+    task.store(buf, data, 0, data.length);
+    return vfs.pwrite(task, fd, buf, data.length, off);
   }
 
   byte[] read(String path) {

@@ -1,18 +1,12 @@
 package dev.refkern.fs.ext4;
 
 import static dev.refkern.fs.Fcntl.*;
+import static dev.refkern.fs.ext4.Ext4Machine.pattern;
 import static org.junit.jupiter.api.Assertions.*;
 
-import dev.refkern.block.DiskOptions;
-import dev.refkern.block.FileDisk;
 import dev.refkern.fs.FileSystems;
-import dev.refkern.fs.Vfs;
-import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
-import dev.refkern.mm.PhysicalMemory;
-import dev.refkern.mm.vm.Task;
-import dev.refkern.mm.vm.VirtualMemory;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -38,83 +32,18 @@ class Ext4Test {
   private static final long TABLE = 4; // group 0: superblock, descriptors, 2 bitmaps, then this
 
   @TempDir Path dir;
-  private final List<Machine> machines = new ArrayList<>();
+  private final List<Ext4Machine> machines = new ArrayList<>();
 
-  /** One booted kernel with a VFS and the image as {@code /dev/sda}. */
-  private final class Machine {
-    final VirtualMemory vm;
-    final PhysicalMemory mem;
-    final long freeAtStart;
-    final FileDisk disk;
-    final Vfs vfs;
-    final Task task;
-    final long buf;
-    boolean down;
+  /** A kernel on the image: a new one of {@code sectors} if {@code create}, else the existing. */
+  private Ext4Machine machine(boolean create, long sectors) {
+    Ext4Machine m =
+        new Ext4Machine(dir.resolve("k" + machines.size()), image(), create ? sectors : 0);
+    machines.add(m);
+    return m;
+  }
 
-    Machine(boolean create, long sectors) {
-      vm =
-          VirtualMemory.boot(
-              BootParams.parse("mem=64M"), dir.resolve("k" + machines.size()), false);
-      mem = vm.physicalMemory();
-      freeAtStart = free();
-      disk =
-          create
-              ? FileDisk.create(mem, image(), sectors, DiskOptions.defaults())
-              : FileDisk.open(mem, image(), DiskOptions.defaults());
-      vfs = new Vfs(vm, FileSystems.standard(), "tmpfs", "");
-      vfs.mkdir("/mnt", 0755);
-      vfs.registerBlockDevice("/dev/sda", disk);
-      task = vm.createTask("t");
-      buf = task.mmapAnon(1 << 20);
-      machines.add(this);
-    }
-
-    Machine(boolean create) {
-      this(create, SECTORS);
-    }
-
-    long free() {
-      vm.lru().lruAddDrainAll();
-      return mem.allocator().nrFreePages();
-    }
-
-    /** Creates {@code path} with {@code data}, fsyncs and closes it. */
-    void put(String path, byte[] data) {
-      int fd = vfs.open(task, path, O_RDWR | O_CREAT, 0640);
-      assertEquals(data.length, write(fd, data, 0));
-      vfs.fsync(task, fd);
-      vfs.close(task, fd);
-    }
-
-    long write(int fd, byte[] data, long off) {
-      task.store(buf, data, 0, data.length);
-      return vfs.pwrite(task, fd, buf, data.length, off);
-    }
-
-    byte[] read(String path) {
-      int fd = vfs.open(task, path, O_RDONLY, 0);
-      int len = (int) vfs.fstat(task, fd).size();
-      long n = vfs.pread(task, fd, buf, len, 0);
-      byte[] b = new byte[(int) n];
-      task.load(buf, b, 0, b.length);
-      vfs.close(task, fd);
-      return b;
-    }
-
-    void shutdown() {
-      if (down) {
-        return;
-      }
-      down = true;
-      vfs.shutdown();
-      task.exit();
-      disk.close();
-      List<String> pins = mem.debugVm().checkNoPinsHeld();
-      long free = free();
-      mem.close();
-      assertTrue(pins.isEmpty(), pins.toString());
-      assertEquals(freeAtStart, free, "pages leaked");
-    }
+  private Ext4Machine machine(boolean create) {
+    return machine(create, SECTORS);
   }
 
   private Path image() {
@@ -123,7 +52,7 @@ class Ext4Test {
 
   @AfterEach
   void cleanKernels() {
-    for (Machine m : machines) {
+    for (Ext4Machine m : machines) {
       m.shutdown();
     }
   }
@@ -131,14 +60,6 @@ class Ext4Test {
   private static void assertErrno(Errno e, Executable call) {
     KernelException ex = assertThrows(KernelException.class, call);
     assertEquals(e, ex.errno(), ex.getMessage());
-  }
-
-  private static byte[] pattern(int len, int seed) {
-    byte[] b = new byte[len];
-    for (int i = 0; i < len; i++) {
-      b[i] = (byte) (i * 7 + seed);
-    }
-    return b;
   }
 
   private List<String> fsck() {
@@ -161,7 +82,7 @@ class Ext4Test {
 
   @Test
   void treeAndDataPersistAcrossKernels() {
-    Machine a = new Machine(true);
+    Ext4Machine a = machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
     a.vfs.mkdir("/mnt/d", 0755);
     a.vfs.mkdir("/mnt/d/e", 0700);
@@ -175,7 +96,7 @@ class Ext4Test {
     a.shutdown();
     assertEquals(List.of(), fsck());
 
-    Machine b = new Machine(false);
+    Ext4Machine b = machine(false);
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
     assertEquals(List.of("d", "top"), b.vfs.readdir("/mnt"));
     assertEquals(List.of("big", "e"), b.vfs.readdir("/mnt/d"));
@@ -193,7 +114,7 @@ class Ext4Test {
 
   @Test
   void fsyncAloneMakesANewFileAndItsNameDurable() {
-    Machine a = new Machine(true);
+    Ext4Machine a = machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
     a.vfs.mkdir("/mnt/d", 0755);
     byte[] data = pattern(3 * BLOCK + 7, 4);
@@ -201,7 +122,7 @@ class Ext4Test {
     a.disk.powerCut(); // no umount: only what fsync made durable
     a.shutdown();
 
-    Machine b = new Machine(false);
+    Ext4Machine b = machine(false);
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
     assertArrayEquals(data, b.read("/mnt/d/f"));
   }
@@ -213,7 +134,7 @@ class Ext4Test {
    */
   @Test
   void aDirectoryReusingAFreedExtentFilesInodeMountsAgain() {
-    Machine a = new Machine(true);
+    Ext4Machine a = machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
     a.put("/mnt/f", pattern(2 * BLOCK, 8));
     a.vfs.sync();
@@ -224,7 +145,7 @@ class Ext4Test {
     a.shutdown();
     assertEquals(List.of(), fsck());
 
-    Machine b = new Machine(false);
+    Ext4Machine b = machine(false);
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
     assertEquals(List.of("d"), b.vfs.readdir("/mnt"));
   }
@@ -232,7 +153,7 @@ class Ext4Test {
   /** A file reusing a freed file's inode does not inherit its extent tree (its freed blocks). */
   @Test
   void aFileReusingAFreedFilesInodeHasNoneOfItsBlocks() {
-    Machine a = new Machine(true);
+    Ext4Machine a = machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
     a.put("/mnt/f", pattern(3 * BLOCK, 9));
     a.vfs.sync();
@@ -243,14 +164,14 @@ class Ext4Test {
     a.shutdown();
     assertEquals(List.of(), fsck(), "no block of the freed file is mapped by the new one");
 
-    Machine b = new Machine(false);
+    Ext4Machine b = machine(false);
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
     assertEquals(0, b.read("/mnt/g").length);
   }
 
   @Test
   void unlinkRenameAndRmdirSurviveRemountAndFreeTheirBlocks() {
-    Machine a = new Machine(true);
+    Ext4Machine a = machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
     a.vfs.mkdir("/mnt/d", 0755);
     a.vfs.mkdir("/mnt/gone", 0755);
@@ -265,7 +186,7 @@ class Ext4Test {
     a.shutdown();
     assertEquals(List.of(), fsck(), "freed blocks and inodes are free in the bitmaps");
 
-    Machine b = new Machine(false);
+    Ext4Machine b = machine(false);
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
     assertEquals(List.of("d", "keep"), b.vfs.readdir("/mnt"));
     assertEquals(List.of("new"), b.vfs.readdir("/mnt/d"));
@@ -276,7 +197,7 @@ class Ext4Test {
   @Test
   void enospcOnAFullFilesystemKeepsEarlierData() {
     // 64 blocks: 5 of metadata, 1 for the root directory, 58 for data
-    Machine a = new Machine(true, 64 * BLOCK / 512);
+    Ext4Machine a = machine(true, 64 * BLOCK / 512);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs,blocks_per_group=64,inodes_per_group=16");
     byte[] first = pattern(10 * BLOCK, 8);
     a.put("/mnt/first", first);
@@ -294,7 +215,7 @@ class Ext4Test {
     a.shutdown();
     assertEquals(List.of(), fsck());
 
-    Machine b = new Machine(false);
+    Ext4Machine b = machine(false);
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
     assertArrayEquals(first, b.read("/mnt/first"));
     assertArrayEquals(pattern(BLOCK, 11), b.read("/mnt/again"));
@@ -302,14 +223,14 @@ class Ext4Test {
 
   @Test
   void aPartialOverwriteOfAnUncachedBlockKeepsTheRestOfIt() {
-    Machine a = new Machine(true);
+    Ext4Machine a = machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
     byte[] data = pattern(2 * BLOCK, 12);
     a.put("/mnt/f", data);
     a.vfs.umount("/mnt");
     a.shutdown();
 
-    Machine b = new Machine(false); // nothing cached: write_begin reads the block around
+    Ext4Machine b = machine(false); // nothing cached: write_begin reads the block around
     b.vfs.mount("ext4", "/dev/sda", "/mnt", "");
     int fd = b.vfs.open(b.task, "/mnt/f", O_RDWR, 0);
     assertEquals(10, b.write(fd, pattern(10, 99), BLOCK + 100));
@@ -321,7 +242,7 @@ class Ext4Test {
 
   @Test
   void writesPastTheLastExtentBlockAreEfbig() {
-    Machine a = new Machine(true);
+    Ext4Machine a = machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
     int fd = a.vfs.open(a.task, "/mnt/f", O_RDWR | O_CREAT, 0600);
     long max = 0xFFFFFFFFL * BLOCK; // ee_block is 32 bits: ext4_max_size()
@@ -332,7 +253,7 @@ class Ext4Test {
 
   /** Two files of one block each, inodes 11 and 12, then unmounted. */
   private void twoFiles() {
-    Machine a = new Machine(true);
+    Ext4Machine a = machine(true);
     a.vfs.mount("ext4", "/dev/sda", "/mnt", "mkfs");
     a.put("/mnt/a", pattern(100, 1));
     a.put("/mnt/b", pattern(100, 2));
@@ -383,7 +304,7 @@ class Ext4Test {
   void mountWithoutTheMagicIsEinval() throws IOException {
     twoFiles();
     poke(0x38, new byte[] {0, 0});
-    Machine b = new Machine(false);
+    Ext4Machine b = machine(false);
     KernelException e =
         assertThrows(KernelException.class, () -> b.vfs.mount("ext4", "/dev/sda", "/mnt", ""));
     assertEquals(Errno.EINVAL, e.errno());
@@ -394,7 +315,7 @@ class Ext4Test {
   void mountWithABadSuperblockChecksumIsEuclean() throws IOException {
     twoFiles();
     poke(0x100, new byte[] {42});
-    Machine b = new Machine(false);
+    Ext4Machine b = machine(false);
     assertErrno(Errno.EUCLEAN, () -> b.vfs.mount("ext4", "/dev/sda", "/mnt", ""));
     assertFalse(fsck().isEmpty());
   }
@@ -408,7 +329,7 @@ class Ext4Test {
     c.update(sb.array(), 0, 0x1FC);
     sb.putInt(0x1FC, (int) c.getValue());
     poke(0, sb.array());
-    Machine b = new Machine(false);
+    Ext4Machine b = machine(false);
     KernelException e =
         assertThrows(KernelException.class, () -> b.vfs.mount("ext4", "/dev/sda", "/mnt", ""));
     assertEquals(Errno.EUCLEAN, e.errno());

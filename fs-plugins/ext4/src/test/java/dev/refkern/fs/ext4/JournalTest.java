@@ -1,6 +1,7 @@
 package dev.refkern.fs.ext4;
 
 import static dev.refkern.fs.Fcntl.*;
+import static dev.refkern.fs.ext4.Ext4Machine.pattern;
 import static org.junit.jupiter.api.Assertions.*;
 
 import dev.refkern.block.Bio;
@@ -235,14 +236,6 @@ class JournalTest {
   private static void assertErrno(Errno e, Executable call) {
     KernelException ex = assertThrows(KernelException.class, call);
     assertEquals(e, ex.errno(), ex.getMessage());
-  }
-
-  private static byte[] pattern(int len, int seed) {
-    byte[] b = new byte[len];
-    for (int i = 0; i < len; i++) {
-      b[i] = (byte) (i * 7 + seed);
-    }
-    return b;
   }
 
   private List<String> fsck() {
