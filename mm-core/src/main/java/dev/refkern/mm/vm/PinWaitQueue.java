@@ -33,15 +33,8 @@ public final class PinWaitQueue {
 
   /** Sleeps, with no time bound, until {@code maybeDmaPinned} no longer holds for {@code head}. */
   public void awaitUnpinned(long head, LongPredicate maybeDmaPinned) {
-    if (!maybeDmaPinned.test(head)) {
-      return;
-    }
-    BooleanSupplier unpinned = () -> !maybeDmaPinned.test(head);
-    sleepers.incrementAndGet(); // before the check in await(): an unpin after it must wake us
-    try {
-      queue.await(unpinned);
-    } finally {
-      sleepers.decrementAndGet();
+    if (maybeDmaPinned.test(head)) { // no condition object unless it must sleep
+      sleepUntil(() -> !maybeDmaPinned.test(head));
     }
   }
 
@@ -51,20 +44,24 @@ public final class PinWaitQueue {
    */
   public boolean awaitUnpinnedKillable(
       long head, LongPredicate maybeDmaPinned, BooleanSupplier fatalSignalPending) {
-    BooleanSupplier done =
+    sleepUntil(
         () ->
             !maybeDmaPinned.test(head)
                 || fatalSignalPending.getAsBoolean()
-                || health.fatalSignalPending();
-    if (!done.getAsBoolean()) {
-      sleepers.incrementAndGet();
-      try {
-        queue.await(done);
-      } finally {
-        sleepers.decrementAndGet();
-      }
-    }
+                || health.fatalSignalPending());
     return !maybeDmaPinned.test(head);
+  }
+
+  private void sleepUntil(BooleanSupplier done) {
+    if (done.getAsBoolean()) {
+      return;
+    }
+    sleepers.incrementAndGet(); // before the check in await(): an unpin after it must wake us
+    try {
+      queue.await(done);
+    } finally {
+      sleepers.decrementAndGet();
+    }
   }
 
   /** After a pin is dropped: wakes the sleepers, if any (one atomic read when none sleeps). */
