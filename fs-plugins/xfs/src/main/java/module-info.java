@@ -1,0 +1,9 @@
+/**
+ * refkern xfs: an XFS-like filesystem of allocation groups and extent maps on iomap, with a log.
+ */
+module dev.refkern.fs.xfs {
+  requires transitive dev.refkern.fs;
+  requires static transitive org.apiguardian.api;
+
+// exports dev.refkern.fs.xfs and provides FileSystemType come with the Xfs type
+}
