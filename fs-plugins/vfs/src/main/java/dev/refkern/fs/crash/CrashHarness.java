@@ -161,7 +161,7 @@ public final class CrashHarness {
       if (w > prevTorn && w > mkfs && es.get((int) w).nrSectors() > 1) {
         prevTorn = w;
         r.log.replayTornToImage(w, seed, img);
-        checkState(seed, w, true, r.stress.expected(w - 1), img, state);
+        checkState(seed, w, true, r.stress.expectedTorn(w), img, state);
         if (stop.getAsBoolean()) {
           break;
         }

@@ -111,12 +111,29 @@ public final class FsStress {
 
   /** The names with an expectation in the state of entries {@code 0..p}, with their content. */
   public Map<String, byte[]> expected(long p) {
+    return expected(p + 1, p);
+  }
+
+  /**
+   * The names with an expectation in the state of entries {@code 0..w-1} plus part of entry {@code
+   * w} (a torn write), with their content: an op that began at {@code w} may have written that
+   * entry, so its name has none, while an fsync that ended before {@code w} still holds.
+   */
+  public Map<String, byte[]> expectedTorn(long w) {
+    return expected(w, w);
+  }
+
+  /**
+   * Names whose last event before the state is an fsync ending by {@code syncs} (a change at {@code
+   * changes} or earlier drops it).
+   */
+  private Map<String, byte[]> expected(long syncs, long changes) {
     Map<String, byte[]> out = new TreeMap<>();
     for (Map.Entry<String, List<Event>> e : events.entrySet()) {
       byte[] want = null;
       for (Event ev : e.getValue()) {
         boolean fsync = ev.content != null;
-        if (fsync ? ev.pos - 1 > p : ev.pos > p) {
+        if (ev.pos > (fsync ? syncs : changes)) {
           break; // positions only grow: nothing later is in the state
         }
         want = ev.content;
