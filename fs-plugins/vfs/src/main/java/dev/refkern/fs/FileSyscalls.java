@@ -151,6 +151,50 @@ final class FileSyscalls {
     }
   }
 
+  // ---------------------------------------------------------------- clone
+
+  /**
+   * {@code ioctl_file_clone()} + {@code vfs_clone_file_range()}: the descriptors, the mount, the
+   * range's sign, the superblock and {@code generic_file_rw_checks()}, in the kernel's order, then
+   * {@code ->remap_file_range}.
+   */
+  long cloneFileRange(Task task, int srcFd, long srcOff, long len, int dstFd, long dstOff) {
+    OpenFile src = vfs.files(task).get(srcFd);
+    OpenFile dst = null;
+    try {
+      dst = vfs.files(task).get(dstFd);
+      if (src.mnt != dst.mnt) {
+        throw new KernelException(
+            Errno.EXDEV, "clone: fds " + srcFd + ", " + dstFd + " on two mounts");
+      }
+      if (srcOff < 0 || dstOff < 0 || len < 0 || srcOff + len < 0 || dstOff + len < 0) {
+        throw new KernelException(
+            Errno.EINVAL, "clone: offsets " + srcOff + ", " + dstOff + " len " + len);
+      }
+      Inode in = src.inode;
+      Inode out = dst.inode;
+      if (in.sb() != out.sb()) {
+        throw new KernelException(Errno.EXDEV, "clone: two filesystems");
+      }
+      if (in.isDir() || out.isDir()) {
+        throw new KernelException(Errno.EISDIR, "clone: a directory");
+      }
+      if (!in.isReg() || !out.isReg()) {
+        throw new KernelException(Errno.EINVAL, "clone: not a regular file");
+      }
+      if (!src.readable() || !dst.writable() || dst.append()) {
+        throw new KernelException(
+            Errno.EBADF, "clone: fd " + srcFd + " not readable or fd " + dstFd + " not writable");
+      }
+      return in.sb().type().fileOperations().remapFileRange(in, srcOff, out, dstOff, len);
+    } finally {
+      if (dst != null) {
+        dst.put();
+      }
+      src.put();
+    }
+  }
+
   // ---------------------------------------------------------------- readv, writev
 
   /** {@code import_iovec()}: at most {@link #IOV_MAX} segments, none negative. */

@@ -842,6 +842,30 @@ public final class Vfs {
   }
 
   /**
+   * {@code ioctl(dst, FICLONERANGE, {src, srcOff, len, dstOff})}: {@code dst}'s bytes from {@code
+   * dstOff} share {@code src}'s blocks from {@code srcOff} (reflink); {@code len} 0 means to the
+   * source's EOF. Offsets must be block aligned, and the length too unless it reaches the source's
+   * EOF.
+   *
+   * @return the bytes cloned
+   * @throws KernelException {@code EBADF} (a bad fd, the source not open for reading, the
+   *     destination not open for writing or {@code O_APPEND}), {@code EXDEV} (two mounts), {@code
+   *     EISDIR}, {@code EINVAL} (not regular files, unaligned, overlapping, past EOF), {@code
+   *     EOPNOTSUPP} (a filesystem without reflink), {@code ENOSPC}
+   */
+  public long ficloneRange(Task task, int srcFd, long srcOff, long len, int dstFd, long dstOff) {
+    return sys.cloneFileRange(task, srcFd, srcOff, len, dstFd, dstOff);
+  }
+
+  /**
+   * {@code ioctl(dst, FICLONE, src)}: the whole of {@code src} shared into {@code dst} ({@link
+   * #ficloneRange} from 0 with length 0).
+   */
+  public void ficlone(Task task, int srcFd, int dstFd) {
+    sys.cloneFileRange(task, srcFd, 0, 0, dstFd, 0);
+  }
+
+  /**
    * {@code readv(fd, iov, iovcnt)}: the segments filled in order from the file position.
    *
    * @throws KernelException {@code EBADF}, {@code EISDIR}, {@code EINVAL} (more than {@code

@@ -5,6 +5,7 @@ import static dev.refkern.fs.Fcntl.*;
 import static dev.refkern.mm.vm.Mman.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import dev.refkern.fs.spi.FileOperations;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.SuperBlock;
@@ -136,6 +137,19 @@ class VfsSyscallsTest {
     @Override
     public List<String> check(String source) {
       return List.of();
+    }
+
+    /**
+     * A reflink that only runs the generic checks and writeback, and says how much it would share.
+     */
+    @Override
+    public FileOperations fileOperations() {
+      return new FileOperations() {
+        @Override
+        public long remapFileRange(Inode src, long posIn, Inode dst, long posOut, long len) {
+          return FileOperations.remapFileRangePrep(src, posIn, dst, posOut, len, PAGE);
+        }
+      };
     }
   }
 
@@ -282,6 +296,57 @@ class VfsSyscallsTest {
     assertArrayEquals(new byte[] {42}, preadAll(fd, 1, 10));
     inode.mapping().folios().folioEndWriteback(pfn);
     vfs.close(task, fd);
+  }
+
+  // ---------------------------------------------------------------- clone
+
+  @Test
+  void cloneErrorsFollowVfsCloneFileRange() {
+    int fd = create("/f");
+    int ro = vfs.open(task, "/f", O_RDONLY, 0);
+    int app = vfs.open(task, "/f", O_WRONLY | O_APPEND, 0);
+    int d = vfs.open(task, "/", O_RDONLY, 0);
+    vfs.mkdir("/d", 0755);
+    vfs.mount("testdisk", "d", "/d", "");
+    int other = vfs.open(task, "/d/f", O_RDWR, 0);
+    assertErrno(Errno.EBADF, () -> vfs.ficlone(task, 99, fd));
+    assertErrno(Errno.EBADF, () -> vfs.ficlone(task, fd, 99));
+    assertErrno(Errno.EXDEV, () -> vfs.ficlone(task, other, fd)); // two mounts
+    assertErrno(Errno.EINVAL, () -> vfs.ficloneRange(task, fd, -1, 0, fd, 0));
+    assertErrno(Errno.EISDIR, () -> vfs.ficlone(task, d, fd));
+    assertErrno(Errno.EBADF, () -> vfs.ficlone(task, fd, ro)); // destination not writable
+    assertErrno(Errno.EBADF, () -> vfs.ficlone(task, fd, app)); // O_APPEND
+    assertErrno(Errno.EOPNOTSUPP, () -> vfs.ficlone(task, fd, fd)); // tmpfs has no reflink
+    for (int x : new int[] {fd, ro, app, d, other}) {
+      vfs.close(task, x);
+    }
+  }
+
+  @Test
+  void cloneRangeChecksFollowGenericRemapFileRangePrep() {
+    vfs.mkdir("/d", 0755);
+    vfs.mount("testdisk", "d", "/d", "");
+    int a = vfs.open(task, "/d/a", O_RDWR | O_CREAT, 0644);
+    int b = vfs.open(task, "/d/b", O_RDWR | O_CREAT, 0644);
+    pwriteAll(a, pattern(3 * PAGE + 100, 1), 0); // EOF inside block 3
+    pwriteAll(b, pattern(4 * PAGE, 2), 0);
+    pwriteAll(b, pattern(4 * PAGE, 3), 4L * PAGE);
+    assertEquals(3 * PAGE + 100, vfs.ficloneRange(task, a, 0, 0, b, 5L * PAGE), "0: to EOF");
+    assertEquals(2 * PAGE, vfs.ficloneRange(task, a, PAGE, 2 * PAGE, b, 0));
+    assertEquals(PAGE + 100, vfs.ficloneRange(task, a, 2 * PAGE, PAGE + 100, b, 7L * PAGE));
+    assertEquals(0, vfs.ficloneRange(task, a, 3 * PAGE + 100, 0, b, 0), "at EOF: nothing");
+    assertErrno(Errno.EINVAL, () -> vfs.ficloneRange(task, a, 100, PAGE, b, 0)); // unaligned
+    assertErrno(Errno.EINVAL, () -> vfs.ficloneRange(task, a, 0, PAGE, b, 100));
+    assertErrno(Errno.EINVAL, () -> vfs.ficloneRange(task, a, 4L * PAGE, PAGE, b, 0)); // past EOF
+    assertErrno(Errno.EINVAL, () -> vfs.ficloneRange(task, a, 0, PAGE + 1, b, 0)); // short of EOF
+    assertErrno(Errno.EINVAL, () -> vfs.ficloneRange(task, a, 0, 4L * PAGE, b, 0)); // shortened
+    assertErrno(
+        Errno.EINVAL,
+        () -> vfs.ficloneRange(task, a, 2 * PAGE, 0, b, 0)); // partial EOF block mid-file
+    assertErrno(Errno.EINVAL, () -> vfs.ficloneRange(task, a, 0, 2 * PAGE, a, PAGE)); // overlap
+    assertEquals(PAGE, vfs.ficloneRange(task, a, 0, PAGE, a, 2 * PAGE), "same file, apart");
+    vfs.close(task, a);
+    vfs.close(task, b);
   }
 
   // ---------------------------------------------------------------- fallocate
