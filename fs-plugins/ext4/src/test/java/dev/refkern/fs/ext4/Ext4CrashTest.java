@@ -86,18 +86,6 @@ class Ext4CrashTest {
   }
 
   /**
-   * A torn write is the first write of an op that changes a file (seed 33, entry 290: an mmap store
-   * to a file just renamed over another, written back by its msync): that file has no promise left
-   * in the torn state, since its change had begun; the fsync'd content of every other file still
-   * holds.
-   */
-  @Test
-  void aTornWriteOfAChangeInProgressIsNotAViolation() {
-    List<Result> results = run(33, 1, 100, Replay.TORN);
-    assertTrue(results.get(0).violations().isEmpty(), report(results, 1));
-  }
-
-  /**
    * A device whose FLUSH makes nothing durable loses what fsync wrote: the harness must say so,
    * with the seed, the log entry and the file.
    */

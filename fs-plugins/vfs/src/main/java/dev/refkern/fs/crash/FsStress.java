@@ -4,6 +4,7 @@ import static dev.refkern.fs.Fcntl.O_CREAT;
 import static dev.refkern.fs.Fcntl.O_RDWR;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.fs.Falloc;
 import dev.refkern.fs.Vfs;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
@@ -11,7 +12,7 @@ import dev.refkern.mm.vm.Mman;
 import dev.refkern.mm.vm.Task;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
+import java.util.EnumSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -25,7 +26,9 @@ import org.apiguardian.api.API;
  * VFS syscalls, seeded, with the "fsync'd oracle": what each name must hold in a crash state.
  *
  * <p>Ops: create, write (random offset and length), mmap-write ({@code MAP_SHARED} store, then
- * {@code msync(MS_SYNC)} or not), truncate, rename, unlink, mkdir, fsync, fdatasync, sync. {@code
+ * {@code msync(MS_SYNC)} or not), truncate, rename, unlink, mkdir, fsync, fdatasync, sync,
+ * fallocate (mode 0 or keep size), punch hole and a whole-file clone ({@code FICLONE}); an op the
+ * filesystem answers {@code EOPNOTSUPP} is not tried again, as fsstress skips it. {@code
  * msync(MS_SYNC)} is {@code vfs_fsync_range(file, start, end, 1)} in {@code mm/msync.c}, so it is a
  * {@code fdatasync} here.
  *
@@ -58,17 +61,20 @@ public final class FsStress {
     MKDIR,
     FSYNC,
     FDATASYNC,
-    SYNC
+    SYNC,
+    /** {@code fallocate} mode 0 or {@code FALLOC_FL_KEEP_SIZE}. */
+    FALLOCATE,
+    /** {@code fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)}. */
+    PUNCH_HOLE,
+    /** {@code ioctl(FICLONE)} of one whole file into another. */
+    CLONE
   }
 
   private static final Kind[] WEIGHTED = {
     Kind.CREATE, Kind.CREATE, Kind.WRITE, Kind.WRITE, Kind.WRITE, Kind.MMAP_WRITE, Kind.MMAP_WRITE,
     Kind.TRUNCATE, Kind.RENAME, Kind.UNLINK, Kind.MKDIR, Kind.FSYNC, Kind.FSYNC, Kind.FSYNC,
-    Kind.FDATASYNC, Kind.SYNC
+    Kind.FDATASYNC, Kind.SYNC, Kind.FALLOCATE, Kind.PUNCH_HOLE, Kind.CLONE
   };
-
-  /** An event of one name: an fsync with its content, or a change (content null). */
-  private record Event(long pos, byte[] content) {}
 
   private final Vfs vfs;
   private final Task task;
@@ -78,8 +84,9 @@ public final class FsStress {
   private final long buf;
   private final Map<String, byte[]> files = new TreeMap<>(); // what the application wrote
   private final List<String> dirs = new ArrayList<>(List.of(""));
-  private final Map<String, List<Event>> events = new HashMap<>();
+  private final FsyncOracle oracle = new FsyncOracle();
   private final Map<Kind, Integer> counts = new LinkedHashMap<>();
+  private final EnumSet<Kind> unsupported = EnumSet.noneOf(Kind.class); // EOPNOTSUPP once: skipped
 
   /**
    * A workload on the filesystem mounted at {@code root}; {@code logPos} is the recorder's entry
@@ -111,42 +118,33 @@ public final class FsStress {
 
   /** The names with an expectation in the state of entries {@code 0..p}, with their content. */
   public Map<String, byte[]> expected(long p) {
-    return expected(p + 1, p);
+    return oracle.expected(p);
   }
 
   /**
    * The names with an expectation in the state of entries {@code 0..w-1} plus part of entry {@code
-   * w} (a torn write), with their content: an op that began at {@code w} may have written that
-   * entry, so its name has none, while an fsync that ended before {@code w} still holds.
+   * w} (a torn write), with their content.
    */
   public Map<String, byte[]> expectedTorn(long w) {
-    return expected(w, w);
-  }
-
-  /**
-   * Names whose last event before the state is an fsync ending by {@code syncs} (a change at {@code
-   * changes} or earlier drops it).
-   */
-  private Map<String, byte[]> expected(long syncs, long changes) {
-    Map<String, byte[]> out = new TreeMap<>();
-    for (Map.Entry<String, List<Event>> e : events.entrySet()) {
-      byte[] want = null;
-      for (Event ev : e.getValue()) {
-        boolean fsync = ev.content != null;
-        if (ev.pos > (fsync ? syncs : changes)) {
-          break; // positions only grow: nothing later is in the state
-        }
-        want = ev.content;
-      }
-      if (want != null) {
-        out.put(e.getKey(), want);
-      }
-    }
-    return out;
+    return oracle.expectedTorn(w);
   }
 
   private boolean step(Kind k) {
-    String f = anyFile();
+    if (unsupported.contains(k)) {
+      return false;
+    }
+    try {
+      return step(k, anyFile());
+    } catch (KernelException e) {
+      if (e.errno() != dev.refkern.mm.Errno.EOPNOTSUPP) {
+        throw e;
+      }
+      unsupported.add(k); // the filesystem has no such op: nothing changed, never tried again
+      return false;
+    }
+  }
+
+  private boolean step(Kind k, String f) {
     switch (k) {
       case CREATE -> {
         String name = newName();
@@ -267,6 +265,56 @@ public final class FsStress {
         }
         synced(f);
       }
+      case FALLOCATE, PUNCH_HOLE -> {
+        if (f == null) {
+          return false;
+        }
+        int off = rnd.nextInt(MAX_FILE);
+        int len = 1 + rnd.nextInt(Math.min(MAX_IO, MAX_FILE - off));
+        int mode =
+            k == Kind.PUNCH_HOLE
+                ? Falloc.FALLOC_FL_PUNCH_HOLE | Falloc.FALLOC_FL_KEEP_SIZE
+                : rnd.nextBoolean() ? 0 : Falloc.FALLOC_FL_KEEP_SIZE;
+        changed(f);
+        int fd = vfs.open(task, root + f, O_RDWR, 0);
+        try {
+          vfs.fallocate(task, fd, mode, off, len);
+        } finally {
+          vfs.close(task, fd);
+        }
+        byte[] cur = files.get(f);
+        if (k == Kind.PUNCH_HOLE) {
+          Arrays.fill(cur, Math.min(off, cur.length), Math.min(off + len, cur.length), (byte) 0);
+        } else if (mode == 0 && off + len > cur.length) {
+          files.put(f, Arrays.copyOf(cur, off + len));
+        }
+      }
+      case CLONE -> {
+        String to = anyFile();
+        if (f == null || f.equals(to)) {
+          return false;
+        }
+        byte[] src = files.get(f);
+        byte[] dst = files.get(to);
+        if (src.length == 0 || (src.length % Page.PAGE_SIZE != 0 && src.length < dst.length)) {
+          return false; // nothing to share, or EINVAL: a partial EOF block inside the destination
+        }
+        changed(to);
+        int in = vfs.open(task, root + f, O_RDWR, 0);
+        try {
+          int out = vfs.open(task, root + to, O_RDWR, 0);
+          try {
+            vfs.ficlone(task, in, out);
+          } finally {
+            vfs.close(task, out);
+          }
+        } finally {
+          vfs.close(task, in);
+        }
+        byte[] now = Arrays.copyOf(dst, Math.max(dst.length, src.length));
+        System.arraycopy(src, 0, now, 0, src.length);
+        files.put(to, now);
+      }
       case SYNC -> {
         vfs.sync();
         for (String name : files.keySet()) {
@@ -290,13 +338,11 @@ public final class FsStress {
   }
 
   private void changed(String name) {
-    events.computeIfAbsent(name, x -> new ArrayList<>()).add(new Event(logPos.getAsLong(), null));
+    oracle.changed(name, logPos.getAsLong());
   }
 
   private void synced(String name) {
-    events
-        .computeIfAbsent(name, x -> new ArrayList<>())
-        .add(new Event(logPos.getAsLong(), files.get(name).clone()));
+    oracle.synced(name, logPos.getAsLong(), files.get(name).clone());
   }
 
   /** A file of the model, or null if there is none. */
