@@ -184,6 +184,7 @@ public final class PinnedRangeWorkload {
    * What one run measured.
    *
    * @param config what ran
+   * @param roundsRun rounds run (fewer than asked after a stop)
    * @param bytesWritten write-bio bytes the disk received from the first round to the last fsync
    *     (data, and the filesystem's metadata and journal)
    * @param bytesBounced bytes of bounce copies writeback wrote ({@code bytes_bounced})
@@ -203,6 +204,7 @@ public final class PinnedRangeWorkload {
    */
   public record Result(
       Config config,
+      int roundsRun,
       long bytesWritten,
       long bytesBounced,
       long stalls,
@@ -231,8 +233,13 @@ public final class PinnedRangeWorkload {
 
   /** Runs {@code c}; {@code stop} is asked between rounds (Ctrl-C), which ends them early. */
   public Result run(Config c, BooleanSupplier stop) {
+    return run(c, stop, () -> {});
+  }
+
+  /** {@link #run(Config, BooleanSupplier)}, telling {@code roundDone} after each round. */
+  public Result run(Config c, BooleanSupplier stop, Runnable roundDone) {
     c.validate();
-    return new Run(c).go(stop);
+    return new Run(c).go(stop, roundDone);
   }
 
   /** The header word of page {@code p}'s data of generation {@code gen}. */
@@ -275,6 +282,7 @@ public final class PinnedRangeWorkload {
     long stallSteps;
     long stallNanos;
     long fsyncErrors;
+    int roundsRun;
 
     Run(Config c) {
       this.c = c;
@@ -291,7 +299,7 @@ public final class PinnedRangeWorkload {
       }
     }
 
-    Result go(BooleanSupplier stop) {
+    Result go(BooleanSupplier stop, Runnable roundDone) {
       long t0 = System.nanoTime();
       List<String> violations = new ArrayList<>();
       boot(true);
@@ -315,7 +323,8 @@ public final class PinnedRangeWorkload {
         long integrityBefore = disk.integrityErrors();
         int k = Math.max(1, c.pinned() / 4); // DMA writes per round
         int w = Math.max(1, (c.pages() - c.pinned()) / 8); // CPU writes per round
-        for (int r = 0; r < c.rounds() && !stop.getAsBoolean(); r++) {
+        for (; roundsRun < c.rounds() && !stop.getAsBoolean(); roundsRun++) {
+          int r = roundsRun;
           if (!nic.pinned) {
             nic.register(); // the application registers its memory region again
           }
@@ -337,6 +346,7 @@ public final class PinnedRangeWorkload {
                       vm.pageWriteback()
                           .writeCachePages(mapping, 0, Long.MAX_VALUE, WbSyncMode.NONE)
                   : this::fsync);
+          roundDone.run();
         }
         nic.deregister(); // ib_umem_release(): unpin, dirtying
         fsync();
@@ -365,6 +375,7 @@ public final class PinnedRangeWorkload {
       long skipped = stats.getOrDefault("skipped", 0L);
       return new Result(
           c,
+          roundsRun,
           written,
           stats.getOrDefault("bytes_bounced", 0L),
           stalls,
