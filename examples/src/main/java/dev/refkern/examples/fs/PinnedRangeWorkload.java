@@ -63,8 +63,9 @@ import org.apiguardian.api.API;
  * dirtying) and re-registers at the next round. At the end the NIC deregisters, the file is fsync'd
  * and unmounted, and a fresh kernel compares the file with what the last DMA and writes left.
  *
- * <p>The device side is identical under every policy for one seed (the same pages, in the same
- * order); only what writeback does with them differs.
+ * <p>The rounds are the same under every policy for one seed (the same pages DMA'd and written, in
+ * the same order); the DMA into pages in flight happens where a policy writes pinned data, so its
+ * count is part of what is measured.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PinnedRangeWorkload {
@@ -95,7 +96,8 @@ public final class PinnedRangeWorkload {
   }
 
   /**
-   * One run's parameters.
+   * One run's parameters: the mount's {@code pinned_writeback=} value, the file and its pinned
+   * range.
    *
    * @param fs a registered filesystem type that needs a device ({@code flatfs}, {@code ext4}, ...)
    * @param policy the {@code pinned_writeback=} value of the mount
@@ -181,7 +183,8 @@ public final class PinnedRangeWorkload {
   }
 
   /**
-   * What one run measured.
+   * What one run measured: the disk's write bios and guard-tag checks, the policy's {@code
+   * bytes_bounced} and {@code skipped}, sleeps in {@code write_cache_pages()} on the pin.
    *
    * @param config what ran
    * @param roundsRun rounds run (fewer than asked after a stop)
