@@ -42,6 +42,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.apiguardian.api.API;
 
@@ -492,8 +493,7 @@ public final class PinnedRangeWorkload {
         if (System.nanoTime() > deadline) {
           throw new IllegalStateException(name + " neither finished nor slept on the pin");
         }
-        Thread.onSpinWait();
-        Thread.yield(); // polling state; the bound above only ends a hung run
+        LockSupport.parkNanos(50_000); // polling state; the bound above only ends a hung run
       }
       if (t.isAlive()) {
         long asleep = System.nanoTime();
