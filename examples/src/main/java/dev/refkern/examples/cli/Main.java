@@ -32,6 +32,7 @@ import picocli.CommandLine.Command;
       FsCommand.Mkfs.class,
       FsckCommand.class,
       CrashTestCommand.class,
+      PinBenchCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {
