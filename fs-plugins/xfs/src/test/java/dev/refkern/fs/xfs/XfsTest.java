@@ -82,6 +82,35 @@ class XfsTest {
   }
 
   @Test
+  void aFragmentedFileKeepsItsExtentsInExtentBlocks() {
+    XfsMachine m = boot("k", SECTORS);
+    m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs");
+    int fd = m.vfs.open(m.task, "/mnt/frag", O_RDWR | O_CREAT, 0644);
+    int n = 3 * Fmt.INLINE_EXTENTS;
+    for (int i = 0; i < n; i++) { // every other block: one extent each, more than the inode holds
+      m.write(fd, XfsMachine.pattern(B, i), 2L * i * B);
+    }
+    m.vfs.fsync(m.task, fd);
+    m.vfs.close(m.task, fd);
+    m.vfs.umount("/mnt");
+    assertEquals(List.of(), fsck());
+    m.vfs.mount("xfs", "/dev/sda", "/mnt", "");
+    Inode f = m.inode("/mnt/frag");
+    assertEquals(n, m.xfs().allocatedBlocks(f));
+    byte[] got = m.read("/mnt/frag");
+    for (int i = 0; i < n; i++) {
+      assertArrayEquals(
+          XfsMachine.pattern(B, i),
+          Arrays.copyOfRange(got, 2 * i * B, (2 * i + 1) * B),
+          "block " + i);
+    }
+    m.vfs.ftruncate(m.task, fd = m.vfs.open(m.task, "/mnt/frag", O_RDWR, 0), B);
+    m.vfs.close(m.task, fd);
+    m.vfs.umount("/mnt");
+    assertEquals(List.of(), fsck(), "back to an inline fork, its extent block freed");
+  }
+
+  @Test
   void delallocReservesAtWriteAndAllocatesAtWriteback() {
     XfsMachine m = boot("k", SECTORS);
     m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs");
