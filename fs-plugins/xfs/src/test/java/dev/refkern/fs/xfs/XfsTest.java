@@ -351,6 +351,22 @@ class XfsTest {
   }
 
   @Test
+  void aFailedLogWriteShutsTheFilesystemDown() {
+    XfsMachine m = boot("k", SECTORS);
+    m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs");
+    m.put("/mnt/f", XfsMachine.pattern(B, 1));
+    int fd = m.vfs.open(m.task, "/mnt/new", O_RDWR | O_CREAT, 0644);
+    m.disk.powerCut(); // every bio fails with EIO from now on
+    KernelException e = assertThrows(KernelException.class, () -> m.vfs.fsync(m.task, fd));
+    assertEquals(Errno.EIO, e.errno());
+    assertNotNull(m.xfs().shutdownReason(m.mount().sb()));
+    KernelException later = assertThrows(KernelException.class, () -> m.write(fd, new byte[10], 0));
+    assertEquals(Errno.EIO, later.errno());
+    m.vfs.close(m.task, fd);
+    m.vfs.umount("/mnt");
+  }
+
+  @Test
   void directIoWritesThroughUnwrittenExtents() {
     XfsMachine m = boot("k", SECTORS);
     m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs");
@@ -381,6 +397,7 @@ class XfsTest {
             .errno());
     m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs,agcount=3,inodes_per_ag=128");
     assertEquals("bounce", new Xfs().defaultPinnedWriteback());
+    assertNotNull(m.mount().sb().pinnedWriteback(), "the mount's own policy, not the booted one");
     assertEquals(3L * 128 - 1, m.counts().freeInodes());
     m.vfs.umount("/mnt");
     assertEquals(List.of(), fsck());

@@ -1012,6 +1012,17 @@ public final class XfsMount implements IomapOps {
    */
   public synchronized void commit() {
     checkAlive();
+    try {
+      commitLocked();
+    } catch (KernelException e) {
+      if (e.errno() == Errno.EIO) { // a metadata read or log write failed in a dirty transaction
+        forceShutdown("transaction aborted: " + e.getMessage());
+      }
+      throw e;
+    }
+  }
+
+  private void commitLocked() {
     XfsTrans tp = new XfsTrans(cache, log);
     Map<Long, byte[]> tables = new HashMap<>();
     ArrayDeque<Inode> dirs = new ArrayDeque<>();
@@ -1067,14 +1078,9 @@ public final class XfsMount implements IomapOps {
       tp.join(t.getKey(), t.getValue());
     }
     tp.join(0, encodeSuper(geo, geo.inodes() - freeInodes()));
-    try {
-      long lsn = tp.commit();
-      if (lsn >= 0) {
-        lastLsn = lsn;
-      }
-    } catch (KernelException e) {
-      forceShutdown("log commit failed: " + e.getMessage());
-      throw new KernelException(Errno.EIO, e.getMessage());
+    long lsn = tp.commit();
+    if (lsn >= 0) {
+      lastLsn = lsn;
     }
     for (long[] b : busy) {
       b[2] = 1;
