@@ -52,7 +52,8 @@ public final class XfsAops implements AddressSpaceOperations {
       Memmap memmap = mapping.physicalMemory().memmap();
       long head = memmap.compoundHead(pfn);
       long pos = memmap.index(head) << Page.PAGE_SHIFT;
-      fs.endIo(inode, pos, Math.min(pos + mapping.folioSize(head), inode.size()));
+      // the mapping's size, not the inode's: no inode monitor under writeback (truncate holds it)
+      fs.endIo(inode, pos, Math.min(pos + mapping.folioSize(head), mapping.size()));
     }
     return rc;
   }
