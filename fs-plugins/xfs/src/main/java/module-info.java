@@ -5,5 +5,8 @@ module dev.refkern.fs.xfs {
   requires transitive dev.refkern.fs;
   requires static transitive org.apiguardian.api;
 
-// exports dev.refkern.fs.xfs and provides FileSystemType come with the Xfs type
+  exports dev.refkern.fs.xfs;
+
+  provides dev.refkern.fs.spi.FileSystemType with
+      dev.refkern.fs.xfs.Xfs;
 }

@@ -94,7 +94,7 @@ class FsCommandIT {
     Path img = tmp.resolve("a.img");
     Result types = run("fs", "types");
     assertEquals(0, types.exit(), types.err());
-    assertEquals("\text4\n\tflatfs\nnodev\ttmpfs\n", types.out());
+    assertEquals("\text4\n\tflatfs\nnodev\ttmpfs\n\txfs\n", types.out());
 
     Result mkfs = run("fs", "mkfs", "-t", "flatfs", img.toString(), "1M");
     assertEquals(0, mkfs.exit(), mkfs.err());

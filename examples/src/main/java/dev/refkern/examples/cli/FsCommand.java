@@ -13,6 +13,7 @@ import dev.refkern.fs.Vfs;
 import dev.refkern.fs.ext4.Ext4;
 import dev.refkern.fs.flat.FlatFs;
 import dev.refkern.fs.spi.FileSystemType;
+import dev.refkern.fs.xfs.Xfs;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -76,7 +77,7 @@ final class FsCommand implements Runnable {
     }
   }
 
-  /** {@code refkern fs mkfs -t flatfs|ext4 IMAGE SIZE}, also {@code refkern mkfs}. */
+  /** {@code refkern fs mkfs -t flatfs|ext4|xfs IMAGE SIZE}, also {@code refkern mkfs}. */
   @Command(
       mixinStandardHelpOptions = true,
       version = Main.VERSION,
@@ -102,9 +103,9 @@ final class FsCommand implements Runnable {
     @Override
     public Integer call() {
       FileSystemType t = FileSystems.standard().get(type);
-      if (!(t instanceof FlatFs) && !(t instanceof Ext4)) {
+      if (!(t instanceof FlatFs) && !(t instanceof Ext4) && !(t instanceof Xfs)) {
         throw new KernelException(
-            Errno.EINVAL, "mkfs: no mkfs for " + type + " (only flatfs and ext4)");
+            Errno.EINVAL, "mkfs: no mkfs for " + type + " (only flatfs, ext4 and xfs)");
       }
       long bytes = memparse(size, "SIZE");
       if (bytes <= 0 || bytes % Bio.SECTOR_SIZE != 0) {
@@ -120,6 +121,8 @@ final class FsCommand implements Runnable {
             try {
               if (t instanceof Ext4) {
                 Ext4.mkfs(vm.physicalMemory(), disk);
+              } else if (t instanceof Xfs) {
+                Xfs.mkfs(vm.physicalMemory(), disk);
               } else {
                 FlatFs.mkfs(vm.physicalMemory(), disk, ext);
               }
@@ -136,7 +139,7 @@ final class FsCommand implements Runnable {
                 type,
                 image,
                 bytes,
-                t instanceof Ext4 ? ", 4096-byte blocks" : ", extent " + ext);
+                t instanceof FlatFs ? ", extent " + ext : ", 4096-byte blocks");
           });
     }
   }
