@@ -314,10 +314,11 @@ public final class XfsLog implements MetaLog {
     }
 
     /**
-     * {@code xlog_find_head()} by a scan for the first sector whose cycle differs from the first
-     * sector's, then {@code xlog_find_tail()}: the last record before it whose header, payload
-     * cycles and CRC are good gives the tail; an unmount record there whose tail is itself means a
-     * clean log.
+     * {@code xlog_find_head()} by a scan for the first sector whose cycle is lower than the first
+     * sector's (sectors of a higher one are a torn write of the next lap, as the kernel's {@code
+     * xlog_find_verify_cycle()} allows for), then {@code xlog_find_tail()}: the last record before
+     * it whose header, payload cycles and CRC are good gives the tail; an unmount record there
+     * whose tail is itself means a clean log.
      */
     void findHeadAndTail() {
       int first = cycle(0);
@@ -326,7 +327,7 @@ public final class XfsLog implements MetaLog {
       }
       long sectors = size * spb;
       long s = 1;
-      while (s < sectors && cycle(s) == first) {
+      while (s < sectors && cycle(s) >= first) { // a higher cycle: a torn write of the next lap
         s++;
       }
       headAbs = s == sectors ? (first + 1L) * size : first * size + s / spb;
@@ -610,6 +611,9 @@ public final class XfsLog implements MetaLog {
     int nb = (n + bs - 1) / bs;
     int cycle = (int) (head / size);
     int pos = (int) (head % size);
+    if (pos + 1L + nb > size) {
+      throw new IllegalStateException("log record at " + pos + " past the end of the log");
+    }
     Arrays.fill(iclog, 0, (1 + nb) * bs, (byte) 0);
     System.arraycopy(src, off, iclog, bs, n);
     ByteBuffer b = ByteBuffer.wrap(iclog);
@@ -689,6 +693,10 @@ public final class XfsLog implements MetaLog {
 
   /** An {@code XLOG_UNMOUNT_TRANS} record at the head whose tail is itself: a clean log. */
   private void writeUnmountRecord() {
+    if (size - head % size < 2) {
+      tail = head;
+      writeRecord(iclog, 0, 0, 0, 0); // records never wrap: an empty one fills the last block
+    }
     tail = head;
     byte[] op = new byte[OP_HEADER + 8];
     ByteBuffer.wrap(op)
