@@ -6,8 +6,11 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.refkern.block.FileDisk.TearMode;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
+import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -285,6 +288,35 @@ class XfsLogTest {
     assertEquals(1, log.recovery().transactionsReplayed());
     assertHome(1, pattern(1, 1));
     assertHome(20, new byte[BS]);
+  }
+
+  /** One flipped payload bit: that record fails its CRC and replay stops before it. */
+  @Test
+  void aRecordFailingItsChecksumEndsReplayThere() throws IOException {
+    disk();
+    format(LOG_BLOCKS);
+    log.force(log.commit(tx(1, 1)));
+    long at = log.headAndTail()[0] & 0xffffffffL;
+    log.force(log.commit(tx(2, 2)));
+    log.force(log.commit(tx(3, 3)));
+    log.shutdown();
+    d.disk.powerCut();
+    try (FileChannel ch =
+        FileChannel.open(d.disk.path(), StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+      long off = (LOG_START + at + 1) * BS + 100;
+      ByteBuffer b = ByteBuffer.allocate(1);
+      ch.read(b, off);
+      b.put(0, (byte) (b.get(0) ^ 0x40));
+      ch.write(b.rewind(), off);
+    }
+    d.disk.reopen();
+    open(LOG_BLOCKS);
+    XfsLog.Recovery r = log.recovery();
+    assertEquals(1, r.transactionsReplayed());
+    assertTrue(r.stoppedBecause().contains(XfsLog.lsnString(1L << 32 | at)), r.stoppedBecause());
+    assertHome(1, pattern(1, 1));
+    assertHome(2, new byte[BS]);
+    assertHome(3, new byte[BS]);
   }
 
   @Test
