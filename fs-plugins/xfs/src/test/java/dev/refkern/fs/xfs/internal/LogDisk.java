@@ -24,6 +24,7 @@ final class LogDisk implements BlockDevice, AutoCloseable {
   final PhysicalMemory mem;
   final FileDisk disk;
   final long freeAtStart;
+  private int loseIn;
   private int cutIn; // writes left before the cut, 0: none armed
   private long cutSeed;
   private FileDisk.TearMode cutMode;
@@ -48,6 +49,11 @@ final class LogDisk implements BlockDevice, AutoCloseable {
     cutIn = n;
     cutMode = mode;
     cutSeed = seed;
+  }
+
+  /** The {@code n}-th write from now completes without reaching the disk (a lost write). */
+  void loseWrite(int n) {
+    loseIn = n;
   }
 
   /** Cuts the power now, then brings the disk back as the file says. */
@@ -90,6 +96,10 @@ final class LogDisk implements BlockDevice, AutoCloseable {
       writes++;
       if ((bio.flags() & (Bio.REQ_FUA | Bio.REQ_PREFLUSH)) == (Bio.REQ_FUA | Bio.REQ_PREFLUSH)) {
         fuaPreflushWrites++;
+      }
+      if (loseIn > 0 && --loseIn == 0) {
+        bio.endio();
+        return;
       }
       if (cutIn > 0 && --cutIn == 0) {
         lastCut = disk.powerCut(cutMode, cutSeed);

@@ -241,7 +241,7 @@ class XfsLogTest {
    */
   @Test
   void replayIsIdempotentUnderACutDuringRecovery() {
-    for (int k = 1; k <= 12; k++) {
+    for (int k = 1; k <= 16; k++) {
       d = new LogDisk(dir.resolve("k" + k), DEV_BLOCKS);
       format(LOG_BLOCKS);
       log.force(log.commit(tx(1, 1, 2, 3)));
@@ -317,6 +317,38 @@ class XfsLogTest {
     assertHome(1, pattern(1, 1));
     assertHome(2, new byte[BS]);
     assertHome(3, new byte[BS]);
+  }
+
+  /**
+   * A force of three records whose middle one is lost (the last, with PREFLUSH|FUA, lands): its
+   * transaction is dropped; then a new commit exactly fills the lost record's space up to the stale
+   * third one. Recovery must not chain into that stale record ({@code xlog_clear_stale_blocks()}),
+   * or the new commit would be read as part of the dropped one.
+   */
+  @Test
+  void aStaleRecordBeyondALostOneIsNeverChainedInto() {
+    disk();
+    format(LOG_BLOCKS);
+    log.commit(tx(1, 1));
+    long[] big = new long[15];
+    for (int i = 0; i < 15; i++) {
+      big[i] = 10 + i;
+    }
+    log.commit(tx(2, big)); // with the first: two full records and a third of one block
+    d.loseWrite(2);
+    log.forceAll();
+    log.shutdown();
+    d.cutAndReopen(TearMode.DROP_ALL, 0);
+    open(LOG_BLOCKS);
+    assertEquals(1, log.recovery().transactionsReplayed());
+    assertEquals(1, log.recovery().incompleteDropped());
+    log.force(log.commit(tx(3, 30, 31, 32, 33, 34))); // six payload blocks: up to the stale one
+    cutAndRecover(TearMode.DROP_ALL, 0, LOG_BLOCKS);
+    assertEquals(1, log.recovery().transactionsReplayed(), log.recovery().toString());
+    assertHome(1, pattern(1, 1));
+    assertHome(30, pattern(30, 3));
+    assertHome(34, pattern(34, 3));
+    assertHome(10, new byte[BS]);
   }
 
   @Test
