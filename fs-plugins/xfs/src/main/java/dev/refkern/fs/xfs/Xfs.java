@@ -13,6 +13,7 @@ import dev.refkern.fs.spi.SuperBlock;
 import dev.refkern.fs.xfs.internal.Fmt;
 import dev.refkern.fs.xfs.internal.XfsAops;
 import dev.refkern.fs.xfs.internal.XfsCheck;
+import dev.refkern.fs.xfs.internal.XfsLog;
 import dev.refkern.fs.xfs.internal.XfsMount;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
@@ -80,7 +81,10 @@ public final class Xfs implements FileSystemType {
    */
   public static void mkfs(PhysicalMemory mem, BlockDevice bdev, int agcount, int inodesPerAg) {
     long blocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / Fmt.BLOCK;
-    XfsMount.mkfs(new MetaIo(mem, bdev, Fmt.BLOCK, "xfs"), Fmt.plan(blocks, agcount, inodesPerAg));
+    Fmt.Geo g = Fmt.plan(blocks, agcount, inodesPerAg);
+    XfsMount.mkfs(new MetaIo(mem, bdev, Fmt.BLOCK, "xfs"), g);
+    XfsLog.format(
+        mem, bdev, g.logstart(), g.logblocks(), Fmt.BLOCK); // a clean log: an unmount record
   }
 
   /** {@link #mkfs(PhysicalMemory, BlockDevice, int, int)} with the defaults. */
@@ -127,7 +131,7 @@ public final class Xfs implements FileSystemType {
     }
     MetaIo io = new MetaIo(mem, bdev, Fmt.BLOCK, "xfs");
     Fmt.Geo geo = Fmt.decodeSuper(io.read(0), source, devBlocks);
-    XfsMount fs = XfsMount.mount(io, geo, source, bdev);
+    XfsMount fs = XfsMount.mount(mem, io, geo, source, bdev);
     XfsAops aops = new XfsAops();
     SuperBlock sb = new SuperBlock(this, vm, aops, source, Long.MAX_VALUE, geo.inodes(), bdev);
     aops.bind(sb, fs);

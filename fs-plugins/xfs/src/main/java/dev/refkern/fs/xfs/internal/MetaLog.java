@@ -39,4 +39,10 @@ public interface MetaLog {
 
   /** The newest committed content of a block not yet checkpointed, or null: reads go here first. */
   byte[] pending(long blkno);
+
+  /**
+   * {@code xlog_force_shutdown()}: the filesystem shut down; the log stops all I/O and lets its
+   * buffers go. Every later call fails with {@code EIO}. Idempotent.
+   */
+  default void shutdown() {}
 }

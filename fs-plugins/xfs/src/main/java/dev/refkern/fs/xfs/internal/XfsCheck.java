@@ -109,6 +109,9 @@ public final class XfsCheck {
         problems.add(e.getMessage());
         return;
       }
+      if (logNeedsRecovery()) {
+        return; // the blocks in place are not the filesystem until the log is replayed
+      }
       owner = new long[(int) g.dblocks()];
       masks = new long[g.agcount()][];
       for (int ag = 0; ag < g.agcount(); ag++) {
@@ -356,6 +359,25 @@ public final class XfsCheck {
           problems.add("inode " + ino + ": link count " + e.getValue() + " != " + want);
         }
       }
+    }
+
+    /**
+     * {@code xfs_repair -n} on a dirty log: "the filesystem has valuable metadata changes in a log
+     * which needs to be replayed"; it checks nothing else.
+     */
+    boolean logNeedsRecovery() throws IOException {
+      ByteBuffer area = ByteBuffer.allocate(Math.toIntExact(g.logblocks() * (long) BLOCK));
+      long at = g.logstart() * BLOCK;
+      while (area.hasRemaining() && ch.read(area, at + area.position()) >= 0) {}
+      try {
+        if (!XfsLog.needsRecovery(area.array(), g.logstart(), BLOCK)) {
+          return false;
+        }
+        problems.add("log needs recovery: mount the filesystem to replay it");
+      } catch (KernelException e) {
+        problems.add("log: " + e.getMessage());
+      }
+      return true;
     }
 
     byte[] block(long blk) throws IOException {

@@ -17,6 +17,7 @@ import dev.refkern.fs.xfs.internal.Fmt.Geo;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
+import dev.refkern.mm.PhysicalMemory;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -84,11 +85,12 @@ public final class XfsMount implements IomapOps {
   }
 
   /**
-   * The filesystem's log: the single place that chooses it ({@code xfs_log_mount()}). The stand-in
-   * {@link DirectMetaLog} until the real log takes its place.
+   * The filesystem's log ({@code xfs_log_mount()}): {@link XfsLog#open}, which replays what a power
+   * cut left in it.
    */
-  public static MetaLog openLog(MetaIo io, long logstart, int logblocks, int blockSize) {
-    return new DirectMetaLog(io);
+  public static MetaLog openLog(
+      PhysicalMemory mem, BlockDevice bdev, long logstart, int logblocks, int blockSize) {
+    return XfsLog.open(mem, bdev, logstart, logblocks, blockSize);
   }
 
   // ---------------------------------------------------------------- mkfs
@@ -190,11 +192,16 @@ public final class XfsMount implements IomapOps {
    *
    * @throws KernelException {@code EUCLEAN} naming the corrupt structure
    */
-  public static XfsMount mount(MetaIo io, Geo g, String dev, BlockDevice bdev) {
-    MetaLog log = openLog(io, g.logstart(), g.logblocks(), BLOCK);
-    XfsMount m = new XfsMount(g, dev, bdev, log, new XfsBufCache(io, log));
-    m.loadAgs();
-    return m;
+  public static XfsMount mount(PhysicalMemory mem, MetaIo io, Geo g, String dev, BlockDevice bdev) {
+    MetaLog log = openLog(mem, bdev, g.logstart(), g.logblocks(), BLOCK);
+    try {
+      XfsMount m = new XfsMount(g, dev, bdev, log, new XfsBufCache(io, log));
+      m.loadAgs();
+      return m;
+    } catch (RuntimeException e) {
+      log.shutdown(); // a failed mount keeps no log buffers
+      throw e;
+    }
   }
 
   private void loadAgs() {
@@ -406,6 +413,7 @@ public final class XfsMount implements IomapOps {
     if (shutdown == null) {
       shutdown = why;
     }
+    log.shutdown();
   }
 
   /** Why the filesystem shut down, or null. */
