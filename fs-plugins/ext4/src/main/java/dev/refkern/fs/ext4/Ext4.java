@@ -152,6 +152,7 @@ public final class Ext4 implements FileSystemType {
     fs.setErrors(
         new Ext4Errors(io, source, mem.health(), errorsMode, nobuffers, Ext4Errors.state(block0)));
     SuperBlock sb = new SuperBlock(this, vm, fs, source, fs.maxBytes(), s.geo().inodes(), bdev);
+    fs.errors().onReadOnly(sb::setReadOnly);
     fs.attach(sb, new Buffers(sb, BLOCK));
     synchronized (mounted) {
       mounted.put(sb, fs);
@@ -271,6 +272,7 @@ public final class Ext4 implements FileSystemType {
 
         @Override
         public void fallocate(Inode inode, int mode, long offset, long len) {
+          fs(inode.sb()).errors().checkWritable("fallocate"); // ext4_journal_start(): EROFS
           if (mode != (Falloc.FALLOC_FL_PUNCH_HOLE | Falloc.FALLOC_FL_KEEP_SIZE)) {
             throw new KernelException(Errno.EOPNOTSUPP, "ext4: fallocate mode " + mode);
           }
