@@ -735,14 +735,42 @@ public final class Ext4Sb implements AddressSpaceOperations {
    * with {@code REQ_PREFLUSH|REQ_FUA}; an inode not yet reachable on disk syncs the namespace first
    * ({@code ext4_sync_parent()}).
    */
-  public synchronized void fsyncInode(Inode inode) {
+  public void fsyncInode(Inode inode) {
+    if (journal != null) {
+      commitUnlocked(); // ext4_sync_file(): jbd2_complete_transaction() of the running transaction
+      return;
+    }
+    synchronized (this) {
+      fsyncNoJournal(inode);
+    }
+  }
+
+  /**
+   * Commits the running transaction with its metadata, the ordered data written first without this
+   * object's monitor: writeback locks a folio and then maps it under the monitor ({@code
+   * getBlock}), so the data writes (which lock folios) must not run under it, as jbd2's commit
+   * thread holds no ext4 lock. Blocks are only allocated under the monitor, so once it is held with
+   * no ordered data left, none can appear before the commit.
+   */
+  private void commitUnlocked() {
+    while (true) {
+      journal.writeOrderedData();
+      synchronized (this) {
+        if (errors.readOnly()) {
+          return; // ext4_sync_file() of a read-only fs: nothing may reach the disk
+        }
+        syncMeta();
+        if (!journal.hasOrdered()) {
+          journal.commit();
+          return;
+        }
+      }
+    }
+  }
+
+  private void fsyncNoJournal(Inode inode) {
     if (errors.readOnly()) {
       return; // ext4_sync_file() of a read-only fs: nothing may reach the disk
-    }
-    if (journal != null) {
-      syncMeta(); // ext4_sync_file(): jbd2_complete_transaction() of the running transaction
-      journal.commit();
-      return;
     }
     DInode d = byVfs.get(inode);
     if (d == null || !d.onDisk) {
@@ -761,16 +789,21 @@ public final class Ext4Sb implements AddressSpaceOperations {
   }
 
   /** {@code ext4_sync_fs()}: the namespace, inodes, bitmaps, descriptors and superblock; flush. */
-  public synchronized void syncFs() {
-    if (errors != null && errors.readOnly()) {
-      return; // sync_filesystem() skips a read-only superblock
-    }
-    syncMeta();
+  public void syncFs() {
     if (journal != null) {
-      journal.commit();
-      journal.checkpoint();
+      commitUnlocked(); // the ordered data outside the monitor, as in fsyncInode()
     }
-    io.flush();
+    synchronized (this) {
+      if (errors != null && errors.readOnly()) {
+        return; // sync_filesystem() skips a read-only superblock
+      }
+      if (journal == null) {
+        syncMeta();
+      } else {
+        journal.checkpoint();
+      }
+      io.flush();
+    }
   }
 
   /** {@code ext4_put_super()}'s {@code jbd2_journal_destroy()}: the journal left empty. */
