@@ -40,10 +40,16 @@ final class MountOptions {
     return j.toString();
   }
 
-  /** {@code mnt_want_write()}: a change through a read-only mount is {@code EROFS}. */
+  /**
+   * {@code mnt_want_write()}: a change through a read-only mount, or of a superblock that went
+   * read-only ({@code __mnt_is_readonly()}: {@code MNT_READONLY || sb_rdonly()}), is {@code EROFS}.
+   */
   static void mntWantWrite(Mount m, String what) {
     if (m.readOnly()) {
       throw new KernelException(Errno.EROFS, what + ": read-only mount " + m.path());
+    }
+    if (m.sb().readOnly()) {
+      throw new KernelException(Errno.EROFS, what + ": " + m.sb().source() + " is read-only");
     }
   }
 }

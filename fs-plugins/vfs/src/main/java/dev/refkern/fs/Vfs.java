@@ -1083,6 +1083,9 @@ public final class Vfs {
     if (length > inode.sb().maxBytes()) { // inode_newsize_ok()
       throw new KernelException(Errno.EFBIG, "size " + length + " past s_maxbytes");
     }
+    if (inode.sb().readOnly()) { // the fs's journal start in ->setattr (ext4_setattr()) says so
+      throw new KernelException(Errno.EROFS, "truncate: " + inode.sb().source() + " is read-only");
+    }
     AddressSpace mapping = inode.mapping();
     synchronized (inode) {
       long old = inode.size();

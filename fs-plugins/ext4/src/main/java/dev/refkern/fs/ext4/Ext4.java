@@ -5,12 +5,12 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.block.Bio;
 import dev.refkern.block.BlockDevice;
-import dev.refkern.fs.Falloc;
 import dev.refkern.fs.buffer.Buffers;
 import dev.refkern.fs.buffer.MetaIo;
 import dev.refkern.fs.ext4.internal.Disk;
 import dev.refkern.fs.ext4.internal.Ext4Check;
 import dev.refkern.fs.ext4.internal.Ext4Errors;
+import dev.refkern.fs.ext4.internal.Ext4Fallocate;
 import dev.refkern.fs.ext4.internal.Ext4Sb;
 import dev.refkern.fs.ext4.internal.Journal;
 import dev.refkern.fs.spi.FileOperations;
@@ -152,6 +152,7 @@ public final class Ext4 implements FileSystemType {
     fs.setErrors(
         new Ext4Errors(io, source, mem.health(), errorsMode, nobuffers, Ext4Errors.state(block0)));
     SuperBlock sb = new SuperBlock(this, vm, fs, source, fs.maxBytes(), s.geo().inodes(), bdev);
+    fs.errors().onReadOnly(sb::setReadOnly);
     fs.attach(sb, new Buffers(sb, BLOCK));
     synchronized (mounted) {
       mounted.put(sb, fs);
@@ -253,7 +254,8 @@ public final class Ext4 implements FileSystemType {
 
   /**
    * {@code ext4_sync_file()}: data, then the inode with {@code REQ_PREFLUSH|REQ_FUA}; {@code
-   * ext4_fallocate()} punches holes ({@code FALLOC_FL_PUNCH_HOLE|FALLOC_FL_KEEP_SIZE}) only.
+   * ext4_fallocate()}: unwritten extents for mode 0 and {@code FALLOC_FL_KEEP_SIZE}, {@code
+   * FALLOC_FL_ZERO_RANGE}, {@code FALLOC_FL_PUNCH_HOLE}; see {@code internal.Ext4Fallocate}.
    */
   @Override
   public FileOperations fileOperations() {
@@ -271,10 +273,8 @@ public final class Ext4 implements FileSystemType {
 
         @Override
         public void fallocate(Inode inode, int mode, long offset, long len) {
-          if (mode != (Falloc.FALLOC_FL_PUNCH_HOLE | Falloc.FALLOC_FL_KEEP_SIZE)) {
-            throw new KernelException(Errno.EOPNOTSUPP, "ext4: fallocate mode " + mode);
-          }
-          fs(inode.sb()).punchHole(inode, offset, len);
+          fs(inode.sb()).errors().checkWritable("fallocate"); // ext4_journal_start(): EROFS
+          Ext4Fallocate.fallocate(fs(inode.sb()), inode, mode, offset, len);
         }
       };
 

@@ -2,6 +2,7 @@ package dev.refkern.fs.ext4;
 
 import static dev.refkern.fs.Falloc.FALLOC_FL_KEEP_SIZE;
 import static dev.refkern.fs.Falloc.FALLOC_FL_PUNCH_HOLE;
+import static dev.refkern.fs.Falloc.FALLOC_FL_ZERO_RANGE;
 import static dev.refkern.fs.Fcntl.O_CREAT;
 import static dev.refkern.fs.Fcntl.O_RDWR;
 import static dev.refkern.fs.Fcntl.SEEK_SET;
@@ -38,10 +39,10 @@ import net.jqwik.api.lifecycle.AfterContainer;
  * The vfs module's {@code FsxHarness} ({@code ltp/fsx.c}) on ext4, copied to the minimum: the
  * harness lives in the vfs test-jar in package {@code dev.refkern.fs}, which on the module path
  * splits that package with the {@code dev.refkern.fs} module, and it mounts no block device. Write,
- * pwrite, read, mmap store and load, truncate, punch hole, fsync and reopen on one file, every read
+ * pwrite, read, mmap store and load, truncate, fallocate (allocate, keep size: unwritten extents;
+ * punch hole; zero range, with and without keep size), fsync and reopen on one file, every read
  * checked against a model; then umount, fsck clean, remount, the file as the model says, unlink,
- * umount, fsck clean, no pin held and no page leaked. Fallocate that allocates is left out: this
- * ext4 has no unwritten extents and answers {@code EOPNOTSUPP}.
+ * umount, fsck clean, no pin held and no page leaked.
  */
 class Ext4FsxTest {
   private static final int PAGE = Page.PAGE_SIZE;
@@ -56,6 +57,10 @@ class Ext4FsxTest {
     MAP_LOAD,
     TRUNCATE,
     PUNCH_HOLE,
+    FALLOCATE,
+    FALLOCATE_KEEP_SIZE,
+    ZERO_RANGE,
+    ZERO_RANGE_KEEP_SIZE,
     FSYNC,
     REOPEN
   }
@@ -209,6 +214,20 @@ class Ext4FsxTest {
         }
         case PUNCH_HOLE -> {
           vfs.fallocate(task, fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len);
+          Arrays.fill(model, off, off + len, (byte) 0);
+        }
+        case FALLOCATE -> {
+          vfs.fallocate(task, fd, 0, off, len);
+          size = Math.max(size, off + len);
+        }
+        case FALLOCATE_KEEP_SIZE -> vfs.fallocate(task, fd, FALLOC_FL_KEEP_SIZE, off, len);
+        case ZERO_RANGE -> {
+          vfs.fallocate(task, fd, FALLOC_FL_ZERO_RANGE, off, len);
+          Arrays.fill(model, off, off + len, (byte) 0);
+          size = Math.max(size, off + len);
+        }
+        case ZERO_RANGE_KEEP_SIZE -> {
+          vfs.fallocate(task, fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len);
           Arrays.fill(model, off, off + len, (byte) 0);
         }
         case FSYNC -> vfs.fsync(task, fd);

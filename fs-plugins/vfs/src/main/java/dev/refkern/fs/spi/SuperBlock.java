@@ -44,6 +44,7 @@ public final class SuperBlock {
   private final BlockDevice bdev;
   private final boolean stableWrites;
   private volatile IomapOps iomapOps;
+  private volatile boolean rdonly; // SB_RDONLY set at run time (ext4's errors=remount-ro)
   private final Errseq wbErr = new Errseq();
   private Inode root;
   private PinnedWritebackDecision pinnedWriteback; // null: the booted policy
@@ -115,6 +116,19 @@ public final class SuperBlock {
   /** {@code s_iflags & SB_I_STABLE_WRITES}: the device needs stable pages during writeback. */
   public boolean stableWrites() {
     return stableWrites;
+  }
+
+  /**
+   * {@code sb_rdonly()}: the filesystem itself went read-only after mount (ext4's {@code
+   * errors=remount-ro}); every mount of it refuses changes with {@code EROFS}.
+   */
+  public boolean readOnly() {
+    return rdonly;
+  }
+
+  /** Sets {@code SB_RDONLY} ({@code sb->s_flags |= SB_RDONLY} in {@code ext4_handle_error()}). */
+  public void setReadOnly() {
+    rdonly = true;
   }
 
   /** The filesystem's {@code iomap_ops}, null if it does not use iomap for buffered I/O. */

@@ -80,6 +80,7 @@ public final class Ext4Errors {
   private final List<String> messages = new ArrayList<>();
   private boolean errorFs;
   private boolean readOnly;
+  private Runnable onReadOnly = () -> {}; // sets SB_RDONLY on the VFS superblock
   private long errorsCount;
   private String firstError;
   private long foliosWithoutBuffers;
@@ -138,6 +139,7 @@ public final class Ext4Errors {
           if (!readOnly) {
             readOnly = true;
             log("EXT4-fs (" + dev + "): Remounting filesystem read-only");
+            onReadOnly.run();
           }
         }
       }
@@ -177,6 +179,22 @@ public final class Ext4Errors {
       bytesLost += bytes;
     }
     health.warn(true, line);
+  }
+
+  /**
+   * Runs {@code r} when an error remounts read-only ({@code ext4_handle_error()} setting {@code
+   * SB_RDONLY}), so the VFS's {@code mnt_want_write()} refuses changes too; at once if it already
+   * did.
+   */
+  public void onReadOnly(Runnable r) {
+    boolean now;
+    synchronized (this) {
+      onReadOnly = r;
+      now = readOnly;
+    }
+    if (now) {
+      r.run();
+    }
   }
 
   /** {@code sb_rdonly()} after an error: whether writes are refused. */

@@ -662,7 +662,15 @@ public final class Ext4Sb implements AddressSpaceOperations {
     if (inode != null && journal != null && journal.mode() == Journal.DataMode.JOURNAL) {
       return journalFolio(mapping, pfn, inode);
     }
-    return buffers.blockWriteFullFolioFrom(mapping, pfn, dataPfn, getBlock);
+    BitSet unwritten = inode == null ? null : unwrittenDirty(inode, mapping, pfn);
+    int err = buffers.blockWriteFullFolioFrom(mapping, pfn, dataPfn, getBlock);
+    if (err == 0 && unwritten != null) { // ext4_end_io_end(): only once the data is written
+      long first = mapping.physicalMemory().memmap().index(pfn) * (Page.PAGE_SIZE / BLOCK);
+      for (int i = unwritten.nextSetBit(0); i >= 0; i = unwritten.nextSetBit(i + 1)) {
+        convertUnwritten(inode, first + i, first + i + 1);
+      }
+    }
+    return err;
   }
 
   private synchronized void commitJournalledData() {
@@ -702,6 +710,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
         mapping.physicalMemory().ram().read(pfn, bh.offset(), copy, 0, BLOCK);
         journal.dirtyData(bh.blocknr(), copy, pinned && i == 0);
         bh.clear(BufferHead.BH_DIRTY);
+        convertUnwritten(inode, first + i, first + i + 1); // the same transaction as the data
       }
     }
     return 0;
@@ -735,14 +744,42 @@ public final class Ext4Sb implements AddressSpaceOperations {
    * with {@code REQ_PREFLUSH|REQ_FUA}; an inode not yet reachable on disk syncs the namespace first
    * ({@code ext4_sync_parent()}).
    */
-  public synchronized void fsyncInode(Inode inode) {
+  public void fsyncInode(Inode inode) {
+    if (journal != null) {
+      commitUnlocked(); // ext4_sync_file(): jbd2_complete_transaction() of the running transaction
+      return;
+    }
+    synchronized (this) {
+      fsyncNoJournal(inode);
+    }
+  }
+
+  /**
+   * Commits the running transaction with its metadata, the ordered data written first without this
+   * object's monitor: writeback locks a folio and then maps it under the monitor ({@code
+   * getBlock}), so the data writes (which lock folios) must not run under it, as jbd2's commit
+   * thread holds no ext4 lock. Blocks are only allocated under the monitor, so once it is held with
+   * no ordered data left, none can appear before the commit.
+   */
+  private void commitUnlocked() {
+    while (true) {
+      journal.writeOrderedData();
+      synchronized (this) {
+        if (errors.readOnly()) {
+          return; // ext4_sync_file() of a read-only fs: nothing may reach the disk
+        }
+        syncMeta();
+        if (!journal.hasOrdered()) {
+          journal.commit();
+          return;
+        }
+      }
+    }
+  }
+
+  private void fsyncNoJournal(Inode inode) {
     if (errors.readOnly()) {
       return; // ext4_sync_file() of a read-only fs: nothing may reach the disk
-    }
-    if (journal != null) {
-      syncMeta(); // ext4_sync_file(): jbd2_complete_transaction() of the running transaction
-      journal.commit();
-      return;
     }
     DInode d = byVfs.get(inode);
     if (d == null || !d.onDisk) {
@@ -761,16 +798,21 @@ public final class Ext4Sb implements AddressSpaceOperations {
   }
 
   /** {@code ext4_sync_fs()}: the namespace, inodes, bitmaps, descriptors and superblock; flush. */
-  public synchronized void syncFs() {
-    if (errors != null && errors.readOnly()) {
-      return; // sync_filesystem() skips a read-only superblock
-    }
-    syncMeta();
+  public void syncFs() {
     if (journal != null) {
-      journal.commit();
-      journal.checkpoint();
+      commitUnlocked(); // the ordered data outside the monitor, as in fsyncInode()
     }
-    io.flush();
+    synchronized (this) {
+      if (errors != null && errors.readOnly()) {
+        return; // sync_filesystem() skips a read-only superblock
+      }
+      if (journal == null) {
+        syncMeta();
+      } else {
+        journal.checkpoint();
+      }
+      io.flush();
+    }
   }
 
   /** {@code ext4_put_super()}'s {@code jbd2_journal_destroy()}: the journal left empty. */
@@ -1027,6 +1069,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
     if (p != 0) {
       bh.mapBh(p);
       bh.clear(BufferHead.BH_DELAY);
+      if (d.ext.isUnwritten(iblock)) {
+        bh.set(BufferHead.BH_NEW); // "a delayed write to unwritten bh should be marked new"
+      }
       return 0;
     }
     if (d.delayed.lookup(iblock) != 0) {
@@ -1065,6 +1110,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
       return -badTree(d).errno().number(); // nothing mapped or allocated through a bad node
     }
     long p = d.ext.lookup(iblock);
+    if (p != 0 && !create && d.ext.isUnwritten(iblock)) {
+      return 0; // an unwritten extent reads as zeros, as block_read_full_folio() does it
+    }
     if (p == 0 && create) {
       boolean delayed = d.delayed.lookup(iblock) != 0;
       int want = 1;
@@ -1262,7 +1310,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
     }
   }
 
-  private void zeroInCache(Inode inode, long from, long to) {
+  void zeroInCache(Inode inode, long from, long to) {
     AddressSpace mapping = inode.mapping();
     long pfn = sb.vm().filemap().readMappingFolio(mapping, from >>> Page.PAGE_SHIFT);
     mapping.folios().folioLock(pfn);
@@ -1378,10 +1426,121 @@ public final class Ext4Sb implements AddressSpaceOperations {
     return lblk < NDIR + PER_INDIRECT ? blockAt(d, lblk) & 0xffffffffL : 0;
   }
 
+  /** The mounted superblock. */
+  SuperBlock sb() {
+    return sb;
+  }
+
+  /** {@code ext4_zero_range()}'s conversion of {@code inode}'s mapped blocks {@code [from, to)}. */
+  synchronized void markUnwritten(Inode inode, long from, long to) {
+    DInode d = byVfs.get(inode);
+    if (d != null && d.ext != null) {
+      if (d.ext.bad() != null) {
+        throw badTree(d);
+      }
+      d.ext.markUnwritten(from, to);
+    }
+  }
+
   /** {@code inode}'s extent tree, or null if it has none (yet). */
   public synchronized ExtentTree extentTree(Inode inode) {
     DInode d = byVfs.get(inode);
     return d == null ? null : d.ext;
+  }
+
+  /**
+   * {@code ext4_convert_unwritten_extents()} of {@code inode}'s blocks {@code [from, to)}, whose
+   * data is written (or in the running transaction): the change joins the running transaction.
+   */
+  synchronized void convertUnwritten(Inode inode, long from, long to) {
+    DInode d = byVfs.get(inode);
+    if (d != null && d.ext != null && d.ext.bad() == null && d.ext.hasUnwritten()) {
+      d.ext.markWritten(from, to);
+    }
+  }
+
+  /**
+   * The buffers of folio {@code pfn} that writeback is about to write over unwritten blocks ({@code
+   * EXT4_IO_END_UNWRITTEN}), or null if none (a file without unwritten extents costs one look-up
+   * and no allocation).
+   */
+  private synchronized BitSet unwrittenDirty(Inode inode, AddressSpace mapping, long pfn) {
+    DInode d = byVfs.get(inode);
+    if (d == null || d.ext == null || !d.ext.hasUnwritten()) {
+      return null;
+    }
+    BufferHead[] bhs = buffers.folioBuffers(mapping, pfn);
+    if (bhs == null) {
+      return null;
+    }
+    long first = mapping.physicalMemory().memmap().index(pfn) * (Page.PAGE_SIZE / BLOCK);
+    long lastBlock = (inode.size() - 1) / BLOCK;
+    BitSet out = null;
+    for (int i = 0; i < bhs.length && first + i <= lastBlock; i++) {
+      if (bhs[i].test(BufferHead.BH_DIRTY) && d.ext.isUnwritten(first + i)) {
+        out = out == null ? new BitSet(bhs.length) : out;
+        out.set(i);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * {@code ext4_alloc_file_blocks()} with {@code EXT4_GET_BLOCKS_CREATE_UNWRIT_EXT}: the holes of
+   * blocks {@code [first, last)} get unwritten extents, one allocation at a time, each whole in the
+   * tree (blocks already mapped or delayed are left as they are); {@code sizeTo}, unless negative,
+   * is how far {@code i_size} grows, following the blocks reached ({@code
+   * ext4_update_inode_size()}). As in the kernel, an {@code ENOSPC} keeps what was allocated before
+   * it.
+   *
+   * @return the first block not reached (=={@code last} when all were)
+   * @throws KernelException {@code EOPNOTSUPP} for a file without an extent tree, {@code EFBIG},
+   *     {@code EUCLEAN} for a bad tree
+   */
+  synchronized long allocUnwritten(Inode inode, long first, long last, long sizeTo) {
+    DInode d = dinode(inode, true);
+    if (d.ext == null) {
+      throw new KernelException(Errno.EOPNOTSUPP, "ext4: fallocate needs an extent tree");
+    }
+    if (d.ext.bad() != null) {
+      throw badTree(d);
+    }
+    long l = first;
+    while (l < last) {
+      long end;
+      if (d.ext.lookup(l) != 0) {
+        end = Math.min(last, d.ext.runEnd(l));
+      } else if (d.delayed.lookup(l) != 0) {
+        end = Math.min(last, d.delayed.runEnd(l)); // writeback allocates them
+      } else {
+        end = Math.min(last, Math.min(d.ext.nextMapped(l), d.delayed.nextMapped(l)));
+        long want = Math.min(end - l, ExtentTree.MAX_UNWRITTEN_LEN);
+        long room = alloc.free() - alloc.reserved() - alloc.resv();
+        if (room <= 0 && reapEvicted()) {
+          room = alloc.free() - alloc.reserved() - alloc.resv();
+        }
+        if (room <= 0) {
+          throw new KernelException(Errno.ENOSPC, "ext4: fallocate: no free block on " + dev);
+        }
+        if (d.ext.extents() >= ExtentTree.MAX_EXTENTS) {
+          throw new KernelException(Errno.EFBIG, "ext4: fallocate: extent tree full");
+        }
+        long g = d.ext.goal(l);
+        long p = alloc.allocRun(g != 0 ? g : goal, (int) Math.min(want, room));
+        if (p == 0) {
+          throw new KernelException(Errno.ENOSPC, "ext4: fallocate: no free block on " + dev);
+        }
+        int got = alloc.lastLen();
+        d.ext.insert(l, p, got, true);
+        goal = p + got;
+        end = l + got;
+      }
+      l = end;
+      if (sizeTo >= 0 && Math.min(sizeTo, l * BLOCK) > inode.size()) {
+        inode.setSize(Math.min(sizeTo, l * BLOCK));
+      }
+    }
+    return l;
   }
 
   /** Blocks of {@code inode} reserved by delayed allocation and not yet allocated. */

@@ -20,8 +20,9 @@ import org.apiguardian.api.API;
  *
  * <p>In memory the extents are a sorted array (lookup by binary search, no allocation); the tree
  * nodes are rebuilt from it at {@link #encode} when it changed, reusing the node blocks it had, and
- * only changed nodes are written. Initialized extents only: no unwritten extents ({@code ee_len >
- * 32768}).
+ * only changed nodes are written. Unwritten extents ({@code fallocate()}'s, {@code
+ * EXT4_EXT_MARK_UNWRIT}) are stored as ext4 does: {@code ee_len} is 32768 plus the length, so an
+ * unwritten extent holds at most 32767 blocks; they read as zeros until {@link #markWritten}.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class ExtentTree {
@@ -39,6 +40,9 @@ public final class ExtentTree {
 
   /** {@code EXT_INIT_MAX_LEN}: the longest initialized extent. */
   public static final int MAX_LEN = 1 << 15;
+
+  /** {@code EXT_UNWRITTEN_MAX_LEN}: the longest unwritten extent. */
+  public static final int MAX_UNWRITTEN_LEN = MAX_LEN - 1;
 
   /** Extents a depth-2 tree holds; one more is {@code EFBIG}. */
   public static final long MAX_EXTENTS = (long) ROOT_MAX * NODE_MAX * NODE_MAX;
@@ -69,6 +73,8 @@ public final class ExtentTree {
   private long[] lblk = new long[4];
   private long[] pblk = new long[4];
   private int[] len = new int[4];
+  private boolean[] unw = new boolean[4]; // ext4_ext_is_unwritten()
+  private int unwritten; // how many extents are unwritten
   private long[] nodes = new long[0]; // node blocks: leaves first, then index blocks
   private byte[][] written = new byte[0][]; // what each node block holds on disk
   private int depth;
@@ -117,6 +123,20 @@ public final class ExtentTree {
     return i >= 0 && l < lblk[i] + len[i] ? pblk[i] + (l - lblk[i]) : 0;
   }
 
+  /** Whether block {@code l} is mapped by an unwritten extent (it reads as zeros). */
+  public boolean isUnwritten(long l) {
+    if (unwritten == 0) {
+      return false;
+    }
+    int i = find(l);
+    return i >= 0 && l < lblk[i] + len[i] && unw[i];
+  }
+
+  /** Whether any extent is unwritten: the common case of none costs nothing at writeback. */
+  public boolean hasUnwritten() {
+    return unwritten > 0;
+  }
+
   /**
    * {@code ext4_ext_find_goal()}: where a block for {@code l} should go: after the extent before
    * it, or 0 if none.
@@ -154,20 +174,31 @@ public final class ExtentTree {
    * @throws KernelException {@code EFBIG} if a depth-2 tree cannot hold another extent
    */
   public void insert(long l, long p, int count) {
+    insert(l, p, count, false);
+  }
+
+  /**
+   * {@link #insert(long, long, int)}, as an unwritten extent if {@code uninit} ({@code
+   * EXT4_GET_BLOCKS_UNWRIT_EXT}); only extents in the same state merge.
+   */
+  public void insert(long l, long p, int count, boolean uninit) {
+    int max = uninit ? MAX_UNWRITTEN_LEN : MAX_LEN;
     int i = find(l);
     if (i >= 0
+        && unw[i] == uninit
         && lblk[i] + len[i] == l
         && pblk[i] + len[i] == p
-        && (long) len[i] + count <= MAX_LEN) {
+        && (long) len[i] + count <= max) {
       len[i] += count;
       mergeNext(i);
       dirty = true;
       return;
     }
     if (i + 1 < n
+        && unw[i + 1] == uninit
         && l + count == lblk[i + 1]
         && p + count == pblk[i + 1]
-        && (long) len[i + 1] + count <= MAX_LEN) {
+        && (long) len[i + 1] + count <= max) {
       lblk[i + 1] = l;
       pblk[i + 1] = p;
       len[i + 1] += count;
@@ -177,39 +208,124 @@ public final class ExtentTree {
     if (n >= MAX_EXTENTS) {
       throw new KernelException(Errno.EFBIG, "ext4: extent tree full at depth " + MAX_DEPTH);
     }
-    insertAt(i + 1, l, p, count);
+    insertAt(i + 1, l, p, count, uninit);
+  }
+
+  /**
+   * {@code ext4_convert_unwritten_extents()}: blocks {@code [from, to)} hold their data now, so the
+   * unwritten extents over them become initialized, split at the ends and merged with initialized
+   * neighbours ({@code ext4_split_convert_extents()}, {@code ext4_ext_try_to_merge()}).
+   *
+   * @throws KernelException {@code ENOSPC} if splitting needs an extent a full tree cannot hold
+   */
+  public void markWritten(long from, long to) {
+    if (unwritten > 0) {
+      convert(from, to, false);
+    }
+  }
+
+  /**
+   * {@code ext4_zero_range()}'s {@code EXT4_GET_BLOCKS_CONVERT_UNWRITTEN}: the mapped blocks of
+   * {@code [from, to)} become unwritten, so they read as zeros without being written.
+   *
+   * @throws KernelException {@code ENOSPC} if splitting needs an extent a full tree cannot hold
+   */
+  public void markUnwritten(long from, long to) {
+    convert(from, to, true);
+  }
+
+  private void convert(long from, long to, boolean uninit) {
+    int i = Math.max(0, find(from));
+    while (i < n && lblk[i] < to) {
+      long s = lblk[i];
+      long e = s + len[i];
+      if (e <= from || unw[i] == uninit) {
+        i++;
+        continue;
+      }
+      long cutS = Math.max(s, from);
+      long cutE = Math.min(e, to);
+      if (uninit && cutE - cutS > MAX_UNWRITTEN_LEN) {
+        cutE = cutS + MAX_UNWRITTEN_LEN; // the rest on the next turn
+      }
+      int extra = (cutS > s ? 1 : 0) + (cutE < e ? 1 : 0);
+      if (n + extra > MAX_EXTENTS) {
+        throw new KernelException(Errno.ENOSPC, "ext4: no room to split an extent");
+      }
+      long p = pblk[i];
+      boolean was = unw[i];
+      if (cutE < e) { // the tail keeps its state
+        insertAt(i + 1, cutE, p + (cutE - s), (int) (e - cutE), was);
+      }
+      if (cutS > s) { // so does the head; the converted middle follows it
+        len[i] = (int) (cutS - s);
+        insertAt(i + 1, cutS, p + (cutS - s), (int) (cutE - cutS), uninit);
+        i++;
+      } else {
+        len[i] = (int) (cutE - cutS);
+        unw[i] = uninit;
+        unwritten += uninit ? 1 : -1;
+        dirty = true;
+      }
+      if (i > 0 && mergePrev(i)) {
+        i--;
+      }
+      mergeNext(i);
+      i++;
+    }
+  }
+
+  /** Merges extent {@code i} into extent {@code i - 1} when contiguous and in one state. */
+  private boolean mergePrev(int i) {
+    int h = i - 1;
+    if (unw[h] == unw[i]
+        && lblk[h] + len[h] == lblk[i]
+        && pblk[h] + len[h] == pblk[i]
+        && (long) len[h] + len[i] <= (unw[i] ? MAX_UNWRITTEN_LEN : MAX_LEN)) {
+      len[h] += len[i];
+      deleteAt(i);
+      return true;
+    }
+    return false;
   }
 
   private void mergeNext(int i) {
     if (i + 1 < n
+        && unw[i] == unw[i + 1]
         && lblk[i] + len[i] == lblk[i + 1]
         && pblk[i] + len[i] == pblk[i + 1]
-        && (long) len[i] + len[i + 1] <= MAX_LEN) {
+        && (long) len[i] + len[i + 1] <= (unw[i] ? MAX_UNWRITTEN_LEN : MAX_LEN)) {
       len[i] += len[i + 1];
       deleteAt(i + 1);
     }
   }
 
-  private void insertAt(int at, long l, long p, int count) {
+  private void insertAt(int at, long l, long p, int count, boolean uninit) {
     if (n == lblk.length) {
       lblk = Arrays.copyOf(lblk, n * 2);
       pblk = Arrays.copyOf(pblk, n * 2);
       len = Arrays.copyOf(len, n * 2);
+      unw = Arrays.copyOf(unw, n * 2);
     }
     System.arraycopy(lblk, at, lblk, at + 1, n - at);
     System.arraycopy(pblk, at, pblk, at + 1, n - at);
     System.arraycopy(len, at, len, at + 1, n - at);
+    System.arraycopy(unw, at, unw, at + 1, n - at);
     lblk[at] = l;
     pblk[at] = p;
     len[at] = count;
+    unw[at] = uninit;
+    unwritten += uninit ? 1 : 0;
     n++;
     dirty = true;
   }
 
   private void deleteAt(int at) {
+    unwritten -= unw[at] ? 1 : 0;
     System.arraycopy(lblk, at + 1, lblk, at, n - at - 1);
     System.arraycopy(pblk, at + 1, pblk, at, n - at - 1);
     System.arraycopy(len, at + 1, len, at, n - at - 1);
+    System.arraycopy(unw, at + 1, unw, at, n - at - 1);
     n--;
     dirty = true;
   }
@@ -237,7 +353,7 @@ public final class ExtentTree {
         }
         free.free(pblk[i] + (cutS - s), (int) (cutE - cutS));
         len[i] = (int) (cutS - s);
-        insertAt(i + 1, cutE, pblk[i] + (cutE - s), (int) (e - cutE));
+        insertAt(i + 1, cutE, pblk[i] + (cutE - s), (int) (e - cutE), unw[i]);
         return;
       }
       free.free(pblk[i] + (cutS - s), (int) (cutE - cutS));
@@ -265,15 +381,16 @@ public final class ExtentTree {
       io.free(b);
     }
     n = 0;
+    unwritten = 0;
     nodes = new long[0];
     written = new byte[0][];
     depth = 0;
     dirty = true;
   }
 
-  /** Extent {@code i} as {lblk, pblk, len}, for checks. */
+  /** Extent {@code i} as {lblk, pblk, len, unwritten (1) or not (0)}, for checks. */
   long[] extentAt(int i) {
-    return new long[] {lblk[i], pblk[i], len[i]};
+    return new long[] {lblk[i], pblk[i], len[i], unw[i] ? 1 : 0};
   }
 
   // ---------------------------------------------------------------- on disk
@@ -378,7 +495,7 @@ public final class ExtentTree {
   }
 
   private void extent(ByteBuffer b, int off, int i) {
-    b.putInt(off, (int) lblk[i]).putShort(off + 4, (short) len[i]);
+    b.putInt(off, (int) lblk[i]).putShort(off + 4, (short) (len[i] + (unw[i] ? MAX_LEN : 0)));
     b.putShort(off + 6, (short) (pblk[i] >>> 32)).putInt(off + 8, (int) pblk[i]);
   }
 
@@ -449,9 +566,11 @@ public final class ExtentTree {
       if (d == 0) {
         long l = b.getInt(e) & 0xffffffffL;
         int c = b.getShort(e + 4) & 0xffff;
+        boolean u = c > MAX_LEN; // ext4_ext_is_unwritten(), ext4_ext_get_actual_len()
+        c = u ? c - MAX_LEN : c;
         long p = ((long) (b.getShort(e + 6) & 0xffff) << 32) | (b.getInt(e + 8) & 0xffffffffL);
         last[0] = l + c - 1;
-        insertAt(n, l, p, c);
+        insertAt(n, l, p, c, u);
         continue;
       }
       long leaf = (b.getInt(e + 4) & 0xffffffffL) | ((long) (b.getShort(e + 8) & 0xffff) << 32);
@@ -513,6 +632,7 @@ public final class ExtentTree {
       long l = b.getInt(e) & 0xffffffffL;
       if (d == 0) {
         int c = b.getShort(e + 4) & 0xffff;
+        c = c > MAX_LEN ? c - MAX_LEN : c; // an unwritten extent's actual length
         long p = ((long) (b.getShort(e + 6) & 0xffff) << 32) | (b.getInt(e + 8) & 0xffffffffL);
         if (c == 0
             || c > MAX_LEN

@@ -353,6 +353,11 @@ public final class Journal {
     }
   }
 
+  /** Whether an inode's ordered data waits to be written before the next commit. */
+  public synchronized boolean hasOrdered() {
+    return !ordered.isEmpty();
+  }
+
   /**
    * {@code journal_submit_data_buffers()} + {@code journal_finish_inode_data_buffers()}: the dirty
    * range of every inode whose allocation is in the running transaction, written and waited for;
