@@ -168,6 +168,13 @@ public final class Xfs implements FileSystemType {
     }
   }
 
+  /** The log counters of the mounted {@code sb} ({@code /sys/fs/xfs/<dev>/stats}). */
+  public XfsLogStats logStats(SuperBlock sb) {
+    XfsLog.Counters c = fs(sb).logCounters();
+    return new XfsLogStats(
+        c.recordsWritten(), c.bytesLogged(), c.forces(), c.checkpoints(), c.transactionsReplayed());
+  }
+
   /** {@code XFS_IOC_FSCOUNTS} of the mounted {@code sb}. */
   public XfsCounts counts(SuperBlock sb) {
     XfsMount fs = fs(sb);

@@ -335,6 +335,25 @@ class XfsTest {
   }
 
   @Test
+  void fsyncForcesTheLogAndAFreshMountReplaysWhatACutLeft() {
+    XfsMachine m = boot("k", SECTORS);
+    m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs");
+    XfsLogStats before = m.xfs().logStats(m.mount().sb());
+    m.put("/mnt/f", XfsMachine.pattern(B, 3)); // create, write, fsync
+    XfsLogStats after = m.xfs().logStats(m.mount().sb());
+    assertTrue(after.forces() > before.forces(), after.toString());
+    assertTrue(after.recordsWritten() > before.recordsWritten(), after.toString());
+    m.disk.powerCut(); // before any checkpoint: the home blocks never got the new inode
+    m.shutdown();
+    XfsMachine k2 = boot("k2", 0);
+    k2.vfs.mount("xfs", "/dev/sda", "/mnt", "");
+    assertEquals(1, k2.xfs().logStats(k2.mount().sb()).transactionsReplayed());
+    assertArrayEquals(XfsMachine.pattern(B, 3), k2.read("/mnt/f"));
+    k2.vfs.umount("/mnt");
+    assertEquals(List.of(), fsck());
+  }
+
+  @Test
   void afterAShutdownEveryCallFailsWithEio() {
     XfsMachine m = boot("k", SECTORS);
     m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs");

@@ -1,6 +1,9 @@
 package dev.refkern.fs.xfs.internal;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import java.util.List;
+import org.apiguardian.api.API;
 
 /**
  * The metadata log as the rest of the filesystem sees it ({@code fs/xfs/xfs_log.c}, {@code
@@ -8,6 +11,7 @@ import java.util.List;
  * their home blocks only at checkpoint, so a power cut leaves either a transaction's every block or
  * none of them.
  */
+@API(status = INTERNAL, since = "0.1.0")
 public interface MetaLog {
   /**
    * {@code xfs_trans_commit}: appends one transaction's buffers as a unit and returns its log

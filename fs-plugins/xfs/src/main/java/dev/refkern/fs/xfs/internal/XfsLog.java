@@ -6,7 +6,6 @@ import dev.refkern.block.Bio;
 import dev.refkern.block.BioBatch;
 import dev.refkern.block.BioOp;
 import dev.refkern.block.BlockDevice;
-import dev.refkern.fs.xfs.XfsLogStats;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
@@ -757,8 +756,8 @@ public final class XfsLog implements MetaLog {
   }
 
   /** The log's counters ({@code /sys/fs/xfs/<dev>/stats}). */
-  public synchronized XfsLogStats stats() {
-    return new XfsLogStats(records, bytes, forces, checkpoints, replayed);
+  public synchronized Counters stats() {
+    return new Counters(records, bytes, forces, checkpoints, replayed);
   }
 
   /** Free log blocks between the head and the tail ({@code xlog_space_left()}). */
@@ -870,4 +869,15 @@ public final class XfsLog implements MetaLog {
       }
     }
   }
+
+  /**
+   * The log's counters ({@code struct xfsstats}' log fields), which {@code Xfs.logStats} hands out
+   * as {@code XfsLogStats}.
+   */
+  public record Counters(
+      long recordsWritten,
+      long bytesLogged,
+      long forces,
+      long checkpoints,
+      long transactionsReplayed) {}
 }

@@ -416,6 +416,11 @@ public final class XfsMount implements IomapOps {
     log.shutdown();
   }
 
+  /** The log's counters. */
+  public XfsLog.Counters logCounters() {
+    return log instanceof XfsLog x ? x.stats() : new XfsLog.Counters(0, 0, 0, 0, 0);
+  }
+
   /** Why the filesystem shut down, or null. */
   public String shutdownReason() {
     return shutdown;
