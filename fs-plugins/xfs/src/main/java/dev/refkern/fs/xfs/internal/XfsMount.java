@@ -47,6 +47,8 @@ public final class XfsMount implements IomapOps {
     Inode vfs;
     final TreeMap<Long, Ext> data = new TreeMap<>();
     final TreeMap<Long, Long> dela = new TreeMap<>(); // startoff -> blocks reserved
+    final TreeMap<Long, Ext> cow = new TreeMap<>(); // the COW fork's allocated staging extents
+    final TreeMap<Long, Long> cowDela = new TreeMap<>(); // the COW fork's delayed reservations
     final List<Long> leaves = new ArrayList<>();
     long parent;
 
@@ -62,18 +64,28 @@ public final class XfsMount implements IomapOps {
   private final XfsBufCache cache;
   private final XfsAlloc[] ags;
   private final long[][] imask; // per AG, per chunk: bit set = inode free
-  private final Map<Inode, DInode> byVfs = new IdentityHashMap<>();
+  final Map<Inode, DInode> byVfs = new IdentityHashMap<>();
   private final Map<Long, DInode> byIno = new HashMap<>();
   private final List<Long> zeroInodes = new ArrayList<>(); // freed, their cores cleared at commit
   private final List<long[]> busy = new ArrayList<>(); // {start, len, committed?}
   private final long resblks;
-  private long reserved; // delalloc reservations ({@code xfs_mod_fdblocks})
+  final XfsReflink reflinkOps = new XfsReflink(this);
+  final XfsRefcount refc;
+  private final int features;
+  private final boolean reflink;
+  private boolean cloneOff;
+  private boolean recoveredCow;
+  long reserved; // delalloc reservations ({@code xfs_mod_fdblocks})
   private long lastLsn = -1;
   private volatile String shutdown;
-  private SuperBlock sb;
+  SuperBlock sb;
 
-  private XfsMount(Geo geo, String dev, BlockDevice bdev, MetaLog log, XfsBufCache cache) {
+  private XfsMount(
+      Geo geo, String dev, BlockDevice bdev, MetaLog log, XfsBufCache cache, int features) {
     this.geo = geo;
+    this.features = features;
+    this.reflink = (features & FEAT_REFLINK) != 0;
+    this.refc = new XfsRefcount(geo);
     this.dev = dev;
     this.bdev = bdev;
     this.log = log;
@@ -93,8 +105,16 @@ public final class XfsMount implements IomapOps {
 
   // ---------------------------------------------------------------- mkfs
 
-  /** {@code mkfs.xfs}: headers, empty free-space indexes, a root directory, a zeroed log. */
+  /** {@code mkfs.xfs} with the default features (reflink on). */
   public static void mkfs(MetaIo io, Geo g) {
+    mkfs(io, g, FEAT_DEFAULT);
+  }
+
+  /**
+   * {@code mkfs.xfs}: headers, empty free-space indexes and refcountbts, a root directory, a zeroed
+   * log; {@code features} go to the superblock.
+   */
+  public static void mkfs(MetaIo io, Geo g, int features) {
     byte[] zero = new byte[BLOCK];
     for (int ag = 0; ag < g.agcount(); ag++) {
       for (long b = g.agStart(ag); b < g.dataStart(ag); b++) {
@@ -120,6 +140,10 @@ public final class XfsMount implements IomapOps {
         masks[0] &= ~1L; // the root
       }
       io.write(g.agi(ag), encodeAgi(g, ag, masks), 0);
+      List<byte[]> rc = encodeRefcount(g, ag, List.of());
+      for (int i = 0; i < rc.size(); i++) {
+        io.write(g.refc(ag) + i, rc.get(i), 0);
+      }
     }
     io.write(rootBlk, encodeDir(g.rootino(), List.of()).get(0), 0);
     byte[] table = new byte[BLOCK];
@@ -139,7 +163,7 @@ public final class XfsMount implements IomapOps {
         now,
         FMT_EXTENTS);
     io.write(g.inoBlock(g.rootino()), table, 0);
-    io.write(0, encodeSuper(g, CHUNK), 0);
+    io.write(0, encodeSuper(g, CHUNK, features), 0);
     io.flush();
   }
 
@@ -192,7 +216,8 @@ public final class XfsMount implements IomapOps {
    */
   public static XfsMount mount(MetaIo io, Geo g, String dev, BlockDevice bdev) {
     MetaLog log = openLog(io, g.logstart(), g.logblocks(), BLOCK);
-    XfsMount m = new XfsMount(g, dev, bdev, log, new XfsBufCache(io, log));
+    XfsBufCache cache = new XfsBufCache(io, log);
+    XfsMount m = new XfsMount(g, dev, bdev, log, cache, features(cache.read(0)));
     m.loadAgs();
     return m;
   }
@@ -217,7 +242,33 @@ public final class XfsMount implements IomapOps {
         ags[ag].load(f.start(), f.len());
       }
       imask[ag] = decodeAgi(geo, ag, cache.read(geo.agi(ag)), dev);
+      List<byte[]> rb = new ArrayList<>();
+      for (int i = 0; i < geo.refBlocks(); i++) {
+        rb.add(cache.read(geo.refc(ag) + i));
+      }
+      for (Fmt.Refc r : decodeRefcount(geo, ag, rb, dev)) {
+        refc.load(r);
+      }
     }
+    // xfs_reflink_recover_cow(): staging extents a crash left behind go back to free space
+    for (long[] st : refc.staging()) {
+      refc.removeStaging(st[0], st[1]);
+      freeBlocks(st[0], st[1]);
+      recoveredCow = true;
+    }
+  }
+
+  /**
+   * {@code reflink=0} at mount: clones fail with {@code EOPNOTSUPP} on this mount; blocks already
+   * shared still copy on write.
+   */
+  public synchronized void disableReflink() {
+    cloneOff = true;
+  }
+
+  /** Whether this mount may share extents ({@code xfs_has_reflink()}). */
+  public boolean hasReflink() {
+    return reflink && !cloneOff;
   }
 
   /** Binds the superblock and reads the namespace into it. */
@@ -296,7 +347,8 @@ public final class XfsMount implements IomapOps {
         }
       }
     }
-    if (freed) {
+    if (freed || recoveredCow) {
+      recoveredCow = false;
       commit();
       forceAll();
     }
@@ -413,7 +465,7 @@ public final class XfsMount implements IomapOps {
     return shutdown;
   }
 
-  private void checkAlive() {
+  void checkAlive() {
     String why = shutdown;
     if (why != null) {
       throw new KernelException(Errno.EIO, "XFS (" + dev + "): filesystem shut down: " + why);
@@ -481,7 +533,7 @@ public final class XfsMount implements IomapOps {
    * {@code xfs_alloc_vextent_start_ag()}: up to {@code want} blocks near {@code target}, trying its
    * AG first, then the others.
    */
-  private long[] allocBlocks(long target, long want) {
+  long[] allocBlocks(long target, long want) {
     int first = geo.agOf(Math.min(Math.max(target, 0), geo.dblocks() - 1));
     for (int i = 0; i < ags.length; i++) {
       int ag = (first + i) % ags.length;
@@ -507,7 +559,12 @@ public final class XfsMount implements IomapOps {
     return got[0];
   }
 
-  private void freeBlocks(long blk, long len) {
+  /** {@code xfs_bmap_del_extent_real()}: a shared run loses a reference, an owned one is freed. */
+  void dropRef(long blk, long len) {
+    refc.adjust(blk, len, -1, this::freeBlocks);
+  }
+
+  void freeBlocks(long blk, long len) {
     busy.add(new long[] {blk, len, 0});
     for (long b = blk; b < blk + len; b++) {
       cache.forget(b);
@@ -515,7 +572,7 @@ public final class XfsMount implements IomapOps {
   }
 
   /** Makes {@code n} blocks available for data, flushing busy extents if needed, or ENOSPC. */
-  private void needData(long n) {
+  void needData(long n) {
     if (freeTotal() - reserved - resblks < n) {
       flushBusy();
     }
@@ -524,7 +581,7 @@ public final class XfsMount implements IomapOps {
     }
   }
 
-  private long target(DInode d, long off) {
+  long target(DInode d, long off) {
     Map.Entry<Long, Ext> prev = d.data.floorEntry(off);
     if (prev != null) {
       Ext e = prev.getValue();
@@ -534,7 +591,7 @@ public final class XfsMount implements IomapOps {
   }
 
   /** Allocates a real extent at file block {@code off}, up to {@code n} blocks; returns it. */
-  private Ext allocData(DInode d, long off, long n, boolean unwritten) {
+  Ext allocData(DInode d, long off, long n, boolean unwritten) {
     long[] got = allocBlocks(target(d, off), n);
     if (got == null) {
       throw new KernelException(Errno.ENOSPC, "XFS (" + dev + "): allocation failed");
@@ -546,7 +603,7 @@ public final class XfsMount implements IomapOps {
   }
 
   /** Merges the extent at {@code off} with contiguous neighbours of the same state and AG. */
-  private void mergeAround(DInode d, long off) {
+  void mergeAround(DInode d, long off) {
     Ext e = d.data.get(off);
     Map.Entry<Long, Ext> pe = d.data.lowerEntry(off);
     if (pe != null && mergeable(pe.getValue(), e)) {
@@ -571,12 +628,12 @@ public final class XfsMount implements IomapOps {
   }
 
   /** The real extent holding file block {@code b}, or null. */
-  private static Ext extentAt(DInode d, long b) {
+  static Ext extentAt(DInode d, long b) {
     Map.Entry<Long, Ext> e = d.data.floorEntry(b);
     return e != null && e.getValue().end() > b ? e.getValue() : null;
   }
 
-  private static long[] delaAt(DInode d, long b) {
+  static long[] delaAt(DInode d, long b) {
     Map.Entry<Long, Long> e = d.dela.floorEntry(b);
     return e != null && e.getKey() + e.getValue() > b
         ? new long[] {e.getKey(), e.getValue()}
@@ -584,14 +641,14 @@ public final class XfsMount implements IomapOps {
   }
 
   /** The first file block at or after {@code b} that is mapped or delayed, or MAX_VALUE. */
-  private static long nextMapped(DInode d, long b) {
+  static long nextMapped(DInode d, long b) {
     Long x = d.data.ceilingKey(b);
     Long y = d.dela.ceilingKey(b);
     return Math.min(x == null ? Long.MAX_VALUE : x, y == null ? Long.MAX_VALUE : y);
   }
 
   /** {@code xfs_bmap_del_extent_*()}: unmaps file blocks {@code [from, to)}, freeing them. */
-  private void unmap(DInode d, long from, long to) {
+  void unmap(DInode d, long from, long to) {
     for (Ext e :
         new ArrayList<>(
             d.data
@@ -609,7 +666,7 @@ public final class XfsMount implements IomapOps {
       if (t < e.end()) {
         d.data.put(t, new Ext(t, e.blk() + (t - e.off()), e.end() - t, e.unwritten()));
       }
-      freeBlocks(e.blk() + (s - e.off()), t - s);
+      dropRef(e.blk() + (s - e.off()), t - s);
     }
     Long fk = d.dela.floorKey(from);
     for (Map.Entry<Long, Long> de :
@@ -633,7 +690,7 @@ public final class XfsMount implements IomapOps {
   }
 
   /** {@code xfs_iomap_write_unwritten()}: file blocks {@code [from, to)} now hold written data. */
-  private void convertUnwritten(DInode d, long from, long to) {
+  void convertUnwritten(DInode d, long from, long to) {
     Long fk = d.data.floorKey(from);
     for (Ext e : new ArrayList<>(d.data.subMap(fk == null ? from : fk, to).values())) {
       long s = Math.max(from, e.off());
@@ -682,7 +739,7 @@ public final class XfsMount implements IomapOps {
 
   // ---------------------------------------------------------------- iomap
 
-  private DInode dinode(Inode inode, boolean create) {
+  DInode dinode(Inode inode, boolean create) {
     DInode d = byVfs.get(inode);
     if (d == null && create) {
       long ino = allocIno(inode);
@@ -724,6 +781,24 @@ public final class XfsMount implements IomapOps {
           throw new KernelException(Errno.ENOTBLK, "xfs: unaligned direct write to " + inode);
         }
       }
+      if (e != null && write && reflink) {
+        long pb = e.blk() + (b - e.off());
+        long limit = Math.min(e.end(), endb);
+        long run = e.off() + refc.runEnd(pb, e.blk() + (limit - e.off())) - e.blk();
+        if (refc.count(pb) > 1) { // xfs_reflink_allocate_cow(): the write goes to the COW fork
+          if (direct) {
+            if (pos % BLOCK != 0 || (pos + length) % BLOCK != 0) {
+              throw new KernelException(Errno.ENOTBLK, "xfs: unaligned direct write to shared");
+            }
+            setExt(iomap, reflinkOps.allocCow(d, b, run), 0);
+          } else {
+            reflinkOps.reserveCow(d, b, run);
+            setExt(iomap, clip(e, b, run), 0); // the srcmap: old data for read-modify-write
+          }
+          return;
+        }
+        e = clip(e, e.off(), run); // only up to the next shared block
+      }
       if (e != null) {
         setExt(iomap, e, 0);
         return;
@@ -752,7 +827,12 @@ public final class XfsMount implements IomapOps {
     }
   }
 
-  private void setExt(Iomap iomap, Ext e, int flags) {
+  /** The part {@code [from, to)} of extent {@code e}. */
+  static Ext clip(Ext e, long from, long to) {
+    return new Ext(from, e.blk() + (from - e.off()), to - from, e.unwritten());
+  }
+
+  void setExt(Iomap iomap, Ext e, int flags) {
     iomap.set(
         e.unwritten() ? Iomap.UNWRITTEN : Iomap.MAPPED,
         flags,
@@ -777,6 +857,11 @@ public final class XfsMount implements IomapOps {
         return;
       }
       if ((flags & IOMAP_DIRECT) != 0) {
+        if (!d.cow.isEmpty()) { // xfs_dio_write_end_io(): xfs_reflink_end_cow(), or cancel it
+          long done = (pos + written + BLOCK - 1) / BLOCK;
+          reflinkOps.endCow(d, pos / BLOCK, done);
+          reflinkOps.cancelCow(d, done, Math.max(done, iomap.end() / BLOCK));
+        }
         if (written > 0 && iomap.type() == Iomap.UNWRITTEN) {
           convertUnwritten(d, pos / BLOCK, (pos + written + BLOCK - 1) / BLOCK);
         }
@@ -806,6 +891,13 @@ public final class XfsMount implements IomapOps {
     synchronized (this) {
       DInode d = byVfs.get(inode);
       long b = pos / BLOCK;
+      if (d != null && (!d.cow.isEmpty() || !d.cowDela.isEmpty() || reflink)) {
+        Ext c = reflinkOps.mapCow(d, b, (pos + length + BLOCK - 1) / BLOCK);
+        if (c != null) { // xfs_map_blocks(): the COW fork first
+          setExt(iomap, c, 0);
+          return;
+        }
+      }
       if (d != null) {
         long[] de = delaAt(d, b);
         if (de != null) {
@@ -835,6 +927,7 @@ public final class XfsMount implements IomapOps {
   public synchronized void endIo(Inode inode, long pos, long end) {
     DInode d = byVfs.get(inode);
     if (d != null && end > pos) {
+      reflinkOps.endCow(d, pos / BLOCK, (end + BLOCK - 1) / BLOCK);
       convertUnwritten(d, pos / BLOCK, (end + BLOCK - 1) / BLOCK);
     }
   }
@@ -850,6 +943,7 @@ public final class XfsMount implements IomapOps {
     synchronized (this) {
       DInode d = byVfs.get(inode);
       if (d != null) {
+        reflinkOps.cancelCow(d, (newSize + BLOCK - 1) / BLOCK, Long.MAX_VALUE);
         unmap(d, (newSize + BLOCK - 1) / BLOCK, Long.MAX_VALUE);
       }
     }
@@ -918,6 +1012,7 @@ public final class XfsMount implements IomapOps {
         synchronized (this) {
           DInode d = byVfs.get(inode);
           if (d != null) {
+            reflinkOps.cancelCow(d, fromB, toB);
             unmap(d, fromB, toB);
           }
         }
@@ -948,6 +1043,7 @@ public final class XfsMount implements IomapOps {
   }
 
   private void releaseInode(DInode d) {
+    reflinkOps.cancelCow(d, 0, Long.MAX_VALUE);
     unmap(d, 0, Long.MAX_VALUE);
     for (long leaf : d.leaves) {
       freeBlocks(leaf, 1);
@@ -980,6 +1076,9 @@ public final class XfsMount implements IomapOps {
   /** {@code xfs_unmountfs()}: the last commit, then {@code xfs_log_unmount()}. */
   public synchronized void unmount() {
     checkAlive();
+    for (DInode d : byIno.values()) { // xfs_inode_free_cowblocks(): nothing staged stays
+      reflinkOps.cancelCow(d, 0, Long.MAX_VALUE);
+    }
     commit();
     forceAll();
     log.unmount();
@@ -1073,11 +1172,17 @@ public final class XfsMount implements IomapOps {
         tp.join(geo.cnt(ag) + i, fs.get(1 + geo.idxBlocks() + i));
       }
       tp.join(geo.agi(ag), encodeAgi(geo, ag, imask[ag]));
+      if (refc.dirty(ag)) {
+        List<byte[]> rb = encodeRefcount(geo, ag, refc.records(ag));
+        for (int i = 0; i < rb.size(); i++) {
+          tp.join(geo.refc(ag) + i, rb.get(i));
+        }
+      }
     }
     for (Map.Entry<Long, byte[]> t : tables.entrySet()) {
       tp.join(t.getKey(), t.getValue());
     }
-    tp.join(0, encodeSuper(geo, geo.inodes() - freeInodes()));
+    tp.join(0, encodeSuper(geo, geo.inodes() - freeInodes(), features));
     long lsn = tp.commit();
     if (lsn >= 0) {
       lastLsn = lsn;
@@ -1185,6 +1290,55 @@ public final class XfsMount implements IomapOps {
     long n = 0;
     if (d != null) {
       for (long v : d.dela.values()) {
+        n += v;
+      }
+    }
+    return n;
+  }
+
+  /** The reflink and COW operations of this mount. */
+  public XfsReflink reflink() {
+    return reflinkOps;
+  }
+
+  /** The refcount of the device block under file block {@code lblk}; 0 for none there. */
+  public synchronized long refcount(Inode inode, long lblk) {
+    long blk = bmap(inode, lblk);
+    if (blk < -1) {
+      blk = -(blk + 2);
+    }
+    return blk > 0 ? refc.count(blk) : 0;
+  }
+
+  /** Shared-extent records in the refcountbts. */
+  public synchronized int sharedRecords() {
+    return refc.sharedRecords();
+  }
+
+  /** COW staging blocks, allocated and not yet remapped. */
+  public synchronized long stagingBlocks() {
+    long n = 0;
+    for (long[] st : refc.staging()) {
+      n += st[1];
+    }
+    return n;
+  }
+
+  /** Data-fork extent records of {@code inode}. */
+  public synchronized int extents(Inode inode) {
+    DInode d = byVfs.get(inode);
+    return d == null ? 0 : d.data.size();
+  }
+
+  /** Blocks in {@code inode}'s COW fork, reserved or allocated. */
+  public synchronized long cowBlocks(Inode inode) {
+    DInode d = byVfs.get(inode);
+    long n = 0;
+    if (d != null) {
+      for (Ext e : d.cow.values()) {
+        n += e.len();
+      }
+      for (long v : d.cowDela.values()) {
         n += v;
       }
     }
