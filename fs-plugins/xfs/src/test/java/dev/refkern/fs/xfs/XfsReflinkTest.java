@@ -127,6 +127,32 @@ class XfsReflinkTest {
   }
 
   @Test
+  void aDirectWriteToASharedBlockCopiesOnWriteToo() {
+    XfsMachine m = boot("k", SECTORS);
+    m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs");
+    byte[] a = XfsMachine.pattern(3 * B, 9);
+    m.put("/mnt/a", a);
+    clone(m, "/mnt/a", "/mnt/b");
+    int fd = m.vfs.open(m.task, "/mnt/b", O_RDWR | O_DIRECT, 0);
+    assertEquals(2 * B, m.write(fd, fill(2 * B, 'd'), B)); // xfs_reflink_allocate_cow(convert_now)
+    m.vfs.fsync(m.task, fd);
+    m.vfs.close(m.task, fd);
+    Inode ia = m.inode("/mnt/a");
+    Inode ib = m.inode("/mnt/b");
+    assertEquals(2, m.xfs().refcount(ia, 0));
+    assertEquals(1, m.xfs().refcount(ia, 1));
+    assertNotEquals(m.xfs().bmap(ia, 2), m.xfs().bmap(ib, 2));
+    assertEquals(0, m.xfs().stagingBlocks(m.mount().sb()), "remapped at dio completion");
+    byte[] want = a.clone();
+    System.arraycopy(fill(2 * B, 'd'), 0, want, B, 2 * B);
+    m.vfs.umount("/mnt");
+    assertEquals(List.of(), fsck());
+    m.vfs.mount("xfs", "/dev/sda", "/mnt", "");
+    assertArrayEquals(a, m.read("/mnt/a"));
+    assertArrayEquals(want, m.read("/mnt/b"));
+  }
+
+  @Test
   void cloneRangePartialAndToEndOfFile() {
     XfsMachine m = boot("k", SECTORS);
     m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs");
