@@ -19,7 +19,10 @@ import org.apiguardian.api.API;
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class XfsRefcount {
-  /** Called with a run whose last reference went away. */
+  /**
+   * {@code xfs_free_extent_later()} as {@link #adjust} calls it: a run whose last reference went
+   * away.
+   */
   public interface Freed {
     void free(long start, long len);
   }
