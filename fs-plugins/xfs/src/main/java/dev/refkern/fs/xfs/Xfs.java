@@ -35,9 +35,10 @@ import org.apiguardian.api.API;
  * fsync}, {@code sync} and unmount.
  *
  * <p>Options: {@code mkfs} formats the device first; with it {@code agcount=} and {@code
- * inodes_per_ag=} (a multiple of 64) shape the AGs; anything else is {@code EINVAL}. Mounts bounce
- * pinned folios under writeback ({@code pinned_writeback=bounce}) unless told otherwise. After an
- * error at run time (a failed log write, a failed allocation of reserved blocks) or {@link
+ * inodes_per_ag=} (a multiple of 64) shape the AGs and {@code reflink=0} formats without reflink
+ * (without {@code mkfs} it refuses clones on that mount); anything else is {@code EINVAL}. Mounts
+ * bounce pinned folios under writeback ({@code pinned_writeback=bounce}) unless told otherwise.
+ * After an error at run time (a failed log write, a failed allocation of reserved blocks) or {@link
  * #shutdown} every operation fails with {@code EIO}; corrupt metadata fails the mount with {@code
  * EUCLEAN} naming the structure.
  */
@@ -80,9 +81,18 @@ public final class Xfs implements FileSystemType {
    *     small, {@code EIO}
    */
   public static void mkfs(PhysicalMemory mem, BlockDevice bdev, int agcount, int inodesPerAg) {
+    mkfs(mem, bdev, agcount, inodesPerAg, true);
+  }
+
+  /** {@code mkfs.xfs -m reflink=0|1}: {@link #mkfs(PhysicalMemory, BlockDevice, int, int)}. */
+  public static void mkfs(
+      PhysicalMemory mem, BlockDevice bdev, int agcount, int inodesPerAg, boolean reflink) {
     long blocks = bdev.capacitySectors() * Bio.SECTOR_SIZE / Fmt.BLOCK;
     Fmt.Geo g = Fmt.plan(blocks, agcount, inodesPerAg);
-    XfsMount.mkfs(new MetaIo(mem, bdev, Fmt.BLOCK, "xfs"), g);
+    XfsMount.mkfs(
+        new MetaIo(mem, bdev, Fmt.BLOCK, "xfs"),
+        g,
+        reflink ? Fmt.FEAT_DEFAULT : Fmt.FEAT_DEFAULT & ~Fmt.FEAT_REFLINK);
     XfsLog.format(
         mem, bdev, g.logstart(), g.logblocks(), Fmt.BLOCK); // a clean log: an unmount record
   }
@@ -103,6 +113,7 @@ public final class Xfs implements FileSystemType {
     boolean mkfs = false;
     int agcount = -1;
     int ipag = -1;
+    int reflink = -1;
     if (options != null && !options.isEmpty()) {
       for (String opt : options.split(",")) {
         int eq = opt.indexOf('=');
@@ -112,6 +123,12 @@ public final class Xfs implements FileSystemType {
           case "mkfs" -> mkfs = true;
           case "agcount" -> agcount = number(key, val);
           case "inodes_per_ag" -> ipag = number(key, val);
+          case "reflink" -> {
+            reflink = number(key, val);
+            if (reflink != 0 && reflink != 1) {
+              throw new KernelException(Errno.EINVAL, "xfs: reflink=" + val);
+            }
+          }
           default ->
               throw new KernelException(Errno.EINVAL, "xfs: unknown mount option [" + key + "]");
         }
@@ -127,11 +144,15 @@ public final class Xfs implements FileSystemType {
           mem,
           bdev,
           agcount < 0 ? defaultAgcount(devBlocks) : agcount,
-          ipag < 0 ? DEFAULT_INODES_PER_AG : ipag);
+          ipag < 0 ? DEFAULT_INODES_PER_AG : ipag,
+          reflink != 0);
     }
     MetaIo io = new MetaIo(mem, bdev, Fmt.BLOCK, "xfs");
     Fmt.Geo geo = Fmt.decodeSuper(io.read(0), source, devBlocks);
     XfsMount fs = XfsMount.mount(mem, io, geo, source, bdev);
+    if (reflink == 0) {
+      fs.disableReflink();
+    }
     XfsAops aops = new XfsAops();
     SuperBlock sb = new SuperBlock(this, vm, aops, source, Long.MAX_VALUE, geo.inodes(), bdev);
     aops.bind(sb, fs);
@@ -196,6 +217,34 @@ public final class Xfs implements FileSystemType {
     return fs(inode.sb()).bmap(inode, lblk);
   }
 
+  /**
+   * The reference count ({@code xfs_refcount_irec}) of the device block under file block {@code
+   * lblk}: 1 owned once, 2 or more shared, 0 for a hole or delayed block.
+   */
+  public long refcount(Inode inode, long lblk) {
+    return fs(inode.sb()).refcount(inode, lblk);
+  }
+
+  /** Records of shared extents in all refcountbts of {@code sb}. */
+  public int sharedRecords(SuperBlock sb) {
+    return fs(sb).sharedRecords();
+  }
+
+  /** COW staging blocks of {@code sb}: allocated for copy on write, not yet remapped. */
+  public long stagingBlocks(SuperBlock sb) {
+    return fs(sb).stagingBlocks();
+  }
+
+  /** Data-fork extent records of {@code inode} ({@code di_nextents}). */
+  public int extents(Inode inode) {
+    return fs(inode.sb()).extents(inode);
+  }
+
+  /** Blocks in {@code inode}'s COW fork, reserved or allocated. */
+  public long cowBlocks(Inode inode) {
+    return fs(inode.sb()).cowBlocks(inode);
+  }
+
   /** Blocks of file data {@code inode} has allocated, not counting delayed ones. */
   public long allocatedBlocks(Inode inode) {
     return fs(inode.sb()).allocatedBlocks(inode);
@@ -238,8 +287,9 @@ public final class Xfs implements FileSystemType {
   }
 
   /**
-   * {@code xfs_file_operations}: {@code xfs_file_fsync()} and {@code xfs_file_fallocate()} (modes
-   * 0, {@code KEEP_SIZE} and {@code PUNCH_HOLE|KEEP_SIZE}).
+   * {@code xfs_file_operations}: {@code xfs_file_fsync()}, {@code xfs_file_fallocate()} (modes 0,
+   * {@code KEEP_SIZE}, {@code PUNCH_HOLE|KEEP_SIZE} and {@code UNSHARE_RANGE[|KEEP_SIZE]}) and
+   * {@code xfs_file_remap_range()} (reflink; {@code EOPNOTSUPP} with {@code reflink=0}).
    */
   @Override
   public FileOperations fileOperations() {
@@ -260,9 +310,17 @@ public final class Xfs implements FileSystemType {
             fs.allocFileSpace(inode, offset, len, mode != 0);
           } else if (mode == (Falloc.FALLOC_FL_PUNCH_HOLE | Falloc.FALLOC_FL_KEEP_SIZE)) {
             fs.freeFileSpace(inode, offset, len);
+          } else if ((mode & ~Falloc.FALLOC_FL_KEEP_SIZE) == Falloc.FALLOC_FL_UNSHARE_RANGE) {
+            fs.reflink().unshare(inode, offset, len); // then xfs_alloc_file_space(), as XFS does
+            fs.allocFileSpace(inode, offset, len, (mode & Falloc.FALLOC_FL_KEEP_SIZE) != 0);
           } else {
             throw new KernelException(Errno.EOPNOTSUPP, "xfs: fallocate mode " + mode);
           }
+        }
+
+        @Override
+        public long remapFileRange(Inode src, long posIn, Inode dst, long posOut, long len) {
+          return fs(src.sb()).reflink().remap(src, posIn, dst, posOut, len);
         }
       };
 

@@ -29,8 +29,13 @@ final class XfsMachine {
   private boolean down;
 
   XfsMachine(Path state, Path image, long sectors) {
+    this(state, image, sectors, "mem=64M");
+  }
+
+  /** Boots with kernel parameters {@code boot} (e.g. {@code gup.longterm_file=allow}). */
+  XfsMachine(Path state, Path image, long sectors, String boot) {
     this.state = state;
-    vm = VirtualMemory.boot(BootParams.parse("mem=64M"), state, true);
+    vm = VirtualMemory.boot(BootParams.parse(boot), state, true);
     mem = vm.physicalMemory();
     freeAtStart = free();
     disk =

@@ -17,8 +17,8 @@ import org.apiguardian.api.API;
  * big-endian, every metadata block sealed with a CRC32C in its last 4 bytes, every inode in its
  * last 4. The device is cut into allocation groups; each starts with a superblock copy, its AGF
  * (free space) and AGI (inodes), the free-space indexes by block (bnobt) and by size (cntbt) as
- * sorted record arrays, and its inode table; data blocks follow. The log sits in AG 0 after the
- * inode table.
+ * sorted record arrays, the refcountbt (shared and COW staging extents), and its inode table; data
+ * blocks follow. The log sits in AG 0 after the inode table.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class Fmt {
@@ -43,13 +43,26 @@ public final class Fmt {
   public static final int BMAP_MAGIC = 0x424d4133; // "BMA3"
   public static final int DIR_MAGIC = 0x58444433; // "XDD3"
   public static final short DI_MAGIC = 0x494e; // "IN"
+  public static final int REFC_MAGIC = 0x52334643; // "R3FC"
 
   public static final int VERSION = 5;
 
-  /** {@code XFS_SB_FEAT_INCOMPAT_FTYPE}-like feature bits; reflink is kept for later. */
+  /** {@code XFS_SB_FEAT_INCOMPAT_FTYPE}-like feature bits. */
   public static final int FEAT_CRC = 1;
 
   public static final int FEAT_FTYPE = 2;
+
+  /** {@code XFS_SB_FEAT_RO_COMPAT_REFLINK}: shared extents, a refcountbt per AG. */
+  public static final int FEAT_REFLINK = 4;
+
+  /** What {@code mkfs.xfs} (since 5.1) turns on: reflink included. */
+  public static final int FEAT_DEFAULT = FEAT_CRC | FEAT_FTYPE | FEAT_REFLINK;
+
+  /** {@code XFS_REFC_COWFLAG}: a refcountbt record of a COW staging extent, not a shared one. */
+  public static final int REFC_COWFLAG = 1 << 31;
+
+  /** Refcount records per refcountbt block: startblock, blockcount, refcount. */
+  public static final int REF_RECS = (BLOCK - 16 - 4) / 12;
 
   /** {@code XFS_DINODE_FMT_EXTENTS}: the data fork's records are in the inode. */
   public static final int FMT_EXTENTS = 2;
@@ -74,8 +87,7 @@ public final class Fmt {
   public static final int DI_INO = 72;
   public static final int DI_FORK = 96; // the data fork
   public static final int DI_FORK_END = 448;
-  public static final int DI_COWFORK =
-      448; // reflink's COW fork: format, nextents, leaf; unused yet
+  public static final int DI_COWFORK = 448; // reserved: the COW fork lives in memory only
   public static final int DI_CRC = INODE_SIZE - 4;
 
   /** Extent records the inode itself holds ({@code XFS_IFORK_MAXEXT}). */
@@ -139,8 +151,18 @@ public final class Fmt {
       return agStart(ag) + 3 + idxBlocks;
     }
 
-    public long itable(int ag) {
+    /** The refcountbt's first block: after the free-space indexes. */
+    public long refc(int ag) {
       return agStart(ag) + 3 + 2L * idxBlocks;
+    }
+
+    /** refcountbt blocks per AG: every block a record of its own fits. */
+    public int refBlocks() {
+      return refBlocksFor(agblocks);
+    }
+
+    public long itable(int ag) {
+      return refc(ag) + refBlocks();
     }
 
     /** The first block after the AG's headers and inode table. */
@@ -191,7 +213,7 @@ public final class Fmt {
     }
     int agblocks = (int) ((dblocks + agcount - 1) / agcount);
     int idx = (agblocks / 2 + 1 + FREE_RECS - 1) / FREE_RECS; // the worst fragmentation fits
-    long hdr = 3 + 2L * idx + ipag / INOPB;
+    long hdr = 3 + 2L * idx + refBlocksFor(agblocks) + ipag / INOPB;
     int logblocks = (int) Math.max(64, Math.min(2048, dblocks / 64));
     int ags = (int) ((dblocks + agblocks - 1) / agblocks);
     if (dblocks - (long) (ags - 1) * agblocks < hdr + 16) {
@@ -205,13 +227,27 @@ public final class Fmt {
     return new Geo(dblocks, agblocks, ags, ipag, idx, 1, logstart, logblocks);
   }
 
-  /** The primary superblock ({@code xfs_sb_to_disk}). */
+  static int refBlocksFor(int agblocks) {
+    return (agblocks + REF_RECS) / REF_RECS;
+  }
+
+  /** The primary superblock ({@code xfs_sb_to_disk}) with the default features. */
   public static byte[] encodeSuper(Geo g, long icount) {
+    return encodeSuper(g, icount, FEAT_DEFAULT);
+  }
+
+  /** The superblock's feature bits. */
+  public static int features(byte[] sb) {
+    return be(sb).getInt(56);
+  }
+
+  /** The primary superblock ({@code xfs_sb_to_disk}) with {@code features}. */
+  public static byte[] encodeSuper(Geo g, long icount, int features) {
     ByteBuffer b = be(new byte[BLOCK]);
     b.putInt(0, SB_MAGIC).putInt(4, BLOCK).putLong(8, g.dblocks()).putInt(16, g.agblocks());
     b.putInt(20, g.agcount()).putInt(24, g.ipag()).putInt(28, g.idxBlocks());
     b.putLong(32, g.rootino()).putLong(40, g.logstart()).putInt(48, g.logblocks());
-    b.putInt(52, VERSION).putInt(56, FEAT_CRC | FEAT_FTYPE).putLong(64, icount);
+    b.putInt(52, VERSION).putInt(56, features).putLong(64, icount);
     b.putInt(SB_CRC, crc(b.array(), 0, SB_CRC));
     return b.array();
   }
@@ -383,6 +419,72 @@ public final class Fmt {
       throw corrupt(dev, "AGI of AG " + ag);
     }
     return masks;
+  }
+
+  /**
+   * One refcountbt record, {@code struct xfs_refcount_irec}: {@code len} blocks from {@code start}
+   * (absolute) shared {@code refcount} times, or a COW staging extent ({@code cow}, refcount 1).
+   */
+  public record Refc(long start, long len, long refcount, boolean cow) {}
+
+  /** One AG's refcountbt ({@code xfs_refcount_rec}s sorted by start) as its blocks. */
+  public static List<byte[]> encodeRefcount(Geo g, int ag, List<Refc> recs) {
+    if (recs.size() > (long) g.refBlocks() * REF_RECS) {
+      throw new KernelException(Errno.ENOSPC, "xfs: refcountbt of AG " + ag + " is full");
+    }
+    List<byte[]> out = new ArrayList<>();
+    long base = g.agStart(ag);
+    for (int blk = 0; blk < g.refBlocks(); blk++) {
+      ByteBuffer b = be(new byte[BLOCK]);
+      int from = blk * REF_RECS;
+      int n = Math.max(0, Math.min(REF_RECS, recs.size() - from));
+      b.putInt(0, REFC_MAGIC).putInt(4, ag).putInt(8, n);
+      for (int i = 0; i < n; i++) {
+        Refc r = recs.get(from + i);
+        int at = 16 + i * 12;
+        b.putInt(at, (int) (r.start() - base) | (r.cow() ? REFC_COWFLAG : 0));
+        b.putInt(at + 4, (int) r.len()).putInt(at + 8, (int) r.refcount());
+      }
+      out.add(seal(b.array()));
+    }
+    return out;
+  }
+
+  /**
+   * One AG's refcountbt records from its blocks.
+   *
+   * @throws KernelException {@code EUCLEAN} naming the refcountbt if a block or record is bad
+   */
+  public static List<Refc> decodeRefcount(Geo g, int ag, List<byte[]> blocks, String dev) {
+    List<Refc> out = new ArrayList<>();
+    long base = g.agStart(ag);
+    String what = "refcountbt of AG " + ag;
+    for (byte[] blk : blocks) {
+      ByteBuffer b = be(blk);
+      int n = b.getInt(8);
+      if (b.getInt(0) != REFC_MAGIC || b.getInt(4) != ag || n < 0 || n > REF_RECS || !sealed(blk)) {
+        throw corrupt(dev, what);
+      }
+      for (int i = 0; i < n; i++) {
+        int at = 16 + i * 12;
+        int s = b.getInt(at);
+        boolean cow = (s & REFC_COWFLAG) != 0;
+        Refc r =
+            new Refc(
+                base + (s & ~REFC_COWFLAG),
+                b.getInt(at + 4) & 0xffffffffL,
+                b.getInt(at + 8) & 0xffffffffL,
+                cow);
+        if (r.len() < 1
+            || r.start() < g.dataStart(ag)
+            || r.start() + r.len() > base + g.agLen(ag)
+            || (cow ? r.refcount() != 1 : r.refcount() < 2)) {
+          throw corrupt(dev, what + " record " + r);
+        }
+        out.add(r);
+      }
+    }
+    return out;
   }
 
   /** One data-fork extent, {@code struct xfs_bmbt_irec}. */

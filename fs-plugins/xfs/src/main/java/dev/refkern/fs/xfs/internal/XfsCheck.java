@@ -8,6 +8,7 @@ import dev.refkern.fs.xfs.internal.Fmt.Dirent;
 import dev.refkern.fs.xfs.internal.Fmt.Ext;
 import dev.refkern.fs.xfs.internal.Fmt.Free;
 import dev.refkern.fs.xfs.internal.Fmt.Geo;
+import dev.refkern.fs.xfs.internal.Fmt.Refc;
 import dev.refkern.mm.KernelException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -27,8 +28,9 @@ import org.apiguardian.api.API;
  * {@code xfs_repair -n} of an image file (its phases 2 to 7, cut down): the superblock; per AG the
  * AGF against its bnobt and cntbt (sorted, merged, the same extents, the counts right) and the AGI;
  * every in-use inode's core and extents against the free space (no block free and used, none used
- * twice, none lost); directory entries against the AGI, link counts, parents. One string per
- * problem.
+ * twice unless the refcountbt says it is shared that many times, every refcount record matching the
+ * owners, no COW staging extent left, none lost); directory entries against the AGI, link counts,
+ * parents. One string per problem.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class XfsCheck {
@@ -90,6 +92,8 @@ public final class XfsCheck {
     final List<String> problems;
     Geo g;
     long[] owner; // per block: FREE, META, an inode, or 0 for nothing yet
+    int[] owners; // per block: data-fork mappings of it
+    long[] refcount; // per block: its refcountbt count, 0 without a record
     long[][] masks;
     final Map<Long, Integer> modes = new HashMap<>();
     final Map<Long, Integer> nlinks = new HashMap<>();
@@ -113,6 +117,8 @@ public final class XfsCheck {
         return; // the blocks in place are not the filesystem until the log is replayed
       }
       owner = new long[(int) g.dblocks()];
+      owners = new int[(int) g.dblocks()];
+      refcount = new long[(int) g.dblocks()];
       masks = new long[g.agcount()][];
       for (int ag = 0; ag < g.agcount(); ag++) {
         for (long b = g.agStart(ag); b < g.dataStart(ag); b++) {
@@ -131,7 +137,21 @@ public final class XfsCheck {
           masks[ag] = null;
         }
       }
+      for (int ag = 0; ag < g.agcount(); ag++) {
+        refcounts(ag);
+      }
       inodes();
+      for (int b = 0; b < owner.length; b++) {
+        long want = refcount[b] == 0 ? 1 : refcount[b];
+        if (owners[b] > 0 && owners[b] != want) {
+          problems.add(
+              owners[b] > 1 && refcount[b] == 0
+                  ? "block " + b + " is used twice (" + owners[b] + " mappings, no refcount)"
+                  : "block " + b + " has " + owners[b] + " owners but refcount " + want);
+        } else if (owners[b] == 0 && refcount[b] > 0) {
+          problems.add("block " + b + " has refcount " + refcount[b] + " but no owner");
+        }
+      }
       for (int b = 0; b < owner.length; b++) {
         if (owner[b] == 0) {
           problems.add("block " + b + " is neither free nor used (lost)");
@@ -174,6 +194,37 @@ public final class XfsCheck {
             } else if (b >= 0) {
               owner[(int) b] = FREE;
             }
+          }
+        }
+      } catch (KernelException e) {
+        problems.add(e.getMessage());
+      }
+    }
+
+    /** The refcountbt: shared records and no COW staging extent left ({@code xfs_repair}). */
+    void refcounts(int ag) throws IOException {
+      try {
+        List<byte[]> rb = new ArrayList<>();
+        for (int i = 0; i < g.refBlocks(); i++) {
+          rb.add(block(g.refc(ag) + i));
+        }
+        long prevEnd = -1;
+        for (Refc r : decodeRefcount(g, ag, rb, dev)) {
+          if (r.cow()) {
+            problems.add("refcountbt of AG " + ag + ": leftover COW staging extent " + r);
+            for (long b = r.start(); b < r.start() + r.len(); b++) {
+              if (owner[(int) b] == 0) {
+                owner[(int) b] = META; // not lost: repair would free it
+              }
+            }
+            continue;
+          }
+          if (r.start() < prevEnd) {
+            problems.add("refcountbt of AG " + ag + ": record " + r + " out of order");
+          }
+          prevEnd = r.start() + r.len();
+          for (long b = r.start(); b < prevEnd; b++) {
+            refcount[(int) b] = r.refcount();
           }
         }
       } catch (KernelException e) {
@@ -282,10 +333,9 @@ public final class XfsCheck {
           problems.add("block " + x + " is free in the bnobt but used by inode " + ino);
         } else if (o == META) {
           problems.add("block " + x + " holds AG metadata or the log but is used by inode " + ino);
-        } else if (o > 0) {
-          problems.add("block " + x + " is used twice, by inodes " + o + " and " + ino);
         }
         owner[(int) x] = ino;
+        owners[(int) x]++;
       }
     }
 

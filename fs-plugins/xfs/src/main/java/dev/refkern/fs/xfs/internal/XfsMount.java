@@ -48,6 +48,8 @@ public final class XfsMount implements IomapOps {
     Inode vfs;
     final TreeMap<Long, Ext> data = new TreeMap<>();
     final TreeMap<Long, Long> dela = new TreeMap<>(); // startoff -> blocks reserved
+    final TreeMap<Long, Ext> cow = new TreeMap<>(); // the COW fork's allocated staging extents
+    final TreeMap<Long, Long> cowDela = new TreeMap<>(); // the COW fork's delayed reservations
     final List<Long> leaves = new ArrayList<>();
     long parent;
 
@@ -63,18 +65,28 @@ public final class XfsMount implements IomapOps {
   private final XfsBufCache cache;
   private final XfsAlloc[] ags;
   private final long[][] imask; // per AG, per chunk: bit set = inode free
-  private final Map<Inode, DInode> byVfs = new IdentityHashMap<>();
+  final Map<Inode, DInode> byVfs = new IdentityHashMap<>();
   private final Map<Long, DInode> byIno = new HashMap<>();
   private final List<Long> zeroInodes = new ArrayList<>(); // freed, their cores cleared at commit
   private final List<long[]> busy = new ArrayList<>(); // {start, len, committed?}
   private final long resblks;
-  private long reserved; // delalloc reservations ({@code xfs_mod_fdblocks})
+  final XfsReflink reflinkOps = new XfsReflink(this);
+  final XfsRefcount refc;
+  private final int features;
+  private final boolean reflink;
+  private boolean cloneOff;
+  private boolean recoveredCow;
+  long reserved; // delalloc reservations ({@code xfs_mod_fdblocks})
   private long lastLsn = -1;
   private volatile String shutdown;
-  private SuperBlock sb;
+  SuperBlock sb;
 
-  private XfsMount(Geo geo, String dev, BlockDevice bdev, MetaLog log, XfsBufCache cache) {
+  private XfsMount(
+      Geo geo, String dev, BlockDevice bdev, MetaLog log, XfsBufCache cache, int features) {
     this.geo = geo;
+    this.features = features;
+    this.reflink = (features & FEAT_REFLINK) != 0;
+    this.refc = new XfsRefcount(geo);
     this.dev = dev;
     this.bdev = bdev;
     this.log = log;
@@ -95,8 +107,16 @@ public final class XfsMount implements IomapOps {
 
   // ---------------------------------------------------------------- mkfs
 
-  /** {@code mkfs.xfs}: headers, empty free-space indexes, a root directory, a zeroed log. */
+  /** {@code mkfs.xfs} with the default features (reflink on). */
   public static void mkfs(MetaIo io, Geo g) {
+    mkfs(io, g, FEAT_DEFAULT);
+  }
+
+  /**
+   * {@code mkfs.xfs}: headers, empty free-space indexes and refcountbts, a root directory, a zeroed
+   * log; {@code features} go to the superblock.
+   */
+  public static void mkfs(MetaIo io, Geo g, int features) {
     byte[] zero = new byte[BLOCK];
     for (int ag = 0; ag < g.agcount(); ag++) {
       for (long b = g.agStart(ag); b < g.dataStart(ag); b++) {
@@ -122,6 +142,10 @@ public final class XfsMount implements IomapOps {
         masks[0] &= ~1L; // the root
       }
       io.write(g.agi(ag), encodeAgi(g, ag, masks), 0);
+      List<byte[]> rc = encodeRefcount(g, ag, List.of());
+      for (int i = 0; i < rc.size(); i++) {
+        io.write(g.refc(ag) + i, rc.get(i), 0);
+      }
     }
     io.write(rootBlk, encodeDir(g.rootino(), List.of()).get(0), 0);
     byte[] table = new byte[BLOCK];
@@ -141,7 +165,7 @@ public final class XfsMount implements IomapOps {
         now,
         FMT_EXTENTS);
     io.write(g.inoBlock(g.rootino()), table, 0);
-    io.write(0, encodeSuper(g, CHUNK), 0);
+    io.write(0, encodeSuper(g, CHUNK, features), 0);
     io.flush();
   }
 
@@ -195,7 +219,8 @@ public final class XfsMount implements IomapOps {
   public static XfsMount mount(PhysicalMemory mem, MetaIo io, Geo g, String dev, BlockDevice bdev) {
     MetaLog log = openLog(mem, bdev, g.logstart(), g.logblocks(), BLOCK);
     try {
-      XfsMount m = new XfsMount(g, dev, bdev, log, new XfsBufCache(io, log));
+      XfsBufCache cache = new XfsBufCache(io, log);
+      XfsMount m = new XfsMount(g, dev, bdev, log, cache, features(cache.read(0)));
       m.loadAgs();
       return m;
     } catch (RuntimeException e) {
@@ -224,7 +249,33 @@ public final class XfsMount implements IomapOps {
         ags[ag].load(f.start(), f.len());
       }
       imask[ag] = decodeAgi(geo, ag, cache.read(geo.agi(ag)), dev);
+      List<byte[]> rb = new ArrayList<>();
+      for (int i = 0; i < geo.refBlocks(); i++) {
+        rb.add(cache.read(geo.refc(ag) + i));
+      }
+      for (Fmt.Refc r : decodeRefcount(geo, ag, rb, dev)) {
+        refc.load(r);
+      }
     }
+    // xfs_reflink_recover_cow(): staging extents a crash left behind go back to free space
+    for (long[] st : refc.staging()) {
+      refc.removeStaging(st[0], st[1]);
+      freeBlocks(st[0], st[1]);
+      recoveredCow = true;
+    }
+  }
+
+  /**
+   * {@code reflink=0} at mount: clones fail with {@code EOPNOTSUPP} on this mount; blocks already
+   * shared still copy on write.
+   */
+  public synchronized void disableReflink() {
+    cloneOff = true;
+  }
+
+  /** Whether this mount may share extents ({@code xfs_has_reflink()}). */
+  public boolean hasReflink() {
+    return reflink && !cloneOff;
   }
 
   /** Binds the superblock and reads the namespace into it. */
@@ -303,7 +354,8 @@ public final class XfsMount implements IomapOps {
         }
       }
     }
-    if (freed) {
+    if (freed || recoveredCow) {
+      recoveredCow = false;
       commit();
       forceAll();
     }
@@ -426,7 +478,7 @@ public final class XfsMount implements IomapOps {
     return shutdown;
   }
 
-  private void checkAlive() {
+  void checkAlive() {
     String why = shutdown;
     if (why != null) {
       throw new KernelException(Errno.EIO, "XFS (" + dev + "): filesystem shut down: " + why);
@@ -494,7 +546,7 @@ public final class XfsMount implements IomapOps {
    * {@code xfs_alloc_vextent_start_ag()}: up to {@code want} blocks near {@code target}, trying its
    * AG first, then the others.
    */
-  private long[] allocBlocks(long target, long want) {
+  long[] allocBlocks(long target, long want) {
     int first = geo.agOf(Math.min(Math.max(target, 0), geo.dblocks() - 1));
     for (int i = 0; i < ags.length; i++) {
       int ag = (first + i) % ags.length;
@@ -520,7 +572,12 @@ public final class XfsMount implements IomapOps {
     return got[0];
   }
 
-  private void freeBlocks(long blk, long len) {
+  /** {@code xfs_bmap_del_extent_real()}: a shared run loses a reference, an owned one is freed. */
+  void dropRef(long blk, long len) {
+    refc.adjust(blk, len, -1, this::freeBlocks);
+  }
+
+  void freeBlocks(long blk, long len) {
     busy.add(new long[] {blk, len, 0});
     for (long b = blk; b < blk + len; b++) {
       cache.forget(b);
@@ -528,7 +585,7 @@ public final class XfsMount implements IomapOps {
   }
 
   /** Makes {@code n} blocks available for data, flushing busy extents if needed, or ENOSPC. */
-  private void needData(long n) {
+  void needData(long n) {
     if (freeTotal() - reserved - resblks < n) {
       flushBusy();
     }
@@ -537,7 +594,7 @@ public final class XfsMount implements IomapOps {
     }
   }
 
-  private long target(DInode d, long off) {
+  long target(DInode d, long off) {
     Map.Entry<Long, Ext> prev = d.data.floorEntry(off);
     if (prev != null) {
       Ext e = prev.getValue();
@@ -547,7 +604,7 @@ public final class XfsMount implements IomapOps {
   }
 
   /** Allocates a real extent at file block {@code off}, up to {@code n} blocks; returns it. */
-  private Ext allocData(DInode d, long off, long n, boolean unwritten) {
+  Ext allocData(DInode d, long off, long n, boolean unwritten) {
     long[] got = allocBlocks(target(d, off), n);
     if (got == null) {
       throw new KernelException(Errno.ENOSPC, "XFS (" + dev + "): allocation failed");
@@ -559,7 +616,7 @@ public final class XfsMount implements IomapOps {
   }
 
   /** Merges the extent at {@code off} with contiguous neighbours of the same state and AG. */
-  private void mergeAround(DInode d, long off) {
+  void mergeAround(DInode d, long off) {
     Ext e = d.data.get(off);
     Map.Entry<Long, Ext> pe = d.data.lowerEntry(off);
     if (pe != null && mergeable(pe.getValue(), e)) {
@@ -584,12 +641,12 @@ public final class XfsMount implements IomapOps {
   }
 
   /** The real extent holding file block {@code b}, or null. */
-  private static Ext extentAt(DInode d, long b) {
+  static Ext extentAt(DInode d, long b) {
     Map.Entry<Long, Ext> e = d.data.floorEntry(b);
     return e != null && e.getValue().end() > b ? e.getValue() : null;
   }
 
-  private static long[] delaAt(DInode d, long b) {
+  static long[] delaAt(DInode d, long b) {
     Map.Entry<Long, Long> e = d.dela.floorEntry(b);
     return e != null && e.getKey() + e.getValue() > b
         ? new long[] {e.getKey(), e.getValue()}
@@ -597,14 +654,14 @@ public final class XfsMount implements IomapOps {
   }
 
   /** The first file block at or after {@code b} that is mapped or delayed, or MAX_VALUE. */
-  private static long nextMapped(DInode d, long b) {
+  static long nextMapped(DInode d, long b) {
     Long x = d.data.ceilingKey(b);
     Long y = d.dela.ceilingKey(b);
     return Math.min(x == null ? Long.MAX_VALUE : x, y == null ? Long.MAX_VALUE : y);
   }
 
   /** {@code xfs_bmap_del_extent_*()}: unmaps file blocks {@code [from, to)}, freeing them. */
-  private void unmap(DInode d, long from, long to) {
+  void unmap(DInode d, long from, long to) {
     for (Ext e :
         new ArrayList<>(
             d.data
@@ -622,7 +679,7 @@ public final class XfsMount implements IomapOps {
       if (t < e.end()) {
         d.data.put(t, new Ext(t, e.blk() + (t - e.off()), e.end() - t, e.unwritten()));
       }
-      freeBlocks(e.blk() + (s - e.off()), t - s);
+      dropRef(e.blk() + (s - e.off()), t - s);
     }
     Long fk = d.dela.floorKey(from);
     for (Map.Entry<Long, Long> de :
@@ -646,7 +703,7 @@ public final class XfsMount implements IomapOps {
   }
 
   /** {@code xfs_iomap_write_unwritten()}: file blocks {@code [from, to)} now hold written data. */
-  private void convertUnwritten(DInode d, long from, long to) {
+  void convertUnwritten(DInode d, long from, long to) {
     Long fk = d.data.floorKey(from);
     for (Ext e : new ArrayList<>(d.data.subMap(fk == null ? from : fk, to).values())) {
       long s = Math.max(from, e.off());
@@ -695,7 +752,7 @@ public final class XfsMount implements IomapOps {
 
   // ---------------------------------------------------------------- iomap
 
-  private DInode dinode(Inode inode, boolean create) {
+  DInode dinode(Inode inode, boolean create) {
     DInode d = byVfs.get(inode);
     if (d == null && create) {
       long ino = allocIno(inode);
@@ -737,6 +794,24 @@ public final class XfsMount implements IomapOps {
           throw new KernelException(Errno.ENOTBLK, "xfs: unaligned direct write to " + inode);
         }
       }
+      if (e != null && write && reflink) {
+        long pb = e.blk() + (b - e.off());
+        long limit = Math.min(e.end(), endb);
+        long run = e.off() + refc.runEnd(pb, e.blk() + (limit - e.off())) - e.blk();
+        if (refc.count(pb) > 1) { // xfs_reflink_allocate_cow(): the write goes to the COW fork
+          if (direct) {
+            if (pos % BLOCK != 0 || (pos + length) % BLOCK != 0) {
+              throw new KernelException(Errno.ENOTBLK, "xfs: unaligned direct write to shared");
+            }
+            setExt(iomap, reflinkOps.allocCow(d, b, run), 0);
+          } else {
+            reflinkOps.reserveCow(d, b, run);
+            setExt(iomap, clip(e, b, run), 0); // the srcmap: old data for read-modify-write
+          }
+          return;
+        }
+        e = clip(e, e.off(), run); // only up to the next shared block
+      }
       if (e != null) {
         setExt(iomap, e, 0);
         return;
@@ -765,7 +840,12 @@ public final class XfsMount implements IomapOps {
     }
   }
 
-  private void setExt(Iomap iomap, Ext e, int flags) {
+  /** The part {@code [from, to)} of extent {@code e}. */
+  static Ext clip(Ext e, long from, long to) {
+    return new Ext(from, e.blk() + (from - e.off()), to - from, e.unwritten());
+  }
+
+  void setExt(Iomap iomap, Ext e, int flags) {
     iomap.set(
         e.unwritten() ? Iomap.UNWRITTEN : Iomap.MAPPED,
         flags,
@@ -790,6 +870,11 @@ public final class XfsMount implements IomapOps {
         return;
       }
       if ((flags & IOMAP_DIRECT) != 0) {
+        if (!d.cow.isEmpty()) { // xfs_dio_write_end_io(): xfs_reflink_end_cow(), or cancel it
+          long done = (pos + written + BLOCK - 1) / BLOCK;
+          reflinkOps.endCow(d, pos / BLOCK, done);
+          reflinkOps.cancelCow(d, done, Math.max(done, iomap.end() / BLOCK));
+        }
         if (written > 0 && iomap.type() == Iomap.UNWRITTEN) {
           convertUnwritten(d, pos / BLOCK, (pos + written + BLOCK - 1) / BLOCK);
         }
@@ -819,6 +904,13 @@ public final class XfsMount implements IomapOps {
     synchronized (this) {
       DInode d = byVfs.get(inode);
       long b = pos / BLOCK;
+      if (d != null && (!d.cow.isEmpty() || !d.cowDela.isEmpty() || reflink)) {
+        Ext c = reflinkOps.mapCow(d, b, (pos + length + BLOCK - 1) / BLOCK);
+        if (c != null) { // xfs_map_blocks(): the COW fork first
+          setExt(iomap, c, 0);
+          return;
+        }
+      }
       if (d != null) {
         long[] de = delaAt(d, b);
         if (de != null) {
@@ -848,6 +940,7 @@ public final class XfsMount implements IomapOps {
   public synchronized void endIo(Inode inode, long pos, long end) {
     DInode d = byVfs.get(inode);
     if (d != null && end > pos) {
+      reflinkOps.endCow(d, pos / BLOCK, (end + BLOCK - 1) / BLOCK);
       convertUnwritten(d, pos / BLOCK, (end + BLOCK - 1) / BLOCK);
     }
   }
@@ -863,6 +956,7 @@ public final class XfsMount implements IomapOps {
     synchronized (this) {
       DInode d = byVfs.get(inode);
       if (d != null) {
+        reflinkOps.cancelCow(d, (newSize + BLOCK - 1) / BLOCK, Long.MAX_VALUE);
         unmap(d, (newSize + BLOCK - 1) / BLOCK, Long.MAX_VALUE);
       }
     }
@@ -931,6 +1025,7 @@ public final class XfsMount implements IomapOps {
         synchronized (this) {
           DInode d = byVfs.get(inode);
           if (d != null) {
+            reflinkOps.cancelCow(d, fromB, toB);
             unmap(d, fromB, toB);
           }
         }
@@ -961,6 +1056,7 @@ public final class XfsMount implements IomapOps {
   }
 
   private void releaseInode(DInode d) {
+    reflinkOps.cancelCow(d, 0, Long.MAX_VALUE);
     unmap(d, 0, Long.MAX_VALUE);
     for (long leaf : d.leaves) {
       freeBlocks(leaf, 1);
@@ -993,6 +1089,9 @@ public final class XfsMount implements IomapOps {
   /** {@code xfs_unmountfs()}: the last commit, then {@code xfs_log_unmount()}. */
   public synchronized void unmount() {
     checkAlive();
+    for (DInode d : byIno.values()) { // xfs_inode_free_cowblocks(): nothing staged stays
+      reflinkOps.cancelCow(d, 0, Long.MAX_VALUE);
+    }
     commit();
     forceAll();
     log.unmount();
@@ -1086,11 +1185,17 @@ public final class XfsMount implements IomapOps {
         tp.join(geo.cnt(ag) + i, fs.get(1 + geo.idxBlocks() + i));
       }
       tp.join(geo.agi(ag), encodeAgi(geo, ag, imask[ag]));
+      if (refc.dirty(ag)) {
+        List<byte[]> rb = encodeRefcount(geo, ag, refc.records(ag));
+        for (int i = 0; i < rb.size(); i++) {
+          tp.join(geo.refc(ag) + i, rb.get(i));
+        }
+      }
     }
     for (Map.Entry<Long, byte[]> t : tables.entrySet()) {
       tp.join(t.getKey(), t.getValue());
     }
-    tp.join(0, encodeSuper(geo, geo.inodes() - freeInodes()));
+    tp.join(0, encodeSuper(geo, geo.inodes() - freeInodes(), features));
     long lsn = tp.commit();
     if (lsn >= 0) {
       lastLsn = lsn;
@@ -1198,6 +1303,55 @@ public final class XfsMount implements IomapOps {
     long n = 0;
     if (d != null) {
       for (long v : d.dela.values()) {
+        n += v;
+      }
+    }
+    return n;
+  }
+
+  /** The reflink and COW operations of this mount. */
+  public XfsReflink reflink() {
+    return reflinkOps;
+  }
+
+  /** The refcount of the device block under file block {@code lblk}; 0 for none there. */
+  public synchronized long refcount(Inode inode, long lblk) {
+    long blk = bmap(inode, lblk);
+    if (blk < -1) {
+      blk = -(blk + 2);
+    }
+    return blk > 0 ? refc.count(blk) : 0;
+  }
+
+  /** Shared-extent records in the refcountbts. */
+  public synchronized int sharedRecords() {
+    return refc.sharedRecords();
+  }
+
+  /** COW staging blocks, allocated and not yet remapped. */
+  public synchronized long stagingBlocks() {
+    long n = 0;
+    for (long[] st : refc.staging()) {
+      n += st[1];
+    }
+    return n;
+  }
+
+  /** Data-fork extent records of {@code inode}. */
+  public synchronized int extents(Inode inode) {
+    DInode d = byVfs.get(inode);
+    return d == null ? 0 : d.data.size();
+  }
+
+  /** Blocks in {@code inode}'s COW fork, reserved or allocated. */
+  public synchronized long cowBlocks(Inode inode) {
+    DInode d = byVfs.get(inode);
+    long n = 0;
+    if (d != null) {
+      for (Ext e : d.cow.values()) {
+        n += e.len();
+      }
+      for (long v : d.cowDela.values()) {
         n += v;
       }
     }
