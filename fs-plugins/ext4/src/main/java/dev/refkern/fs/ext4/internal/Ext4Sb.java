@@ -76,6 +76,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
   private final BlockAlloc alloc;
   private boolean extents; // INCOMPAT_EXTENTS: new regular files get extent trees
   private long lastOrphan; // s_last_orphan
+  private final LoggedCopies logged = new LoggedCopies(); // what the journal last got per block
 
   /** {@code ext4_get_block()}: maps, and with {@code create} allocates, one file block. */
   public final GetBlock getBlock = this::getBlock;
@@ -270,11 +271,14 @@ public final class Ext4Sb implements AddressSpaceOperations {
   }
 
   /**
-   * A metadata block write: into the running transaction, or straight to disk without a journal.
+   * A metadata block write: into the running transaction if it changed since it last joined one, or
+   * straight to disk without a journal.
    */
   private void meta(long blk, byte[] data) {
     if (journal != null) {
-      journal.dirtyMetadata(blk, data);
+      if (logged.changed(blk, data)) {
+        journal.dirtyMetadata(blk, data);
+      }
     } else {
       io.write(blk, data, 0);
     }
@@ -469,6 +473,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
   private void freeMeta(long b) {
     if (b > 0 && b < geo.blocks() && journal != null) {
       journal.revoke(b);
+      logged.forget(b);
     }
     freeBlock(b);
   }
@@ -1045,6 +1050,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
         public void free(long blk) {
           if (journal != null) {
             journal.revoke(blk); // a tree node: ext4_ext_rm_idx()'s EXT4_FREE_BLOCKS_FORGET
+            logged.forget(blk);
           }
           alloc.freeRun(blk, 1);
         }
