@@ -361,8 +361,12 @@ class JournalTest {
     a.mount("mkfs");
     byte[] f = pattern(7 * BLOCK, 8);
     a.put("/mnt/f", f);
-    a.put("/mnt/f", pattern(BLOCK, 10)); // the same inode in a later transaction
-    System.arraycopy(pattern(BLOCK, 10), 0, f, 0, BLOCK);
+    int fd = a.vfs.open(a.task, "/mnt/f", O_RDWR, 0);
+    a.write(fd, pattern(BLOCK, 10), 7 * BLOCK); // the same inode, grown, in a later transaction
+    a.vfs.fsync(a.task, fd); // (a rewrite in place may change no metadata: nothing to commit)
+    a.vfs.close(a.task, fd);
+    f = java.util.Arrays.copyOf(f, 8 * BLOCK);
+    System.arraycopy(pattern(BLOCK, 10), 0, f, 7 * BLOCK, BLOCK);
     a.vfs.mkdir("/mnt/d", 0755);
     a.put("/mnt/d/g", pattern(100, 9)); // last: its checkpoint writes are all in the cache
     a.disk.powerCut(FileDisk.TearMode.TORN_SECTORS, 3); // cut during checkpoint

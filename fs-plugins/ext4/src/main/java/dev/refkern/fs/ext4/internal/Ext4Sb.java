@@ -76,6 +76,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
   private final BlockAlloc alloc;
   private boolean extents; // INCOMPAT_EXTENTS: new regular files get extent trees
   private long lastOrphan; // s_last_orphan
+  private final LoggedCopies logged = new LoggedCopies(); // what the journal last got per block
 
   /** {@code ext4_get_block()}: maps, and with {@code create} allocates, one file block. */
   public final GetBlock getBlock = this::getBlock;
@@ -270,11 +271,14 @@ public final class Ext4Sb implements AddressSpaceOperations {
   }
 
   /**
-   * A metadata block write: into the running transaction, or straight to disk without a journal.
+   * A metadata block write: into the running transaction if it changed since it last joined one, or
+   * straight to disk without a journal.
    */
   private void meta(long blk, byte[] data) {
     if (journal != null) {
-      journal.dirtyMetadata(blk, data);
+      if (logged.changed(blk, data)) {
+        journal.dirtyMetadata(blk, data);
+      }
     } else {
       io.write(blk, data, 0);
     }
@@ -462,6 +466,19 @@ public final class Ext4Sb implements AddressSpaceOperations {
   }
 
   /**
+   * {@code ext4_free_blocks(..., EXT4_FREE_BLOCKS_METADATA | EXT4_FREE_BLOCKS_FORGET)}: a
+   * directory, indirect or tree node block is revoked ({@code __ext4_forget()}) as it is freed, so
+   * an older logged copy never replays over its next owner's data.
+   */
+  private void freeMeta(long b) {
+    if (b > 0 && b < geo.blocks() && journal != null) {
+      journal.revoke(b);
+      logged.forget(b);
+    }
+    freeBlock(b);
+  }
+
+  /**
    * {@code ext4_evict_inode()} of inodes the VFS has evicted: their blocks and on-disk inode are
    * free again.
    *
@@ -482,13 +499,17 @@ public final class Ext4Sb implements AddressSpaceOperations {
         d.ext.freeAll(alloc::freeRun, nodeIo);
       }
       for (int b : d.direct) {
-        freeBlock(b);
+        if (d.vfs.isDir()) {
+          freeMeta(b); // a directory block
+        } else {
+          freeBlock(b);
+        }
       }
       if (d.indirect != null) {
         for (int b : d.indirect) {
           freeBlock(b);
         }
-        freeBlock(d.indirectBlk);
+        freeMeta(d.indirectBlk);
       }
       ByteBuffer t = le(table[(int) tableIndex(d.ino)]);
       int off = Geometry.inodeOffset(d.ino);
@@ -893,7 +914,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
         }
         meta(dd.direct[i], blocks.get(i));
       } else if (dd.direct[i] != 0) {
-        freeBlock(dd.direct[i]);
+        freeMeta(dd.direct[i]);
         dd.direct[i] = 0;
       }
     }
@@ -1006,6 +1027,9 @@ public final class Ext4Sb implements AddressSpaceOperations {
     byte[] s = withBlockMap(encodeSuper(geo, freeBlocks, freeInodes), extents, lastOrphan);
     meta(0, errors == null ? s : errors.stamp(s));
     alloc.journalled();
+    if (journal != null) {
+      journal.joinRevokes(); // with the bitmaps that free them
+    }
   }
 
   // ---------------------------------------------------------------- extents, delalloc, truncate
@@ -1024,6 +1048,10 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
         @Override
         public void free(long blk) {
+          if (journal != null) {
+            journal.revoke(blk); // a tree node: ext4_ext_rm_idx()'s EXT4_FREE_BLOCKS_FORGET
+            logged.forget(blk);
+          }
           alloc.freeRun(blk, 1);
         }
 
@@ -1245,9 +1273,14 @@ public final class Ext4Sb implements AddressSpaceOperations {
       d.ext.remove(first, Long.MAX_VALUE, alloc::freeRun);
       return;
     }
+    boolean dir = (mode(d.ino) & Inode.S_IFMT) == Inode.S_IFDIR; // an orphan directory
     for (long i = first; i < NDIR + PER_INDIRECT; i++) {
       if (i < NDIR) {
-        freeBlock(d.direct[(int) i]);
+        if (dir) {
+          freeMeta(d.direct[(int) i]);
+        } else {
+          freeBlock(d.direct[(int) i]);
+        }
         d.direct[(int) i] = 0;
       } else if (d.indirect != null && d.indirect[(int) (i - NDIR)] != 0) {
         freeBlock(d.indirect[(int) (i - NDIR)]);
@@ -1256,7 +1289,7 @@ public final class Ext4Sb implements AddressSpaceOperations {
       }
     }
     if (first <= NDIR && d.indirect != null) {
-      freeBlock(d.indirectBlk);
+      freeMeta(d.indirectBlk);
       d.indirect = null;
       d.indirectBlk = 0;
       d.indirectDirty = false;

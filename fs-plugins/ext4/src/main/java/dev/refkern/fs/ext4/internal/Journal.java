@@ -13,6 +13,7 @@ import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -34,10 +35,14 @@ import org.apiguardian.api.API;
  * jbd2: block 0 of the area is {@code journal_superblock_t} (CRC32C at 0xFC); a descriptor has
  * {@code journal_block_tag3_t} tags and a {@code jbd2_journal_block_tail}; the commit block carries
  * the CRC32C of the transaction's descriptor and data blocks in {@code h_chksum[0]} (as {@code
- * JBD2_FEATURE_COMPAT_CHECKSUM}) and, in its last 4 bytes, the CRC32C of the rest of the block. No
- * revoke records are written: a block freed and reused as data is harmless to replay here because
- * data blocks are only journalled in {@code data=journal}, where every later write of them is
- * journalled too.
+ * JBD2_FEATURE_COMPAT_CHECKSUM}) and, in its last 4 bytes, the CRC32C of the rest of the block.
+ *
+ * <p>A metadata block freed while a copy of it is still in the log gets a revoke record ({@link
+ * RevokeTable}), written before the transaction's descriptors in {@code JBD2_REVOKE_BLOCK} blocks
+ * counted in the commit checksum; recovery skips a logged copy whose transaction is not newer than
+ * the newest revoke of its block, so a block reused as file data is not overwritten by its old
+ * metadata. {@code data=journal} writes none, as {@code __ext4_forget()}: every later write of a
+ * block is journalled there.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class Journal {
@@ -91,6 +96,7 @@ public final class Journal {
   private final long fsBlocks;
   private final DataMode mode;
   private final LinkedHashMap<Long, byte[]> running = new LinkedHashMap<>(); // blk -> copy
+  private final RevokeTable revokes = new RevokeTable();
   // jbd2_inode: i_dirty_start, i_dirty_end (bytes, inclusive) of each inode's new blocks
   private final IdentityHashMap<Inode, long[]> ordered = new IdentityHashMap<>();
   private int head; // next free log block, relative to start
@@ -106,6 +112,8 @@ public final class Journal {
   private long checkpoints;
   private long pinnedJournalled;
   private long replayed;
+  private long revokeRecords;
+  private long revokeHits;
   private Runnable onCommit = () -> {};
 
   private Journal(MetaIo io, String dev, long start, int len, long fsBlocks, DataMode mode) {
@@ -214,15 +222,17 @@ public final class Journal {
     return sb.getInt(0) == MAGIC && sb.getInt(JSB_START) != 0;
   }
 
-  /** One transaction found by the scan: its tags, as {target, log block, flags}. */
-  private record Scanned(long tid, List<long[]> tags) {}
+  /** One transaction found by the scan: its tags, as {target, log block, flags}; its revokes. */
+  private record Scanned(long tid, List<long[]> tags, List<long[]> revoked) {}
 
   /**
    * {@code jbd2_journal_recover()}: {@code PASS_SCAN} from the tail finds the transactions whose
    * descriptors, data and commit block all carry the right sequence and checksums, stopping at the
-   * first that does not; {@code PASS_REPLAY} writes their blocks in place in order; then a flush,
-   * and the journal superblock is written empty ({@code jbd2_mark_journal_empty()}). No {@code
-   * PASS_REVOKE}: no revoke records are written.
+   * first that does not; {@code PASS_REVOKE} keeps, per block, the newest transaction of those that
+   * revoke it ({@code jbd2_journal_set_revoke()}); {@code PASS_REPLAY} writes their blocks in place
+   * in order, but not a copy from a transaction no newer than its block's revoke ({@code
+   * jbd2_journal_test_revoke()}); then a flush, and the journal superblock is written empty ({@code
+   * jbd2_mark_journal_empty()}).
    *
    * @return the transactions replayed
    */
@@ -233,6 +243,7 @@ public final class Journal {
     scan:
     while (pos < len) {
       List<long[]> tags = new ArrayList<>();
+      List<long[]> revoked = new ArrayList<>();
       CRC32C sum = new CRC32C();
       while (true) {
         if (pos >= len) {
@@ -247,13 +258,23 @@ public final class Journal {
         if (type == COMMIT) {
           if (b.getInt(BLOCK - 4) != crc(blk, 0, BLOCK - 4)
               || b.getInt(C_CHKSUM) != (int) sum.getValue()
-              || tags.isEmpty()) {
+              || (tags.isEmpty() && revoked.isEmpty())) {
             break scan; // jbd2_commit_block_csum_verify() failed: the commit never completed
           }
-          good.add(new Scanned(tid, tags));
+          good.add(new Scanned(tid, tags, revoked));
           tid++;
           pos++;
           continue scan;
+        }
+        if (type == RevokeTable.REVOKE) {
+          long[] r = b.getInt(BLOCK - 4) == crc(blk, 0, BLOCK - 4) ? RevokeTable.decode(blk) : null;
+          if (r == null) {
+            break scan; // a torn revoke block: this transaction is not replayed
+          }
+          revoked.add(r);
+          sum.update(blk);
+          pos++;
+          continue;
         }
         if (type != DESCRIPTOR || b.getInt(BLOCK - 4) != crc(blk, 0, BLOCK - 4)) {
           break scan; // jbd2_descriptor_block_csum_verify()
@@ -280,8 +301,21 @@ public final class Journal {
         }
       }
     }
+    Map<Long, Long> revokedBy = new HashMap<>(); // PASS_REVOKE: block -> newest revoking tid
+    for (Scanned s : good) {
+      for (long[] r : s.revoked()) {
+        for (long blk : r) {
+          revokedBy.merge(blk, s.tid(), Math::max);
+        }
+      }
+    }
     for (Scanned s : good) { // PASS_REPLAY
       for (long[] t : s.tags()) {
+        Long rt = revokedBy.get(t[0]);
+        if (rt != null && s.tid() <= rt) {
+          revokeHits++; // revoked by this transaction or a later one
+          continue;
+        }
         byte[] data = io.read(start + t[1]);
         if ((t[2] & FLAG_ESCAPE) != 0) {
           ByteBuffer.wrap(data).putInt(0, MAGIC);
@@ -307,6 +341,7 @@ public final class Journal {
    * transaction (a frozen copy: later changes to {@code data} need another call).
    */
   public synchronized void dirtyMetadata(long blk, byte[] data) {
+    revokes.cancel(blk); // jbd2_journal_cancel_revoke(): this copy is newer than the free
     byte[] copy = running.get(blk);
     if (copy == null) {
       running.put(blk, data.clone());
@@ -329,6 +364,31 @@ public final class Journal {
     if (pinned) {
       pinnedJournalled++;
     }
+  }
+
+  /**
+   * {@code __ext4_forget()} of a freed metadata block ({@code jbd2_journal_revoke()}, or {@code
+   * jbd2_journal_forget()} alone in {@code data=journal}): takes effect at {@link #joinRevokes},
+   * when the bitmap that frees it joins the running transaction.
+   */
+  public synchronized void revoke(long blk) {
+    revokes.revoke(blk);
+  }
+
+  /**
+   * The blocks freed since the last call were journalled as free: each leaves the running
+   * transaction ({@code jbd2_journal_forget()}: its copy is neither logged nor written in place)
+   * and, unless {@code data=journal}, the transaction revokes it.
+   */
+  public synchronized void joinRevokes() {
+    BitSet p = revokes.pending();
+    for (int b = p.nextSetBit(0); b >= 0; b = p.nextSetBit(b + 1)) {
+      if (running.remove((long) b) != null && dataSet.get(b)) {
+        dataSet.clear(b);
+        dataBlocks--;
+      }
+    }
+    revokes.join(mode != DataMode.JOURNAL);
   }
 
   /** Whether the running transaction holds file data a read from disk would miss. */
@@ -400,7 +460,7 @@ public final class Journal {
       throw new KernelException(Errno.EROFS, "JBD2: " + dev + ": journal aborted");
     }
     writeOrderedData();
-    if (running.isEmpty()) {
+    if (running.isEmpty() && revokes.count() == 0) {
       io.flush();
       return;
     }
@@ -418,29 +478,31 @@ public final class Journal {
       }
     }
     int max = maxBlocks();
-    if (blocks.size() - data > max) {
+    if (blocks.size() - data + revokes.blocks() > max) {
       aborted = true;
       throw new KernelException(
           Errno.ENOSPC,
           "JBD2: "
               + dev
               + ": a transaction of "
-              + (blocks.size() - data)
+              + (blocks.size() - data + revokes.blocks())
               + " metadata blocks exceeds the log's "
               + max
               + ": journal aborted");
     }
     int from = 0;
-    while (from < blocks.size()) {
+    do {
       // data blocks alone while the rest does not fit; then the rest, metadata whole, at once
-      int to = blocks.size() - from > max ? Math.min(from + max, data) : blocks.size();
-      commitOne(blocks.subList(from, to));
+      int rest = blocks.size() - from + revokes.blocks();
+      int to = rest > max ? Math.min(from + max, data) : blocks.size();
+      commitOne(blocks.subList(from, to), to == blocks.size());
       for (Map.Entry<Long, byte[]> e : blocks.subList(from, to)) {
         io.write(e.getKey(), e.getValue(), 0); // checkpoint I/O: durable at the next flush
       }
       checkpointPending = true;
       from = to;
-    }
+    } while (from < blocks.size());
+    revokes.committed();
     running.clear();
     dataSet.clear();
     dataBlocks = 0;
@@ -463,14 +525,22 @@ public final class Journal {
     return room - (room + TAGS_PER_DESC) / (TAGS_PER_DESC + 1);
   }
 
-  private void commitOne(List<Map.Entry<Long, byte[]>> blocks) {
+  private void commitOne(List<Map.Entry<Long, byte[]>> blocks, boolean last) {
+    List<byte[]> revoke = last ? revokes.encode(sequence) : List.of();
     int descs = (blocks.size() + TAGS_PER_DESC - 1) / TAGS_PER_DESC;
-    int need = descs + blocks.size() + 1;
+    int need = revoke.size() + descs + blocks.size() + 1;
     if (!tailOnDisk || head + need > len) {
       checkpoint(1); // no room before the end (or a clean journal): restart at the first block
     }
     CRC32C sum = new CRC32C();
     int pos = head;
+    for (byte[] r : revoke) { // jbd2_journal_write_revoke_records(), before the descriptors
+      io.write(start + pos++, r, 0);
+      sum.update(r);
+    }
+    if (last) {
+      revokeRecords += revokes.count();
+    }
     byte[] copy = new byte[BLOCK];
     for (int d = 0; d < descs; d++) {
       int from = d * TAGS_PER_DESC;
@@ -559,7 +629,8 @@ public final class Journal {
 
   /**
    * Counters: {@code commits}, {@code blocks_committed}, {@code commit_ns}, {@code checkpoints},
-   * {@code pinned_folios_journalled}, {@code transactions_replayed} (at this mount's recovery).
+   * {@code pinned_folios_journalled}, {@code transactions_replayed} (at this mount's recovery),
+   * {@code revoke_records} (written), {@code revoke_hits} (logged copies recovery skipped).
    */
   public synchronized Map<String, Long> stats() {
     Map<String, Long> m = new LinkedHashMap<>();
@@ -569,6 +640,8 @@ public final class Journal {
     m.put("checkpoints", checkpoints);
     m.put("pinned_folios_journalled", pinnedJournalled);
     m.put("transactions_replayed", replayed);
+    m.put("revoke_records", revokeRecords);
+    m.put("revoke_hits", revokeHits);
     return m;
   }
 
