@@ -143,7 +143,7 @@ public final class XfsMount implements IomapOps {
         now,
         FMT_EXTENTS);
     io.write(g.inoBlock(g.rootino()), table, 0);
-    io.write(0, encodeSuper(g, CHUNK), 0);
+    io.write(0, encodeSuper(g, 1), 0); // inodes in use, the root, as every commit counts them
     io.flush();
   }
 
