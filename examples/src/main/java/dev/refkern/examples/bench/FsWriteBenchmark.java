@@ -62,7 +62,7 @@ public class FsWriteBenchmark {
   @State(Scope.Thread)
   public static class Flat {
     /** The filesystem type under test. */
-    @Param({"flatfs", "ext4"})
+    @Param({"flatfs", "ext4", "xfs"})
     public String fs;
 
     Path dir;
@@ -81,7 +81,7 @@ public class FsWriteBenchmark {
       mem = vm.physicalMemory();
       vfs = new Vfs(vm);
       vfs.mkdir("/mnt", 0755);
-      long bytes = (FILE_MIB + 48L) * MIB; // ext4: inode tables, journal, reserved blocks
+      long bytes = (FILE_MIB + 48L) * MIB; // ext4, xfs: inode tables, journal or log, reserves
       disk = FileDisk.create(mem, dir.resolve("flat.img"), bytes / Bio.SECTOR_SIZE, opts());
       vfs.registerBlockDevice("/dev/flat0", disk);
       vfs.mount(
@@ -247,5 +247,119 @@ public class FsWriteBenchmark {
       }
     }
     return n;
+  }
+
+  /** The size of the file {@link #reflinkClone} clones. */
+  static final int CLONE_MIB = 1024;
+
+  /**
+   * An xfs with a {@value #CLONE_MIB} MiB file written and fsync'd once per trial. Until the type
+   * supports {@code FICLONE} (a probe answers {@code EOPNOTSUPP}) nothing is written and {@link
+   * #reflinkClone} measures nothing (returns -1).
+   */
+  @State(Scope.Thread)
+  public static class Reflink {
+    Path dir;
+    VirtualMemory vm;
+    PhysicalMemory mem;
+    Vfs vfs;
+    FileDisk disk;
+    Task task;
+    long buf;
+    boolean supported;
+    int src;
+    int clones;
+
+    @Setup(Level.Trial)
+    public void boot() throws IOException {
+      dir = Files.createTempDirectory("refkern-jmh-reflink");
+      vm = VirtualMemory.boot(BootParams.parse("mem=2G zone_device=0"), dir.resolve("k"), true);
+      mem = vm.physicalMemory();
+      vfs = new Vfs(vm);
+      vfs.mkdir("/mnt", 0755);
+      long bytes = (CLONE_MIB + 96L) * MIB;
+      disk =
+          FileDisk.create(
+              mem, dir.resolve("xfs.img"), bytes / Bio.SECTOR_SIZE, Flat.opts().name("xfs0"));
+      vfs.registerBlockDevice("/dev/xfs0", disk);
+      vfs.mount("xfs", "/dev/xfs0", "/mnt", "mkfs");
+      task = vm.createTask("reflink_bench");
+      buf = task.mmapAnon(CHUNK_MIB * MIB);
+      byte[] data = new byte[CHUNK_MIB * MIB];
+      new Random(42).nextBytes(data);
+      task.store(buf, data, 0, data.length);
+      src = vfs.open(task, "/mnt/src", Fcntl.O_RDWR | Fcntl.O_CREAT, 0644);
+      supported = probe();
+      if (supported) {
+        for (int i = 0; i < CLONE_MIB / CHUNK_MIB; i++) {
+          vfs.write(task, src, buf, (long) CHUNK_MIB * MIB);
+        }
+        vfs.fsync(task, src);
+      }
+    }
+
+    /** Whether FICLONE works here: one 4 KiB file cloned, both unlinked. */
+    private boolean probe() {
+      int in = vfs.open(task, "/mnt/probe-src", Fcntl.O_RDWR | Fcntl.O_CREAT, 0644);
+      int out = vfs.open(task, "/mnt/probe", Fcntl.O_RDWR | Fcntl.O_CREAT, 0644);
+      try {
+        vfs.write(task, in, buf, 4096);
+        vfs.fsync(task, in);
+        vfs.ficlone(task, in, out);
+        return true;
+      } catch (dev.refkern.mm.KernelException e) {
+        if (e.errno() != dev.refkern.mm.Errno.EOPNOTSUPP) {
+          throw e;
+        }
+        System.err.println("reflinkClone: xfs answers EOPNOTSUPP, nothing measured");
+        return false;
+      } finally {
+        vfs.close(task, out);
+        vfs.close(task, in);
+        vfs.unlink("/mnt/probe");
+        vfs.unlink("/mnt/probe-src");
+      }
+    }
+
+    @TearDown(Level.Trial)
+    public void shutdown() throws IOException {
+      try {
+        vfs.close(task, src);
+        vfs.exitFiles(task);
+        vfs.shutdown();
+        disk.close();
+        task.exit();
+        vm.lru().lruAddDrainAll();
+        List<String> problems = mem.debugVm().checkNoPinsHeld();
+        if (!problems.isEmpty()) {
+          throw new IllegalStateException("debug_vm: " + problems);
+        }
+      } finally {
+        mem.close();
+        FileTrees.deleteTree(dir);
+      }
+    }
+  }
+
+  /**
+   * {@code FICLONE} of the {@value #CLONE_MIB} MiB file into a fresh file, then the clone unlinked:
+   * the cost of sharing every extent ({@code xfs_reflink_remap_blocks()}) and of dropping the
+   * shares again. Read as ms per clone.
+   */
+  @Benchmark
+  public long reflinkClone(Reflink r) {
+    if (!r.supported) {
+      return -1;
+    }
+    String path = "/mnt/clone" + (r.clones++);
+    int fd = r.vfs.open(r.task, path, Fcntl.O_RDWR | Fcntl.O_CREAT, 0644);
+    try {
+      r.vfs.ficlone(r.task, r.src, fd);
+      r.vfs.fsync(r.task, fd);
+    } finally {
+      r.vfs.close(r.task, fd);
+    }
+    r.vfs.unlink(path);
+    return r.clones;
   }
 }

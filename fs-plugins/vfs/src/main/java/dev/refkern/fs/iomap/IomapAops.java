@@ -136,8 +136,10 @@ public final class IomapAops implements AddressSpaceOperations {
     }
     // the part past EOF goes out as zeros (folio_zero_segment() in handle_eof)
     zero(mapping, data, size, folioEnd, folioEnd, folioSize);
-    long end = Math.min(folioEnd, roundUp(size, Bio.SECTOR_SIZE));
     IomapOps ops = inode.sb().iomapOps();
+    // round_up(end_pos, i_blocksize()): the EOF block goes out whole, its tail as zeros, or a
+    // later size extension would read the block's stale bytes from the device
+    long end = Math.min(folioEnd, roundUp(size, ops.blockSize()));
     Iomap m = new Iomap();
     while (pos < end) {
       ops.mapBlocks(inode, pos, end - pos, m);

@@ -52,4 +52,12 @@ public interface IomapOps {
   default void mapBlocks(Inode inode, long pos, long length, Iomap iomap) {
     iomapBegin(inode, pos, length, IOMAP_READ, iomap);
   }
+
+  /**
+   * {@code i_blocksize()}: the filesystem's block size in bytes; writeback writes the EOF block
+   * whole. Default: 4096.
+   */
+  default int blockSize() {
+    return 4096;
+  }
 }

@@ -163,6 +163,7 @@ public final class Xfs implements FileSystemType {
       for (Inode i : sb.inodes()) {
         i.evict();
       }
+      fs.forceShutdown("mount failed: " + e.getMessage()); // the log's pages go with it
       throw e;
     }
     synchronized (mounted) {

@@ -46,6 +46,11 @@ public final class XfsBufCache {
     committed.put(blk, data.clone());
   }
 
+  /** {@code blkdev_issue_flush()} of the data device. */
+  public void flushDevice() {
+    io.flush();
+  }
+
   /** Forgets a block that is no longer metadata (freed), so a reuse reads it again. */
   public synchronized void forget(long blk) {
     committed.remove(blk);

@@ -38,8 +38,11 @@ import org.apiguardian.api.API;
  * carries its cycle ({@code xlog_get_cycle()}) and no payload sector can look like a header. The
  * payload is a stream of {@code xlog_op_header}s: {@code XLOG_START_TRANS}, one buffer item per
  * logged block ({@code XFS_LI_BUF}, the block number and one whole block), {@code
- * XLOG_COMMIT_TRANS}; an op may continue in the next record (the kernel splits it with {@code
- * XLOG_CONTINUE_TRANS}; here recovery reads the payloads of consecutive records as one stream).
+ * XLOG_COMMIT_TRANS}; a buffer item with {@code XFS_BLF_CANCEL} and no block (logged when a
+ * transaction frees the block) keeps recovery from replaying older copies of it over the block's
+ * next owner ({@code xlog_recover_buf_commit_pass1/2()}); an op may continue in the next record
+ * (the kernel splits it with {@code XLOG_CONTINUE_TRANS}; here recovery reads the payloads of
+ * consecutive records as one stream).
  *
  * <p>Commits go to the in-core log (the CIL and iclogs) and reach the disk at a force, whose last
  * record write carries {@code REQ_PREFLUSH | REQ_FUA}; committed buffers stay in the AIL ({@link
@@ -48,9 +51,7 @@ import org.apiguardian.api.API;
  * tail can be reused. Recovery ({@link #open}) finds the head by the cycle discontinuity, the tail
  * in the last good record before it, and replays every committed transaction from tail to head.
  *
- * <p>Deviation: buffers are whole blocks, with no buffer cancel records ({@code XFS_BLF_CANCEL}),
- * so a block freed and reused for file data is rewritten by a replay of an older transaction; the
- * filesystem must log such blocks until a checkpoint.
+ * <p>Deviation: buffers are whole blocks (no dirty-region bitmap).
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class XfsLog implements MetaLog {
@@ -82,7 +83,8 @@ public final class XfsLog implements MetaLog {
   static final int XLOG_COMMIT_TRANS = 0x02;
   static final int XLOG_UNMOUNT_TRANS = 0x20;
   static final int XFS_LI_BUF = 0x123c;
-  static final int BUF_FORMAT = 16; // blf_type, blf_size, blf_len, blf_blkno
+  static final int BUF_FORMAT = 16; // blf_type, blf_size, blf_flags, blf_len, blf_blkno
+  static final int XFS_BLF_CANCEL = 1 << 1;
 
   /**
    * What recovery at open found and did.
@@ -225,6 +227,17 @@ public final class XfsLog implements MetaLog {
     }
     // xlog_do_recovery_pass: walk from the tail, replaying every transaction whose commit is there
     s.walk();
+    // pass 1 (xlog_recover_buf_commit_pass1): count every committed cancel of each block
+    Map<Long, Integer> cancelled = new HashMap<>();
+    for (List<long[]> t : s.committed) {
+      for (long[] item : t) {
+        if (item[1] < 0) {
+          cancelled.merge(item[0], 1, Integer::sum);
+        }
+      }
+    }
+    // pass 2: a block with a cancel still ahead is not replayed (xlog_is_buffer_cancelled); each
+    // cancel passed puts one reference (xlog_put_buffer_cancelled), so later copies replay
     for (List<long[]> t : s.committed) {
       for (long[] item : t) {
         long blk = item[0];
@@ -233,7 +246,11 @@ public final class XfsLog implements MetaLog {
               Errno.EUCLEAN,
               "XFS (" + io.dev.name() + "): log item for block " + blk + " outside the device");
         }
-        io.io(BioOp.WRITE, blk, s.stream, (int) item[1], 1, 0);
+        if (item[1] < 0) {
+          cancelled.computeIfPresent(blk, (k, n) -> n > 1 ? n - 1 : null);
+        } else if (!cancelled.containsKey(blk)) {
+          io.io(BioOp.WRITE, blk, s.stream, (int) item[1], 1, 0);
+        }
       }
     }
     io.flush();
@@ -492,6 +509,13 @@ public final class XfsLog implements MetaLog {
           if (items != null && (b.getShort(data) & 0xffff) == XFS_LI_BUF) {
             items.add(new long[] {b.getLong(data + 8), data + BUF_FORMAT});
           }
+        } else if ((flags & XLOG_UNMOUNT_TRANS) == 0 && len == BUF_FORMAT) {
+          List<long[]> items = open.get(t);
+          if (items != null
+              && (b.getShort(data) & 0xffff) == XFS_LI_BUF
+              && (b.getShort(data + 4) & XFS_BLF_CANCEL) != 0) {
+            items.add(new long[] {b.getLong(data + 8), -1}); // a cancel: no region
+          }
         }
         off = data + len;
       }
@@ -513,15 +537,23 @@ public final class XfsLog implements MetaLog {
       return seq;
     }
     for (LogBuf b : bufs) {
-      if (b.data().length != bs
+      if ((!b.isCancel() && b.data().length != bs)
           || b.blkno() < 0
           || b.blkno() >= io.devBlocks
           || (b.blkno() >= start && b.blkno() < start + size)) {
         throw new KernelException(
-            Errno.EINVAL, "XFS: log item for block " + b.blkno() + " of " + b.data().length + "B");
+            Errno.EINVAL,
+            "XFS: log item for block "
+                + b.blkno()
+                + " of "
+                + (b.isCancel() ? 0 : b.data().length)
+                + "B");
       }
     }
-    int txBytes = 2 * OP_HEADER + bufs.size() * (OP_HEADER + BUF_FORMAT + bs);
+    int txBytes = 2 * OP_HEADER;
+    for (LogBuf b : bufs) {
+      txBytes += OP_HEADER + BUF_FORMAT + (b.isCancel() ? 0 : bs);
+    }
     if (blocksFor(txBytes) > size - 1) {
       throw new KernelException(
           Errno.ENOSPC,
@@ -538,9 +570,21 @@ public final class XfsLog implements MetaLog {
     int t = ++tid;
     op(t, 0, XLOG_START_TRANS);
     for (LogBuf b : bufs) {
+      if (b.isCancel()) { // xfs_trans_binval(): a format with no region; the AIL drops the block
+        op(t, BUF_FORMAT, 0);
+        ByteBuffer.wrap(cil, cilLen - BUF_FORMAT, BUF_FORMAT)
+            .putShort((short) XFS_LI_BUF)
+            .putShort((short) 1)
+            .putShort((short) XFS_BLF_CANCEL)
+            .putShort((short) spb)
+            .putLong(b.blkno());
+        ail.remove(b.blkno());
+        continue;
+      }
       op(t, BUF_FORMAT + bs, 0);
       ByteBuffer f = ByteBuffer.wrap(cil, cilLen - BUF_FORMAT - bs, BUF_FORMAT);
-      f.putShort((short) XFS_LI_BUF).putShort((short) 2).putInt(spb).putLong(b.blkno());
+      f.putShort((short) XFS_LI_BUF).putShort((short) 2).putShort((short) 0).putShort((short) spb);
+      f.putLong(b.blkno());
       System.arraycopy(b.data(), 0, cil, cilLen - bs, bs);
       byte[] copy = ail.get(b.blkno());
       if (copy == null) {

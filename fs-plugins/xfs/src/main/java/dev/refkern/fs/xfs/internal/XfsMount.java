@@ -69,6 +69,7 @@ public final class XfsMount implements IomapOps {
   private final Map<Long, DInode> byIno = new HashMap<>();
   private final List<Long> zeroInodes = new ArrayList<>(); // freed, their cores cleared at commit
   private final List<long[]> busy = new ArrayList<>(); // {start, len, committed?}
+  private final List<Long> cancels = new ArrayList<>(); // freed blocks the log holds copies of
   private final long resblks;
   final XfsReflink reflinkOps = new XfsReflink(this);
   final XfsRefcount refc;
@@ -78,6 +79,7 @@ public final class XfsMount implements IomapOps {
   private boolean recoveredCow;
   long reserved; // delalloc reservations ({@code xfs_mod_fdblocks})
   private long lastLsn = -1;
+  private long forcedLsn = -1;
   private volatile String shutdown;
   SuperBlock sb;
 
@@ -165,7 +167,8 @@ public final class XfsMount implements IomapOps {
         now,
         FMT_EXTENTS);
     io.write(g.inoBlock(g.rootino()), table, 0);
-    io.write(0, encodeSuper(g, CHUNK, features), 0);
+    io.write(
+        0, encodeSuper(g, 1, features), 0); // inodes in use, the root, as every commit counts them
     io.flush();
   }
 
@@ -581,6 +584,9 @@ public final class XfsMount implements IomapOps {
     busy.add(new long[] {blk, len, 0});
     for (long b = blk; b < blk + len; b++) {
       cache.forget(b);
+      if (log.pending(b) != null) { // logged metadata: the freeing commit cancels it
+        cancels.add(b);
+      }
     }
   }
 
@@ -1099,8 +1105,11 @@ public final class XfsMount implements IomapOps {
 
   private void forceAll() {
     try {
-      if (lastLsn >= 0) {
+      if (lastLsn > forcedLsn) {
         log.force(lastLsn);
+        forcedLsn = lastLsn;
+      } else { // xfs_file_fsync(): no log I/O to flush an overwrite's data, so flush the device
+        cache.flushDevice();
       }
     } catch (KernelException e) {
       forceShutdown("log force failed: " + e.getMessage());
@@ -1196,6 +1205,10 @@ public final class XfsMount implements IomapOps {
       tp.join(t.getKey(), t.getValue());
     }
     tp.join(0, encodeSuper(geo, geo.inodes() - freeInodes(), features));
+    for (long b : cancels) {
+      tp.binval(b);
+    }
+    cancels.clear();
     long lsn = tp.commit();
     if (lsn >= 0) {
       lastLsn = lsn;

@@ -18,6 +18,7 @@ public final class XfsTrans {
   private final XfsBufCache cache;
   private final MetaLog log;
   private final Map<Long, byte[]> bufs = new LinkedHashMap<>();
+  private final List<Long> cancels = new ArrayList<>();
 
   public XfsTrans(XfsBufCache cache, MetaLog log) {
     this.cache = cache;
@@ -29,8 +30,20 @@ public final class XfsTrans {
     bufs.put(blk, data);
   }
 
+  /**
+   * {@code xfs_trans_binval()}: the transaction frees metadata block {@code blk}, so it logs a
+   * cancel item for it: recovery must not replay an older copy over the block's next owner.
+   */
+  public void binval(long blk) {
+    bufs.remove(blk);
+    cancels.add(blk);
+  }
+
   /** Whether nothing changed. */
   public boolean isEmpty() {
+    if (!cancels.isEmpty()) {
+      return false;
+    }
     for (Map.Entry<Long, byte[]> e : bufs.entrySet()) {
       if (cache.changed(e.getKey(), e.getValue())) {
         return false;
@@ -51,13 +64,21 @@ public final class XfsTrans {
         out.add(new LogBuf(e.getKey(), e.getValue().clone()));
       }
     }
+    for (long blk : cancels) {
+      out.add(LogBuf.cancel(blk));
+    }
     bufs.clear();
+    cancels.clear();
     if (out.isEmpty()) {
       return -1;
     }
     long lsn = log.commit(out);
     for (LogBuf b : out) {
-      cache.committed(b.blkno(), b.data());
+      if (b.isCancel()) {
+        cache.forget(b.blkno());
+      } else {
+        cache.committed(b.blkno(), b.data());
+      }
     }
     return lsn;
   }
