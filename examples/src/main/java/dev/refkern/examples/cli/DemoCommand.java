@@ -230,11 +230,15 @@ final class DemoCommand implements Callable<Integer> {
     PinnedFileScenario scenario = new PinnedFileScenario(dir);
     PolicyRegistry reg = PolicyRegistry.global();
     List<String> all = new ArrayList<>();
-    for (String fs : List.of("flatfs", "ext4")) {
+    for (String fs : List.of("flatfs", "ext4", "xfs")) {
       if (fs.equals("ext4")) {
         out.println(
             "the same on ext4 (buffer heads, journal; pinned_writeback= overrides its default,"
                 + " wait):");
+      } else if (fs.equals("xfs")) {
+        out.println(
+            "the same on xfs (iomap, delayed allocation, log; pinned_writeback= overrides its"
+                + " default, bounce):");
       }
       for (String name : reg.names(PinnedWritebackPolicy.PARAM)) {
         PinnedFileScenario.Outcome r =

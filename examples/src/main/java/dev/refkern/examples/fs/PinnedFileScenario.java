@@ -20,7 +20,6 @@ import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
 import dev.refkern.fs.ext4.Ext4;
-import dev.refkern.fs.flat.FlatFs;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.Iomap;
 import dev.refkern.fs.spi.IomapOps;
@@ -73,7 +72,7 @@ public final class PinnedFileScenario {
   public static final int LATER_DMA = 3;
 
   private static final long SECTORS = (1L << 20) / 512; // a 1 MiB image
-  private static final long EXT4_SECTORS = (4L << 20) / 512; // room for ext4's journal
+  private static final long EXT4_SECTORS = (4L << 20) / 512; // room for ext4's journal, xfs's log
   private static final String FILE = "/mnt/rdma-buf";
   private static final long BOUND_NANOS = 60_000_000_000L; // generous, for a loaded machine
 
@@ -89,9 +88,9 @@ public final class PinnedFileScenario {
    * @param background whether a background writeback pass runs before the fsync
    * @param truncateFile whether the file is truncated to 0 while pinned, then the NIC DMAs again
    * @param powerCut whether the disk loses power after the fsync, while the page is still pinned
-   * @param fs the filesystem type: {@code flatfs} (the booted policies decide) or {@code ext4}
-   *     (mounted with {@code pinned_writeback=} and {@code pinned_truncate=} of this run, which
-   *     override its own stable-page default)
+   * @param fs the filesystem type: {@code flatfs} (the booted policies decide), {@code ext4} or
+   *     {@code xfs} (mounted with {@code pinned_writeback=} and {@code pinned_truncate=} of this
+   *     run, which override their own defaults: stable pages for ext4, bounce for xfs)
    */
   public record Options(
       long seed,
@@ -127,9 +126,9 @@ public final class PinnedFileScenario {
       return new Options(seed, writeback, truncate, racingDma, false, truncateFile, powerCut, fs);
     }
 
-    /** On filesystem type {@code type} ({@code flatfs} or {@code ext4}). */
+    /** On filesystem type {@code type} ({@code flatfs}, {@code ext4} or {@code xfs}). */
     public Options on(String type) {
-      if (!type.equals("flatfs") && !type.equals("ext4")) {
+      if (!type.equals("flatfs") && !type.equals("ext4") && !type.equals("xfs")) {
         throw new KernelException(Errno.EINVAL, "no pinned-file scenario on " + type);
       }
       return new Options(
@@ -138,7 +137,7 @@ public final class PinnedFileScenario {
 
     /** The mount options of the first mount, which formats the image. */
     String mkfsOptions() {
-      return fs.equals("ext4")
+      return !fs.equals("flatfs")
           ? "mkfs,pinned_writeback=" + writeback + ",pinned_truncate=" + truncate
           : "mkfs,extent=64k";
     }
@@ -464,8 +463,7 @@ public final class PinnedFileScenario {
       }
       vfs.umount("/mnt");
       pins.addAll(shutdown());
-      List<String> fsck =
-          (o.fs().equals("ext4") ? new Ext4() : new FlatFs()).check(image.toString());
+      List<String> fsck = FileSystems.standard().get(o.fs()).check(image.toString());
       return new Outcome(
           o,
           gen,
@@ -495,7 +493,7 @@ public final class PinnedFileScenario {
               BootParams.parse(o.cmdline()), dir.resolve("k" + id + (create ? "a" : "b")), true);
       mem = vm.physicalMemory();
       DiskOptions opts = DiskOptions.defaults().integrity(true).manualConsumption();
-      long sectors = o.fs().equals("ext4") ? EXT4_SECTORS : SECTORS;
+      long sectors = o.fs().equals("flatfs") ? SECTORS : EXT4_SECTORS;
       disk = create ? FileDisk.create(mem, image, sectors, opts) : FileDisk.open(mem, image, opts);
       bdev = new InFlightDisk(disk);
       vfs = new Vfs(vm, FileSystems.standard(), "tmpfs", "");

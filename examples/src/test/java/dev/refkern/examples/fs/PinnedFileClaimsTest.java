@@ -28,7 +28,7 @@ class PinnedFileClaimsTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"flatfs", "ext4"})
+  @ValueSource(strings = {"flatfs", "ext4", "xfs"})
   void ignoreWritesTheFolioUnderTheDmaAndCleansIt(String fs) {
     Outcome r = run(Options.writeback(SEED, "ignore").racing().on(fs));
     assertTrue(
@@ -40,7 +40,7 @@ class PinnedFileClaimsTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"flatfs", "ext4"})
+  @ValueSource(strings = {"flatfs", "ext4", "xfs"})
   void ignoreLosesTheLastDmaAtAPowerCut(String fs) {
     Outcome r = run(Options.writeback(SEED, "ignore").withPowerCut().on(fs));
     assertEquals(2, r.lastDma(), r.toString());
@@ -49,7 +49,7 @@ class PinnedFileClaimsTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"flatfs", "ext4"})
+  @ValueSource(strings = {"flatfs", "ext4", "xfs"})
   void waitStallsFsyncWhilePinnedAndWritesTheLastDmaAfterTheUnpin(String fs) {
     Outcome r = run(Options.writeback(SEED, "wait").fsyncOnly().racing().on(fs));
     assertEquals("fsync", r.stalledStep(), r.toString());
@@ -66,7 +66,7 @@ class PinnedFileClaimsTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"flatfs", "ext4"})
+  @ValueSource(strings = {"flatfs", "ext4", "xfs"})
   void bounceWritesTheSnapshotTakenAtSubmission(String fs) {
     Outcome r = run(Options.writeback(SEED, "bounce").racing().withPowerCut().on(fs));
     assertEquals(0, r.integrityErrors(), "the DMA racing the write did not reach the copy: " + r);
@@ -81,7 +81,7 @@ class PinnedFileClaimsTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"flatfs", "ext4"})
+  @ValueSource(strings = {"flatfs", "ext4", "xfs"})
   void skipLeavesThePinnedFolioDirtyInBackgroundAndFsyncBouncesIt(String fs) {
     Outcome r = run(Options.writeback(SEED, "skip").racing().on(fs));
     assertEquals(0, r.afterBackground(), "background writeback did not write it: " + r);
@@ -93,7 +93,7 @@ class PinnedFileClaimsTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"flatfs", "ext4"})
+  @ValueSource(strings = {"flatfs", "ext4", "xfs"})
   void revokeRedirectsTheNicsLaterDmaToItsDummyPage(String fs) {
     Outcome r = run(Options.truncate(SEED, "revoke").on(fs));
     assertEquals(PinnedFileScenario.LATER_DMA, r.writesToDummy(), r.toString());
@@ -103,7 +103,7 @@ class PinnedFileClaimsTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"flatfs", "ext4"})
+  @ValueSource(strings = {"flatfs", "ext4", "xfs"})
   void orphanLosesTheNicsLaterDma(String fs) {
     Outcome r = run(Options.truncate(SEED, "orphan").on(fs));
     assertEquals(PinnedFileScenario.LATER_DMA, r.writesLost(), "into no file: " + r);
@@ -113,7 +113,7 @@ class PinnedFileClaimsTest {
   }
 
   @ParameterizedTest(name = "{0}")
-  @ValueSource(strings = {"flatfs", "ext4"})
+  @ValueSource(strings = {"flatfs", "ext4", "xfs"})
   void waitTruncateBlocksUntilTheUnpin(String fs) {
     Outcome r = run(Options.truncate(SEED, "wait").on(fs));
     assertEquals("ftruncate", r.stalledStep(), r.toString());
