@@ -34,14 +34,17 @@ final class XfsMachine {
 
   /** Boots with kernel parameters {@code boot} (e.g. {@code gup.longterm_file=allow}). */
   XfsMachine(Path state, Path image, long sectors, String boot) {
+    this(state, image, sectors, boot, DiskOptions.defaults());
+  }
+
+  /** Boots with {@code boot} on a disk made with {@code opts} (e.g. integrity: stable writes). */
+  XfsMachine(Path state, Path image, long sectors, String boot, DiskOptions opts) {
     this.state = state;
     vm = VirtualMemory.boot(BootParams.parse(boot), state, true);
     mem = vm.physicalMemory();
     freeAtStart = free();
     disk =
-        sectors > 0
-            ? FileDisk.create(mem, image, sectors, DiskOptions.defaults())
-            : FileDisk.open(mem, image, DiskOptions.defaults());
+        sectors > 0 ? FileDisk.create(mem, image, sectors, opts) : FileDisk.open(mem, image, opts);
     vfs = new Vfs(vm, FileSystems.standard(), "tmpfs", "");
     vfs.mkdir("/mnt", 0755);
     vfs.registerBlockDevice("/dev/sda", disk);

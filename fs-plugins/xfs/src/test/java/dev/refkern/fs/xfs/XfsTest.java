@@ -3,6 +3,7 @@ package dev.refkern.fs.xfs;
 import static dev.refkern.fs.Fcntl.*;
 import static org.junit.jupiter.api.Assertions.*;
 
+import dev.refkern.block.DiskOptions;
 import dev.refkern.fs.Falloc;
 import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.xfs.internal.Fmt;
@@ -17,6 +18,8 @@ import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The XFS-like filesystem on a FileDisk: format, namespace, delalloc, extents, fsck, errors. */
 class XfsTest {
@@ -390,6 +393,30 @@ class XfsTest {
     assertEquals(Errno.EIO, later.errno());
     m.vfs.close(m.task, fd);
     m.vfs.umount("/mnt");
+  }
+
+  /** {@code IOMAP_DIO_BOUNCE}: on a stable-writes device, O_DIRECT copies only under the policy. */
+  @ParameterizedTest(name = "dio.stable_bounce={0}")
+  @ValueSource(strings = {"on", "off"})
+  void directIoBouncesOnAStableWritesDeviceUnderTheVfsPolicy(String bounce) {
+    XfsMachine m =
+        new XfsMachine(
+            dir.resolve("k-" + bounce),
+            dir.resolve("xfs.img"),
+            SECTORS,
+            "mem=64M dio.stable_bounce=" + bounce,
+            DiskOptions.defaults().integrity(true));
+    machines.add(m);
+    m.vfs.mount("xfs", "/dev/sda", "/mnt", "mkfs");
+    assertTrue(m.mount().sb().stableWrites(), "BLK_FEAT_STABLE_WRITES from integrity");
+    int fd = m.vfs.open(m.task, "/mnt/d", O_RDWR | O_CREAT | O_DIRECT, 0644);
+    byte[] data = XfsMachine.pattern(2 * B, 5);
+    assertEquals(2 * B, m.write(fd, data, 0));
+    assertEquals(bounce.equals("on") ? 2L * B : 0, m.vfs.directIo().bytesBounced());
+    m.vfs.close(m.task, fd);
+    assertArrayEquals(data, m.read("/mnt/d"));
+    m.vfs.umount("/mnt");
+    assertEquals(List.of(), fsck());
   }
 
   @Test
