@@ -12,9 +12,9 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.block.Bio;
 import dev.refkern.block.BioOp;
-import dev.refkern.block.BlockDevice;
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
+import dev.refkern.block.ForwardingBlockDevice;
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
@@ -650,28 +650,14 @@ public final class PinnedFileScenario {
    * (which generates its integrity tags) and consumed at once, except that the NIC may DMA once
    * into its page between the two, while the page's first write is in flight.
    */
-  private static final class InFlightDisk implements BlockDevice {
+  private static final class InFlightDisk extends ForwardingBlockDevice {
     final FileDisk disk;
     volatile RdmaNic nic;
     volatile boolean armed;
 
     InFlightDisk(FileDisk disk) {
+      super(disk);
       this.disk = disk;
-    }
-
-    @Override
-    public String name() {
-      return disk.name();
-    }
-
-    @Override
-    public long capacitySectors() {
-      return disk.capacitySectors();
-    }
-
-    @Override
-    public int features() {
-      return disk.features();
     }
 
     @Override

@@ -12,9 +12,9 @@ import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.block.Bio;
 import dev.refkern.block.BioOp;
-import dev.refkern.block.BlockDevice;
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
+import dev.refkern.block.ForwardingBlockDevice;
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
@@ -639,7 +639,7 @@ public final class PinnedRangeWorkload {
    * generates its guard tags at submission) and is consumed at once, except that a write carrying a
    * pinned page's data, in place or as a bounce copy, first lets the NIC DMA into that page.
    */
-  private static final class InFlightDisk implements BlockDevice {
+  private static final class InFlightDisk extends ForwardingBlockDevice {
     final FileDisk disk;
     final PageMemory ram;
     volatile Run.Nic nic;
@@ -647,23 +647,9 @@ public final class PinnedRangeWorkload {
     long bytesWritten;
 
     InFlightDisk(FileDisk disk, PageMemory ram) {
+      super(disk);
       this.disk = disk;
       this.ram = ram;
-    }
-
-    @Override
-    public String name() {
-      return disk.name();
-    }
-
-    @Override
-    public long capacitySectors() {
-      return disk.capacitySectors();
-    }
-
-    @Override
-    public int features() {
-      return disk.features();
     }
 
     @Override

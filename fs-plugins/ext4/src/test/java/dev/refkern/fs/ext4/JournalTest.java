@@ -7,9 +7,9 @@ import static org.junit.jupiter.api.Assertions.*;
 import dev.refkern.block.Bio;
 import dev.refkern.block.BioBatch;
 import dev.refkern.block.BioOp;
-import dev.refkern.block.BlockDevice;
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
+import dev.refkern.block.ForwardingBlockDevice;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
@@ -58,28 +58,14 @@ class JournalTest {
    * The image as a block device whose next bio matching {@code trigger} goes to {@code action}
    * instead (a power cut at that exact write).
    */
-  private static final class Tap implements BlockDevice {
+  private static final class Tap extends ForwardingBlockDevice {
     final FileDisk disk;
     Predicate<Bio> trigger;
     Consumer<Bio> action;
 
     Tap(FileDisk disk) {
+      super(disk);
       this.disk = disk;
-    }
-
-    @Override
-    public String name() {
-      return disk.name();
-    }
-
-    @Override
-    public long capacitySectors() {
-      return disk.capacitySectors();
-    }
-
-    @Override
-    public int features() {
-      return disk.features();
     }
 
     @Override

@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.*;
 
 import dev.refkern.block.Bio;
 import dev.refkern.block.BioOp;
-import dev.refkern.block.BlockDevice;
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
+import dev.refkern.block.ForwardingBlockDevice;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
@@ -44,27 +44,13 @@ class FlatFsDirectIoTest {
   private final List<Machine> machines = new ArrayList<>();
 
   /** A device that runs a hook between a write bio's submission and its consumption. */
-  private static final class HoldingDisk implements BlockDevice {
+  private static final class HoldingDisk extends ForwardingBlockDevice {
     final FileDisk disk;
     Runnable inFlight; // run once, for the next data write
 
     HoldingDisk(FileDisk disk) {
+      super(disk);
       this.disk = disk;
-    }
-
-    @Override
-    public String name() {
-      return disk.name();
-    }
-
-    @Override
-    public long capacitySectors() {
-      return disk.capacitySectors();
-    }
-
-    @Override
-    public int features() {
-      return disk.features();
     }
 
     @Override
