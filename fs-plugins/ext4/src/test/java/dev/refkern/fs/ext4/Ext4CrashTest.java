@@ -8,10 +8,7 @@ import dev.refkern.fs.crash.CrashHarness.Result;
 import dev.refkern.fs.crash.CrashHarness.Violation;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -41,35 +38,6 @@ class Ext4CrashTest {
     return results;
   }
 
-  private static String report(List<Result> results, long nanos) {
-    int states = results.stream().mapToInt(Result::states).sum();
-    List<Violation> vs = results.stream().flatMap(r -> r.violations().stream()).toList();
-    StringBuilder b = new StringBuilder();
-    b.append(states)
-        .append(" states, ")
-        .append(vs.size())
-        .append(" violations, ")
-        .append(String.format("%.0f states/s", states / (nanos / 1e9)));
-    histogram(vs).forEach((k, n) -> b.append("\n  ").append(n).append(" x ").append(k));
-    vs.stream().limit(40).forEach(v -> b.append("\n  ").append(v));
-    return b.toString();
-  }
-
-  /** The violations by kind: their text with the numbers taken out, most frequent first. */
-  static Map<String, Long> histogram(List<Violation> vs) {
-    Map<String, Long> kinds =
-        vs.stream()
-            .collect(
-                Collectors.groupingBy(
-                    v -> (v.torn() ? "(torn) " : "") + v.what().replaceAll("[0-9]+", "N"),
-                    Collectors.counting()));
-    Map<String, Long> out = new LinkedHashMap<>();
-    kinds.entrySet().stream()
-        .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
-        .forEach(e -> out.put(e.getKey(), e.getValue()));
-    return out;
-  }
-
   /**
    * The property the journal must give: no crash state of any seed, exact or torn, has an fsck
    * problem or an fsync'd file that lost its content.
@@ -79,7 +47,7 @@ class Ext4CrashTest {
   void everyCrashStateIsCleanAndKeepsFsyncedFiles() {
     long t0 = System.nanoTime(); // boot included
     List<Result> results = run(1, SEEDS, OPS, Replay.TORN);
-    String report = report(results, System.nanoTime() - t0);
+    String report = CrashHarness.summary(results, System.nanoTime() - t0);
     System.out.println("generic/482-style ext4: " + report);
     assertTrue(results.stream().mapToInt(Result::states).sum() >= 1500, report);
     assertTrue(results.stream().allMatch(r -> r.violations().isEmpty()), report);

@@ -22,9 +22,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BooleanSupplier;
+import java.util.stream.Collectors;
 import org.apiguardian.api.API;
 
 /**
@@ -172,6 +174,39 @@ public final class CrashHarness {
       }
     }
     return new Result(seed, r.log.size(), states, out);
+  }
+
+  /**
+   * One line for a run of {@code results} that took {@code nanos}: states, violations, states/s;
+   * then the violations by kind ({@link #histogram}) and the first 40 violations, one per line.
+   */
+  public static String summary(List<Result> results, long nanos) {
+    int states = results.stream().mapToInt(Result::states).sum();
+    List<Violation> vs = results.stream().flatMap(r -> r.violations().stream()).toList();
+    StringBuilder b = new StringBuilder();
+    b.append(states)
+        .append(" states, ")
+        .append(vs.size())
+        .append(" violations, ")
+        .append(String.format("%.0f states/s", states / (nanos / 1e9)));
+    histogram(vs).forEach((k, n) -> b.append("\n  ").append(n).append(" x ").append(k));
+    vs.stream().limit(40).forEach(v -> b.append("\n  ").append(v));
+    return b.toString();
+  }
+
+  /** The violations by kind: their text with the numbers taken out, most frequent first. */
+  public static Map<String, Long> histogram(List<Violation> vs) {
+    Map<String, Long> kinds =
+        vs.stream()
+            .collect(
+                Collectors.groupingBy(
+                    v -> (v.torn() ? "(torn) " : "") + v.what().replaceAll("[0-9]+", "N"),
+                    Collectors.counting()));
+    Map<String, Long> out = new LinkedHashMap<>();
+    kinds.entrySet().stream()
+        .sorted(Map.Entry.<String, Long>comparingByValue().reversed())
+        .forEach(e -> out.put(e.getKey(), e.getValue()));
+    return out;
   }
 
   /**

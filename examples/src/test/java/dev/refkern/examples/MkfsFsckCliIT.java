@@ -13,11 +13,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code refkern mkfs -t ext4} and {@code refkern fsck} run as {@code ./refkern} runs them (the
- * packaged jar in a separate process): a clean image, a corrupted one and a missing one, with
- * e2fsck's exit codes and one-line errors.
+ * {@code refkern mkfs} and {@code refkern fsck} run as {@code ./refkern} runs them (the packaged
+ * jar in a separate process), on ext4 and on xfs ({@code refkern fs ls/check -t xfs} too): a clean
+ * image, a corrupted one and a missing one, with e2fsck's exit codes (0 clean, 4 problems left, 8
+ * operational error; {@code xfs_repair -n} answers the same here) and one-line errors.
  */
-class Ext4CliIT {
+class MkfsFsckCliIT {
   @TempDir Path tmp;
 
   private record Result(int exit, String out, String err) {}
@@ -86,5 +87,47 @@ class Ext4CliIT {
     assertEquals(28, tooSmall.exit(), "ENOSPC: " + tooSmall.err());
     assertFalse(Files.exists(tmp.resolve("s.img")), "no half-made image");
     assertEquals(1, tooSmall.err().lines().count(), tooSmall.err());
+  }
+
+  @Test
+  void mkfsXfsThenFsckCleanThenCorruptedThenMissing() throws Exception {
+    Path img = tmp.resolve("x.img");
+    Result mkfs = run("mkfs", "-t", "xfs", img.toString(), "16M");
+    assertEquals(0, mkfs.exit(), mkfs.err());
+    assertTrue(mkfs.out().startsWith("mkfs.xfs: " + img), mkfs.out());
+    assertEquals(16 << 20, Files.size(img));
+
+    Result clean = run("fsck", "-t", "xfs", img.toString());
+    assertEquals(0, clean.exit(), clean.err());
+    assertEquals(img + ": clean\n", clean.out());
+    assertEquals("", clean.err());
+
+    Result ls = run("fs", "ls", "-t", "xfs", img.toString());
+    assertEquals(0, ls.exit(), ls.err());
+    Result check = run("fs", "check", "-t", "xfs", img.toString());
+    assertEquals(0, check.exit(), check.err());
+
+    byte[] agf = new byte[4];
+    long agfBlock = -1;
+    try (var ch = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.READ)) {
+      for (long b = 1; b < 64 && agfBlock < 0; b++) {
+        var buf = java.nio.ByteBuffer.wrap(agf);
+        ch.read(buf, b * 4096);
+        if (java.nio.ByteBuffer.wrap(agf).getInt() == 0x58414746) { // XAGF
+          agfBlock = b;
+        }
+      }
+    }
+    assertTrue(agfBlock > 0, "no AGF in the first blocks");
+    try (var ch = java.nio.channels.FileChannel.open(img, java.nio.file.StandardOpenOption.WRITE)) {
+      ch.write(java.nio.ByteBuffer.wrap(new byte[] {(byte) 0xff, 1, 2}), agfBlock * 4096 + 20);
+    }
+    Result bad = run("fsck", "-t", "xfs", img.toString());
+    assertEquals(4, bad.exit(), "errors left uncorrected: " + bad.out() + bad.err());
+    assertTrue(bad.out().contains("AGF"), bad.out());
+
+    Result none = run("fsck", "-t", "xfs", tmp.resolve("none.img").toString());
+    assertEquals(8, none.exit(), "operational error");
+    assertEquals(1, none.err().lines().count(), none.err());
   }
 }
