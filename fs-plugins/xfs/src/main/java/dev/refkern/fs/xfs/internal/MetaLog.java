@@ -49,4 +49,7 @@ public interface MetaLog {
    * buffers go. Every later call fails with {@code EIO}. Idempotent.
    */
   default void shutdown() {}
+
+  /** The log's counters ({@code struct xfsstats}' log fields). */
+  XfsLog.Counters stats();
 }

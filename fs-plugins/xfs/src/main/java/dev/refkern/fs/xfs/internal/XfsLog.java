@@ -800,6 +800,7 @@ public final class XfsLog implements MetaLog {
   }
 
   /** The log's counters ({@code /sys/fs/xfs/<dev>/stats}). */
+  @Override
   public synchronized Counters stats() {
     return new Counters(records, bytes, forces, checkpoints, replayed);
   }

@@ -473,7 +473,7 @@ public final class XfsMount implements IomapOps {
 
   /** The log's counters. */
   public XfsLog.Counters logCounters() {
-    return log instanceof XfsLog x ? x.stats() : new XfsLog.Counters(0, 0, 0, 0, 0);
+    return log.stats();
   }
 
   /** Why the filesystem shut down, or null. */
