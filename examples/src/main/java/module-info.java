@@ -6,6 +6,7 @@ module dev.refkern.examples {
   requires dev.refkern.fs.flat;
   requires dev.refkern.fs.ext4;
   requires dev.refkern.fs.xfs;
+  requires dev.refkern.hmm;
   requires dagger;
   requires jakarta.inject;
   requires static java.compiler;

@@ -20,7 +20,8 @@ public interface DevPagemapOps {
    * {@code VM_FAULT_*} code. The default refuses ({@code VM_FAULT_SIGBUS}), as a driver without
    * private memory would.
    *
-   * @param owner the faulting address space, opaque here
+   * @param owner the faulting VMA ({@code vmf->vma}, a {@code dev.refkern.mm.vm.Vma}); typed {@code
+   *     Object} so this package does not depend on {@code vm}
    */
   default int migrateToRam(long pfn, Object owner, long address) {
     return VmFault.VM_FAULT_SIGBUS;

@@ -107,6 +107,23 @@ public final class MmStruct {
     return users.get();
   }
 
+  /** {@code mmap_read_lock()}: for a caller outside mm-core that walks or faults this mm. */
+  public void mmapReadLock() {
+    mmapLock.readLock();
+  }
+
+  /** {@code mmap_read_unlock()}. */
+  public void mmapReadUnlock() {
+    mmapLock.readUnlock();
+  }
+
+  /**
+   * {@code vma_lookup()} for a caller holding {@code mmap_lock}: the VMA containing {@code addr}.
+   */
+  public Vma vmaLookup(long addr) {
+    return vmaContaining(addr);
+  }
+
   /** {@code find_vma()} under the read lock: the VMA containing {@code addr}, or null. */
   public Vma findVma(long addr) {
     mmapLock.readLock();

@@ -98,6 +98,50 @@ public final class Pte {
     return pte >>> 16;
   }
 
+  /**
+   * {@code SWP_DEVICE_READ} / {@code SWP_DEVICE_WRITE}: a device-private entry, mapping a {@code
+   * MEMORY_DEVICE_PRIVATE} page (its pfn is the offset) that the CPU cannot address.
+   */
+  public static final int SWP_DEVICE_READ = 27;
+
+  public static final int SWP_DEVICE_WRITE = 28;
+
+  /**
+   * {@code SWP_DEVICE_EXCLUSIVE}: a device-exclusive entry ({@code make_device_exclusive()}); the
+   * page stays in system memory, but a CPU access must first restore the normal mapping.
+   */
+  public static final int SWP_DEVICE_EXCLUSIVE = 29;
+
+  /** {@code make_writable/readable_device_private_entry()} as a pte. */
+  public static long devicePrivateEntry(long pfn, boolean write) {
+    return swapEntry(write ? SWP_DEVICE_WRITE : SWP_DEVICE_READ, pfn);
+  }
+
+  /** {@code is_device_private_entry()}. */
+  public static boolean isDevicePrivate(long pte) {
+    return isSwap(pte) && (swapType(pte) == SWP_DEVICE_READ || swapType(pte) == SWP_DEVICE_WRITE);
+  }
+
+  /** {@code is_writable_device_private_entry()}. */
+  public static boolean isDevicePrivateWrite(long pte) {
+    return isSwap(pte) && swapType(pte) == SWP_DEVICE_WRITE;
+  }
+
+  /** {@code make_device_exclusive_entry()} as a pte. */
+  public static long deviceExclusiveEntry(long pfn) {
+    return swapEntry(SWP_DEVICE_EXCLUSIVE, pfn);
+  }
+
+  /** {@code is_device_exclusive_entry()}. */
+  public static boolean isDeviceExclusive(long pte) {
+    return isSwap(pte) && swapType(pte) == SWP_DEVICE_EXCLUSIVE;
+  }
+
+  /** {@code pfn_swap_entry_to_page()}: the pfn of a device or migration entry. */
+  public static long entryPfn(long pte) {
+    return swapOffset(pte);
+  }
+
   public static boolean huge(long pte) {
     return (pte & HUGE) != 0;
   }

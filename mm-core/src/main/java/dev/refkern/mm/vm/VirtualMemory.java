@@ -46,6 +46,7 @@ public final class VirtualMemory {
   private final HugeMemory huge;
   private final PageWalk pageWalk;
   private final Memory memory;
+  private final MigrateDevice migrateDevice;
   private final Gup gup;
   private final Vmscan vmscan;
   private final Mmap mmap;
@@ -124,6 +125,7 @@ public final class VirtualMemory {
     this.vmscan =
         new Vmscan(mem, memmap, folios, lru, rmap, swapfile, pins, filemap, pageWriteback);
     this.mmap = new Mmap(mem, memory, huge, rmap);
+    this.migrateDevice = new MigrateDevice();
     this.mprotect = new Mprotect(mmap, pageWalk);
     this.madvise = new Madvise(mmap, memory);
     this.fork = new Fork(mem, nextId, mmap, memory, rmap);
@@ -213,6 +215,27 @@ public final class VirtualMemory {
   /** Page reclaim. */
   public Vmscan vmscan() {
     return vmscan;
+  }
+
+  /** {@code mm/migrate_device.c}: migration to and from device memory, device-exclusive entries. */
+  public MigrateDevice migrateDevice() {
+    return migrateDevice;
+  }
+
+  /**
+   * {@code handle_mm_fault()} for a caller outside mm-core (HMM's {@code hmm_range_fault}, a
+   * driver): the caller holds {@code mm}'s {@code mmap_lock} for reading. Returns 0 or {@code
+   * VM_FAULT_*} bits ({@code VM_FAULT_SIGSEGV} where no VMA covers {@code addr}).
+   *
+   * @param faultFlags {@link #FAULT_FLAG_WRITE}, {@link #FAULT_FLAG_REMOTE}, {@link
+   *     #FAULT_FLAG_UNSHARE}
+   */
+  public int handleMmFault(MmStruct mm, long addr, int faultFlags) {
+    Vma vma = mm.vmaContaining(addr);
+    if (vma == null) {
+      return dev.refkern.mm.VmFault.VM_FAULT_SIGSEGV;
+    }
+    return memory.handleMmFault(mm, vma, addr, faultFlags);
   }
 
   /** {@code mm/memory.c}: the fault handler, zap and {@code unmap_mapping_folio()}. */
