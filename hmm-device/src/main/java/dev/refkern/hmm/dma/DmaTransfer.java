@@ -7,8 +7,9 @@ import java.nio.ByteBuffer;
 import org.apiguardian.api.API;
 
 /**
- * One DMA descriptor queued on a {@link DmaEngine}: a run of a device's pages written (from the
- * device) or read (to the device), like a work request posted to an RDMA send queue.
+ * One DMA descriptor queued on a {@link DmaEngine}, {@code struct dma_async_tx_descriptor}: a run
+ * of a device's pages written (from the device) or read (to the device), like a work request posted
+ * to an RDMA send queue.
  */
 @API(status = EXPERIMENTAL, since = "0.2.0")
 public final class DmaTransfer {
