@@ -80,7 +80,18 @@ public final class DmaEngine {
    * @throws KernelException {@code EINVAL} if the pages are not the target's
    */
   public DmaTransfer submitWrite(DmaTarget target, int first, int pages, long seq) {
-    return submit(new DmaTransfer(target, check(target, first, pages), pages, true, seq, null));
+    return submitWrite(target, first, pages, seq, DmaPattern.STAMP);
+  }
+
+  /**
+   * Queues a write of {@code pattern}'s words for {@code seq} into the device's pages {@code
+   * [first, first + pages)}.
+   *
+   * @throws KernelException {@code EINVAL} if the pages are not the target's
+   */
+  public DmaTransfer submitWrite(
+      DmaTarget target, int first, int pages, long seq, DmaPattern pattern) {
+    return submit(new DmaTransfer(target, check(target, first, pages), pages, seq, pattern, null));
   }
 
   /**
@@ -95,7 +106,7 @@ public final class DmaEngine {
     if (dst.remaining() < (long) pages * PAGE_SIZE) {
       throw new KernelException(Errno.EINVAL, "buffer of " + dst.remaining() + " bytes too small");
     }
-    return submit(new DmaTransfer(target, first, pages, false, 0, dst.duplicate()));
+    return submit(new DmaTransfer(target, first, pages, 0, null, dst.duplicate()));
   }
 
   private static int check(DmaTarget target, int first, int pages) {
@@ -252,10 +263,9 @@ public final class DmaEngine {
       ram.read(pfn, off, t.buf, at, n);
       return;
     }
+    DmaPattern p = t.pattern;
     for (int o = off; o < off + n; o += 8) {
-      int i = o >>> 3;
-      long v = i == 0 ? header(t.seq) : i == 1 ? page : word(t.seq, page, i);
-      ram.writeLong(pfn, o, v);
+      ram.writeLong(pfn, o, p.word(t.seq, page, o >>> 3));
     }
   }
 

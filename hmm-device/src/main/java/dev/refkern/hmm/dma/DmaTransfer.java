@@ -28,18 +28,21 @@ public final class DmaTransfer {
   final int pages;
   final boolean write;
   final long seq;
+  final DmaPattern pattern; // null for a read
   final ByteBuffer buf;
   volatile long done; // written only by the engine's single stepper
   volatile boolean redirected;
   private volatile State state = State.QUEUED;
   private volatile Errno error;
 
-  DmaTransfer(DmaTarget target, int first, int pages, boolean write, long seq, ByteBuffer buf) {
+  DmaTransfer(
+      DmaTarget target, int first, int pages, long seq, DmaPattern pattern, ByteBuffer buf) {
     this.target = target;
     this.first = first;
     this.pages = pages;
-    this.write = write;
+    this.write = pattern != null;
     this.seq = seq;
+    this.pattern = pattern;
     this.buf = buf;
   }
 

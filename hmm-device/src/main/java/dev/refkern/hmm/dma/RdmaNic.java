@@ -130,6 +130,11 @@ public final class RdmaNic implements DmaTarget {
     return engine.submitWrite(this, first, pages, seq);
   }
 
+  /** Queues a DMA write of {@code pattern}'s words for {@code seq} into {@code [first, +pages)}. */
+  public DmaTransfer dmaWrite(int first, int pages, long seq, DmaPattern pattern) {
+    return engine.submitWrite(this, first, pages, seq, pattern);
+  }
+
   /** Queues a DMA read of its pages {@code [first, first + pages)} into {@code dst}. */
   public DmaTransfer dmaRead(int first, int pages, ByteBuffer dst) {
     return engine.submitRead(this, first, pages, dst);

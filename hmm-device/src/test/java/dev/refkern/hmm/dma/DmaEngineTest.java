@@ -68,6 +68,18 @@ class DmaEngineTest extends DmaTestBase {
   }
 
   @Test
+  void aWriteWithItsOwnPatternWritesEveryWordOfIt() {
+    allocTwo();
+    DmaEngine e = new DmaEngine(mem.ram(), 8192);
+    e.submitWrite(target, 1, 1, 3, (seq, page, i) -> seq << 32 | (long) page << 16 | i);
+    e.drain();
+    assertEquals(3L << 32 | 1L << 16, mem.ram().readLong(pfn[1], 0));
+    assertEquals(3L << 32 | 1L << 16 | 511, mem.ram().readLong(pfn[1], 511 * 8));
+    assertEquals(-1, DmaEngine.stampOf(mem.ram(), pfn[1]), "not the engine's stamp");
+    freeTwo();
+  }
+
+  @Test
   void aReadCopiesThePagesIntoTheDeviceBuffer() {
     allocTwo();
     mem.ram().writeLong(pfn[1], 8, 0x1234);
