@@ -213,4 +213,37 @@ class RdmaNicTest extends DmaTestBase {
       task.exit();
     }
   }
+
+  @Test
+  void deregistrationWakesATruncateThatWaitsForThePin() {
+    try (SimScheduler sim = new SimScheduler(0x3a17)) {
+      vm =
+          VirtualMemory.boot(
+              BootParams.parse("mem=64M gup.longterm_file=allow truncate.pinned=wait"),
+              dir,
+              false,
+              sim);
+      mem = vm.physicalMemory();
+      task = vm.createTask("app");
+      file = AddressSpace.create(mem, new RamBackedAops());
+      file.setSize(PAGES * Page.PAGE_SIZE);
+      addr = task.mmap(0, PAGES * Page.PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+      task.storeLong(addr, 1);
+      DmaEngine engine = new DmaEngine(mem.ram(), Page.PAGE_SIZE);
+      RdmaNic nic = RdmaNic.register(vm, task, addr, Page.PAGE_SIZE, true, engine);
+      sim.kthreadRun(
+          "truncate",
+          () -> {
+            file.setSize(0);
+            vm.truncate().truncateInodePages(file, 0);
+          });
+      assertTrue(
+          sim.runUntil(() -> vm.pinnedTruncate().stats().get("waits") == 1), "truncate waits");
+      assertEquals(1, file.nrPages(), "for the pinned page");
+      nic.deregister(); // ib_umem_release(): the unpin wakes it
+      sim.runUntilIdle();
+      assertEquals(0, file.nrPages(), "truncate finished");
+      task.exit();
+    }
+  }
 }
