@@ -1,6 +1,7 @@
 package dev.refkern.hmm;
 
 import static dev.refkern.hmm.HmmDmirrorCmd.READ;
+import static dev.refkern.hmm.HmmDmirrorCmd.SNAPSHOT;
 import static dev.refkern.hmm.HmmDmirrorCmd.WRITE;
 import static dev.refkern.mm.vm.Mman.*;
 import static org.junit.jupiter.api.Assertions.*;
@@ -54,6 +55,9 @@ class HmmTests {
   private static final long HMM_BUFFER_SIZE = 1024L << 12;
 
   private static final long TWOMEG = 1L << 21;
+
+  /** {@code NTIMES}. */
+  private static final int NTIMES = 10;
 
   @TempDir Path dir;
   private VirtualMemory vm;
@@ -423,5 +427,117 @@ class HmmTests {
       System.arraycopy(disk.readBlock(p), 0, onDisk, p * PAGE_SIZE, PAGE_SIZE);
     }
     assertInts(onDisk, i -> i);
+  }
+
+  /** Read anonymous memory multiple times. */
+  @Variants
+  void anon_read_multiple(MemoryType type) {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    long size = npages << PAGE_SHIFT;
+    for (int c = 0; c < NTIMES; c++) {
+      int cc = c;
+      Buffer b = buffer(size);
+      b.ptr = task.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, null, 0);
+      storeInts(task, b.ptr, size, i -> i + cc);
+      cmd(fd, READ, b, npages);
+      assertEquals(npages, b.cpages);
+      assertEquals(1, b.faults);
+      assertInts(b.mirror, i -> i + cc);
+      task.munmap(b.ptr, size);
+    }
+  }
+
+  /**
+   * Try reading anonymous memory while it is being unmapped: the read either sees all the data or
+   * fails with EFAULT, whichever way the two threads interleave.
+   */
+  @Variants
+  void anon_teardown(MemoryType type) throws InterruptedException {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    long size = npages << PAGE_SHIFT;
+    for (int c = 0; c < NTIMES; ++c) {
+      int cc = c;
+      Buffer b = buffer(size);
+      b.ptr = task.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, null, 0);
+      storeInts(task, b.ptr, size, i -> i + cc);
+      Thread unmapper = new Thread(() -> task.munmap(b.ptr + size / 2, size / 2));
+      unmapper.start();
+      try {
+        cmd(fd, READ, b, npages);
+        assertEquals(npages, b.cpages);
+        assertEquals(1, b.faults);
+        assertInts(b.mirror, i -> i + cc);
+      } catch (KernelException e) {
+        assertEquals(Errno.EFAULT, e.errno(), "the unmapped half is gone");
+      }
+      unmapper.join(60_000);
+      assertFalse(unmapper.isAlive(), "munmap finished");
+      task.munmap(b.ptr, size / 2);
+    }
+  }
+
+  /**
+   * Snapshot without faulting: hole, PROT_NONE, zero page, read-only, read-write (hmm2). The
+   * kernel's pages 5 and 6, migrated to each device first, are checked in snapshot_migrated.
+   */
+  @Variants
+  void snapshot(MemoryType type) {
+    setUp2(type);
+    long npages = 7;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = buffer(size);
+    b.mirror = new byte[(int) npages];
+    long p = task.mmap(0, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, null, 0);
+    // Punch a hole after the first page address.
+    task.munmap(p + PAGE_SIZE, PAGE_SIZE);
+    // Page 2 will be read-only zero page.
+    task.mprotect(p + 2 * PAGE_SIZE, PAGE_SIZE, PROT_READ);
+    int val = (int) task.loadLong(p + 2 * PAGE_SIZE) + 3;
+    assertEquals(3, val);
+    // Page 3 will be read-only.
+    task.mprotect(p + 3 * PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE);
+    task.storeLong(p + 3 * PAGE_SIZE, val);
+    task.mprotect(p + 3 * PAGE_SIZE, PAGE_SIZE, PROT_READ);
+    // Page 4-6 will be read-write.
+    task.mprotect(p + 4 * PAGE_SIZE, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE);
+    task.storeLong(p + 4 * PAGE_SIZE, val);
+    b.ptr = p;
+    cmd(fd0, SNAPSHOT, b, npages);
+    assertEquals(npages, b.cpages);
+    byte[] m = b.mirror;
+    assertEquals(HmmDmirrorCmd.PROT_ERROR, m[0] & 0xff);
+    assertEquals(HmmDmirrorCmd.PROT_ERROR, m[1] & 0xff);
+    assertEquals(HmmDmirrorCmd.PROT_ZERO | HmmDmirrorCmd.PROT_READ, m[2]);
+    assertEquals(HmmDmirrorCmd.PROT_READ, m[3]);
+    assertEquals(HmmDmirrorCmd.PROT_WRITE, m[4]);
+    assertEquals(HmmDmirrorCmd.PROT_NONE, m[5], "untouched: pte_none, not faulted");
+    assertEquals(HmmDmirrorCmd.PROT_NONE, m[6]);
+    assertEquals(0, task.mm().pte(p + 5 * PAGE_SIZE), "a snapshot faults nothing in");
+  }
+
+  /**
+   * Two devices reading the same memory (hmm2). The kernel's last step, migrating to device 1 and
+   * reading from device 0, is in double_map_migrated.
+   */
+  @Variants
+  void double_map(MemoryType type) {
+    setUp2(type);
+    long npages = 6;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = buffer(size);
+    b.ptr = task.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, null, 0);
+    storeInts(task, b.ptr, size, i -> i);
+    task.mprotect(b.ptr, size, PROT_READ);
+    cmd(fd0, READ, b, npages);
+    assertEquals(npages, b.cpages);
+    assertEquals(1, b.faults);
+    assertInts(b.mirror, i -> i);
+    fill(b.mirror, i -> 0);
+    cmd(fd1, READ, b, npages);
+    assertEquals(npages, b.cpages);
+    assertEquals(1, b.faults);
+    assertInts(b.mirror, i -> i);
   }
 }
