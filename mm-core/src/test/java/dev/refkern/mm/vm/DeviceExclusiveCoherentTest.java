@@ -11,6 +11,7 @@ import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.RamBackedAops;
+import dev.refkern.mm.VmItem;
 import dev.refkern.mm.ZoneType;
 import dev.refkern.notifier.MmuNotifier;
 import dev.refkern.notifier.MmuNotifierEvent;
@@ -86,17 +87,19 @@ class DeviceExclusiveCoherentTest extends VmTestBase {
     t.storeLong(a, 1);
     t.storeLong(a + 4096, 2);
     long p0 = exclusive(t, a, "gpu");
-    long p1 = exclusive(t, a + 4096, "gpu");
     FolioOps folios = new FolioOps(mem);
-    for (long p : new long[] {p0, p1}) {
-      folios.folioUnlock(p);
-      mem.allocator().putPage(p);
-    }
+    folios.folioUnlock(p0);
+    mem.allocator().putPage(p0);
     Task c = t.fork("c");
     assertTrue(Pte.present(t.mm().pte(a)), "copy_nonpresent_pte() restored it first");
     assertEquals(1, c.loadLong(a));
     assertEquals(2, mem.memmap().mapcount(p0));
     c.exit();
+    t.storeLong(a + 4096, 2); // the fork made it COW-shared; now it is exclusive again
+    long p1 = exclusive(t, a + 4096, "gpu");
+    folios.folioUnlock(p1);
+    mem.allocator().putPage(p1);
+    assertTrue(Pte.isDeviceExclusive(t.mm().pte(a + 4096)));
     long anon = t.mm().anonPages.get();
     t.madvise(a + 4096, 4096, MADV_DONTNEED);
     assertEquals(0, t.mm().pte(a + 4096));
@@ -144,6 +147,8 @@ class DeviceExclusiveCoherentTest extends VmTestBase {
     assertEquals(pages[0], Pte.pfn(t.mm().pte(a)));
     assertEquals(42, mem.ram().readLong(pages[0], 0));
     assertEquals(List.of(d), dev.freed, "the coherent page went back to its driver");
+    // migrate_device_coherent_folio(), not migrate_pages(): no pgmigrate_* event
+    assertEquals(0, mem.vmstat().get(VmItem.PGMIGRATE_SUCCESS));
     gup.unpinUserPage(pages[0]);
     // and SELECT_DEVICE_COHERENT with the owner brings one back explicitly
     dev.migrateToDevice(t.mm(), a, 1);
