@@ -345,4 +345,47 @@ class MigrateDeviceTest extends VmTestBase {
     t.exit();
     mem.memunmapPages(dev.pgmap);
   }
+
+  @Test
+  void migrationEntriesStandInWhileTheDriverCopies() throws Exception {
+    long a = t.mmapAnon(4096);
+    t.storeLong(a, 11);
+    long src = Pte.pfn(pte(t, a));
+    MigrateVma m = new MigrateVma();
+    t.mm().mmapReadLock();
+    try {
+      m.vma = t.mm().vmaLookup(a);
+      m.start = a;
+      m.end = a + 4096;
+      m.src = new long[1];
+      m.dst = new long[1];
+      m.pgmapOwner = dev.owner;
+      m.flags = SELECT_SYSTEM;
+      vm.migrateDevice().migrateVmaSetup(m);
+      long e = pte(t, a);
+      assertTrue(Migrate.isMigrationEntry(e), "a CPU fault now waits in migration_entry_wait()");
+      assertEquals(src, Pte.entryPfn(e));
+      assertTrue(mem.memmap().testFlag(src, PageFlags.PG_LOCKED));
+      assertEquals(0, mem.memmap().mapcount(src));
+      assertEquals(1, mem.memmap().refcount(src), "only the isolation's reference");
+      // a racing CPU access blocks until finalize replaces the entry
+      java.util.concurrent.atomic.AtomicLong seen = new java.util.concurrent.atomic.AtomicLong(-1);
+      Thread cpu = new Thread(() -> seen.set(t.loadLong(a)));
+      cpu.start();
+      long d = dev.allocDevicePage();
+      mem.ram().copyPage(d, src);
+      m.dst[0] = migratePfn(d);
+      vm.migrateDevice().migrateVmaPages(m);
+      vm.migrateDevice().migrateVmaFinalize(m);
+      t.mm().mmapReadUnlock();
+      cpu.join(60_000);
+      assertFalse(cpu.isAlive());
+      assertEquals(11, seen.get(), "the racing access saw the data");
+      t.mm().mmapReadLock();
+    } finally {
+      t.mm().mmapReadUnlock();
+    }
+    assertEquals(11, t.loadLong(a));
+    t.exit();
+  }
 }
