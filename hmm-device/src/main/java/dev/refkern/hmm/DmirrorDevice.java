@@ -158,8 +158,10 @@ public final class DmirrorDevice {
       throw e;
     }
     chunks.add(new Chunk(pg, start, chunkPages));
-    if (freePages.length < nrFree + chunkPages) {
-      freePages = java.util.Arrays.copyOf(freePages, nrFree + chunkPages);
+    // room for every device page: all of them may be free at once
+    int total = chunks.size() * chunkPages;
+    if (freePages.length < total) {
+      freePages = java.util.Arrays.copyOf(freePages, total);
     }
     for (long pfn = start + chunkPages - 1; pfn >= start; pfn--) {
       freePages[nrFree++] = pfn;

@@ -1,6 +1,11 @@
 package dev.refkern.hmm;
 
+import static dev.refkern.hmm.HmmDmirrorCmd.CHECK_EXCLUSIVE;
+import static dev.refkern.hmm.HmmDmirrorCmd.EXCLUSIVE;
+import static dev.refkern.hmm.HmmDmirrorCmd.MIGRATE_TO_DEV;
+import static dev.refkern.hmm.HmmDmirrorCmd.MIGRATE_TO_SYS;
 import static dev.refkern.hmm.HmmDmirrorCmd.READ;
+import static dev.refkern.hmm.HmmDmirrorCmd.RELEASE;
 import static dev.refkern.hmm.HmmDmirrorCmd.SNAPSHOT;
 import static dev.refkern.hmm.HmmDmirrorCmd.WRITE;
 import static dev.refkern.mm.vm.Mman.*;
@@ -478,17 +483,13 @@ class HmmTests {
     }
   }
 
-  /**
-   * Snapshot without faulting: hole, PROT_NONE, zero page, read-only, read-write (hmm2). The
-   * kernel's pages 5 and 6, migrated to each device first, are checked in snapshot_migrated.
-   */
+  /** Test memory snapshot without faulting in pages accessed by the device (hmm2). */
   @Variants
   void snapshot(MemoryType type) {
     setUp2(type);
     long npages = 7;
     long size = npages << PAGE_SHIFT;
     Buffer b = buffer(size);
-    b.mirror = new byte[(int) npages];
     long p = task.mmap(0, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, null, 0);
     // Punch a hole after the first page address.
     task.munmap(p + PAGE_SIZE, PAGE_SIZE);
@@ -503,7 +504,17 @@ class HmmTests {
     // Page 4-6 will be read-write.
     task.mprotect(p + 4 * PAGE_SIZE, 3 * PAGE_SIZE, PROT_READ | PROT_WRITE);
     task.storeLong(p + 4 * PAGE_SIZE, val);
+    // Page 5 will be migrated to device 0.
+    b.ptr = p + 5 * PAGE_SIZE;
+    cmd(fd0, MIGRATE_TO_DEV, b, 1);
+    assertEquals(1, b.cpages);
+    // Page 6 will be migrated to device 1.
+    b.ptr = p + 6 * PAGE_SIZE;
+    cmd(fd1, MIGRATE_TO_DEV, b, 1);
+    assertEquals(1, b.cpages);
+    // Simulate a device snapshotting CPU pagetables.
     b.ptr = p;
+    b.mirror = new byte[(int) npages];
     cmd(fd0, SNAPSHOT, b, npages);
     assertEquals(npages, b.cpages);
     byte[] m = b.mirror;
@@ -512,15 +523,16 @@ class HmmTests {
     assertEquals(HmmDmirrorCmd.PROT_ZERO | HmmDmirrorCmd.PROT_READ, m[2]);
     assertEquals(HmmDmirrorCmd.PROT_READ, m[3]);
     assertEquals(HmmDmirrorCmd.PROT_WRITE, m[4]);
-    assertEquals(HmmDmirrorCmd.PROT_NONE, m[5], "untouched: pte_none, not faulted");
-    assertEquals(HmmDmirrorCmd.PROT_NONE, m[6]);
-    assertEquals(0, task.mm().pte(p + 5 * PAGE_SIZE), "a snapshot faults nothing in");
+    if (type == MemoryType.DEVICE_PRIVATE) {
+      assertEquals(HmmDmirrorCmd.PROT_DEV_PRIVATE_LOCAL | HmmDmirrorCmd.PROT_WRITE, m[5]);
+      assertEquals(HmmDmirrorCmd.PROT_NONE, m[6]);
+    } else {
+      assertEquals(HmmDmirrorCmd.PROT_DEV_COHERENT_LOCAL | HmmDmirrorCmd.PROT_WRITE, m[5]);
+      assertEquals(HmmDmirrorCmd.PROT_DEV_COHERENT_REMOTE | HmmDmirrorCmd.PROT_WRITE, m[6]);
+    }
   }
 
-  /**
-   * Two devices reading the same memory (hmm2). The kernel's last step, migrating to device 1 and
-   * reading from device 0, is in double_map_migrated.
-   */
+  /** Test two devices reading the same memory (double mapped, hmm2). */
   @Variants
   void double_map(MemoryType type) {
     setUp2(type);
@@ -539,5 +551,189 @@ class HmmTests {
     assertEquals(npages, b.cpages);
     assertEquals(1, b.faults);
     assertInts(b.mirror, i -> i);
+    // Migrate pages to device 1 and try to read from device 0.
+    cmd(fd1, MIGRATE_TO_DEV, b, npages);
+    assertEquals(npages, b.cpages);
+    fill(b.mirror, i -> 0);
+    cmd(fd0, READ, b, npages);
+    assertEquals(npages, b.cpages);
+    assertEquals(1, b.faults);
+    assertInts(b.mirror, i -> i);
+  }
+
+  private Buffer anonBuffer(long npages) {
+    long size = npages << PAGE_SHIFT;
+    Buffer b = buffer(size);
+    b.ptr = task.mmap(0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, null, 0);
+    storeInts(task, b.ptr, size, i -> i);
+    return b;
+  }
+
+  /** Migrate anonymous memory to device memory. */
+  @Variants
+  void migrate(MemoryType type) {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    Buffer b = anonBuffer(npages);
+    cmd(fd, MIGRATE_TO_DEV, b, npages);
+    assertEquals(npages, b.cpages);
+    assertInts(b.mirror, i -> i);
+  }
+
+  /**
+   * Migrate anonymous memory to device memory and fault some of it back to system memory, then try
+   * migrating the resulting mix of system and device memory to the device.
+   */
+  @Variants
+  void migrate_fault(MemoryType type) {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = anonBuffer(npages);
+    cmd(fd, MIGRATE_TO_DEV, b, npages);
+    assertEquals(npages, b.cpages);
+    assertInts(b.mirror, i -> i);
+    // Fault half the pages back to system memory and check them.
+    assertInts(load(task, b.ptr, size / 2), i -> i);
+    cmd(fd, MIGRATE_TO_DEV, b, npages);
+    assertEquals(npages, b.cpages);
+    assertInts(b.mirror, i -> i);
+  }
+
+  /** Release the device memory while pages are on it: they go home, nothing is lost. */
+  @Variants
+  void migrate_release(MemoryType type) {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = anonBuffer(npages);
+    cmd(fd, MIGRATE_TO_DEV, b, npages);
+    assertEquals(npages, b.cpages);
+    assertInts(b.mirror, i -> i);
+    cmd(fd, RELEASE, b, npages);
+    assertTrue(fd.device().pagemaps().isEmpty(), "the device memory is gone");
+    assertInts(load(task, b.ptr, size / 2), i -> i);
+    assertInts(load(task, b.ptr, size), i -> i);
+  }
+
+  /** Migrate anonymous shared memory to device memory: not supported, ENOENT. */
+  @Variants
+  void migrate_shared(MemoryType type) {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = buffer(size);
+    b.ptr = task.mmap(0, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, null, 0);
+    assertEquals(Errno.ENOENT, errno(() -> cmd(fd, MIGRATE_TO_DEV, b, npages)));
+  }
+
+  /** Try to migrate various memory types to device memory (hmm2). */
+  @Variants
+  void migrate_mixed(MemoryType type) {
+    setUp2(type);
+    long npages = 6;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = buffer(size);
+    long p = task.mmap(0, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, null, 0);
+    b.ptr = p;
+    // Migrating a protected area should be an error.
+    assertEquals(Errno.EINVAL, errno(() -> cmd(fd1, MIGRATE_TO_DEV, b, npages)));
+    // Punch a hole after the first page address.
+    task.munmap(p + PAGE_SIZE, PAGE_SIZE);
+    // We expect an error if the vma doesn't cover the range.
+    assertEquals(Errno.EINVAL, errno(() -> cmd(fd1, MIGRATE_TO_DEV, b, 3)));
+    // Page 2 will be a read-only zero page.
+    task.mprotect(p + 2 * PAGE_SIZE, PAGE_SIZE, PROT_READ);
+    int val = (int) task.loadLong(p + 2 * PAGE_SIZE) + 3;
+    assertEquals(3, val);
+    // Page 3 will be read-only.
+    task.mprotect(p + 3 * PAGE_SIZE, PAGE_SIZE, PROT_READ | PROT_WRITE);
+    task.storeLong(p + 3 * PAGE_SIZE, val);
+    task.mprotect(p + 3 * PAGE_SIZE, PAGE_SIZE, PROT_READ);
+    // Page 4-5 will be read-write.
+    task.mprotect(p + 4 * PAGE_SIZE, 2 * PAGE_SIZE, PROT_READ | PROT_WRITE);
+    task.storeLong(p + 4 * PAGE_SIZE, val);
+    task.storeLong(p + 5 * PAGE_SIZE, val);
+    // Now try to migrate pages 2-5 to device 1.
+    b.ptr = p + 2 * PAGE_SIZE;
+    cmd(fd1, MIGRATE_TO_DEV, b, 4);
+    assertEquals(4, b.cpages);
+    // Page 5 won't be migrated to device 0 because it's on device 1.
+    b.ptr = p + 5 * PAGE_SIZE;
+    assertEquals(Errno.ENOENT, errno(() -> cmd(fd0, MIGRATE_TO_DEV, b, 1)));
+  }
+
+  /**
+   * Migrate anonymous memory to device memory and back multiple times: device-private pages come
+   * back by CPU faults, device-coherent ones (which the CPU reads in place) by MIGRATE_TO_SYS.
+   */
+  @Variants
+  void migrate_multiple(MemoryType type) {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    long size = npages << PAGE_SHIFT;
+    for (int c = 0; c < NTIMES; c++) {
+      Buffer b = anonBuffer(npages);
+      cmd(fd, MIGRATE_TO_DEV, b, npages);
+      assertEquals(npages, b.cpages);
+      assertInts(b.mirror, i -> i);
+      if (type == MemoryType.DEVICE_COHERENT) {
+        cmd(fd, MIGRATE_TO_SYS, b, npages);
+        assertEquals(npages, b.cpages);
+      }
+      assertInts(load(task, b.ptr, size), i -> i);
+      task.munmap(b.ptr, size);
+    }
+  }
+
+  /** Basic check of exclusive faulting. */
+  @Variants
+  void exclusive(MemoryType type) {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = anonBuffer(npages);
+    cmd(fd, EXCLUSIVE, b, npages);
+    assertEquals(npages, b.cpages);
+    assertInts(b.mirror, i -> i);
+    // Fault pages back to system memory and check them.
+    assertInts(load(task, b.ptr, size), i -> i);
+    storeInts(task, b.ptr, size, i -> i + 1);
+    assertInts(load(task, b.ptr, size), i -> i + 1);
+    // Check atomic access revoked.
+    cmd(fd, CHECK_EXCLUSIVE, b, npages);
+  }
+
+  /** A device write after mprotect(PROT_READ) of exclusively held pages: EPERM. */
+  @Variants
+  void exclusive_mprotect(MemoryType type) {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = anonBuffer(npages);
+    cmd(fd, EXCLUSIVE, b, npages);
+    assertEquals(npages, b.cpages);
+    assertInts(b.mirror, i -> i);
+    task.mprotect(b.ptr, size, PROT_READ);
+    assertEquals(Errno.EPERM, errno(() -> cmd(fd, WRITE, b, npages)));
+  }
+
+  /** Check copy-on-write of exclusively held pages works in both processes. */
+  @Variants
+  void exclusive_cow(MemoryType type) {
+    setUp(type);
+    long npages = HMM_BUFFER_SIZE >> PAGE_SHIFT;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = anonBuffer(npages);
+    cmd(fd, EXCLUSIVE, b, npages);
+    assertEquals(npages, b.cpages);
+    Task child = task.fork("child");
+    tasks.add(child);
+    for (Task t : List.of(child, task)) {
+      assertInts(load(t, b.ptr, size), i -> i);
+      storeInts(t, b.ptr, size, i -> i + 1);
+      assertInts(load(t, b.ptr, size), i -> i + 1);
+    }
+    child.exit();
   }
 }
