@@ -401,18 +401,17 @@ public final class MigrateDevice {
       rmap.rmapWalkMigration(target, src, this);
     }
 
+    Vma vma;
+
     @Override
     public boolean rmapOne(Vma vma, long addr) {
-      PageWalk.updatePte(vma.mm, addr, null, (mm, a, e) -> update(vma, e));
+      this.vma = vma; // a field, not a capturing lambda: nothing allocated per page
+      PageWalk.updatePte(vma.mm, addr, null, this);
       return true;
     }
 
     @Override
     public long update(MmStruct mm, long addr, long e) {
-      throw new AssertionError();
-    }
-
-    private long update(Vma vma, long e) {
       if (!Migrate.isMigrationEntry(e) || entryPfn(e) != src) {
         return e; // zapped meanwhile: that mapping's reference is already gone
       }
