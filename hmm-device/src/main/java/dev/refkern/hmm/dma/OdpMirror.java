@@ -2,17 +2,16 @@ package dev.refkern.hmm.dma;
 
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.hmm.Hmm;
+import dev.refkern.hmm.HmmPfn;
+import dev.refkern.hmm.HmmRange;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PageAllocator;
-import dev.refkern.mm.VmFault;
 import dev.refkern.mm.vm.MmStruct;
-import dev.refkern.mm.vm.Pte;
 import dev.refkern.mm.vm.Task;
 import dev.refkern.mm.vm.VirtualMemory;
-import dev.refkern.mm.vm.VmFlags;
-import dev.refkern.mm.vm.Vma;
 import dev.refkern.notifier.MmuIntervalNotifier;
 import dev.refkern.notifier.MmuNotifierRange;
 import java.util.Arrays;
@@ -42,6 +41,7 @@ public final class OdpMirror implements DmaTarget {
   private final long[] pfns; // the NIC's page table: pfn per page, NO_PFN when not mapped
   private final boolean[] writeMapped;
   private final MmuIntervalNotifier notifier;
+  private final HmmRange range = new HmmRange(); // the DMA stepper's, one page
   private long deviceFaults;
   private long invalidations;
   private boolean dead;
@@ -58,6 +58,8 @@ public final class OdpMirror implements DmaTarget {
     this.writeMapped = new boolean[npages];
     this.notifier =
         mm.notifiers().intervalInsert(start, (long) npages * Page.PAGE_SIZE, this::invalidate);
+    range.notifier = notifier;
+    range.hmmPfns = new long[1];
   }
 
   /**
@@ -145,68 +147,36 @@ public final class OdpMirror implements DmaTarget {
       deviceFaults++;
     }
     long addr = start + (long) index * Page.PAGE_SIZE;
+    range.start = addr;
+    range.end = addr + Page.PAGE_SIZE;
+    range.defaultFlags = HmmPfn.REQ_FAULT | (write ? HmmPfn.REQ_WRITE : 0);
     for (int attempt = 0; attempt < MAX_RETRIES; attempt++) {
-      long seq = notifier.readBegin();
-      long pfn;
+      range.notifierSeq = notifier.readBegin();
+      mm.mmapReadLock();
       try {
-        pfn = faultOne(addr, write);
+        Hmm.rangeFault(vm, range);
       } catch (KernelException e) {
         if (e.errno() == Errno.EBUSY) {
           continue;
         }
         return false; // EFAULT, EPERM: the DMA fails
+      } finally {
+        mm.mmapReadUnlock();
       }
       synchronized (this) {
-        if (notifier.readRetry(seq)) {
+        if (notifier.readRetry(range.notifierSeq)) {
           continue; // an invalidation ran since readBegin: the pfn may be stale
         }
         if (dead) {
           return false;
         }
-        pfns[index] = pfn;
-        writeMapped[index] = write;
+        long e = range.hmmPfns[0];
+        pfns[index] = HmmPfn.pfn(e);
+        writeMapped[index] = (e & HmmPfn.WRITE) != 0;
         return true;
       }
     }
     return false;
-  }
-
-  /**
-   * One page of {@code hmm_range_fault()} with {@code HMM_PFN_REQ_FAULT} (and {@code REQ_WRITE}):
-   * faults the page in under {@code mmap_read_lock} and returns its pfn. Stands in for {@code
-   * dev.refkern.hmm.Hmm.rangeFault} until that lands (branch {@code hmm}).
-   *
-   * @throws KernelException {@code EFAULT} where no VMA is or the fault fails, {@code EPERM} for a
-   *     write to a read-only VMA, {@code EBUSY} if the page changed again (retry)
-   */
-  private long faultOne(long addr, boolean write) {
-    mm.mmapReadLock();
-    try {
-      Vma vma = mm.vmaLookup(addr);
-      if (vma == null) {
-        throw new KernelException(Errno.EFAULT, "odp: no vma at 0x" + Long.toHexString(addr));
-      }
-      if (write && (vma.flags() & VmFlags.VM_WRITE) == 0) {
-        throw new KernelException(Errno.EPERM, "odp: write to a read-only vma");
-      }
-      long pte = mm.pte(addr);
-      if (!Pte.present(pte) || (write && !Pte.write(pte))) {
-        int flags = VirtualMemory.FAULT_FLAG_REMOTE | (write ? VirtualMemory.FAULT_FLAG_WRITE : 0);
-        int r = vm.handleMmFault(mm, addr, flags);
-        if ((r & (VmFault.VM_FAULT_OOM | VmFault.VM_FAULT_SIGBUS | VmFault.VM_FAULT_SIGSEGV))
-            != 0) {
-          throw new KernelException(Errno.EFAULT, "odp: fault at 0x" + Long.toHexString(addr));
-        }
-        pte = mm.pte(addr);
-        if (!Pte.present(pte) || (write && !Pte.write(pte))) {
-          throw new KernelException(Errno.EBUSY, "odp: page changed again");
-        }
-      }
-      long pfn = Pte.pfn(pte);
-      return Pte.huge(pte) ? pfn + ((addr >>> Page.PAGE_SHIFT) & 511) : pfn;
-    } finally {
-      mm.mmapReadUnlock();
-    }
   }
 
   /** The pfn the NIC maps page {@code index} to, or {@link PageAllocator#NO_PFN}. */
