@@ -8,4 +8,5 @@ module dev.refkern.hmm {
   requires static transitive org.apiguardian.api;
 
   exports dev.refkern.hmm;
+  exports dev.refkern.hmm.dma;
 }

@@ -17,11 +17,16 @@ import org.apiguardian.api.API;
  * references, lie aligned in their zone and match the free counters; compound tails point at a head
  * that covers them; a pinned large folio's refcount covers its pins; {@code ZONE_DEVICE} flags only
  * in the device range; pins balance ({@code nr_foll_pin_acquired == nr_foll_pin_released}) when the
- * caller says none is held.
+ * caller says none is held; a {@code MEMORY_DEVICE_PRIVATE} page is never pinned (the CPU, hence
+ * DMA through GUP, cannot address it; GUP migrates it home first).
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class DebugVm {
   private static final int MAX_REPORTED = 50;
+
+  /** {@code GUP_PIN_COUNTING_BIAS}: a small folio's refcount at or above it may be pinned. */
+  private static final int PIN_BIAS = 1024;
+
   private final PhysicalMemory mem;
   private final BuddyAllocator allocator;
 
@@ -50,6 +55,12 @@ public final class DebugVm {
       boolean device = m.zone(pfn) == ZoneType.DEVICE;
       if (((flags & bit(PG_DEVICE)) != 0) != (device && m.pgmap(pfn) != 0)) {
         p.add("pfn " + pfn + ": PG_device flag disagrees with zone " + m.zone(pfn));
+      }
+      if (device && (m.pincount(pfn) > 0 || (flags & bit(PG_DMA_PINNED)) != 0 || ref >= PIN_BIAS)) {
+        DevPagemap pg = mem.pagemapOf(pfn);
+        if (pg != null && pg.type() == DevPagemap.MemoryType.DEVICE_PRIVATE) {
+          p.add("pfn " + pfn + ": device-private page pinned (refcount " + ref + ")");
+        }
       }
       if ((flags & bit(PG_BUDDY)) != 0 && device) {
         p.add("pfn " + pfn + ": ZONE_DEVICE page on a buddy free list");

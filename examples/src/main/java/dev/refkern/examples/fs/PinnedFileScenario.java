@@ -3,8 +3,6 @@ package dev.refkern.examples.fs;
 import static dev.refkern.fs.Fcntl.O_CREAT;
 import static dev.refkern.fs.Fcntl.O_RDONLY;
 import static dev.refkern.fs.Fcntl.O_RDWR;
-import static dev.refkern.mm.vm.Foll.FOLL_LONGTERM;
-import static dev.refkern.mm.vm.Foll.FOLL_WRITE;
 import static dev.refkern.mm.vm.Mman.MAP_SHARED;
 import static dev.refkern.mm.vm.Mman.PROT_READ;
 import static dev.refkern.mm.vm.Mman.PROT_WRITE;
@@ -24,11 +22,12 @@ import dev.refkern.fs.spi.Inode;
 import dev.refkern.fs.spi.Iomap;
 import dev.refkern.fs.spi.IomapOps;
 import dev.refkern.fs.spi.SuperBlock;
+import dev.refkern.hmm.dma.DmaEngine;
+import dev.refkern.hmm.dma.DmaPattern;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
 import dev.refkern.mm.FolioOps;
-import dev.refkern.mm.Gfp;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PhysicalMemory;
@@ -37,9 +36,6 @@ import dev.refkern.mm.vm.PinnedWritebackPolicy;
 import dev.refkern.mm.vm.Task;
 import dev.refkern.mm.vm.VirtualMemory;
 import dev.refkern.mm.vm.WbSyncMode;
-import dev.refkern.notifier.MmuIntervalNotifier;
-import dev.refkern.notifier.MmuNotifierEvent;
-import dev.refkern.notifier.MmuNotifierRange;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -682,22 +678,19 @@ public final class PinnedFileScenario {
   }
 
   /**
-   * An RDMA NIC's memory region ({@code ib_umem}): a page of the task's mapping pinned with {@code
-   * pin_user_pages(FOLL_WRITE | FOLL_LONGTERM)}, written by "DMA" (stores into the pinned pfn's
-   * memory), counted. A revoking NIC also registers an mmu interval notifier and, on {@code
-   * MMU_NOTIFY_TRUNCATE}, points its DMA at a dummy page and unpins (seed 001, December 2018).
+   * An RDMA NIC's memory region ({@code ib_umem}) over one page of the task's mapping: hmm-device's
+   * {@link dev.refkern.hmm.dma.RdmaNic} (pinned with {@code pin_user_pages(FOLL_WRITE |
+   * FOLL_LONGTERM)}, revoked on {@code MMU_NOTIFY_TRUNCATE} by redirecting its DMA to a dummy page
+   * and unpinning, seed 001) writing generation patterns through a {@link DmaEngine}, counted.
    */
   @API(status = EXPERIMENTAL, since = "0.1.0")
   public static final class RdmaNic {
-    private final VirtualMemory vm;
     private final PhysicalMemory mem;
     private final AddressSpace file;
-    private final long seed;
-    private final long[] pages = new long[1];
-    private final MmuIntervalNotifier notifier;
-    private long dummy = -1;
-    private volatile long target;
-    private volatile boolean pinned;
+    private final dev.refkern.hmm.dma.RdmaNic mr;
+    private final DmaEngine engine;
+    private final DmaPattern pattern;
+    private final long pfn;
     private long writes;
     private long lost;
     private long toDummy;
@@ -705,46 +698,28 @@ public final class PinnedFileScenario {
     /** Registers the page at {@code addr} of {@code task}, a page of {@code file}. */
     public RdmaNic(
         VirtualMemory vm, Task task, long addr, AddressSpace file, long seed, boolean revoke) {
-      this.vm = vm;
       this.mem = vm.physicalMemory();
       this.file = file;
-      this.seed = seed;
-      long n = vm.gup().pinUserPages(task, addr, 1, FOLL_WRITE | FOLL_LONGTERM, pages);
-      if (n != 1) {
-        throw new IllegalStateException("pin_user_pages returned " + n);
-      }
-      target = pages[0];
-      pinned = true;
-      dummy = revoke ? mem.allocator().allocPages(Gfp.KERNEL, 0) : -1;
-      notifier =
-          revoke
-              ? task.mm().notifiers().intervalInsert(addr, Page.PAGE_SIZE, this::invalidate)
-              : null;
-    }
-
-    private boolean invalidate(MmuIntervalNotifier sub, MmuNotifierRange range, long seq) {
-      sub.setSeq(seq);
-      if (range.event() == MmuNotifierEvent.TRUNCATE && pinned) {
-        target = dummy; // reprogram the device to the "crappy page" first, then drop the pin
-        pinned = false;
-        vm.gup().unpinUserPages(pages, 1);
-      }
-      return true;
+      this.engine = new DmaEngine(mem.ram(), Page.PAGE_SIZE);
+      this.pattern = (gen, page, i) -> word(seed, (int) gen, i);
+      // revoke needs no switch: only truncate.pinned=revoke sends MMU_NOTIFY_TRUNCATE
+      this.mr = dev.refkern.hmm.dma.RdmaNic.register(vm, task, addr, Page.PAGE_SIZE, true, engine);
+      this.pfn = mr.pinnedPfn(0);
     }
 
     /** The pinned pfn (still the page's number after the unpin). */
     public long pinnedPfn() {
-      return pages[0];
+      return pfn;
     }
 
     /** Whether it still holds its pin. */
     public boolean pinned() {
-      return pinned;
+      return mr.registered() && mr.pinnedPages() == 1;
     }
 
     /** Whether it still DMAs anywhere: pinned, or redirected to its dummy page. */
     public boolean registered() {
-      return pinned || (dummy >= 0 && target == dummy);
+      return mr.registered() && (mr.pinnedPages() == 1 || mr.isRevoked(0));
     }
 
     /** One DMA write of generation {@code gen}'s pattern into its target page. */
@@ -752,12 +727,11 @@ public final class PinnedFileScenario {
       if (!registered()) {
         return; // deregistered: the device is idle
       }
-      long pfn = target;
-      for (int i = 0; i < Page.PAGE_SIZE / 8; i++) {
-        mem.ram().writeLong(pfn, i * 8, word(seed, gen, i));
-      }
+      long before = mr.bytesRedirected();
+      mr.dmaWrite(0, 1, gen, pattern);
+      engine.drain();
       writes++;
-      if (pfn == dummy) {
+      if (mr.bytesRedirected() != before) {
         toDummy++;
       } else if (mem.memmap().mapping(pfn) != file.id()) {
         lost++; // the page left the file: nobody will ever read this
@@ -766,7 +740,7 @@ public final class PinnedFileScenario {
 
     /** A DMA racing a write of the page: one word changes, matching no generation (torn). */
     synchronized void dmaInFlight() {
-      mem.ram().writeLong(pages[0], 0, ~mem.ram().readLong(pages[0], 0));
+      mem.ram().writeLong(pfn, 0, ~mem.ram().readLong(pfn, 0));
       writes++;
     }
 
@@ -775,17 +749,7 @@ public final class PinnedFileScenario {
      * removes the notifier, frees the dummy page.
      */
     public synchronized void deregister() {
-      if (pinned) {
-        pinned = false;
-        vm.gup().unpinUserPagesDirtyLock(pages, 1, true);
-      }
-      if (notifier != null && dummy >= 0) {
-        notifier.remove();
-      }
-      if (dummy >= 0) {
-        mem.allocator().freePages(dummy, 0);
-        dummy = -1;
-      }
+      mr.deregister();
     }
 
     /** DMA writes made. */

@@ -44,6 +44,7 @@ public final class Gup {
   private final FolioOps folios;
   private final LruVec lru;
   private final Migrate migration;
+  private final MigrateDevice migrateDevice;
   private final Memory memory;
   private final long zeroPfn;
   private final PinWaitQueue pinWait;
@@ -56,6 +57,7 @@ public final class Gup {
       LruVec lru,
       long zeroPfn,
       Migrate migration,
+      MigrateDevice migrateDevice,
       Memory memory,
       PinTrackingPolicy policy,
       PinWaitQueue pinWait,
@@ -68,6 +70,7 @@ public final class Gup {
     this.lru = lru;
     this.zeroPfn = zeroPfn;
     this.migration = migration;
+    this.migrateDevice = migrateDevice;
     this.memory = memory;
     this.policy = policy;
     this.pinWait = pinWait;
@@ -294,7 +297,16 @@ public final class Gup {
       unpinUserPages(pages, (int) n);
       lru.lruAddDrainAll(); // migrate_prep: batched folios hold references
       for (long pfn : move) {
-        int rc = migration.migrate(pfn, false, "longterm_pin");
+        int rc;
+        if (isDeviceCoherent(pfn)) {
+          // migrate_device_coherent_folio() consumes a reference of ours
+          if (!memmap.refTryAdd(pfn, 1)) {
+            continue; // freed meanwhile: the retry pins whatever is mapped now
+          }
+          rc = migrateDevice.migrateDeviceCoherentFolio(pfn);
+        } else {
+          rc = migration.migrate(pfn, false, "longterm_pin");
+        }
         if (rc != 0) {
           // migrate_longterm_unpinnable_folios(): a folio that will not move fails the pin
           throw new KernelException(
@@ -312,6 +324,11 @@ public final class Gup {
       }
       // -EAGAIN: pin again; the pages now sit where a long-term pin may hold them
     }
+  }
+
+  private boolean isDeviceCoherent(long pfn) {
+    dev.refkern.mm.DevPagemap pg = mem.pagemapOf(pfn);
+    return pg != null && pg.type() == dev.refkern.mm.DevPagemap.MemoryType.DEVICE_COHERENT;
   }
 
   /** {@code folio_is_longterm_pinnable()}. */

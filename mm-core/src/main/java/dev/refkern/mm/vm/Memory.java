@@ -106,6 +106,12 @@ public final class Memory {
       migration.waitForMigration(mm, addr, pte);
       return 0; // the retried access sees the new folio
     }
+    if (isDevicePrivate(pte)) {
+      return doDevicePrivateFault(vma, addr, pte);
+    }
+    if (isDeviceExclusive(pte)) {
+      return removeDeviceExclusiveEntry(mm, vma, addr, pte);
+    }
     if (Pte.isSwap(pte)) {
       return doSwapPage(mm, vma, addr, pte, write);
     }
@@ -343,11 +349,72 @@ public final class Memory {
     return memmap.folioOrder(head) == 0 && memmap.refcount(head) == 1;
   }
 
+  /**
+   * {@code do_swap_page()} for a device-private entry: with the page locked (trylock under the ptl;
+   * a contended page retries) and referenced, its driver's {@code migrate_to_ram} brings it home;
+   * its result is the fault's.
+   */
+  private int doDevicePrivateFault(Vma vma, long addr, long pte) {
+    MmStruct mm = vma.mm;
+    long pfn = entryPfn(pte);
+    mm.ptl.lock();
+    try {
+      if (mm.pgtable.pte(addr) != pte || !folios.folioTrylock(pfn)) {
+        return 0; // changed meanwhile, or being migrated: retry
+      }
+      memmap.refAdd(pfn, 1); // the entry's reference keeps it alive under the ptl
+    } finally {
+      mm.ptl.unlock();
+    }
+    try {
+      return mem.pagemapOf(pfn).ops().migrateToRam(pfn, vma, addr);
+    } finally {
+      folios.folioUnlock(pfn);
+      alloc.putPage(pfn);
+    }
+  }
+
+  /**
+   * {@code remove_device_exclusive_entry()}: a CPU access ends a device's exclusive use; the
+   * original pte comes back inside an {@code MMU_NOTIFY_EXCLUSIVE} range without an owner, so the
+   * device sees the invalidation. The entry kept mapcount and reference, so only the pte changes.
+   */
+  private int removeDeviceExclusiveEntry(MmStruct mm, Vma vma, long addr, long pte) {
+    long pfn = entryPfn(pte);
+    if (!memmap.refTryAdd(pfn, 1)) {
+      return 0;
+    }
+    folios.folioLock(pfn);
+    MmuNotifierRange r =
+        MmuNotifierRange.initOwner(
+            MmuNotifierEvent.EXCLUSIVE,
+            MmuNotifierRange.MMU_NOTIFIER_RANGE_BLOCKABLE,
+            mm,
+            addr,
+            addr + PAGE_SIZE,
+            null);
+    mm.notifiers.invalidateRangeStart(r);
+    try {
+      setPteIf(mm, addr, pte, exclusiveRestored(vma, pfn));
+    } finally {
+      folios.folioUnlock(pfn);
+      alloc.putPage(pfn);
+      mm.notifiers.invalidateRangeEnd(r);
+    }
+    return 0;
+  }
+
+  /** {@code restore_exclusive_pte()}: old, writable and dirty where the VMA allows writing. */
+  private static long exclusiveRestored(Vma vma, long pfn) {
+    boolean w = (vma.flags & VmFlags.VM_WRITE) != 0;
+    return make(pfn, pteBits(vma, w) & ~YOUNG);
+  }
+
   /** {@code do_swap_page()}: reads a swapped-out page back in and maps it; 0 or VM_FAULT_*. */
   private int doSwapPage(MmStruct mm, Vma vma, long addr, long pte, boolean write) {
     SwapSpace sw = swapfile.current();
     long slot = swapOffset(pte);
-    if (sw == null) {
+    if (sw == null || !isRealSwap(pte)) {
       return VM_FAULT_SIGBUS;
     }
     long pfn = alloc.allocPages(Gfp.HIGHUSER_MOVABLE | Gfp.NOWARN, 0);
@@ -449,7 +516,10 @@ public final class Memory {
           }
           if (present(e) && !special(e)) {
             dropMapping(mm, Pte.pfn(e), dirty(e));
-          } else if (Pte.isSwap(e) && !Migrate.isMigrationEntry(e) && swapfile.current() != null) {
+          } else if (isDevicePrivate(e) || isDeviceExclusive(e)) {
+            // zap_nonpresent_ptes(): the entry holds a mapping like a pte (last put: page_free)
+            dropMapping(mm, entryPfn(e), false);
+          } else if (isRealSwap(e) && swapfile.current() != null) {
             swapfile.freeSwapAndCache(e);
           }
         }
@@ -533,6 +603,42 @@ public final class Memory {
     }
   }
 
+  /**
+   * {@code copy_nonpresent_pte()} for a device-private entry: the child's entry takes a reference
+   * and a mapping (such pages cannot be pinned, so the anon page is simply shared); in a COW
+   * mapping a writable entry becomes readable in both.
+   */
+  private void copyDevicePrivate(
+      MmStruct parent, MmStruct child, long addr, long[] t, int i, boolean cow) {
+    long ce;
+    long pfn;
+    parent.ptl.lock();
+    try {
+      long e = PageTable.get(t, i);
+      if (!isDevicePrivate(e)) {
+        return; // migrated meanwhile: the child faults it in
+      }
+      pfn = entryPfn(e);
+      memmap.refAdd(pfn, 1);
+      memmap.mapcountAdd(pfn, 1);
+      memmap.clearFlag(pfn, PG_ANON_EXCLUSIVE);
+      ce = e;
+      if (cow && isDevicePrivateWrite(e)) {
+        ce = devicePrivateEntry(pfn, false);
+        PageTable.set(t, i, ce);
+      }
+    } finally {
+      parent.ptl.unlock();
+    }
+    installPte(child, addr, ce);
+    child.anonPages.incrementAndGet();
+  }
+
+  /** A swap entry naming a swap slot: not a device, migration ({@code non_swap_entry()}) one. */
+  static boolean isRealSwap(long e) {
+    return Pte.isSwap(e) && swapType(e) < SWP_DEVICE_READ;
+  }
+
   /** {@code copy_present_pte()}: share write-protected, or copy a maybe-pinned anon page now. */
   private void copyPte(
       MmStruct parent, MmStruct child, Vma c, long addr, long[] t, int i, boolean cow) {
@@ -541,7 +647,22 @@ public final class Memory {
       migration.waitForMigration(parent, addr, e);
       e = PageTable.get(t, i);
     }
-    if (Pte.isSwap(e) && swapfile.current() != null) {
+    if (isDeviceExclusive(e)) {
+      // copy_nonpresent_pte(): restore the original pte, then copy it as a present one
+      long pfn = entryPfn(e);
+      if (memmap.refTryAdd(pfn, 1)) {
+        folios.folioLock(pfn);
+        setPteIf(parent, addr, e, exclusiveRestored(c, pfn));
+        folios.folioUnlock(pfn);
+        alloc.putPage(pfn);
+      }
+      e = PageTable.get(t, i);
+    }
+    if (isDevicePrivate(e)) {
+      copyDevicePrivate(parent, child, addr, t, i, cow);
+      return;
+    }
+    if (isRealSwap(e) && swapfile.current() != null) {
       swapfile.swapDuplicate(e); // copy_nonpresent_pte()
       installPte(child, addr, e);
       return;

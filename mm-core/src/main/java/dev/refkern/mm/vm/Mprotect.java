@@ -19,8 +19,16 @@ final class Mprotect {
       new MmWalkOps(
           null,
           (e, addr, next, walk) -> {
+            if (isDevicePrivateWrite(e)) {
+              walk.setPte(devicePrivateEntry(entryPfn(e), false)); // change_pte_range()
+              return 0;
+            }
+            if (Migrate.isMigrationEntry(e) && swapType(e) == Migrate.SWP_MIGRATION_WRITE) {
+              walk.setPte(swapEntry(Migrate.SWP_MIGRATION_READ, entryPfn(e)));
+              return 0;
+            }
             if (e == 0 || Pte.isSwap(e)) {
-              return 0; // swap and migration entries carry no permissions
+              return 0; // swap entries carry no permissions
             }
             e &= ~WRITE;
             if ((Boolean) walk.priv()) {

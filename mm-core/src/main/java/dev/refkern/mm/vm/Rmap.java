@@ -95,9 +95,23 @@ public final class Rmap {
   /**
    * {@code rmap_walk()}: calls {@code rwc} for every place the folio containing {@code pfn} is
    * mapped, found through its anon_vma or its file's VMAs; a pte is visited if it is present and
-   * maps that page (a huge PMD counts for each subpage).
+   * maps that page (a huge PMD counts for each subpage), or is a device-private or device-exclusive
+   * entry naming it, as {@code page_vma_mapped_walk()} matches them.
    */
   public void rmapWalk(long pfn, RmapWalkControl rwc) {
+    walk(pfn, -1, rwc);
+  }
+
+  /**
+   * {@code remove_migration_ptes()}' walk ({@code PVMW_MIGRATION}): visits the migration entries
+   * naming {@code src} where the folio containing {@code pfn} (which has src's mapping and index)
+   * would be mapped.
+   */
+  void rmapWalkMigration(long pfn, long src, RmapWalkControl rwc) {
+    walk(pfn, src, rwc);
+  }
+
+  private void walk(long pfn, long migrationSrc, RmapWalkControl rwc) {
     memmap.checkPfn(pfn);
     long head = memmap.compoundHead(pfn);
     long mapping = memmap.mapping(head);
@@ -123,7 +137,17 @@ public final class Rmap {
           continue;
         }
         long pte = vma.mm.pgtable.pte(addr);
-        if (present(pte) && !special(pte)) {
+        if (migrationSrc >= 0) {
+          if (Migrate.isMigrationEntry(pte)
+              && entryPfn(pte) == migrationSrc
+              && (!rwc.rmapOne(vma, addr) || rwc.done(pfn))) {
+            return;
+          }
+        } else if (isDevicePrivate(pte) || isDeviceExclusive(pte)) {
+          if (entryPfn(pte) == head + i && (!rwc.rmapOne(vma, addr) || rwc.done(pfn))) {
+            return;
+          }
+        } else if (present(pte) && !special(pte)) {
           long mapped =
               huge(pte)
                   ? Pte.pfn(pte) + ((addr >>> PAGE_SHIFT) & (HugeMemory.HPAGE_PMD_NR - 1))

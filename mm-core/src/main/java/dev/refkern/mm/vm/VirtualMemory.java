@@ -120,12 +120,24 @@ public final class VirtualMemory {
     LongtermFilePinPolicy longtermFile =
         PolicyRegistry.global()
             .create(LongtermFilePinPolicy.class, LongtermFilePinPolicy.PARAM, mem.params(), mem);
+    this.migrateDevice =
+        new MigrateDevice(mem, memmap, folios, lru, rmap, pageWalk, memory, pins, zeroPfn);
     this.gup =
-        new Gup(mem, memmap, folios, lru, zeroPfn, migration, memory, pins, pinWait, longtermFile);
+        new Gup(
+            mem,
+            memmap,
+            folios,
+            lru,
+            zeroPfn,
+            migration,
+            migrateDevice,
+            memory,
+            pins,
+            pinWait,
+            longtermFile);
     this.vmscan =
         new Vmscan(mem, memmap, folios, lru, rmap, swapfile, pins, filemap, pageWriteback);
     this.mmap = new Mmap(mem, memory, huge, rmap);
-    this.migrateDevice = new MigrateDevice();
     this.mprotect = new Mprotect(mmap, pageWalk);
     this.madvise = new Madvise(mmap, memory);
     this.fork = new Fork(mem, nextId, mmap, memory, rmap);
