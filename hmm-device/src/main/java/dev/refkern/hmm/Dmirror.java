@@ -352,21 +352,7 @@ public final class Dmirror implements AutoCloseable {
       mm.mmput();
     }
     // Return the migrated data for verification: only pages now in the device.
-    byte[] bounce = new byte[Math.toIntExact(size)];
-    long[] cpages = {0};
-    boolean ok;
-    mutex.lock();
-    try {
-      ok = doRead(start, end, bounce, start, cpages);
-    } finally {
-      mutex.unlock();
-    }
-    cmd.cpages = cpages[0];
-    if (!ok) {
-      throw err(Errno.ENOENT, "page not migrated to the device");
-    }
-    checkBuffer(cmd, size);
-    System.arraycopy(bounce, 0, cmd.ptr, 0, bounce.length);
+    readBack(cmd, start, end, size, "page not migrated to the device");
   }
 
   private MigrateVma newArgs(Vma vma, long start, long end, long[] src, long[] dst, int select) {
@@ -654,6 +640,14 @@ public final class Dmirror implements AutoCloseable {
       mm.mmapReadUnlock();
       mm.mmput();
     }
+    readBack(cmd, start, end, size, "page lost its exclusive entry");
+  }
+
+  /**
+   * Copies {@code [start, end)} as the device now sees it into {@code cmd.ptr}, as test_hmm.c does
+   * after a migration or an exclusive grab; ENOENT with {@code lost} if a page is not mirrored.
+   */
+  private void readBack(HmmDmirrorCmd cmd, long start, long end, long size, String lost) {
     byte[] bounce = new byte[Math.toIntExact(size)];
     long[] cpages = {0};
     boolean ok;
@@ -665,7 +659,7 @@ public final class Dmirror implements AutoCloseable {
     }
     cmd.cpages = cpages[0];
     if (!ok) {
-      throw err(Errno.ENOENT, "page lost its exclusive entry");
+      throw err(Errno.ENOENT, lost);
     }
     checkBuffer(cmd, size);
     System.arraycopy(bounce, 0, cmd.ptr, 0, bounce.length);

@@ -71,16 +71,8 @@ public final class OdpMirror implements DmaTarget {
    */
   public static OdpMirror register(
       VirtualMemory vm, Task task, long addr, long length, boolean writable, DmaEngine engine) {
-    long first = addr & ~(long) (Page.PAGE_SIZE - 1);
-    long end = addr + length;
-    if (length <= 0 || end < addr || end > Long.MAX_VALUE - Page.PAGE_SIZE) {
-      throw new KernelException(Errno.EINVAL, "memory region of " + length + " bytes");
-    }
-    long npages = (end - first + Page.PAGE_SIZE - 1) / Page.PAGE_SIZE;
-    if (npages > Integer.MAX_VALUE) {
-      throw new KernelException(Errno.EINVAL, "memory region of " + npages + " pages");
-    }
-    return new OdpMirror(vm, task, first, (int) npages, writable, engine);
+    return new OdpMirror(
+        vm, task, MemoryRegion.first(addr), MemoryRegion.npages(addr, length), writable, engine);
   }
 
   /** Queues a DMA write of its pages {@code [first, first + pages)}, stamped with {@code seq}. */

@@ -90,16 +90,8 @@ public final class RdmaNic implements DmaTarget {
    */
   public static RdmaNic register(
       VirtualMemory vm, Task task, long addr, long length, boolean writable, DmaEngine engine) {
-    long first = addr & ~(long) (Page.PAGE_SIZE - 1);
-    long end = addr + length;
-    if (length <= 0 || end < addr || end > Long.MAX_VALUE - Page.PAGE_SIZE) {
-      throw new KernelException(Errno.EINVAL, "memory region of " + length + " bytes");
-    }
-    long npages = (end - first + Page.PAGE_SIZE - 1) / Page.PAGE_SIZE;
-    if (npages > Integer.MAX_VALUE) {
-      throw new KernelException(Errno.EINVAL, "memory region of " + npages + " pages");
-    }
-    return new RdmaNic(vm, task, first, (int) npages, writable, engine);
+    return new RdmaNic(
+        vm, task, MemoryRegion.first(addr), MemoryRegion.npages(addr, length), writable, engine);
   }
 
   /** The pin loop of {@code ib_umem_get()}; on an error releases what it pinned, undirtied. */
