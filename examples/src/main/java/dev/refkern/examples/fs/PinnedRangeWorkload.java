@@ -3,8 +3,6 @@ package dev.refkern.examples.fs;
 import static dev.refkern.fs.Fcntl.O_CREAT;
 import static dev.refkern.fs.Fcntl.O_RDONLY;
 import static dev.refkern.fs.Fcntl.O_RDWR;
-import static dev.refkern.mm.vm.Foll.FOLL_LONGTERM;
-import static dev.refkern.mm.vm.Foll.FOLL_WRITE;
 import static dev.refkern.mm.vm.Mman.MAP_SHARED;
 import static dev.refkern.mm.vm.Mman.PROT_READ;
 import static dev.refkern.mm.vm.Mman.PROT_WRITE;
@@ -21,6 +19,9 @@ import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
 import dev.refkern.fs.spi.FileSystemType;
 import dev.refkern.fs.spi.SuperBlock;
+import dev.refkern.hmm.dma.DmaEngine;
+import dev.refkern.hmm.dma.DmaPattern;
+import dev.refkern.hmm.dma.RdmaNic;
 import dev.refkern.mm.AddressSpace;
 import dev.refkern.mm.BootParams;
 import dev.refkern.mm.Errno;
@@ -329,7 +330,7 @@ public final class PinnedRangeWorkload {
         int w = Math.max(1, (c.pages() - c.pinned()) / 8); // CPU writes per round
         for (; roundsRun < c.rounds() && !stop.getAsBoolean(); roundsRun++) {
           int r = roundsRun;
-          if (!nic.pinned) {
+          if (!nic.pinned()) {
             nic.register(); // the application registers its memory region again
           }
           for (int i = 0; i < k; i++) {
@@ -548,48 +549,56 @@ public final class PinnedRangeWorkload {
     }
 
     /**
-     * An RDMA NIC's memory region over the pinned range ({@code ib_umem}): pinned with {@code
-     * pin_user_pages(FOLL_WRITE | FOLL_LONGTERM)}, written by DMA (stores into the pinned pfns).
+     * An RDMA NIC's memory region over the pinned range: hmm-device's {@link RdmaNic} ({@code
+     * ib_umem}, pinned with {@code pin_user_pages(FOLL_WRITE | FOLL_LONGTERM)}), whose DMA engine
+     * writes each page's body (not the application's header word) synchronously.
      */
     final class Nic {
-      final long[] pfns = new long[c.pinned()];
+      final DmaEngine engine = new DmaEngine(mem.ram(), Page.PAGE_SIZE);
       final boolean[] hitInFlight = new boolean[c.pinned()];
-      volatile boolean pinned;
+      final DmaPattern bodyPattern =
+          new DmaPattern() {
+            @Override
+            public long word(long seq, int page, int i) {
+              return PinnedRangeWorkload.word(c.seed(), page + c.pinStart(), seq, i);
+            }
+
+            @Override
+            public int firstWord() {
+              return 1;
+            }
+          };
+      volatile RdmaNic mr;
       long writes;
       long inFlight;
 
       /** {@code ib_umem_get()}: pins the whole range or nothing. */
       void register() {
         long start = addr + (long) c.pinStart() * Page.PAGE_SIZE;
-        long n = vm.gup().pinUserPages(task, start, c.pinned(), FOLL_WRITE | FOLL_LONGTERM, pfns);
-        if (n != c.pinned()) {
-          if (n > 0) {
-            vm.gup().unpinUserPages(pfns, (int) n);
-          }
-          throw new KernelException(Errno.ENOMEM, "pin_user_pages returned " + n);
-        }
-        pinned = true;
+        mr = RdmaNic.register(vm, task, start, (long) c.pinned() * Page.PAGE_SIZE, true, engine);
+      }
+
+      boolean pinned() {
+        return mr != null;
       }
 
       /** A DMA write of a new generation into file page {@code p}'s body (not its header). */
       synchronized void dma(int p) {
-        if (!pinned) {
+        RdmaNic m = mr;
+        if (m == null) {
           return; // deregistered: the device is idle
         }
         gen++;
         body[p] = gen;
-        long pfn = pfns[p - c.pinStart()];
-        PageMemory ram = mem.ram();
-        for (int i = 1; i < WORDS; i++) {
-          ram.writeLong(pfn, i * 8, word(c.seed(), p, gen, i));
-        }
+        m.dmaWrite(p - c.pinStart(), 1, gen, bodyPattern);
+        engine.drain();
         writes++;
       }
 
       /** Called at a write bio's submission with page {@code p}'s data: DMA once per pass. */
       synchronized void inFlight(int p) {
         int i = p - c.pinStart();
-        if (pinned && i >= 0 && i < c.pinned() && !hitInFlight[i]) {
+        if (mr != null && i >= 0 && i < c.pinned() && !hitInFlight[i]) {
           hitInFlight[i] = true;
           dma(p);
           inFlight++;
@@ -602,9 +611,9 @@ public final class PinnedRangeWorkload {
 
       /** {@code ib_umem_release()}: {@code unpin_user_pages_dirty_lock(..., true)}. */
       synchronized void deregister() {
-        if (pinned) {
-          pinned = false;
-          vm.gup().unpinUserPagesDirtyLock(pfns, c.pinned(), true);
+        if (mr != null) {
+          mr.deregister();
+          mr = null;
         }
       }
     }

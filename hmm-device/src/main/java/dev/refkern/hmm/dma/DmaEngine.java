@@ -264,7 +264,7 @@ public final class DmaEngine {
       return;
     }
     DmaPattern p = t.pattern;
-    for (int o = off; o < off + n; o += 8) {
+    for (int o = Math.max(off, p.firstWord() << 3); o < off + n; o += 8) {
       ram.writeLong(pfn, o, p.word(t.seq, page, o >>> 3));
     }
   }

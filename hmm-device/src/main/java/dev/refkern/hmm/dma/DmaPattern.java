@@ -23,4 +23,13 @@ public interface DmaPattern {
    * sequence number {@code seq}. Called for every word written: it must not allocate.
    */
   long word(long seq, int page, int i);
+
+  /**
+   * The first word of each page the pattern writes: the words before it belong to the host (an
+   * application's header in the buffer) and the device leaves them alone, as an RDMA write at an
+   * offset into the page would. Default 0, the whole page.
+   */
+  default int firstWord() {
+    return 0;
+  }
 }

@@ -80,6 +80,34 @@ class DmaEngineTest extends DmaTestBase {
   }
 
   @Test
+  void aPatternStartingPastWordZeroLeavesTheHostsHeaderAlone() {
+    allocTwo();
+    mem.ram().writeLong(pfn[0], 0, 0xABCDL);
+    DmaEngine e = new DmaEngine(mem.ram(), 8192);
+    e.submitWrite(
+        target,
+        0,
+        1,
+        7,
+        new DmaPattern() {
+          @Override
+          public long word(long seq, int page, int i) {
+            return seq << 16 | i;
+          }
+
+          @Override
+          public int firstWord() {
+            return 1;
+          }
+        });
+    e.drain();
+    assertEquals(0xABCDL, mem.ram().readLong(pfn[0], 0), "word 0 is the host's");
+    assertEquals(7L << 16 | 1, mem.ram().readLong(pfn[0], 8));
+    assertEquals(7L << 16 | 511, mem.ram().readLong(pfn[0], 511 * 8));
+    freeTwo();
+  }
+
+  @Test
   void aReadCopiesThePagesIntoTheDeviceBuffer() {
     allocTwo();
     mem.ram().writeLong(pfn[1], 8, 0x1234);
