@@ -113,13 +113,7 @@ public final class Hmm {
       }
       flags |= VirtualMemory.FAULT_FLAG_WRITE;
     }
-    boolean write = (flags & VirtualMemory.FAULT_FLAG_WRITE) != 0;
     for (long a = w.faultAddr; a < w.faultEnd; a += PAGE_SIZE) {
-      long pte = mm.pte(a);
-      if (Pte.present(pte) && (!write || Pte.write(pte))) {
-        // handle_mm_fault() would change nothing here; mm-core's would split a THP on write
-        continue;
-      }
       if ((w.vm.handleMmFault(mm, a, flags) & VM_FAULT_ERROR) != 0) {
         return -Errno.EFAULT.number();
       }
