@@ -307,8 +307,7 @@ class HmmTests {
   void anon_write_child(MemoryType type) {
     setUp(type);
     for (int migrate = 0; migrate < 2; ++migrate) {
-      // Not migrate + THP: mm-core's migrate_vma_setup does not split a THP to collect it yet.
-      for (int useThp = 0; useThp < 2 - migrate; ++useThp) {
+      for (int useThp = 0; useThp < 2; ++useThp) {
         long npages = (useThp == 1 ? TWOMEG : HMM_BUFFER_SIZE) >> PAGE_SHIFT;
         long size = npages << PAGE_SHIFT;
         Buffer b = buffer(size);
