@@ -999,4 +999,116 @@ class HmmTests {
     // Fault the device memory back and check it.
     assertInts(load(task, c.ptr, size), i -> 0);
   }
+
+  // ------------------------------------------- bad input (not in hmm-tests.c; lib/test_hmm.c's)
+
+  /**
+   * {@code dmirror_fops_unlocked_ioctl()}: an unaligned address, no pages, or a range that wraps is
+   * EINVAL before any command runs, whatever the command.
+   */
+  @Variants
+  void unaligned_empty_or_wrapping_range_is_einval(MemoryType type) {
+    setUp(type);
+    Buffer b = anonBuffer(2);
+    fill(b.mirror, i -> -i);
+    for (int c : new int[] {READ, WRITE, MIGRATE_TO_DEV, MIGRATE_TO_SYS, SNAPSHOT, EXCLUSIVE}) {
+      Buffer u = buffer(2L << PAGE_SHIFT);
+      u.ptr = b.ptr + 8;
+      assertEquals(Errno.EINVAL, errno(() -> cmd(fd, c, u, 1)), "unaligned, cmd " + c);
+      assertEquals(Errno.EINVAL, errno(() -> cmd(fd, c, b, 0)), "no pages, cmd " + c);
+      Buffer w = buffer(2L << PAGE_SHIFT);
+      w.ptr = -2L * PAGE_SIZE; // the last two pages of the address space: end wraps to 0
+      assertEquals(Errno.EINVAL, errno(() -> cmd(fd, c, w, 2)), "wrapping, cmd " + c);
+    }
+    assertFalse(fd.mirrors(b.ptr), "nothing reached the device");
+    assertInts(load(task, b.ptr, 2L << PAGE_SHIFT), i -> i);
+  }
+
+  /**
+   * {@code dmirror_migrate_to_device()}: a range with a hole is EINVAL at the hole (the VMA before
+   * it is migrated first, as the driver walks VMA by VMA); no data is lost.
+   */
+  @Variants
+  void migrate_over_a_hole_is_einval(MemoryType type) {
+    setUp(type);
+    long npages = 4;
+    Buffer b = anonBuffer(npages);
+    task.munmap(b.ptr + 2 * PAGE_SIZE, PAGE_SIZE);
+    assertEquals(Errno.EINVAL, errno(() -> cmd(fd, MIGRATE_TO_DEV, b, npages)));
+    assertTrue(fd.mirrors(b.ptr), "the first VMA's pages moved");
+    assertFalse(fd.mirrors(b.ptr + 3 * PAGE_SIZE), "nothing after the hole");
+    assertInts(load(task, b.ptr, 2L * PAGE_SIZE), i -> i);
+    byte[] last = load(task, b.ptr + 3 * PAGE_SIZE, PAGE_SIZE);
+    assertInts(last, i -> i + 3 * PAGE_SIZE / 4);
+  }
+
+  /**
+   * {@code hmm_vma_walk_test()}: a device write to a PROT_NONE mapping is EFAULT, nothing written.
+   */
+  @Variants
+  void device_write_to_prot_none_is_efault(MemoryType type) {
+    setUp(type);
+    long npages = 4;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = anonBuffer(npages);
+    task.mprotect(b.ptr, size, PROT_NONE);
+    fill(b.mirror, i -> -i);
+    assertEquals(Errno.EFAULT, errno(() -> cmd(fd, WRITE, b, npages)));
+    assertFalse(fd.mirrors(b.ptr));
+    task.mprotect(b.ptr, size, PROT_READ);
+    assertInts(load(task, b.ptr, size), i -> i);
+  }
+
+  /**
+   * {@code migrate_vma_collect_pmd()}: device pages of another owner are not collected: device 0
+   * migrating home the pages on device 1 finds nothing (cpages 0), and they stay on device 1.
+   */
+  @Variants
+  void device_pages_of_another_owner_are_skipped(MemoryType type) {
+    setUp2(type);
+    long npages = 4;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = anonBuffer(npages);
+    cmd(fd1, MIGRATE_TO_DEV, b, npages);
+    assertEquals(npages, b.cpages);
+    cmd(fd0, MIGRATE_TO_SYS, b, npages);
+    assertEquals(0, b.cpages);
+    for (int i = 0; i < npages; i++) {
+      long pte = task.mm().pte(b.ptr + (long) i * PAGE_SIZE);
+      long pfn =
+          type == MemoryType.DEVICE_PRIVATE
+              ? dev.refkern.mm.vm.Pte.entryPfn(pte)
+              : dev.refkern.mm.vm.Pte.pfn(pte);
+      assertSame(fd1.device(), mem.pagemapOf(pfn).owner(), "page " + i + " is still device 1's");
+    }
+    cmd(fd1, MIGRATE_TO_SYS, b, npages);
+    assertEquals(npages, b.cpages, "its owner brings them home");
+    assertInts(load(task, b.ptr, size), i -> i);
+  }
+
+  /**
+   * {@code dmirror_device_remove_chunks()} while a parent and a forked child map the device pages:
+   * every page migrates home first, both see their data, the memory is returned.
+   */
+  @Variants
+  void device_removal_while_mapped_by_two_processes(MemoryType type) {
+    setUp(type);
+    long npages = 8;
+    long size = npages << PAGE_SHIFT;
+    Buffer b = anonBuffer(npages);
+    cmd(fd, MIGRATE_TO_DEV, b, npages);
+    assertEquals(npages, b.cpages);
+    Task child = task.fork("child");
+    tasks.add(child);
+    cmd(fd, RELEASE, b, npages);
+    assertTrue(fd.device().pagemaps().isEmpty(), "the device memory is gone");
+    for (Task t : List.of(child, task)) {
+      for (int i = 0; i < npages; i++) {
+        long pte = t.mm().pte(b.ptr + (long) i * PAGE_SIZE);
+        assertTrue(dev.refkern.mm.vm.Pte.present(pte), t.name() + " page " + i);
+        assertNull(mem.pagemapOf(dev.refkern.mm.vm.Pte.pfn(pte)), "in system memory");
+      }
+      assertInts(load(t, b.ptr, size), i -> i);
+    }
+  }
 }
