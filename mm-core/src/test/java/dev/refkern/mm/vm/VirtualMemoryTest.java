@@ -232,6 +232,24 @@ class VirtualMemoryTest extends VmTestBase {
     t.exit();
   }
 
+  /** {@code change_pmd_range()}: mprotect over a whole THP changes its PMD, not splitting it. */
+  @Test
+  void mprotectOverAWholeThpKeepsItsPmd() {
+    Task t = vm.createTask("t");
+    long a = t.mmapAnon(4L << 20);
+    t.madvise(a, 4L << 20, MADV_HUGEPAGE);
+    long base = (a + (2L << 20) - 1) & -(2L << 20);
+    t.storeLong(base + 4096, 5);
+    t.mprotect(base, 2L << 20, PROT_READ);
+    long pmd = t.mm().pte(base);
+    assertTrue(Pte.huge(pmd), "still one PMD");
+    assertFalse(Pte.write(pmd));
+    assertEquals(5, t.loadLong(base + 4096));
+    t.mprotect(base, 4096, PROT_READ | PROT_WRITE);
+    assertFalse(Pte.huge(t.mm().pte(base)), "a part of the PMD splits it");
+    t.exit();
+  }
+
   @Test
   void badArgumentsGetTheKernelsErrno() {
     Task t = vm.createTask("t");
