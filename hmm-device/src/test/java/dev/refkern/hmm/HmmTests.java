@@ -1000,6 +1000,33 @@ class HmmTests {
     assertInts(load(task, c.ptr, size), i -> 0);
   }
 
+  /**
+   * Test the hmm_range_fault() handling of large pages that should be mapped by a large page table
+   * entry: the kernel's {@code compound} test, over a PMD-mapped THP instead of a hugetlbfs page
+   * (mm-core has no hugetlbfs); {@code hmm_vma_handle_pmd()} reports a THP's order the same way.
+   */
+  @Variants
+  void compound_thp(MemoryType type) {
+    setUp(type);
+    long npages = TWOMEG >> PAGE_SHIFT;
+    Buffer b = hugeBuffer(PROT_READ | PROT_WRITE, MADV_HUGEPAGE);
+    storeInts(task, b.ptr, TWOMEG, i -> i);
+    assertTrue(dev.refkern.mm.vm.Pte.huge(task.mm().pte(b.ptr)), "a PMD-mapped THP");
+    b.mirror = new byte[(int) npages];
+    cmd(fd, SNAPSHOT, b, npages);
+    assertEquals(npages, b.cpages);
+    for (int i = 0; i < npages; i++) {
+      assertEquals(HmmDmirrorCmd.PROT_WRITE | HmmDmirrorCmd.PROT_PMD, b.mirror[i], "page " + i);
+    }
+    task.mprotect(b.ptr, TWOMEG, PROT_READ);
+    assertTrue(dev.refkern.mm.vm.Pte.huge(task.mm().pte(b.ptr)), "still a PMD mapping");
+    cmd(fd, SNAPSHOT, b, npages);
+    assertEquals(npages, b.cpages);
+    for (int i = 0; i < npages; i++) {
+      assertEquals(HmmDmirrorCmd.PROT_READ | HmmDmirrorCmd.PROT_PMD, b.mirror[i], "page " + i);
+    }
+  }
+
   // ------------------------------------------- bad input (not in hmm-tests.c; lib/test_hmm.c's)
 
   /**
