@@ -42,6 +42,15 @@ import org.junit.jupiter.params.provider.EnumSource;
  * each test is named as in the kernel and runs for the {@code hmm_device_private} and {@code
  * hmm_device_coherent} variants ({@code FIXTURE_VARIANT}); {@code hmm2} tests open two devices. The
  * user buffer ({@code buffer->mirror}) is a Java array; user memory is a task's.
+ *
+ * <p>Not ported, as not applicable: {@code anon_write_hugetlbfs} and {@code compound} need
+ * hugetlbfs, which mm-core lacks ({@link #compound_thp} runs {@code compound}'s assertions over a
+ * THP); {@code mixedmap} needs the driver's {@code mmap} ({@code vm_insert_page()} into a {@code
+ * VM_MIXEDMAP} VMA), which refkern has no file operation for; {@code migrate_anon_huge_free} needs
+ * {@code MADV_FREE} and {@code migrate_remap_fault} needs {@code mremap()}, neither in mm-core;
+ * {@code benchmark_thp_migration} is a timing benchmark, not a test. refkern has no large device
+ * folios: a THP is split when collected, and the THP tests say in their Javadoc where that changes
+ * the kernel's assertion. The tests after them check bad input.
  */
 class HmmTests {
   /** {@code FIXTURE_VARIANT_ADD(hmm, hmm_device_private / hmm_device_coherent)}. */
