@@ -610,8 +610,14 @@ public final class Dmirror implements AutoCloseable {
     } else {
       perm = HmmDmirrorCmd.PROT_NONE;
     }
-    return perm
-        | ((entry & HmmPfn.WRITE) != 0 ? HmmDmirrorCmd.PROT_WRITE : HmmDmirrorCmd.PROT_READ);
+    perm |= (entry & HmmPfn.WRITE) != 0 ? HmmDmirrorCmd.PROT_WRITE : HmmDmirrorCmd.PROT_READ;
+    int shift = HmmPfn.mapOrder(entry) + PAGE_SHIFT;
+    if (shift == 21) {
+      perm |= HmmDmirrorCmd.PROT_PMD; // PMD_SHIFT
+    } else if (shift == 30) {
+      perm |= HmmDmirrorCmd.PROT_PUD; // PUD_SHIFT
+    }
+    return perm;
   }
 
   // ---------------------------------------------------------------- exclusive access

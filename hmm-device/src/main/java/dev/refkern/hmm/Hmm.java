@@ -42,6 +42,7 @@ public final class Hmm {
   private static final int VMA_OK = Integer.MIN_VALUE;
 
   private static final long PMD_SIZE = 1L << 21;
+  private static final int PMD_ORDER = 21 - PAGE_SHIFT;
   private static final int VM_FAULT_ERROR =
       VmFault.VM_FAULT_OOM | VmFault.VM_FAULT_SIGBUS | VmFault.VM_FAULT_SIGSEGV;
 
@@ -113,13 +114,7 @@ public final class Hmm {
       }
       flags |= VirtualMemory.FAULT_FLAG_WRITE;
     }
-    boolean write = (flags & VirtualMemory.FAULT_FLAG_WRITE) != 0;
     for (long a = w.faultAddr; a < w.faultEnd; a += PAGE_SIZE) {
-      long pte = mm.pte(a);
-      if (Pte.present(pte) && (!write || Pte.write(pte))) {
-        // handle_mm_fault() would change nothing here; mm-core's would split a THP on write
-        continue;
-      }
       if ((w.vm.handleMmFault(mm, a, flags) & VM_FAULT_ERROR) != 0) {
         return -Errno.EFAULT.number();
       }
@@ -232,8 +227,12 @@ public final class Hmm {
       int required = rangeNeedFault(range, addr, end, 0);
       return required != 0 ? fault(w, walk, addr, end, required) : fill(range, addr, end, 0);
     }
+    // pmd_to_hmm_pfn_flags(): the entries also carry the PMD's order
     long cpuFlags =
-        Pte.protnone(pmd) ? 0 : Pte.write(pmd) ? HmmPfn.VALID | HmmPfn.WRITE : HmmPfn.VALID;
+        Pte.protnone(pmd)
+            ? 0
+            : (Pte.write(pmd) ? HmmPfn.VALID | HmmPfn.WRITE : HmmPfn.VALID)
+                | HmmPfn.flagsOrder(PMD_ORDER);
     int required = rangeNeedFault(range, addr, end, cpuFlags);
     if (required != 0) {
       return fault(w, walk, addr, end, required);

@@ -26,8 +26,24 @@ public final class HmmPfn {
   /** {@code HMM_PFN_REQ_WRITE}: fault it in writable. */
   public static final long REQ_WRITE = WRITE;
 
-  /** {@code HMM_PFN_FLAGS}: every flag bit. */
-  public static final long FLAGS = VALID | WRITE | ERROR;
+  /**
+   * {@code HMM_PFN_ORDER_SHIFT} (6.15+ layout): five bits above the pfn give the order of the CPU
+   * mapping ({@code hmm_pfn_to_map_order()}).
+   */
+  public static final int ORDER_SHIFT = 64 - 11;
+
+  /** {@code HMM_PFN_FLAGS}: every bit above the pfn (flags and order). */
+  public static final long FLAGS = ~((1L << ORDER_SHIFT) - 1);
+
+  /** {@code hmm_pfn_flags_order()}: the order bits for a mapping of {@code order}. */
+  public static long flagsOrder(int order) {
+    return (long) order << ORDER_SHIFT;
+  }
+
+  /** {@code hmm_pfn_to_map_order()}: the order of the CPU mapping of an entry. */
+  public static int mapOrder(long hmmPfn) {
+    return (int) (hmmPfn >>> ORDER_SHIFT) & 0x1f;
+  }
 
   private HmmPfn() {}
 

@@ -191,7 +191,8 @@ class HmmRangeFaultTest {
     HmmRange r = range(a + 8 * PAGE, a + 24 * PAGE, HmmPfn.REQ_FAULT | HmmPfn.REQ_WRITE);
     fault(r);
     for (int i = 0; i < 16; i++) {
-      assertEquals(head + 8 + i | HmmPfn.VALID | HmmPfn.WRITE, r.hmmPfns[i]);
+      assertEquals(head + 8 + i | HmmPfn.VALID | HmmPfn.WRITE | HmmPfn.flagsOrder(9), r.hmmPfns[i]);
+      assertEquals(9, HmmPfn.mapOrder(r.hmmPfns[i]), "hmm_pfn_to_map_order(): a PMD");
     }
     assertTrue(Pte.huge(mm.pte(a)), "still one PMD");
   }

@@ -298,13 +298,19 @@ public final class PhysicalMemory implements AutoCloseable {
    * by the driver; a {@code GENERIC} page starts with refcount 1.
    *
    * @return the first pfn
-   * @throws KernelException {@code EINVAL} for a bad size or a pagemap already mapped; {@code
+   * @throws KernelException {@code EINVAL} for a bad size; {@code ENOMEM} (and a {@code WARN}) for
+   *     a pagemap already mapped, as {@code pagemap_range()} refuses a conflicting range; {@code
    *     ERANGE} when no free range is left ({@code request_free_mem_region()})
    */
   public synchronized long memremapPages(DevPagemap pgmap, long nrPages) {
     health.checkAlive();
-    if (nrPages <= 0 || pgmap.startPfn() >= 0) {
-      throw new KernelException(Errno.EINVAL, "memremap_pages: bad size or pagemap already mapped");
+    if (nrPages <= 0) {
+      throw new KernelException(Errno.EINVAL, "memremap_pages: bad size");
+    }
+    if (pgmap.startPfn() >= 0) {
+      // pagemap_range(): the range already has a pgmap (get_dev_pagemap() finds it)
+      health.warn(true, "Conflicting mapping in same section");
+      throw new KernelException(Errno.ENOMEM, "memremap_pages: pagemap already mapped");
     }
     long start = ramPfns;
     List<DevPagemap> sorted = new ArrayList<>(pagemaps.values());

@@ -82,7 +82,7 @@ class ZoneDeviceTest {
   }
 
   @Test
-  void exhaustedDeviceRangeIsErangeAndBadArgsEinval() {
+  void exhaustedDeviceRangeIsErangeBadArgsEinvalAndAConflictEnomem() {
     DevPagemap pg = new DevPagemap(DevPagemap.MemoryType.DEVICE_PRIVATE, ops, "gpu0");
     assertEquals(
         Errno.ERANGE,
@@ -90,8 +90,11 @@ class ZoneDeviceTest {
     assertEquals(
         Errno.EINVAL, assertThrows(KernelException.class, () -> mem.memremapPages(pg, 0)).errno());
     mem.memremapPages(pg, 2048);
+    // pagemap_range(): a second memremap_pages() over the same pagemap conflicts: WARN, -ENOMEM
+    long warns = mem.health().warnCount();
     assertEquals(
-        Errno.EINVAL, assertThrows(KernelException.class, () -> mem.memremapPages(pg, 1)).errno());
+        Errno.ENOMEM, assertThrows(KernelException.class, () -> mem.memremapPages(pg, 1)).errno());
+    assertEquals(warns + 1, mem.health().warnCount());
     assertEquals(
         Errno.EINVAL, assertThrows(KernelException.class, () -> mem.zoneDevicePageInit(3)).errno());
   }

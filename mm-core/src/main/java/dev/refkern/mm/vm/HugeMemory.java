@@ -116,6 +116,68 @@ final class HugeMemory {
   }
 
   /**
+   * {@code split_folio()} ({@code __folio_split()} to order 0) of an anonymous THP that no PMD maps
+   * any more: each subpage becomes a small folio with its own references, on the LRU. The caller
+   * holds the folio lock and one reference, and keeps both on the head. False ({@code -EAGAIN} /
+   * {@code -EBUSY}) if the folio is PMD-mapped, pinned or referenced beyond its mappings, or off
+   * the LRU.
+   *
+   * <p>Deviation: the kernel also splits the PMD mappings it finds (TTU_SPLIT_HUGE_PMD); refkern's
+   * callers split the PMD first, and a folio still PMD-mapped elsewhere is refused.
+   */
+  boolean splitFolio(long head) {
+    int nr = 1 << memmap.folioOrder(head);
+    if (nr == 1
+        || !memmap.testFlag(head, PG_ANON)
+        || memmap.entireMapcount(head) != 0
+        || memmap.pincount(head) != 0) {
+      return false;
+    }
+    lru.lruAddDrain(); // a batched folio_add_lru() holds a reference
+    if (!lru.isolate(head)) {
+      return false;
+    }
+    int mapped = 0;
+    for (int j = 0; j < nr; j++) {
+      mapped += memmap.mapcount(head + j);
+    }
+    // can_split_folio(): the mappings, the caller's reference and the isolation's
+    if (memmap.refcount(head) != mapped + 2) {
+      lru.putback(head);
+      return false;
+    }
+    long mapping = memmap.mapping(head);
+    long index = memmap.index(head);
+    memmap.clearFlag(head, PG_HEAD);
+    memmap.setCompound(head, 0);
+    for (int j = 1; j < nr; j++) {
+      long t = head + j;
+      memmap.clearFlag(t, PG_TAIL);
+      memmap.setCompound(t, 0);
+      for (int bit : SPLIT_FLAGS) {
+        if (memmap.testFlag(head, bit)) {
+          memmap.setFlag(t, bit);
+        }
+      }
+      memmap.setMapping(t, mapping);
+      memmap.setIndex(t, index + j);
+      // its mappings plus one that lru_add_split_folio()'s putback drops
+      memmap.setRefcount(t, memmap.mapcount(t) + 1);
+    }
+    memmap.setRefcount(head, memmap.mapcount(head) + 2);
+    for (int j = 1; j < nr; j++) {
+      lru.putback(head + j); // an unmapped subpage is freed here
+    }
+    lru.putback(head);
+    return true;
+  }
+
+  /** The flags {@code __split_huge_page_tail()} copies from the head. */
+  private static final int[] SPLIT_FLAGS = {
+    PG_ANON, PG_SWAPBACKED, PG_DIRTY, PG_UPTODATE, PG_REFERENCED, PG_ACTIVE, PG_UNEVICTABLE
+  };
+
+  /**
    * {@code copy_huge_pmd()}: the child shares the THP write-protected, or, if {@code maybePinned},
    * gets its own copy now.
    */

@@ -90,8 +90,9 @@ public final class Memory {
     }
     long pte = mm.pgtable.pte(addr);
     if (huge(pte)) {
-      if (!write && !unshare) {
-        setPteBits(mm, addr, YOUNG);
+      // huge_pmd_set_accessed(): a read, or any access to a writable THP, only marks it
+      if ((!write && !unshare) || Pte.write(pte)) {
+        setPteBits(mm, addr, write ? YOUNG | DIRTY : YOUNG);
         return 0;
       }
       huge.splitHugePmd(mm, addr);

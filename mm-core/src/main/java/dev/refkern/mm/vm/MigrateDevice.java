@@ -37,8 +37,9 @@ import org.apiguardian.api.API;
  *
  * <p>Deviations: there is no readable-exclusive migration entry: {@code PG_anon_exclusive} stays on
  * the locked folio and moves with its flags; a migration entry restores dirty iff writable; a large
- * folio is skipped (src 0) instead of split; a file-backed page is refused for a system destination
- * too; {@code make_device_exclusive()} faults through the fault handler, not GUP.
+ * folio is always split first (as without {@code MIGRATE_VMA_SELECT_COMPOUND}: no large device
+ * folios); a file-backed page is refused for a system destination too; {@code
+ * make_device_exclusive()} faults through the fault handler, not GUP.
  */
 @API(status = EXPERIMENTAL, since = "0.2.0")
 public final class MigrateDevice {
@@ -70,6 +71,7 @@ public final class MigrateDevice {
   private final LruVec lru;
   private final Rmap rmap;
   private final PageWalk pageWalk;
+  private final HugeMemory huge;
   private final Memory memory;
   private final PinTrackingPolicy pins;
   private final long zeroPfn;
@@ -81,6 +83,7 @@ public final class MigrateDevice {
       LruVec lru,
       Rmap rmap,
       PageWalk pageWalk,
+      HugeMemory huge,
       Memory memory,
       PinTrackingPolicy pins,
       long zeroPfn) {
@@ -91,6 +94,7 @@ public final class MigrateDevice {
     this.lru = lru;
     this.rmap = rmap;
     this.pageWalk = pageWalk;
+    this.huge = huge;
     this.memory = memory;
     this.pins = pins;
     this.zeroPfn = zeroPfn;
@@ -226,6 +230,10 @@ public final class MigrateDevice {
       }
       mpfn = migratePfn(pfn) | MIGRATE_PFN_MIGRATE | (Pte.write(e) ? MIGRATE_PFN_WRITE : 0);
     }
+    long head = memmap.compoundHead(pfn);
+    if (!isDevice(pfn) && memmap.folioOrder(head) > 0 && !splitFolio(head)) {
+      return 0; // migrate_vma_collect_skip()
+    }
     if (memmap.mapping(pfn) == 0 || memmap.folioOrder(memmap.compoundHead(pfn)) > 0) {
       return 0;
     }
@@ -254,6 +262,22 @@ public final class MigrateDevice {
     memmap.mapcountAdd(pfn, -1);
     memmap.refAdd(pfn, -1); // the mapping's reference; ours keeps the page
     return mpfn;
+  }
+
+  /**
+   * The THP branch of {@code migrate_vma_collect_pmd()} ({@code folio_get}, {@code folio_trylock},
+   * {@code split_folio}): the walk already split the PMD, so the folio is split into small ones
+   * that collect one by one. False if it cannot be split (skipped, as the kernel skips it).
+   */
+  private boolean splitFolio(long head) {
+    memmap.refAdd(head, 1);
+    boolean split = false;
+    if (folios.folioTrylock(head)) {
+      split = huge.splitFolio(head);
+      folios.folioUnlock(head);
+    }
+    alloc.putPage(head);
+    return split;
   }
 
   private static long migrationEntry(long pfn, boolean write) {

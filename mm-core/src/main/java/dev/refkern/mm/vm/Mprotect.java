@@ -17,7 +17,15 @@ final class Mprotect {
   /** {@code change_pte_range()} for PROT_NONE ({@code priv} true) or any other protection. */
   private static final MmWalkOps CHANGE_PTE =
       new MmWalkOps(
-          null,
+          (h, addr, next, walk) -> {
+            // change_pmd_range(): a THP the range covers whole keeps its PMD (change_huge_pmd());
+            // refkern still splits it for PROT_NONE, having no PROT_NONE huge PMD
+            if (h != 0 && next - addr == PageTable.PMD_SIZE && !(Boolean) walk.priv()) {
+              walk.setPte(newProt(h, false));
+              walk.setAction(PageWalk.ACTION_CONTINUE);
+            }
+            return 0;
+          },
           (e, addr, next, walk) -> {
             if (isDevicePrivateWrite(e)) {
               walk.setPte(devicePrivateEntry(entryPfn(e), false)); // change_pte_range()
@@ -30,16 +38,21 @@ final class Mprotect {
             if (e == 0 || Pte.isSwap(e)) {
               return 0; // swap entries carry no permissions
             }
-            e &= ~WRITE;
-            if ((Boolean) walk.priv()) {
-              e = (e & ~PRESENT) | PROTNONE;
-            } else if (protnone(e)) {
-              e = (e & ~PROTNONE) | PRESENT;
-            }
-            walk.setPte(e);
+            walk.setPte(newProt(e, (Boolean) walk.priv()));
             return 0;
           },
           null);
+
+  /** The entry without write access, or hidden for PROT_NONE ({@code protNone}). */
+  private static long newProt(long e, boolean protNone) {
+    e &= ~WRITE;
+    if (protNone) {
+      e = (e & ~PRESENT) | PROTNONE;
+    } else if (protnone(e)) {
+      e = (e & ~PROTNONE) | PRESENT;
+    }
+    return e;
+  }
 
   Mprotect(Mmap mmap, PageWalk pageWalk) {
     this.mmap = mmap;

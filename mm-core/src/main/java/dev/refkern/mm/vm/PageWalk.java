@@ -74,10 +74,13 @@ public final class PageWalk {
       this.action = action;
     }
 
-    /** {@code set_pte_at()} on the entry a {@code pte_entry} callback is visiting. */
+    /**
+     * {@code set_pte_at()} on the entry a {@code pte_entry} callback is visiting; in a {@code
+     * pmd_entry} callback, {@code set_pmd_at()} on the huge PMD.
+     */
     public void setPte(long pte) {
       if (table == null) {
-        throw new IllegalStateException("setPte outside pte_entry");
+        throw new IllegalStateException("setPte outside pte_entry or pmd_entry");
       }
       PageTable.set(table, index, pte);
     }
@@ -141,9 +144,12 @@ public final class PageWalk {
             err = ops.pteHole().apply(addr, next, 3, walk);
           }
         } else if (ops.pmdEntry() != null) {
+          walk.table = pmd.huge;
+          walk.index = hi;
           err = ops.pmdEntry().apply(h, addr, next, walk);
         }
       } finally {
+        walk.table = null;
         mm.ptl.unlock();
       }
       if (err != 0) {

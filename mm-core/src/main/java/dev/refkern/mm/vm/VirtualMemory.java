@@ -121,7 +121,7 @@ public final class VirtualMemory {
         PolicyRegistry.global()
             .create(LongtermFilePinPolicy.class, LongtermFilePinPolicy.PARAM, mem.params(), mem);
     this.migrateDevice =
-        new MigrateDevice(mem, memmap, folios, lru, rmap, pageWalk, memory, pins, zeroPfn);
+        new MigrateDevice(mem, memmap, folios, lru, rmap, pageWalk, huge, memory, pins, zeroPfn);
     this.gup =
         new Gup(
             mem,

@@ -225,6 +225,16 @@ class MigrateDeviceTest extends VmTestBase {
     assertTrue(x.getMessage().contains("SIGBUS"), x.getMessage());
     assertEquals(1, mem.memmap().refcount(d), "the fault's reference was dropped");
     assertFalse(mem.memmap().testFlag(d, PageFlags.PG_LOCKED));
+    // faultin_page(): GUP turns the VM_FAULT_SIGBUS into -EFAULT, with nothing taken
+    long[] pages = new long[1];
+    KernelException g =
+        assertThrows(
+            KernelException.class, () -> vm.gup().getUserPages(t, a, 1, Foll.FOLL_WRITE, pages));
+    assertEquals(Errno.EFAULT, g.errno());
+    assertEquals(1, mem.memmap().refcount(d));
+    assertFalse(mem.memmap().testFlag(d, PageFlags.PG_LOCKED));
+    assertTrue(mem.debugVm().checkNoPinsHeld().isEmpty());
+    mem.debugVm().assertConsistent();
     dev.failMigrateToRam = false;
     assertEquals(1, t.loadLong(a));
     t.exit();

@@ -209,6 +209,47 @@ class VirtualMemoryTest extends VmTestBase {
     t.exit();
   }
 
+  /** {@code __handle_mm_fault()}: a write fault on a writable THP only marks it young and dirty. */
+  @Test
+  void aWriteFaultOnAWritableThpKeepsItWhole() {
+    Task t = vm.createTask("t");
+    long a = t.mmapAnon(4L << 20);
+    t.madvise(a, 4L << 20, MADV_HUGEPAGE);
+    long base = (a + (2L << 20) - 1) & -(2L << 20);
+    t.storeLong(base, 9);
+    assertTrue(Pte.huge(t.mm().pte(base)));
+    assertTrue(Pte.write(t.mm().pte(base)));
+    t.mm().mmapReadLock();
+    try {
+      assertEquals(0, vm.handleMmFault(t.mm(), base + 8192, VirtualMemory.FAULT_FLAG_WRITE));
+    } finally {
+      t.mm().mmapReadUnlock();
+    }
+    long pmd = t.mm().pte(base + 8192);
+    assertTrue(Pte.huge(pmd), "the THP is still mapped by its PMD");
+    assertTrue(Pte.dirty(pmd));
+    assertEquals(9, t.loadLong(base));
+    t.exit();
+  }
+
+  /** {@code change_pmd_range()}: mprotect over a whole THP changes its PMD, not splitting it. */
+  @Test
+  void mprotectOverAWholeThpKeepsItsPmd() {
+    Task t = vm.createTask("t");
+    long a = t.mmapAnon(4L << 20);
+    t.madvise(a, 4L << 20, MADV_HUGEPAGE);
+    long base = (a + (2L << 20) - 1) & -(2L << 20);
+    t.storeLong(base + 4096, 5);
+    t.mprotect(base, 2L << 20, PROT_READ);
+    long pmd = t.mm().pte(base);
+    assertTrue(Pte.huge(pmd), "still one PMD");
+    assertFalse(Pte.write(pmd));
+    assertEquals(5, t.loadLong(base + 4096));
+    t.mprotect(base, 4096, PROT_READ | PROT_WRITE);
+    assertFalse(Pte.huge(t.mm().pte(base)), "a part of the PMD splits it");
+    t.exit();
+  }
+
   @Test
   void badArgumentsGetTheKernelsErrno() {
     Task t = vm.createTask("t");
