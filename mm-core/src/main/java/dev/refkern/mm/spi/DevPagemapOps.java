@@ -26,4 +26,14 @@ public interface DevPagemapOps {
   default int migrateToRam(long pfn, Object owner, long address) {
     return VmFault.VM_FAULT_SIGBUS;
   }
+
+  /**
+   * Copies device page {@code devicePfn} into system page {@code dstPfn} with the device's DMA
+   * engine (what a driver's {@code migrate_to_ram} does before {@code migrate_vma_pages()}), for
+   * {@code hmm.file_pages=} writeback bounce pages and migrations back that mm-core starts (beyond
+   * mainline, seed 004). The default copies the simulated frames of {@code mem}.
+   */
+  default void copyToRam(dev.refkern.mm.PhysicalMemory mem, long devicePfn, long dstPfn) {
+    mem.ram().copyPage(dstPfn, devicePfn);
+  }
 }
