@@ -161,7 +161,9 @@ class DeviceFilePagesTest extends VmTestBase {
   @Test
   void bounceWritebackWritesTheDeviceDataWhileTheFolioStaysOnTheDevice() {
     bootFile("bounce");
+    task.storeLong(addr, 2); // writable and dirty again: it migrates as a writable entry
     long devPfn = toDevice();
+    assertTrue(Pte.isDevicePrivateWrite(task.mm().pte(addr)));
     deviceWrite(devPfn, DEVICE_DATA);
     assertEquals(0, vm.filemap().filemapWriteAndWait(file), "fsync");
     assertEquals(DEVICE_DATA, onDisk());
