@@ -565,6 +565,9 @@ public final class MigrateDevice {
       memmap.setMapping(src, 0);
       memmap.refAdd(src, -refs);
     }
+    if (priv) {
+      mapping.aops().migratePrivate(mapping, dst, src); // buffer heads now name dst
+    }
     return true;
   }
 
