@@ -26,6 +26,7 @@ class DeviceFileScenarioTest {
             .run(new DeviceFileScenario.Options(SEED, policy, fs, 4, 2, false, false));
     String tag = fs + " " + policy + " seed=0x" + Long.toHexString(SEED) + ": " + o;
     assertEquals(0, o.syncedLost(), tag);
+    assertEquals(0, o.dmaFailed(), tag);
     assertEquals(List.of(), o.fsck(), tag);
     assertEquals(List.of(), o.violations(), tag);
     assertTrue(o.policyStats().get("file_pages_to_device") >= 4, tag);
