@@ -108,8 +108,11 @@ public interface AddressSpaceOperations {
    * that keep the data in place for the driver to copy (a device-private page-cache folio coming
    * home, {@code hmm.file_pages=}, seed 004). Default: nothing, for private data that names no
    * folio.
+   *
+   * @param mapping the folio's {@code AddressSpace}; typed {@code Object} so that this SPI adds no
+   *     dependency on {@code dev.refkern.mm} to the frozen package cycles
    */
-  default void migratePrivate(AddressSpace mapping, long dst, long src) {}
+  default void migratePrivate(Object mapping, long dst, long src) {}
 
   /**
    * {@code ->invalidate_folio}: truncate is dropping bytes {@code [offset, offset + length)} of a

@@ -596,7 +596,9 @@ public final class MigrateDevice {
       long d = alloc.allocPages(dev.refkern.mm.Gfp.HIGHUSER_MOVABLE, 0);
       if (d != PageAllocator.NO_PFN) {
         folios.folioLock(d);
-        pg.ops().copyToRam(mem, pfn, d);
+        if (!pg.ops().copyToRam(pfn, d)) {
+          mem.ram().copyPage(d, pfn);
+        }
         dst[0] = migratePfn(d);
       }
     }

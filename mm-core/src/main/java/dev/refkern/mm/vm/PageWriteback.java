@@ -306,7 +306,9 @@ public final class PageWriteback {
       return AddressSpaceOperations.AOP_WRITEPAGE_ACTIVATE;
     }
     try {
-      mem.pagemapOf(pfn).ops().copyToRam(mem, pfn, copy);
+      if (!mem.pagemapOf(pfn).ops().copyToRam(pfn, copy)) {
+        ram.copyPage(copy, pfn);
+      }
       int err = mapping.aops().writeFolioFrom(mapping, pfn, copy);
       if (err == AddressSpaceOperations.GENERIC) {
         return AddressSpaceOperations.AOP_WRITEPAGE_ACTIVATE;

@@ -760,8 +760,8 @@ public final class Ext4Sb implements AddressSpaceOperations {
 
   /** {@code buffer_migrate_folio()}'s move of the buffer heads ({@code ext4_aops}). */
   @Override
-  public void migratePrivate(AddressSpace mapping, long dst, long src) {
-    buffers.migrateFolio(mapping, dst, src);
+  public void migratePrivate(Object mapping, long dst, long src) {
+    buffers.migrateFolio((AddressSpace) mapping, dst, src);
   }
 
   // ---------------------------------------------------------------- writing metadata
