@@ -33,6 +33,7 @@ import picocli.CommandLine.Command;
       FsckCommand.class,
       CrashTestCommand.class,
       PinBenchCommand.class,
+      HmmFileBenchCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Main implements Runnable {

@@ -36,9 +36,19 @@ import org.apiguardian.api.API;
  * mmu interval notifier over the range clears the device's page table on every invalidation except
  * its own migrations ({@code MMU_NOTIFY_MIGRATE} with itself as owner), as {@code
  * dmirror_interval_invalidate} does.
+ *
+ * <p>The range may also be a shared file mapping, under {@code hmm.file_pages=migrate_back} or
+ * {@code bounce} (seed 004, beyond mainline): a page is faulted in by the CPU first (a hole reads
+ * as zeroes, as Jérôme Glisse says the kernel would initialise it), then migrated; the device maps
+ * a device-resident file page only from its device fault, and before it writes one it calls {@link
+ * dev.refkern.mm.vm.Filemap#devicePageMkwrite} so the filesystem allocates the block and the folio
+ * is dirty. Writeback write-protects the device mapping ({@code folio_mkclean()}), so the next
+ * device write faults and asks again. Under {@code off} file pages stay in system memory and the
+ * DMA fails.
  */
 @API(status = EXPERIMENTAL, since = "0.2.0")
 public final class Gpu implements DmaTarget {
+  private final VirtualMemory vm;
   private final PhysicalMemory mem;
   private final FolioOps folios;
   private final MigrateDevice migrate;
@@ -70,6 +80,7 @@ public final class Gpu implements DmaTarget {
     if ((addr & (Page.PAGE_SIZE - 1)) != 0 || npages < 1 || devicePages < 1) {
       throw new KernelException(Errno.EINVAL, "gpu: unaligned or empty range");
     }
+    this.vm = vm;
     this.mem = vm.physicalMemory();
     this.folios = new FolioOps(mem);
     this.migrate = vm.migrateDevice();
@@ -134,6 +145,9 @@ public final class Gpu implements DmaTarget {
       args.flags = MigrateDevice.SELECT_SYSTEM;
       args.pgmapOwner = this;
       args.faultPage = -1;
+      if (!vma.isAnonymous()) {
+        faultInFilePages(vma, addr, n);
+      }
       migrate.migrateVmaSetup(args);
       for (int i = 0; i < n; i++) { // dmirror_migrate_alloc_and_copy()
         long src = args.src[i];
@@ -158,7 +172,8 @@ public final class Gpu implements DmaTarget {
         for (int i = 0; i < n; i++) {
           long d = MigrateDevice.pfnOf(args.dst[i]);
           if (d >= 0 && (args.src[i] & MigrateDevice.MIGRATE_PFN_MIGRATE) != 0) {
-            devPfn[first + i] = d;
+            // a file page is mapped by the device fault, after ->page_mkwrite for a write
+            devPfn[first + i] = vma.isAnonymous() ? d : PageAllocator.NO_PFN;
             owner[(int) (d - base)] = first + i;
             moved++;
           }
@@ -169,6 +184,20 @@ public final class Gpu implements DmaTarget {
       return moved;
     } finally {
       mm.mmapReadUnlock();
+    }
+  }
+
+  /**
+   * A CPU read fault on each file page not yet in the page cache's mapping here (a hole reads as
+   * zeroes): {@code migrate_vma} only collects mapped file pages.
+   */
+  private void faultInFilePages(Vma vma, long addr, int n) {
+    for (int i = 0; i < n; i++) {
+      long a = addr + (long) i * Page.PAGE_SIZE;
+      if (mm.pte(a) == 0
+          && (vm.handleMmFault(mm, a, 0) & (VmFault.VM_FAULT_SIGBUS | VmFault.VM_FAULT_OOM)) != 0) {
+        return; // past EOF or no memory: those pages stay where they are
+      }
     }
   }
 
@@ -263,16 +292,52 @@ public final class Gpu implements DmaTarget {
     }
     long addr = start + (long) index * Page.PAGE_SIZE;
     long pte = mm.pte(addr);
-    if (Pte.isDevicePrivate(pte) && pgmap.contains(Pte.entryPfn(pte))) {
-      synchronized (this) {
-        devPfn[index] = Pte.entryPfn(pte);
+    if (!Pte.isDevicePrivate(pte) || !pgmap.contains(Pte.entryPfn(pte))) {
+      try {
+        if (toDevice(faultArgs, index, 1) != 1) {
+          return false;
+        }
+      } catch (KernelException e) {
+        return false; // unmapped: the DMA fails
       }
-      return true;
+      pte = mm.pte(addr);
+      if (!Pte.isDevicePrivate(pte) || !pgmap.contains(Pte.entryPfn(pte))) {
+        return true; // an anonymous page toDevice mapped, or gone again: the engine retries
+      }
+    }
+    long pfn = Pte.entryPfn(pte);
+    if (write && !tellFilesystem(addr, pfn)) {
+      return false;
+    }
+    synchronized (this) {
+      devPfn[index] = pfn;
+    }
+    return true;
+  }
+
+  /**
+   * Before the device writes a file page in its memory: {@link
+   * dev.refkern.mm.vm.Filemap#devicePageMkwrite} (seed 004). An anonymous page needs nothing.
+   */
+  private boolean tellFilesystem(long addr, long pfn) {
+    dev.refkern.mm.AddressSpace file;
+    mm.mmapReadLock();
+    try {
+      Vma vma = mm.vmaLookup(addr);
+      if (vma == null) {
+        return false;
+      }
+      if (vma.isAnonymous()) {
+        return true;
+      }
+      file = vma.file();
+    } finally {
+      mm.mmapReadUnlock();
     }
     try {
-      return toDevice(faultArgs, index, 1) == 1;
+      return vm.filemap().devicePageMkwrite(file, pfn) == 0;
     } catch (KernelException e) {
-      return false; // unmapped: the DMA fails
+      return false; // ENOSPC from the filesystem: the DMA fails
     }
   }
 

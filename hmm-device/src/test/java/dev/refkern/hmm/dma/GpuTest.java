@@ -113,4 +113,76 @@ class GpuTest extends DmaTestBase {
     task.exit();
     vm.truncate().truncateInodePages(file, 0);
   }
+
+  /** A ram-backed file that counts {@code ->page_mkwrite} calls and which pfn they named. */
+  private static final class MkwriteCounting implements dev.refkern.mm.spi.AddressSpaceOperations {
+    final RamBackedAops disk = new RamBackedAops();
+    int mkwrites;
+    long lastPfn = -1;
+
+    @Override
+    public int readFolio(AddressSpace mapping, long pfn) {
+      return disk.readFolio(mapping, pfn);
+    }
+
+    @Override
+    public int writeFolio(AddressSpace mapping, long pfn) {
+      return disk.writeFolio(mapping, pfn);
+    }
+
+    @Override
+    public int writeFolioFrom(AddressSpace mapping, long pfn, long dataPfn) {
+      return disk.writeFolioFrom(mapping, pfn, dataPfn);
+    }
+
+    @Override
+    public int pageMkwrite(AddressSpace mapping, long pfn) {
+      mkwrites++;
+      lastPfn = pfn;
+      return GENERIC;
+    }
+  }
+
+  @Test
+  void underBounceTheGpuTellsTheFilesystemBeforeEachWriteAfterWriteback() {
+    boot("mem=64M zone_device=16M hmm.file_pages=bounce");
+    task = vm.createTask("app");
+    MkwriteCounting aops = new MkwriteCounting();
+    AddressSpace file = AddressSpace.create(mem, aops);
+    file.setSize(PAGES * Page.PAGE_SIZE);
+    addr = task.mmap(0, PAGES * Page.PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, file, 0);
+    engine = new DmaEngine(mem.ram(), Page.PAGE_SIZE);
+    Gpu gpu = new Gpu(vm, task, addr, PAGES, 8, engine);
+    DmaTransfer t = gpu.dmaWrite(1, 1, 7); // a hole: faulted in by the CPU, then migrated
+    engine.drain();
+    assertEquals(DmaTransfer.State.DONE, t.state());
+    long dev = Pte.entryPfn(task.mm().pte(page(1)));
+    assertTrue(gpu.pagemap().contains(dev), "the file page is in device memory");
+    assertEquals(1, aops.mkwrites, "->page_mkwrite before the device wrote");
+    assertEquals(dev, aops.lastPfn);
+    assertEquals(1, file.nrDirty());
+    assertEquals(0, vm.filemap().filemapWriteAndWait(file));
+    assertEquals(0, file.nrDirty());
+    assertEquals(7, stampOnDisk(aops.disk, 1), "bounced from the device");
+    gpu.dmaWrite(1, 1, 8);
+    engine.drain();
+    assertEquals(2, aops.mkwrites, "writeback write-protected the device mapping: asked again");
+    assertEquals(1, file.nrDirty());
+    assertEquals(0, vm.filemap().filemapWriteAndWait(file));
+    assertEquals(8, stampOnDisk(aops.disk, 1));
+    assertEquals(dev, Pte.entryPfn(task.mm().pte(page(1))), "it never left the device");
+    gpu.destroy();
+    task.exit();
+    vm.truncate().truncateInodePages(file, 0);
+  }
+
+  private long stampOnDisk(RamBackedAops disk, long index) {
+    long pfn = mem.allocator().allocPages(dev.refkern.mm.Gfp.KERNEL, 0);
+    try {
+      mem.ram().write(pfn, 0, disk.readBlock(index), 0, Page.PAGE_SIZE);
+      return DmaEngine.stampOf(mem.ram(), pfn);
+    } finally {
+      mem.allocator().freePages(pfn, 0);
+    }
+  }
 }

@@ -102,6 +102,19 @@ public interface AddressSpaceOperations {
   }
 
   /**
+   * The private-data half of {@code ->migrate_folio} ({@code buffer_migrate_folio()} moving the
+   * buffer heads): the locked folio {@code src}'s private data, now {@code dst}'s ({@code
+   * PG_private} moved, {@code dst} in the cache slot), must name {@code dst}. Called by migrations
+   * that keep the data in place for the driver to copy (a device-private page-cache folio coming
+   * home, {@code hmm.file_pages=}, seed 004). Default: nothing, for private data that names no
+   * folio.
+   *
+   * @param mapping the folio's {@code AddressSpace}; typed {@code Object} so that this SPI adds no
+   *     dependency on {@code dev.refkern.mm} to the frozen package cycles
+   */
+  default void migratePrivate(Object mapping, long dst, long src) {}
+
+  /**
    * {@code ->invalidate_folio}: truncate is dropping bytes {@code [offset, offset + length)} of a
    * folio with {@code PG_private}. Default: when the whole folio goes, detach the private data
    * ({@code folio_detach_private()}) so its reference does not keep the folio alive.

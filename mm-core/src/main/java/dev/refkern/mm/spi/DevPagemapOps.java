@@ -26,4 +26,17 @@ public interface DevPagemapOps {
   default int migrateToRam(long pfn, Object owner, long address) {
     return VmFault.VM_FAULT_SIGBUS;
   }
+
+  /**
+   * Copies device page {@code devicePfn} into system page {@code dstPfn} with the device's DMA
+   * engine (what a driver's {@code migrate_to_ram} does before {@code migrate_vma_pages()}), for
+   * {@code hmm.file_pages=} writeback bounce pages and migrations back that mm-core starts (beyond
+   * mainline, seed 004). Default false: the driver has no engine of its own and mm-core copies the
+   * simulated frames.
+   *
+   * @return true if the driver copied the page
+   */
+  default boolean copyToRam(long devicePfn, long dstPfn) {
+    return false;
+  }
 }

@@ -15,6 +15,7 @@ import dev.refkern.mm.PageAllocator;
 import dev.refkern.mm.PageFlags;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmFault;
+import dev.refkern.mm.ZoneType;
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheState;
@@ -42,9 +43,23 @@ public final class Filemap {
   private final KernelHealth health;
   private final FolioOps folios;
   private final PageWriteback writeback;
+  private final DeviceFilePagePolicy filePages;
 
   /** The page cache of {@code mem}, writing back through {@code writeback}. */
   public Filemap(PhysicalMemory mem, FolioOps folios, PageWriteback writeback) {
+    this(mem, folios, writeback, null);
+  }
+
+  /**
+   * As above, with the {@code hmm.file_pages=} policy whose migration back a lookup that meets a
+   * device-private folio waits for (null: none is ever in a page cache).
+   */
+  public Filemap(
+      PhysicalMemory mem,
+      FolioOps folios,
+      PageWriteback writeback,
+      DeviceFilePagePolicy filePages) {
+    this.filePages = filePages;
     this.mem = mem;
     this.memmap = MmInternals.rawMemmap(mem);
     this.allocator = mem.allocator();
@@ -56,17 +71,71 @@ public final class Filemap {
   /**
    * {@code filemap_get_folio()}: the folio (head pfn) covering {@code index} with a reference taken
    * for the caller, or {@link PageAllocator#NO_PFN}. The page-fault hot path: no allocation.
+   *
+   * <p>A device-private folio ({@code hmm.file_pages=}, beyond mainline) is first migrated back to
+   * system memory on the policy's workqueue, which the caller waits for: {@code read()}, {@code
+   * write()} and a CPU fault through the page cache only ever see system memory.
    */
   public long filemapGetFolio(AddressSpace mapping, long index) {
     AddressSpaceState st = MmInternals.state(mapping);
-    synchronized (st.xaLock) {
-      long pfn = st.tree.get(index);
-      if (pfn == PageCacheTree.NONE) {
-        return PageAllocator.NO_PFN;
+    while (true) {
+      long pfn;
+      synchronized (st.xaLock) {
+        pfn = st.tree.get(index);
+        if (pfn == PageCacheTree.NONE) {
+          return PageAllocator.NO_PFN;
+        }
+        // The cache's own reference keeps it alive while we hold xa_lock: no folio_try_get() race.
+        memmap.refAdd(pfn, 1);
       }
-      // The cache's own reference keeps it alive while we hold xa_lock: no folio_try_get() race.
-      memmap.refAdd(pfn, 1);
-      return pfn;
+      if (filePages == null || memmap.zone(pfn) != ZoneType.DEVICE) {
+        return pfn;
+      }
+      allocator.putPage(pfn);
+      filePages.migrateBack(pfn);
+    }
+  }
+
+  /**
+   * Tells the filesystem that a device is about to write the device-private folio {@code devicePfn}
+   * of {@code mapping} (seed 004, Dave Chinner's question: "how does the device trigger
+   * ->page_mkwrite on a clean page"): the mapping's {@code ->page_mkwrite} (the filesystem reserves
+   * or allocates blocks for a hole), then the folio is marked dirty and tagged so writeback finds
+   * it. A driver calls it before each device write to a file page; the kernel has no such entry.
+   *
+   * @return 0, or the {@code VM_FAULT_*} code {@code ->page_mkwrite} answered ({@link
+   *     VmFault#VM_FAULT_NOPAGE} if the folio left the mapping)
+   * @throws KernelException {@code EINVAL} if {@code devicePfn} is not device memory
+   */
+  public int devicePageMkwrite(AddressSpace mapping, long devicePfn) {
+    health.checkAlive();
+    memmap.checkPfn(devicePfn);
+    if (memmap.zone(devicePfn) != ZoneType.DEVICE) {
+      throw new KernelException(Errno.EINVAL, "device_page_mkwrite: pfn " + devicePfn);
+    }
+    if (!memmap.refTryAdd(devicePfn, 1)) {
+      return VmFault.VM_FAULT_NOPAGE;
+    }
+    try {
+      if (memmap.mapping(devicePfn) != mapping.id()) {
+        return VmFault.VM_FAULT_NOPAGE;
+      }
+      int rc = doPageMkwrite(mapping, devicePfn);
+      if (rc != 0) {
+        return rc;
+      }
+      folios.folioLock(devicePfn);
+      try {
+        if (memmap.mapping(devicePfn) != mapping.id()) {
+          return VmFault.VM_FAULT_NOPAGE;
+        }
+        folios.folioMarkDirty(devicePfn);
+        return 0;
+      } finally {
+        folios.folioUnlock(devicePfn);
+      }
+    } finally {
+      allocator.putPage(devicePfn);
     }
   }
 

@@ -75,6 +75,7 @@ public final class MigrateDevice {
   private final Memory memory;
   private final PinTrackingPolicy pins;
   private final long zeroPfn;
+  private final DeviceFilePagePolicy filePages;
 
   MigrateDevice(
       PhysicalMemory mem,
@@ -86,7 +87,8 @@ public final class MigrateDevice {
       HugeMemory huge,
       Memory memory,
       PinTrackingPolicy pins,
-      long zeroPfn) {
+      long zeroPfn,
+      DeviceFilePagePolicy filePages) {
     this.mem = mem;
     this.memmap = memmap;
     this.alloc = mem.allocator();
@@ -98,6 +100,7 @@ public final class MigrateDevice {
     this.memory = memory;
     this.pins = pins;
     this.zeroPfn = zeroPfn;
+    this.filePages = filePages;
   }
 
   /** {@code migrate_pfn()}: {@code pfn} as a valid entry. */
@@ -502,7 +505,20 @@ public final class MigrateDevice {
           }
         }
         if (fileBacked) {
-          src[i] &= ~MIGRATE_PFN_MIGRATE; // only anonymous memory moves to or from a device
+          // mainline moves only anonymous memory; hmm.file_pages= lets page-cache folios go to
+          // device-private memory, and a device one always comes home
+          boolean home = isDevice(pfn) && !isDevice(newPfn);
+          boolean away = !isDevice(pfn) && isDevicePrivatePage(newPfn);
+          if (!home && !(away && filePages.allowsFilePages())) {
+            if (away) {
+              filePages.skipped();
+            }
+            src[i] &= ~MIGRATE_PFN_MIGRATE;
+          } else if (!migrateFileMapping(pfn, newPfn, m != null && m.faultPage == pfn)) {
+            src[i] &= ~MIGRATE_PFN_MIGRATE;
+          } else if (away) {
+            filePages.migratedToDevice();
+          }
           continue;
         }
         // folio_migrate_mapping() for anon: no reference but ours (and the fault path's)
@@ -525,6 +541,95 @@ public final class MigrateDevice {
         m.vma.mm.notifiers.invalidateRangeEnd(range);
       }
     }
+  }
+
+  /**
+   * {@code folio_migrate_mapping()} and {@code folio_migrate_flags()} for a page-cache folio,
+   * beyond mainline (seed 004): {@code dst} takes the cache slot, mapping, index, dirty state and
+   * private data of the locked, unmapped {@code src}. Clean buffers are released first ({@code
+   * fallback_migrate_folio()}'s {@code filemap_release_folio()}); a dirty folio with private data
+   * or one under writeback stays. The driver copied the contents before.
+   */
+  private boolean migrateFileMapping(long src, long dst, boolean fault) {
+    dev.refkern.mm.AddressSpace mapping = folios.folioMapping(src);
+    if (mapping == null || memmap.testFlag(src, PG_WRITEBACK)) {
+      return false;
+    }
+    if (memmap.testFlag(src, PG_PRIVATE) && !isDevice(src)) {
+      if (memmap.testFlag(src, PG_DIRTY)) {
+        return false;
+      }
+      mapping.aops().invalidateFolio(mapping, src, 0, mapping.folioSize(src));
+    }
+    boolean priv = memmap.testFlag(src, PG_PRIVATE);
+    int refs = 1 + (priv ? 1 : 0); // the cache's and the private data's
+    int expected = 1 + (fault ? 1 : 0) + refs;
+    dev.refkern.mm.internal.pagecache.AddressSpaceState st =
+        dev.refkern.mm.internal.MmInternals.state(mapping);
+    long index = memmap.index(src);
+    synchronized (st.xaLock) {
+      if (memmap.refcount(src) != expected || st.tree.get(index) != src) {
+        return false;
+      }
+      st.tree.replace(index, dst);
+      memmap.setMapping(dst, st.id);
+      memmap.setIndex(dst, index);
+      memmap.refAdd(dst, refs);
+      if (priv) {
+        memmap.setPrivateData(dst, memmap.privateData(src));
+        memmap.setFlag(dst, PG_PRIVATE);
+        memmap.setPrivateData(src, 0);
+        memmap.clearFlag(src, PG_PRIVATE);
+      }
+      for (int bit : FILE_MOVED_FLAGS) {
+        if (memmap.testAndClearFlag(src, bit)) {
+          memmap.setFlag(dst, bit);
+        }
+      }
+      memmap.setMapping(src, 0);
+      memmap.refAdd(src, -refs);
+    }
+    if (priv) {
+      mapping.aops().migratePrivate(mapping, dst, src); // buffer heads now name dst
+    }
+    return true;
+  }
+
+  private static final int[] FILE_MOVED_FLAGS = {
+    PG_SWAPBACKED, PG_DIRTY, PG_UPTODATE, PG_REFERENCED, PG_ACTIVE, PG_WORKINGSET, PG_OWNER_PRIV_1
+  };
+
+  /**
+   * Migrates the device-private page-cache folio {@code pfn} back to system memory, wherever it is
+   * mapped, with {@code migrate_device_range/pages/finalize} and its driver's {@code copyToRam}:
+   * what {@code hmm.file_pages=} runs when the page cache meets a device folio (beyond mainline,
+   * seed 004). The caller holds no folio lock.
+   *
+   * @return true if it moved; false if it could not be taken (freed, busy, no memory)
+   */
+  boolean migrateFileFolioToRam(long pfn) {
+    mem.health().checkAlive();
+    DevPagemap pg = mem.pagemapOf(pfn);
+    if (pg == null || pg.type() != DevPagemap.MemoryType.DEVICE_PRIVATE) {
+      return false;
+    }
+    long[] src = new long[1];
+    long[] dst = new long[1];
+    migrateDeviceRange(src, pfn, 1);
+    if ((src[0] & MIGRATE_PFN_MIGRATE) != 0) {
+      long d = alloc.allocPages(dev.refkern.mm.Gfp.HIGHUSER_MOVABLE, 0);
+      if (d != PageAllocator.NO_PFN) {
+        folios.folioLock(d);
+        if (!pg.ops().copyToRam(pfn, d)) {
+          mem.ram().copyPage(d, pfn);
+        }
+        dst[0] = migratePfn(d);
+      }
+    }
+    pages(src, dst, 1, null);
+    boolean moved = (src[0] & MIGRATE_PFN_MIGRATE) != 0 && dst[0] != 0;
+    finalizeRange(src, dst, 1, -1);
+    return moved;
   }
 
   private static final int[] MOVED_FLAGS = {

@@ -9,7 +9,8 @@ import org.apiguardian.api.API;
 /**
  * The policies of {@code mm/page-writeback.c} and {@code mm/truncate.c} for pinned folios: the
  * {@code writeback.pinned=} and {@code truncate.pinned=} designs, and {@code dio.stable_bounce=}
- * (direct I/O to a stable-writes mapping, {@code fs/iomap/direct-io.c}).
+ * (direct I/O to a stable-writes mapping, {@code fs/iomap/direct-io.c}), and {@code
+ * hmm.file_pages=} (page-cache folios in device memory, seed 004).
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PageCachePolicies implements PolicyProvider {
@@ -27,6 +28,9 @@ public final class PageCachePolicies implements PolicyProvider {
         RevokePinnedTruncate.class,
         WaitPinnedTruncate.class,
         DioStableBounceOn.class,
-        DioStableBounceOff.class);
+        DioStableBounceOff.class,
+        OffDeviceFilePages.class,
+        MigrateBackDeviceFilePages.class,
+        BounceDeviceFilePages.class);
   }
 }

@@ -14,6 +14,7 @@ import dev.refkern.mm.PageMemory;
 import dev.refkern.mm.PhysicalMemory;
 import dev.refkern.mm.VmItem;
 import dev.refkern.mm.VmStat;
+import dev.refkern.mm.ZoneType;
 import dev.refkern.mm.internal.MmInternals;
 import dev.refkern.mm.internal.pagecache.AddressSpaceState;
 import dev.refkern.mm.internal.pagecache.PageCacheTree;
@@ -34,6 +35,7 @@ import org.apiguardian.api.API;
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PageWriteback {
+  private final PhysicalMemory mem;
   private final MemmapOps memmap;
   private final PageMemory ram;
   private final PageAllocator allocator;
@@ -43,6 +45,7 @@ public final class PageWriteback {
   private final Rmap rmap;
   private final LongPredicate maybeDmaPinned;
   private final PinnedWritebackDecision pinned;
+  private final DeviceFilePagePolicy filePages;
 
   /**
    * Writeback on {@code mem}.
@@ -59,6 +62,22 @@ public final class PageWriteback {
       Rmap rmap,
       LongPredicate maybeDmaPinned,
       PinnedWritebackDecision pinned) {
+    this(mem, folios, rmap, maybeDmaPinned, pinned, null);
+  }
+
+  /**
+   * As above, with the {@code hmm.file_pages=} policy that says how a device-private folio is
+   * written (null: none is ever in a page cache).
+   */
+  public PageWriteback(
+      PhysicalMemory mem,
+      FolioOps folios,
+      Rmap rmap,
+      LongPredicate maybeDmaPinned,
+      PinnedWritebackDecision pinned,
+      DeviceFilePagePolicy filePages) {
+    this.filePages = filePages;
+    this.mem = mem;
     this.memmap = MmInternals.rawMemmap(mem);
     this.ram = mem.ram();
     this.allocator = mem.allocator();
@@ -151,7 +170,12 @@ public final class PageWriteback {
     int first = 0;
     long idx = Math.max(wbc.rangeStart(), 0) >> Page.PAGE_SHIFT;
     long end = Math.min(wbc.rangeEnd() >> Page.PAGE_SHIFT, AddressSpace.MAX_INDEX);
+    long home = -1; // a device folio to migrate back, once unlocked, then written again
     while (idx <= end) {
+      if (home >= 0) {
+        filePages.migrateBack(home);
+        home = -1;
+      }
       if (mode == WbSyncMode.NONE && wbc.nrToWrite() <= 0) {
         break; // writeback_iter(): the budget is spent
       }
@@ -185,9 +209,17 @@ public final class PageWriteback {
           }
           folios.folioWaitWriteback(pfn);
         }
+        boolean device = filePages != null && memmap.zone(pfn) == ZoneType.DEVICE;
+        if (device && !filePages.bouncesWriteback()) {
+          home = pfn;
+          idx = at; // hmm.file_pages=migrate_back: write the system folio that replaces it
+          continue;
+        }
         PinnedWritebackDecision d = null;
         PinnedWritebackDecision.Action action = PinnedWritebackDecision.Action.WRITE;
-        if (maybeDmaPinned.test(pfn)) {
+        if (device) {
+          action = PinnedWritebackDecision.Action.BOUNCE;
+        } else if (maybeDmaPinned.test(pfn)) {
           Object own = st.pinnedWriteback; // the mount's choice, else the boot's
           d = own != null ? (PinnedWritebackDecision) own : pinned;
           action = d.pinnedFolio(mapping, pfn, mode);
@@ -201,7 +233,10 @@ public final class PageWriteback {
         }
         folios.folioStartWriteback(pfn);
         boolean bounce = action == PinnedWritebackDecision.Action.BOUNCE;
-        int err = bounce ? writeBounced(mapping, pfn, d) : mapping.aops().writeFolio(mapping, pfn);
+        int err =
+            device
+                ? writeDeviceBounced(mapping, pfn)
+                : bounce ? writeBounced(mapping, pfn, d) : mapping.aops().writeFolio(mapping, pfn);
         if (err < 0) {
           mapping.mappingSetError(err);
           vmstat.add(VmItem.WB_LOST_BYTES, (long) nr << Page.PAGE_SHIFT);
@@ -214,7 +249,7 @@ public final class PageWriteback {
           folios.folioMarkDirty(pfn); // nothing was written: redirty
           wbc.skipped(nr);
         } else {
-          if (bounce && maybeDmaPinned.test(pfn)) {
+          if (bounce && !device && maybeDmaPinned.test(pfn)) {
             folios.folioMarkDirty(pfn); // the copy is on disk; DMA may have changed the folio since
           }
           wbc.wrote(nr);
@@ -254,6 +289,36 @@ public final class PageWriteback {
       return err;
     } finally {
       allocator.freePages(copy, order);
+    }
+  }
+
+  /**
+   * {@code hmm.file_pages=bounce}: the driver copies the locked device-private folio {@code pfn}
+   * into a bounce folio ({@code DevPagemapOps.copyToRam}, a device DMA), which the filesystem
+   * writes as {@code pfn}'s data while the folio stays on the device. The device mappings were
+   * write-protected by {@link #folioClearDirtyForIo}, so a later device write asks {@code
+   * ->page_mkwrite} again and redirties it. With no bounce folio or no {@code ->writeFolioFrom},
+   * nothing is written and the folio is redirtied: the CPU cannot write device memory in place.
+   */
+  private int writeDeviceBounced(AddressSpace mapping, long pfn) {
+    long copy = allocator.allocPages(Gfp.NOWARN, 0);
+    if (copy == PageAllocator.NO_PFN) {
+      return AddressSpaceOperations.AOP_WRITEPAGE_ACTIVATE;
+    }
+    try {
+      if (!mem.pagemapOf(pfn).ops().copyToRam(pfn, copy)) {
+        ram.copyPage(copy, pfn);
+      }
+      int err = mapping.aops().writeFolioFrom(mapping, pfn, copy);
+      if (err == AddressSpaceOperations.GENERIC) {
+        return AddressSpaceOperations.AOP_WRITEPAGE_ACTIVATE;
+      }
+      if (err == 0) {
+        filePages.bounced(mapping.folioSize(pfn));
+      }
+      return err;
+    } finally {
+      allocator.freePages(copy, 0);
     }
   }
 

@@ -205,6 +205,11 @@ public final class Rmap {
 
     @Override
     public long update(MmStruct mm, long addr, long e) {
+      if (isDevicePrivate(e)) {
+        // a device-private page-cache folio (hmm.file_pages=): the device writes again only
+        // after ->page_mkwrite; its dirty state is in the folio already
+        return devicePrivateEntry(entryPfn(e), false);
+      }
       dirty |= Pte.dirty(e);
       return e & ~(WRITE | DIRTY);
     }

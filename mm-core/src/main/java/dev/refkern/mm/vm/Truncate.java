@@ -26,6 +26,7 @@ import org.apiguardian.api.API;
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class Truncate {
+  private final DeviceFilePagePolicy filePages;
   private final PhysicalMemory mem;
   private final MemmapOps memmap;
   private final PageAllocator allocator;
@@ -51,6 +52,22 @@ public final class Truncate {
       Memory memory,
       LongPredicate maybeDmaPinned,
       PinnedTruncateDecision pinned) {
+    this(mem, folios, filemap, memory, maybeDmaPinned, pinned, null);
+  }
+
+  /**
+   * As above, with the {@code hmm.file_pages=} policy whose migration back truncate waits for when
+   * it meets a device-private folio (null: none is ever in a page cache).
+   */
+  public Truncate(
+      PhysicalMemory mem,
+      FolioOps folios,
+      Filemap filemap,
+      Memory memory,
+      LongPredicate maybeDmaPinned,
+      PinnedTruncateDecision pinned,
+      DeviceFilePagePolicy filePages) {
+    this.filePages = filePages;
     this.mem = mem;
     this.memmap = MmInternals.rawMemmap(mem);
     this.allocator = mem.allocator();
@@ -93,6 +110,11 @@ public final class Truncate {
         }
         pfn = st.tree.get(at);
         memmap.refAdd(pfn, 1); // find_lock_entries() takes a reference
+      }
+      if (filePages != null && memmap.zone(pfn) == dev.refkern.mm.ZoneType.DEVICE) {
+        allocator.putPage(pfn); // hmm.file_pages=: home first, then truncated as any folio
+        filePages.migrateBack(pfn);
+        continue;
       }
       folios.folioLock(pfn);
       long start = memmap.index(pfn);

@@ -65,6 +65,8 @@ public final class VirtualMemory {
   private final PinnedPageCacheContext cacheCtx;
   // dio.stable_bounce=, for iomap's direct I/O
   private final DioStableBouncePolicy dioStableBounce;
+  // hmm.file_pages=: page-cache folios in device memory (seed 004)
+  private final DeviceFilePagePolicy deviceFilePages;
 
   /**
    * Builds virtual memory on {@code mem}. Not public: {@code mem}'s reclaim must resolve to this
@@ -111,17 +113,28 @@ public final class VirtualMemory {
     this.pinnedTruncate =
         PolicyRegistry.global()
             .create(PinnedTruncatePolicy.class, PinnedTruncatePolicy.PARAM, mem.params(), cacheCtx);
-    this.pageWriteback = new PageWriteback(mem, folios, rmap, pins::dmaPinned, pinnedWriteback);
-    this.filemap = new Filemap(mem, folios, pageWriteback);
+    this.deviceFilePages =
+        PolicyRegistry.global()
+            .create(
+                DeviceFilePagePolicy.class,
+                DeviceFilePagePolicy.PARAM,
+                mem.params(),
+                new DeviceFilePageContext(mem, this::migrateFileFolioHome));
+    this.pageWriteback =
+        new PageWriteback(mem, folios, rmap, pins::dmaPinned, pinnedWriteback, deviceFilePages);
+    this.filemap = new Filemap(mem, folios, pageWriteback, deviceFilePages);
     this.memory =
         new Memory(
             mem, memmap, folios, lru, zeroPfn, rmap, huge, swapfile, migration, pins, filemap);
-    this.truncate = new Truncate(mem, folios, filemap, memory, pins::dmaPinned, pinnedTruncate);
+    this.truncate =
+        new Truncate(
+            mem, folios, filemap, memory, pins::dmaPinned, pinnedTruncate, deviceFilePages);
     LongtermFilePinPolicy longtermFile =
         PolicyRegistry.global()
             .create(LongtermFilePinPolicy.class, LongtermFilePinPolicy.PARAM, mem.params(), mem);
     this.migrateDevice =
-        new MigrateDevice(mem, memmap, folios, lru, rmap, pageWalk, huge, memory, pins, zeroPfn);
+        new MigrateDevice(
+            mem, memmap, folios, lru, rmap, pageWalk, huge, memory, pins, zeroPfn, deviceFilePages);
     this.gup =
         new Gup(
             mem,
@@ -351,6 +364,15 @@ public final class VirtualMemory {
   public PinnedTruncatePolicy newPinnedTruncate(String name) {
     return PolicyRegistry.global()
         .create(PinnedTruncatePolicy.class, PinnedTruncatePolicy.PARAM, name, cacheCtx);
+  }
+
+  private boolean migrateFileFolioHome(long pfn) {
+    return migrateDevice.migrateFileFolioToRam(pfn);
+  }
+
+  /** The booted {@code hmm.file_pages=} policy: page-cache folios in device memory (seed 004). */
+  public DeviceFilePagePolicy deviceFilePages() {
+    return deviceFilePages;
   }
 
   /** The booted {@code dio.stable_bounce=} policy. */

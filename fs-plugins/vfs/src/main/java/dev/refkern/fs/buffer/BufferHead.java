@@ -31,7 +31,7 @@ public final class BufferHead {
   public static final int BH_DELAY = 8;
 
   private final AddressSpace mapping;
-  private final long pfn;
+  private volatile long pfn;
   private final int offset;
   private final int size;
   private volatile long blocknr = -1;
@@ -62,6 +62,11 @@ public final class BufferHead {
   /** {@code b_folio}: the head pfn of its folio. */
   public long folio() {
     return pfn;
+  }
+
+  /** {@code folio_set_bh()} in {@code __buffer_migrate_folio()}: the folio moved to {@code pfn}. */
+  void setFolio(long pfn) {
+    this.pfn = pfn;
   }
 
   AddressSpace mapping() {

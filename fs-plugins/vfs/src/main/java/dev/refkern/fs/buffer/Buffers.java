@@ -66,6 +66,20 @@ public final class Buffers {
     return bhs != null && bhs[0].folio() == pfn ? bhs : null;
   }
 
+  /**
+   * The buffer half of {@code buffer_migrate_folio()}: the buffers of {@code src}, whose cache slot
+   * and private data {@code dst} has taken, now belong to {@code dst}.
+   */
+  public synchronized void migrateFolio(AddressSpace mapping, long dst, long src) {
+    Map<Long, BufferHead[]> m = table.get(mapping);
+    BufferHead[] bhs = m == null ? null : m.get(index(mapping, dst));
+    if (bhs != null && bhs[0].folio() == src) {
+      for (BufferHead bh : bhs) {
+        bh.setFolio(dst);
+      }
+    }
+  }
+
   /** Folios of {@code mapping} with buffers (for checks: 0 once truncated). */
   public synchronized int nrFoliosWithBuffers(AddressSpace mapping) {
     Map<Long, BufferHead[]> m = table.get(mapping);

@@ -758,6 +758,12 @@ public final class Ext4Sb implements AddressSpaceOperations {
     buffers.blockInvalidateFolio(mapping, pfn, offset, length);
   }
 
+  /** {@code buffer_migrate_folio()}'s move of the buffer heads ({@code ext4_aops}). */
+  @Override
+  public void migratePrivate(Object mapping, long dst, long src) {
+    buffers.migrateFolio((AddressSpace) mapping, dst, src);
+  }
+
   // ---------------------------------------------------------------- writing metadata
 
   /**
