@@ -58,7 +58,7 @@ public final class HmmDemo {
     long seen = app.loadLong(buf + 2 * PAGE_SIZE);
     long back = Pte.pfn(app.mm().pte(buf + 2 * PAGE_SIZE));
     out.printf(
-        "CPU: loads page 2: migrate_to_ram brings it home to pfn %d (zone %s) and reads the GPU's"
+        "CPU: loads page 2: migrate_to_ram brings it home to a new system page, pfn %d (zone %s), and reads the GPU's"
             + " stamp %s;%n  migrated to device %d, back to RAM %d, device pages free %d of %d%n",
         back,
         mem.memmap().zone(back),

@@ -210,6 +210,7 @@ final class DemoCommand implements Callable<Integer> {
         KernelComponent.boot(
             new BootConfig(BootParams.parse("mem=256M zone_device=16M"), hmm, true));
     try (PhysicalMemory mem = hk.physicalMemory()) {
+      out.println("a kernel of its own: mem=256M zone_device=16M, state " + hmm);
       HmmDemo.run(hk.virtualMemory(), out);
       check(mem);
     }
