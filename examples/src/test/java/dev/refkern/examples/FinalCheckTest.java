@@ -59,4 +59,27 @@ class FinalCheckTest {
       assertTrue(story.contains(": every pin released"), story);
     }
   }
+
+  /** Demo section 12: the HMM story says what the counters say, pins nothing, ends clean. */
+  @Test
+  void theHmmStoryMigratesAndMirrorsWithoutPinsAndEndsClean() {
+    VirtualMemory vm = VirtualMemory.boot(BootParams.parse("mem=256M zone_device=16M"), tmp, true);
+    try (PhysicalMemory mem = vm.physicalMemory()) {
+      ByteArrayOutputStream out = new ByteArrayOutputStream();
+      HmmDemo.run(vm, new PrintStream(out, true, StandardCharsets.UTF_8));
+      String story = out.toString(StandardCharsets.UTF_8);
+      assertEquals(java.util.List.of(), FinalCheck.violations(mem), story);
+      assertTrue(story.contains("moved 8 of 8 anon pages"), story);
+      assertTrue(story.contains("not present, no CPU access"), story);
+      assertTrue(story.contains("DONE, device faults 0"), story);
+      assertTrue(story.contains("reads the GPU's stamp (seq 7)"), story);
+      assertTrue(
+          story.contains("migrated to device 8, back to RAM 1, device pages free 9 of 16"), story);
+      assertTrue(story.contains("DONE after 4 device faults"), story);
+      assertTrue(story.contains("maps page 0 no more"), story);
+      assertTrue(story.contains("next DMA is ABORTED with EFAULT"), story);
+      assertTrue(story.contains("nr_foll_pin_acquired +0"), story);
+      assertEquals(0, mem.vmstat().get(dev.refkern.mm.VmItem.NR_FOLL_PIN_ACQUIRED));
+    }
+  }
 }

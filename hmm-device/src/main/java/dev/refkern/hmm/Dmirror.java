@@ -20,6 +20,7 @@ import dev.refkern.notifier.MmuIntervalNotifier;
 import dev.refkern.notifier.MmuIntervalNotifierOps;
 import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
 import org.apiguardian.api.API;
 
@@ -46,6 +47,9 @@ public final class Dmirror implements AutoCloseable {
   private final DevicePageTable pt = new DevicePageTable();
   private final ReentrantLock mutex = new ReentrantLock();
   private volatile long flags;
+
+  // One bounce buffer kept between ioctls: a fresh one per call cost a 4 KiB array per page.
+  private final AtomicReference<byte[]> spareBounce = new AtomicReference<>();
 
   Dmirror(DmirrorDevice mdevice, MmStruct mm) {
     this.mdevice = mdevice;
@@ -190,7 +194,7 @@ public final class Dmirror implements AutoCloseable {
     long size = cmd.npages << PAGE_SHIFT;
     long start = cmd.addr;
     long end = start + size;
-    byte[] bounce = new byte[Math.toIntExact(size)];
+    byte[] bounce = takeBounce(size);
     long[] cpages = {0};
     try {
       while (true) {
@@ -209,9 +213,10 @@ public final class Dmirror implements AutoCloseable {
         cmd.faults++;
       }
       checkBuffer(cmd, size);
-      System.arraycopy(bounce, 0, cmd.ptr, 0, bounce.length);
+      System.arraycopy(bounce, 0, cmd.ptr, 0, (int) size);
     } finally {
       cmd.cpages = cpages[0];
+      spareBounce.set(bounce);
     }
   }
 
@@ -352,7 +357,40 @@ public final class Dmirror implements AutoCloseable {
       mm.mmput();
     }
     // Return the migrated data for verification: only pages now in the device.
-    readBack(cmd, start, end, size, "page not migrated to the device");
+    readBack(cmd, start, end, "page not migrated to the device");
+  }
+
+  /** The device's pages of {@code [start, end)} into {@code cmd.ptr}; ENOENT at the first gap. */
+  private void readBack(HmmDmirrorCmd cmd, long start, long end, String missing) {
+    long size = end - start;
+    byte[] bounce = takeBounce(size);
+    try {
+      long[] cpages = {0};
+      boolean ok;
+      mutex.lock();
+      try {
+        ok = doRead(start, end, bounce, start, cpages);
+      } finally {
+        mutex.unlock();
+      }
+      cmd.cpages = cpages[0];
+      if (!ok) {
+        throw err(Errno.ENOENT, missing);
+      }
+      checkBuffer(cmd, size);
+      System.arraycopy(bounce, 0, cmd.ptr, 0, (int) size);
+    } finally {
+      spareBounce.set(bounce);
+    }
+  }
+
+  /**
+   * {@code dmirror_bounce_init()}: the last call's buffer if it is big enough. Its old bytes never
+   * reach the user: every caller fills all {@code size} bytes before copying them out.
+   */
+  private byte[] takeBounce(long size) {
+    byte[] b = spareBounce.getAndSet(null);
+    return b != null && b.length >= size ? b : new byte[Math.toIntExact(size)];
   }
 
   private MigrateVma newArgs(Vma vma, long start, long end, long[] src, long[] dst, int select) {
@@ -646,29 +684,7 @@ public final class Dmirror implements AutoCloseable {
       mm.mmapReadUnlock();
       mm.mmput();
     }
-    readBack(cmd, start, end, size, "page lost its exclusive entry");
-  }
-
-  /**
-   * Copies {@code [start, end)} as the device now sees it into {@code cmd.ptr}, as test_hmm.c does
-   * after a migration or an exclusive grab; ENOENT with {@code lost} if a page is not mirrored.
-   */
-  private void readBack(HmmDmirrorCmd cmd, long start, long end, long size, String lost) {
-    byte[] bounce = new byte[Math.toIntExact(size)];
-    long[] cpages = {0};
-    boolean ok;
-    mutex.lock();
-    try {
-      ok = doRead(start, end, bounce, start, cpages);
-    } finally {
-      mutex.unlock();
-    }
-    cmd.cpages = cpages[0];
-    if (!ok) {
-      throw err(Errno.ENOENT, lost);
-    }
-    checkBuffer(cmd, size);
-    System.arraycopy(bounce, 0, cmd.ptr, 0, bounce.length);
+    readBack(cmd, start, end, "page lost its exclusive entry");
   }
 
   /** {@code dmirror_atomic_map()}. */

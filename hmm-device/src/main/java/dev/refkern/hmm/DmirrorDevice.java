@@ -182,7 +182,8 @@ public final class DmirrorDevice {
       }
       pfn = freePages[--nrFree];
       calloc++;
-      chunkOf(pfn).owners[(int) (pfn - chunkOf(pfn).start)] = owner;
+      Chunk c = chunkOf(pfn);
+      c.owners[(int) (pfn - c.start)] = owner;
     }
     mem.zoneDevicePageInit(pfn);
     lockNew(pfn);
@@ -220,7 +221,8 @@ public final class DmirrorDevice {
   }
 
   private Chunk chunkOf(long pfn) {
-    for (Chunk c : chunks) {
+    for (int i = 0, n = chunks.size(); i < n; i++) { // no iterator: called per page
+      Chunk c = chunks.get(i);
       if (pfn >= c.start && pfn < c.start + chunkPages) {
         return c;
       }

@@ -2,6 +2,7 @@ package dev.refkern.examples.cli;
 
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.GupDemo;
+import dev.refkern.examples.HmmDemo;
 import dev.refkern.examples.KernelComponent;
 import dev.refkern.examples.NotifierDemo;
 import dev.refkern.examples.PageTypes;
@@ -31,7 +32,7 @@ import picocli.CommandLine.Option;
     version = Main.VERSION,
     name = "demo",
     description =
-        "Run the demo: boot, allocate, device memory, notifiers, a BUG and its post-mortem.")
+        "Run the demo: boot, allocate, device memory, notifiers, a BUG and its post-mortem, HMM.")
 final class DemoCommand implements Callable<Integer> {
   @Option(
       names = "--state",
@@ -202,6 +203,17 @@ final class DemoCommand implements Callable<Integer> {
     }
     FinalCheck.print(out, "", o2Violations); // the surviving (mainline) kernel's final check
     o2Violations.forEach(p -> violations.add("section " + current + ": " + p));
+
+    section("12. HMM: a GPU's device-private memory and an ODP mirror, nothing pinned");
+    Path hmm = state.resolve("hmm");
+    KernelComponent hk =
+        KernelComponent.boot(
+            new BootConfig(BootParams.parse("mem=256M zone_device=16M"), hmm, true));
+    try (PhysicalMemory mem = hk.physicalMemory()) {
+      out.println("a kernel of its own: mem=256M zone_device=16M, state " + hmm);
+      HmmDemo.run(hk.virtualMemory(), out);
+      check(mem);
+    }
 
     out.println();
     out.println(

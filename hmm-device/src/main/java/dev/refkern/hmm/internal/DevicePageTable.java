@@ -21,18 +21,49 @@ public final class DevicePageTable {
   private static final int LEAF_BITS = 9;
   private static final int LEAF = 1 << LEAF_BITS;
 
-  private final TreeMap<Long, long[]> leaves = new TreeMap<>();
+  private final TreeMap<Long, Leaf> leaves = new TreeMap<>();
+
+  // The leaf used last: a driver walks pages in order, so most calls skip the map (and its boxing).
+  private long lastKey = -1;
+  private Leaf last;
+
+  /** 512 entries and how many of them are present. */
+  private static final class Leaf {
+    final long[] e = new long[LEAF];
+    int used;
+  }
+
+  private Leaf leaf(long key, boolean create) {
+    if (key == lastKey) {
+      return last;
+    }
+    Leaf l = leaves.get(key);
+    if (l == null) {
+      if (!create) {
+        return null;
+      }
+      l = new Leaf();
+      leaves.put(key, l);
+    }
+    lastKey = key;
+    last = l;
+    return l;
+  }
 
   /** {@code xa_store()}: maps virtual pfn {@code vpfn} to {@code pfn} with {@code tag}. */
   public void store(long vpfn, long pfn, long tag) {
-    long[] leaf = leaves.computeIfAbsent(vpfn >>> LEAF_BITS, k -> new long[LEAF]);
-    leaf[(int) (vpfn & (LEAF - 1))] = (pfn << SHIFT) | PRESENT | tag;
+    Leaf l = leaf(vpfn >>> LEAF_BITS, true);
+    int i = (int) (vpfn & (LEAF - 1));
+    if (l.e[i] == 0) {
+      l.used++;
+    }
+    l.e[i] = (pfn << SHIFT) | PRESENT | tag;
   }
 
   /** {@code xa_load()}: the raw entry, 0 if none. */
   public long load(long vpfn) {
-    long[] leaf = leaves.get(vpfn >>> LEAF_BITS);
-    return leaf == null ? 0 : leaf[(int) (vpfn & (LEAF - 1))];
+    Leaf l = leaf(vpfn >>> LEAF_BITS, false);
+    return l == null ? 0 : l.e[(int) (vpfn & (LEAF - 1))];
   }
 
   /** True when {@code entry} maps a page. */
@@ -52,29 +83,54 @@ public final class DevicePageTable {
 
   /** {@code xa_erase()} of every entry in {@code [first, last]} virtual pfns. */
   public void erase(long first, long last) {
-    Iterator<Map.Entry<Long, long[]>> it =
-        leaves.subMap(first >>> LEAF_BITS, true, last >>> LEAF_BITS, true).entrySet().iterator();
+    long k0 = first >>> LEAF_BITS;
+    long k1 = last >>> LEAF_BITS;
+    if (k0 == k1) { // one leaf, as every per-page erase: no map iteration
+      Leaf l = leaf(k0, false);
+      if (l != null && eraseIn(l, k0, first, last) == 0) {
+        drop(k0);
+      }
+      return;
+    }
+    Iterator<Map.Entry<Long, Leaf>> it = leaves.subMap(k0, true, k1, true).entrySet().iterator();
     while (it.hasNext()) {
-      Map.Entry<Long, long[]> e = it.next();
-      long base = e.getKey() << LEAF_BITS;
-      long[] leaf = e.getValue();
-      int lo = (int) Math.max(0, first - base);
-      int hi = (int) Math.min(LEAF - 1, last - base);
-      boolean empty = true;
-      for (int i = 0; i < LEAF; i++) {
-        if (i >= lo && i <= hi) {
-          leaf[i] = 0;
-        }
-        empty &= leaf[i] == 0;
-      }
-      if (empty) {
+      Map.Entry<Long, Leaf> e = it.next();
+      if (eraseIn(e.getValue(), e.getKey(), first, last) == 0) {
         it.remove();
+        if (e.getKey() == lastKey) {
+          lastKey = -1;
+          this.last = null;
+        }
       }
+    }
+  }
+
+  /** Clears the entries of {@code [first, last]} in leaf {@code key}; its entries left. */
+  private static int eraseIn(Leaf l, long key, long first, long last) {
+    long base = key << LEAF_BITS;
+    int lo = (int) Math.max(0, first - base);
+    int hi = (int) Math.min(LEAF - 1, last - base);
+    for (int i = lo; i <= hi; i++) {
+      if (l.e[i] != 0) {
+        l.e[i] = 0;
+        l.used--;
+      }
+    }
+    return l.used;
+  }
+
+  private void drop(long key) {
+    leaves.remove(key);
+    if (key == lastKey) {
+      lastKey = -1;
+      last = null;
     }
   }
 
   /** {@code xa_destroy()}. */
   public void clear() {
     leaves.clear();
+    lastKey = -1;
+    last = null;
   }
 }
