@@ -192,26 +192,11 @@ public final class Dmirror implements AutoCloseable {
   /** {@code dmirror_read()}. */
   private void read(HmmDmirrorCmd cmd) {
     long size = cmd.npages << PAGE_SHIFT;
-    long start = cmd.addr;
-    long end = start + size;
+    long end = cmd.addr + size;
     byte[] bounce = takeBounce(size);
     long[] cpages = {0};
     try {
-      while (true) {
-        boolean done;
-        mutex.lock();
-        try {
-          done = doRead(start, end, bounce, cmd.addr, cpages);
-        } finally {
-          mutex.unlock();
-        }
-        if (done) {
-          break;
-        }
-        start = cmd.addr + (cpages[0] << PAGE_SHIFT);
-        fault(start, end, false);
-        cmd.faults++;
-      }
+      access(cmd, end, bounce, cpages, false);
       checkBuffer(cmd, size);
       System.arraycopy(bounce, 0, cmd.ptr, 0, (int) size);
     } finally {
@@ -223,29 +208,40 @@ public final class Dmirror implements AutoCloseable {
   /** {@code dmirror_write()}. */
   private void write(HmmDmirrorCmd cmd) {
     long size = cmd.npages << PAGE_SHIFT;
-    long start = cmd.addr;
-    long end = start + size;
+    long end = cmd.addr + size;
     checkBuffer(cmd, size);
     byte[] bounce = java.util.Arrays.copyOf(cmd.ptr, Math.toIntExact(size));
     long[] cpages = {0};
     try {
-      while (true) {
-        boolean done;
-        mutex.lock();
-        try {
-          done = doWrite(start, end, bounce, cmd.addr, cpages);
-        } finally {
-          mutex.unlock();
-        }
-        if (done) {
-          break;
-        }
-        start = cmd.addr + (cpages[0] << PAGE_SHIFT);
-        fault(start, end, true);
-        cmd.faults++;
-      }
+      access(cmd, end, bounce, cpages, true);
     } finally {
       cmd.cpages = cpages[0];
+    }
+  }
+
+  /**
+   * The device reads or writes {@code [cmd.addr, end)} through its page table, faulting the rest in
+   * with {@code hmm_range_fault} where it stops ({@code dmirror_read/write}'s loop).
+   */
+  private void access(HmmDmirrorCmd cmd, long end, byte[] bounce, long[] cpages, boolean write) {
+    long start = cmd.addr;
+    while (true) {
+      boolean done;
+      mutex.lock();
+      try {
+        done =
+            write
+                ? doWrite(start, end, bounce, cmd.addr, cpages)
+                : doRead(start, end, bounce, cmd.addr, cpages);
+      } finally {
+        mutex.unlock();
+      }
+      if (done) {
+        return;
+      }
+      start = cmd.addr + (cpages[0] << PAGE_SHIFT);
+      fault(start, end, write);
+      cmd.faults++;
     }
   }
 
