@@ -1,14 +1,18 @@
 package dev.refkern.hmm.internal;
 
+import static org.apiguardian.api.API.Status.INTERNAL;
+
 import java.util.Iterator;
 import java.util.Map;
 import java.util.TreeMap;
+import org.apiguardian.api.API;
 
 /**
  * A device's page table, {@code dmirror->pt} (an xarray in {@code lib/test_hmm.c}): virtual pfn to
  * pfn and tag. Leaves of 512 entries, so a store allocates once per 2 MiB, not per page. Not
  * thread-safe: the owner's mutex guards it, as in the driver.
  */
+@API(status = INTERNAL, since = "0.2.0")
 public final class DevicePageTable {
   /** The entry's tag, {@code DPT_XA_TAG_WRITE}: the device may write. */
   public static final long TAG_WRITE = 1L;
