@@ -22,6 +22,7 @@ import dev.refkern.notifier.MmuNotifierEvent;
 import dev.refkern.notifier.MmuNotifierRange;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
 import org.apiguardian.api.API;
 
 /**
@@ -261,20 +262,24 @@ public final class Dmirror implements AutoCloseable {
       for (long addr = start; addr < end; addr = range.end) {
         range.start = addr;
         range.end = Math.min(addr + ((long) BATCH << PAGE_SHIFT), end);
-        rangeFault(range);
+        rangeFault(range, "range fault", this::doFault);
       }
     } finally {
       mm.mmput();
     }
   }
 
-  /** {@code dmirror_range_fault()}: the read_begin / fault / read_retry loop. */
-  private void rangeFault(HmmRange range) {
+  /**
+   * The driver's {@code hmm_range_fault} loop ({@code dmirror_range_fault()}, {@code
+   * dmirror_range_snapshot()}): {@code read_begin}, fault under the mmap lock ({@code EBUSY}:
+   * again), then under the mutex {@code read_retry} (again) before {@code install} uses the pfns.
+   */
+  private void rangeFault(HmmRange range, String what, Consumer<HmmRange> install) {
     for (int tries = 0; ; tries++) {
       if (tries > MAX_RETRIES) {
-        throw err(Errno.EBUSY, "range fault kept colliding with invalidations");
+        throw err(Errno.EBUSY, what + " kept colliding with invalidations");
       }
-      range.notifierSeq = notifier.readBegin();
+      range.notifierSeq = range.notifier.readBegin();
       mm.mmapReadLock();
       try {
         Hmm.rangeFault(vm, range);
@@ -288,10 +293,10 @@ public final class Dmirror implements AutoCloseable {
       }
       mutex.lock();
       try {
-        if (notifier.readRetry(range.notifierSeq)) {
+        if (range.notifier.readRetry(range.notifierSeq)) {
           continue;
         }
-        doFault(range);
+        install.accept(range);
         return;
       } finally {
         mutex.unlock();
@@ -583,36 +588,15 @@ public final class Dmirror implements AutoCloseable {
         };
     range.notifier = mm.notifiers().intervalInsert(range.start, range.end - range.start, ops);
     try {
-      for (int tries = 0; ; tries++) {
-        if (tries > MAX_RETRIES) {
-          throw err(Errno.EBUSY, "snapshot kept colliding with invalidations");
-        }
-        range.notifierSeq = range.notifier.readBegin();
-        mm.mmapReadLock();
-        try {
-          Hmm.rangeFault(vm, range);
-        } catch (KernelException e) {
-          if (e.errno() == Errno.EBUSY) {
-            continue;
-          }
-          throw e;
-        } finally {
-          mm.mmapReadUnlock();
-        }
-        mutex.lock();
-        try {
-          if (range.notifier.readRetry(range.notifierSeq)) {
-            continue;
-          }
-          int n = range.npages();
-          for (int i = 0; i < n; i++) {
-            perm[off + i] = (byte) mkentry(range.hmmPfns[i]);
-          }
-          return;
-        } finally {
-          mutex.unlock();
-        }
-      }
+      rangeFault(
+          range,
+          "snapshot",
+          r -> {
+            int n = r.npages();
+            for (int i = 0; i < n; i++) {
+              perm[off + i] = (byte) mkentry(r.hmmPfns[i]);
+            }
+          });
     } finally {
       range.notifier.remove();
     }
