@@ -24,5 +24,6 @@ module dev.refkern.examples {
   exports dev.refkern.examples;
   exports dev.refkern.examples.bench;
   exports dev.refkern.examples.fs;
+  exports dev.refkern.examples.lab;
   exports dev.refkern.examples.bench.jmh_generated;
 }

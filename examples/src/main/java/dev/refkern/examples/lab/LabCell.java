@@ -6,9 +6,9 @@ import java.util.Objects;
 import org.apiguardian.api.API;
 
 /**
- * One cell of a comparison: one seeded workload under one policy value on one filesystem. A cell
- * is the unit of work of a sweep and the key of its results: the same cell always gives the same
- * row (but for the wall-clock column {@link LabRow#nsPerPin}).
+ * One cell of a comparison: one seeded workload under one policy value on one filesystem. A cell is
+ * the unit of work of a sweep and the key of its results: the same cell always gives the same row
+ * (but for the wall-clock column {@link LabRow#nsPerPin}).
  *
  * @param comparison the comparison's name ({@code writeback}, {@code truncate}, ...)
  * @param workload the workload run; the comparison's own name but for {@code longterm}, which runs
@@ -28,7 +28,15 @@ public record LabCell(String comparison, String workload, String policy, String 
 
   /** A stable, file-name-safe key: {@code writeback.writeback.bounce.ext4.42}. */
   public String key() {
-    return comparison + "." + workload + "." + policy + "." + fs + "." + Long.toUnsignedString(seed);
+    return comparison
+        + "."
+        + workload
+        + "."
+        + policy
+        + "."
+        + fs
+        + "."
+        + Long.toUnsignedString(seed);
   }
 
   @Override
