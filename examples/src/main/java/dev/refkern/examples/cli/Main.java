@@ -33,6 +33,7 @@ import picocli.CommandLine.Command;
       FsckCommand.class,
       CrashTestCommand.class,
       PinBenchCommand.class,
+      SchedBenchCommand.class,
       HmmFileBenchCommand.class,
       CommandLine.HelpCommand.class
     })

@@ -8,6 +8,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 
 /**
@@ -16,14 +17,18 @@ import java.util.function.Supplier;
  * the boot CPU's loop that drives them.
  *
  * <p>One state machine under one lock, {@link #mon}: a simulated task runs only while {@link
- * #current} is it, and hands the CPU over by signalling the next one's condition. {@link
- * SimKthreads} starts and retires tasks, {@link SimWatchdog} reports lockups and deadlocks.
+ * #current} is it, and hands the CPU over by signalling the next one's condition (parked threads)
+ * or by yielding its continuation to the carrier thread, which runs {@link #current} next
+ * (continuations, see {@link SimContinuations}). A continuation yields and ends holding {@link
+ * #mon} once, which its carrier then holds. {@link SimKthreads} starts and retires tasks, {@link
+ * SimWatchdog} reports lockups and deadlocks.
  */
 final class SimCpu {
   static final long NO_LIMIT = Long.MAX_VALUE;
 
   final long seed;
   final String tag;
+  final boolean continuations;
   private final SplittableRandom random;
   // Guards all state below; sim threads hand the CPU over through its conditions.
   final ReentrantLock mon = new ReentrantLock();
@@ -48,8 +53,14 @@ final class SimCpu {
   boolean dead;
   boolean killing;
   private long schedPoints;
+  private Consumer<String> pickTrace;
+  // Continuations: the carrier thread running them (null until needed), woken by carrierTurn.
+  private Thread carrier;
+  private final Condition carrierTurn = mon.newCondition();
+  private long carriers;
 
-  SimCpu(long seed) {
+  SimCpu(long seed, boolean continuations) {
+    this.continuations = continuations;
     this.seed = seed;
     this.random = new SplittableRandom(seed);
     this.tag = SimScheduler.seedTag(seed);
@@ -186,7 +197,11 @@ final class SimCpu {
         }
       }
       if (!runnable.isEmpty()) {
-        return runnable.get(random.nextInt(runnable.size()));
+        SimTask next = runnable.get(random.nextInt(runnable.size()));
+        if (pickTrace != null) {
+          pickTrace.accept(next.name + "@" + jiffies);
+        }
+        return next;
       }
       SimTimer t = timers.peek();
       if (t == null || t.due > limit) {
@@ -204,8 +219,72 @@ final class SimCpu {
     current = next;
     if (next == null) {
       driverTurn.signalAll();
-    } else {
+    } else if (!continuations) {
       next.turn.signal();
+    } else if (carrier == null) {
+      startCarrier();
+    } else if (Thread.currentThread() != carrier) {
+      carrierTurn.signal(); // on the carrier, its loop runs current next anyway
+    }
+  }
+
+  long schedPoints() {
+    return schedPoints;
+  }
+
+  void tracePicks(Consumer<String> sink) {
+    pickTrace = sink;
+  }
+
+  // ---------------------------------------------------------------- the continuations' carrier
+
+  Thread carrierThread() {
+    return carrier;
+  }
+
+  // Gives up on a carrier stuck outside the simulator: the next switch starts a fresh one.
+  void retireCarrier() {
+    if (carrier != null) {
+      tasks.retired(carrier); // joined by the driver's reaping, even before it leaves its loop
+      carrierTurn.signalAll();
+      carrier = null;
+    }
+  }
+
+  private void startCarrier() {
+    Thread t =
+        new Thread(this::carrierLoop, "sim-" + Long.toHexString(seed) + "-carrier-" + carriers++);
+    t.setDaemon(true);
+    carrier = t;
+    t.start();
+  }
+
+  // Runs the current task's continuation until it yields or ends; exits once no task is live.
+  private void carrierLoop() {
+    Thread me = Thread.currentThread();
+    mon.lock();
+    try {
+      while (carrier == me) {
+        SimTask t = current;
+        if (t == null || t.state == SimTask.State.DONE) {
+          if (tasks.live.isEmpty()) {
+            carrier = null;
+            tasks.retired(me);
+            return;
+          }
+          carrierTurn.awaitUninterruptibly();
+          continue;
+        }
+        // The continuation runs holding mon once, and returns holding it once.
+        t.ranOn = me;
+        t.locals = SimContinuations.run(t.cont, t.locals);
+        if (current == null) {
+          driverTurn.signalAll();
+        }
+      }
+      tasks.retired(me);
+    } finally {
+      mon.unlock();
     }
   }
 
@@ -223,13 +302,44 @@ final class SimCpu {
     me.parkedInSim = true;
     try {
       while (current != me && !me.killed) {
-        me.turn.awaitUninterruptibly();
+        if (me.cont != null) {
+          yieldHoldingMonOnce();
+        } else {
+          me.turn.awaitUninterruptibly();
+        }
       }
     } finally {
       me.parkedInSim = false;
     }
     if (me.killed) {
       throw new SimKill();
+    }
+  }
+
+  // The carrier expects mon held exactly once across a yield; deeper holds are restored after.
+  private void yieldHoldingMonOnce() {
+    int extra = mon.getHoldCount() - 1;
+    for (int i = 0; i < extra; i++) {
+      mon.unlock();
+    }
+    try {
+      SimContinuations.yieldNow();
+    } finally {
+      for (int i = 0; i < extra; i++) {
+        mon.lock();
+      }
+    }
+  }
+
+  // Hands the CPU to t to unwind it (abort): its thread or the carrier runs it next.
+  void resumeToKill(SimTask t) {
+    current = t;
+    if (t.cont == null) {
+      t.turn.signal();
+    } else if (carrier == null) {
+      startCarrier();
+    } else {
+      carrierTurn.signal();
     }
   }
 

@@ -26,7 +26,9 @@ final class SimKthreads {
     SimTask t = new SimTask(cpu, name, body, kthread, nextThreadId++);
     live.add(t);
     cpu.runnable.add(t);
-    t.thread.start();
+    if (t.thread != null) {
+      t.thread.start();
+    }
     return t;
   }
 
@@ -34,7 +36,9 @@ final class SimKthreads {
     me.state = SimTask.State.DONE;
     live.remove(me);
     cpu.runnable.remove(me);
-    zombies.add(me.thread);
+    if (me.thread != null) {
+      zombies.add(me.thread);
+    }
     me.exitWaiters.wakeAll();
     if (cpu.killing || cpu.current != me) {
       cpu.driverTurn.signalAll();
@@ -50,17 +54,20 @@ final class SimKthreads {
     SimTask stalled = cpu.current;
     cpu.current = null;
     boolean interrupted = false;
+    if (stalled != null && stalled.state != SimTask.State.DONE && !stalled.parkedInSim) {
+      // stuck outside the simulator; it unwinds if it ever comes back
+      stalled.killed = true;
+      interruptOrGiveUp(stalled);
+    }
     for (SimTask t : new ArrayList<>(live)) {
       if (t.state == SimTask.State.DONE) {
         continue;
       }
       t.killed = true;
       if (t == stalled && !t.parkedInSim) {
-        t.thread.interrupt(); // stuck outside the simulator; it unwinds if it ever comes back
-        continue;
+        continue; // interrupted above
       }
-      cpu.current = t;
-      t.turn.signal();
+      cpu.resumeToKill(t);
       long deadline = System.nanoTime() + KILL_WAIT_NANOS;
       while (t.state != SimTask.State.DONE && deadline - System.nanoTime() > 0) {
         try {
@@ -70,18 +77,37 @@ final class SimKthreads {
         }
       }
       if (t.state != SimTask.State.DONE) {
-        t.thread.interrupt();
+        interruptOrGiveUp(t);
       }
     }
     cpu.current = null;
     for (SimTask t : live) {
-      zombies.add(t.thread);
+      if (t.thread != null) {
+        zombies.add(t.thread);
+      }
     }
+    cpu.retireCarrier();
     cpu.runnable.clear();
     cpu.timers.clear();
     if (interrupted) {
       Thread.currentThread().interrupt();
     }
+  }
+
+  // A continuation's carrier is given up too: the tasks left unwind on a fresh one.
+  private void interruptOrGiveUp(SimTask t) {
+    Thread th = t.javaThread();
+    if (th != null) {
+      th.interrupt();
+    }
+    if (t.cont != null && th != null && th == cpu.carrierThread()) {
+      cpu.retireCarrier();
+    }
+  }
+
+  // A carrier thread leaving its loop, to be joined like an exited task's thread.
+  void retired(Thread carrier) {
+    zombies.add(carrier);
   }
 
   // Without the CPU's lock: joins every exited thread, bounded; one stuck outside stays listed.

@@ -1,11 +1,13 @@
 package dev.refkern.mm.sched;
 
+import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 import static org.apiguardian.api.API.Status.STABLE;
 
 import java.time.Duration;
 import java.util.Objects;
 import java.util.SplittableRandom;
 import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
 import org.apiguardian.api.API;
 
 /**
@@ -30,15 +32,100 @@ import org.apiguardian.api.API;
  * monitor: the next thread taking that lock would block inside the JVM while holding the simulated
  * CPU. The watchdog ({@link #watchdog(Duration)}) reports that, and a thread that runs too long
  * without a scheduling point, as a {@link SimDeadlockError}.
+ *
+ * <p>Two {@link Implementation}s give the same interleaving for a seed: {@link
+ * Implementation#PARKED} Java threads (any JDK), and {@link Implementation#CONTINUATION}s run on
+ * one carrier thread (JDK 21+ with the project's JVM flags, several times faster). The default
+ * picks continuations when available; {@code -Drefkern.sim.threads=parked|continuation} forces one.
+ * With continuations every task shares the carrier's {@link Thread} object (thread-locals stay per
+ * task, {@code Thread.currentThread()} does not); a plain {@code ReentrantLock} held across a
+ * scheduling point is then re-entered by the next task instead of blocking, so the rule above is
+ * not enforced for it; a task unwound by an abort runs its {@code finally} blocks as with parked
+ * threads, but one never resumed (a carrier stuck outside the simulator) does not.
  */
 @API(status = STABLE, since = "0.1.0")
 public final class SimScheduler implements Scheduler {
 
+  /** How simulated tasks are run; both replay a seed identically. */
+  @API(status = EXPERIMENTAL, since = "0.1.0")
+  public enum Implementation {
+    /** One parked daemon Java thread per task, handed the CPU through a condition (any JDK). */
+    PARKED,
+    /** One JDK continuation per task, run by the simulation's carrier thread (JDK 21+). */
+    CONTINUATION;
+
+    /**
+     * What a new {@link SimScheduler#SimScheduler(long)} uses here, see {@code
+     * refkern.sim.threads}.
+     */
+    public static Implementation chosen() {
+      return SimContinuations.chooseContinuations() ? CONTINUATION : PARKED;
+    }
+
+    /** Whether {@link #CONTINUATION} can run in this JVM. */
+    public static boolean continuationsAvailable() {
+      return SimContinuations.AVAILABLE;
+    }
+
+    /** Why {@link #CONTINUATION} cannot run in this JVM, or empty when it can. */
+    public static String whyNoContinuations() {
+      return SimContinuations.AVAILABLE ? "" : SimContinuations.WHY_NOT;
+    }
+  }
+
   private final SimCpu cpu;
 
-  /** A simulation replaying {@code seed}. */
+  /** A simulation replaying {@code seed}, on the {@link Implementation#chosen()} implementation. */
   public SimScheduler(long seed) {
-    this.cpu = new SimCpu(seed);
+    this(seed, Implementation.chosen());
+  }
+
+  /**
+   * A simulation replaying {@code seed} on {@code implementation}.
+   *
+   * @throws IllegalStateException if continuations are asked for and not available
+   */
+  @API(status = EXPERIMENTAL, since = "0.1.0")
+  public SimScheduler(long seed, Implementation implementation) {
+    boolean cont =
+        Objects.requireNonNull(implementation, "implementation") == Implementation.CONTINUATION;
+    if (cont && !SimContinuations.AVAILABLE) {
+      throw new IllegalStateException(
+          "continuations are not available: " + SimContinuations.WHY_NOT);
+    }
+    this.cpu = new SimCpu(seed, cont);
+  }
+
+  /** Which implementation runs this simulation's tasks. */
+  @API(status = EXPERIMENTAL, since = "0.1.0")
+  public Implementation implementation() {
+    return cpu.continuations ? Implementation.CONTINUATION : Implementation.PARKED;
+  }
+
+  /** How many scheduling points (seeded picks, timer checks) the simulation has passed. */
+  @API(status = EXPERIMENTAL, since = "0.1.0")
+  public long schedulingPoints() {
+    cpu.mon.lock();
+    try {
+      return cpu.schedPoints();
+    } finally {
+      cpu.mon.unlock();
+    }
+  }
+
+  /**
+   * Sends every seeded pick to {@code sink} as {@code "name@jiffies"}, in order, on the simulated
+   * CPU (null stops): the trace two runs of one seed must share.
+   */
+  @API(status = EXPERIMENTAL, since = "0.1.0")
+  public SimScheduler tracePicks(Consumer<String> sink) {
+    cpu.mon.lock();
+    try {
+      cpu.tracePicks(sink);
+    } finally {
+      cpu.mon.unlock();
+    }
+    return this;
   }
 
   /** How a seed is printed in every message of the simulation: {@code seed=0x2a}. */
@@ -188,6 +275,12 @@ public final class SimScheduler implements Scheduler {
 
   @Override
   public String toString() {
-    return "SimScheduler[" + cpu.tag + ", jiffies=" + cpu.jiffies + "]";
+    return "SimScheduler["
+        + cpu.tag
+        + ", "
+        + implementation().name().toLowerCase(java.util.Locale.ROOT)
+        + ", jiffies="
+        + cpu.jiffies
+        + "]";
   }
 }

@@ -5,7 +5,8 @@ import java.util.function.Supplier;
 
 /**
  * A simulated {@code task_struct}, a kthread or workqueue worker: a daemon Java thread that runs
- * only while the one simulated CPU is its, and parks on its own condition otherwise.
+ * only while the one simulated CPU is its, and parks on its own condition otherwise; or, with
+ * continuations, a continuation that the simulation's carrier thread runs while the CPU is its.
  */
 final class SimTask implements KThread {
 
@@ -21,8 +22,13 @@ final class SimTask implements KThread {
   final String name;
   final Runnable body;
   final boolean kthread;
+  // Parked implementation: the task's own thread and condition; null with continuations.
   final Thread thread;
   final Condition turn;
+  // Continuation implementation: the frozen stack and the task's own thread-locals.
+  final Object cont;
+  Object locals;
+  volatile Thread ranOn; // the carrier that last ran it
   final SimWaitList exitWaiters;
   private final SimCpu cpu;
   State state = State.RUNNABLE;
@@ -38,22 +44,45 @@ final class SimTask implements KThread {
     this.name = name;
     this.body = body;
     this.kthread = kthread;
-    this.turn = cpu.mon.newCondition();
     this.exitWaiters = new SimWaitList(cpu);
-    this.thread =
-        new Thread(this::main, "sim-" + Long.toHexString(cpu.seed) + "-" + id + "-" + name);
-    thread.setDaemon(true);
+    if (cpu.continuations) {
+      this.turn = null;
+      this.thread = null;
+      this.cont = SimContinuations.create(this::main);
+    } else {
+      this.turn = cpu.mon.newCondition();
+      this.cont = null;
+      this.thread =
+          new Thread(this::main, "sim-" + Long.toHexString(cpu.seed) + "-" + id + "-" + name);
+      thread.setDaemon(true);
+    }
+  }
+
+  /**
+   * The Java thread this task runs on: its own, or the carrier that last ran it (null: none yet).
+   */
+  Thread javaThread() {
+    return cont == null ? thread : ranOn;
   }
 
   private void main() {
     cpu.self.set(this);
     Throwable thrown = null;
     try {
-      cpu.mon.lock();
-      try {
-        cpu.awaitTurn(this);
-      } finally {
-        cpu.mon.unlock();
+      if (cont != null) {
+        // A continuation starts on the carrier holding the CPU's lock once, as after a yield.
+        try {
+          cpu.awaitTurn(this);
+        } finally {
+          cpu.mon.unlock();
+        }
+      } else {
+        cpu.mon.lock();
+        try {
+          cpu.awaitTurn(this);
+        } finally {
+          cpu.mon.unlock();
+        }
       }
       body.run();
     } catch (SimKill k) {
@@ -62,6 +91,7 @@ final class SimTask implements KThread {
       thrown = e;
     }
     cpu.mon.lock();
+    boolean unlock = cont == null; // a continuation ends holding the lock, for its carrier
     try {
       if (thrown != null && !killed && cpu.failure == null) {
         cpu.failure =
@@ -79,7 +109,9 @@ final class SimTask implements KThread {
       }
       cpu.tasks.exit(this);
     } finally {
-      cpu.mon.unlock();
+      if (unlock) {
+        cpu.mon.unlock();
+      }
     }
   }
 

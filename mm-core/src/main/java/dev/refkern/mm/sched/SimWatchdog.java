@@ -46,7 +46,7 @@ final class SimWatchdog {
   }
 
   String lockupReport(SimTask t) {
-    Thread.State st = t.thread.getState();
+    Thread.State st = t.javaThread().getState();
     StringBuilder sb = new StringBuilder(cpu.tag);
     if (st == Thread.State.BLOCKED || st == Thread.State.WAITING) {
       sb.append(": sim thread '")
@@ -65,7 +65,7 @@ final class SimWatchdog {
           .append(')');
     }
     sb.append(" at jiffies=").append(cpu.jiffies);
-    StackTraceElement[] stack = t.thread.getStackTrace();
+    StackTraceElement[] stack = t.javaThread().getStackTrace();
     for (int i = 0; i < Math.min(stack.length, 16); i++) {
       sb.append("\n    at ").append(stack[i]);
     }
