@@ -125,7 +125,11 @@ public final class Migrate {
     if (file != null) {
       rc = file.aops().migrateFolio(file, dst, src);
       if (rc == AddressSpaceOperations.GENERIC) {
+        boolean priv = memmap.testFlag(src, PG_PRIVATE);
         rc = filemapMigrateFolio(folios, file, dst, src);
+        if (rc == 0 && priv) {
+          file.aops().migratePrivate(file, dst, src); // buffer_migrate_folio(): heads name dst
+        }
       }
     } else {
       rc = migrateAnon(dst, src);
