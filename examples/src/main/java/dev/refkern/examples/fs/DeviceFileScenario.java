@@ -8,8 +8,11 @@ import static dev.refkern.mm.vm.Mman.PROT_READ;
 import static dev.refkern.mm.vm.Mman.PROT_WRITE;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
+import dev.refkern.block.Bio;
+import dev.refkern.block.BioOp;
 import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
+import dev.refkern.block.ForwardingBlockDevice;
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
@@ -38,6 +41,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.concurrent.atomic.AtomicLong;
 import org.apiguardian.api.API;
 
 /**
@@ -114,8 +118,9 @@ public final class DeviceFileScenario {
    * @param migratedToDevice pages the GPU migrated into its memory
    * @param fsck the plugin's fsck of the image at the end
    * @param violations the final check of both kernels, empty when clean
-   * @param stallsNs how long each {@code fsync} and flusher pass took, scheduler clock (virtual
-   *     nanoseconds under {@code sched=sim})
+   * @param stallsNs how long each {@code fsync} and flusher pass took in virtual time: the
+   *     scheduler's clock plus the modelled cost of its write bios and migrations back (see the
+   *     lab's stall model, {@link PinnedFileScenario#BIO_NS})
    * @param deviceWriteWallNs wall-clock nanoseconds the device's page writes took, migrations to
    *     device memory included (not deterministic)
    * @param warns {@code WARN}s the first kernel counted
@@ -204,8 +209,9 @@ public final class DeviceFileScenario {
               if (o.flusher() && p == n / 2) {
                 long t0 = clock.nanos(); // the flusher meets pages the device still writes
                 long b0 = k.bounced();
+                long w0 = k.work();
                 k.vm.pageWriteback().writeCachePages(mapping, 0, Long.MAX_VALUE, WbSyncMode.NONE);
-                stalls.add(clock.nanos() - t0);
+                stalls.add(clock.nanos() - t0 + k.work() - w0);
                 peakBounced[0] = Math.max(peakBounced[0], k.bounced() - b0);
               }
               if (r > 0 && rnd.nextBoolean()) {
@@ -228,8 +234,9 @@ public final class DeviceFileScenario {
             if (sync) {
               long t0 = clock.nanos();
               long b0 = k.bounced();
+              long w0 = k.work();
               vfs.fsync(task, fd);
-              stalls.add(clock.nanos() - t0);
+              stalls.add(clock.nanos() - t0 + k.work() - w0);
               peakBounced[0] = Math.max(peakBounced[0], k.bounced() - b0);
               System.arraycopy(last, 0, synced, 0, n);
             }
@@ -301,11 +308,33 @@ public final class DeviceFileScenario {
         dmaErrno[0]);
   }
 
+  /** The disk, counting the write bios that reach it. */
+  private static final class BioCounter extends ForwardingBlockDevice {
+    private final AtomicLong writes = new AtomicLong();
+
+    BioCounter(FileDisk disk) {
+      super(disk);
+    }
+
+    @Override
+    public void submitBio(Bio bio) {
+      if (bio.op() == BioOp.WRITE && bio.size() > 0) {
+        writes.incrementAndGet();
+      }
+      super.submitBio(bio);
+    }
+
+    long writes() {
+      return writes.get();
+    }
+  }
+
   /** One kernel on the image. */
   private final class Kernel {
     final VirtualMemory vm;
     final PhysicalMemory mem;
     final FileDisk disk;
+    final BioCounter bios;
     final Vfs vfs;
     final Task task;
 
@@ -318,7 +347,8 @@ public final class DeviceFileScenario {
       disk = create ? FileDisk.create(mem, image, SECTORS, opts) : FileDisk.open(mem, image, opts);
       vfs = new Vfs(vm, FileSystems.standard(), "tmpfs", "");
       vfs.mkdir("/mnt", 0755);
-      vfs.registerBlockDevice("/dev/gpu0", disk);
+      bios = new BioCounter(disk);
+      vfs.registerBlockDevice("/dev/gpu0", bios);
       task = vm.createTask("gpu-app");
     }
 
@@ -332,6 +362,17 @@ public final class DeviceFileScenario {
       } else {
         body.run();
       }
+    }
+
+    /**
+     * The modelled virtual time of the work done so far that a writeback pass waits for: {@link
+     * PinnedFileScenario#BIO_NS} per write bio, {@link PinnedFileScenario#DMA_PERIOD_NS} per page
+     * the device copied back home (a migration back is one device DMA of the page). The simulated
+     * CPU's clock moves only with timers, and neither costs a tick there.
+     */
+    long work() {
+      return bios.writes() * PinnedFileScenario.BIO_NS
+          + vm.deviceFilePages().stats().get("migrations_back") * PinnedFileScenario.DMA_PERIOD_NS;
     }
 
     long bounced() {

@@ -3,6 +3,7 @@ package dev.refkern.examples.lab;
 import static org.apiguardian.api.API.Status.EXPERIMENTAL;
 
 import dev.refkern.examples.fs.DeviceFileScenario;
+import dev.refkern.examples.fs.PinnedFileScenario;
 import dev.refkern.mm.Page;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -25,11 +26,13 @@ import org.apiguardian.api.API;
  * refuses page-cache folios), so the row carries the DMA's errno and nothing was acknowledged;
  * under {@code migrate_back} and {@code bounce} {@code bytesLost} counts fsync'd pages the fresh
  * kernel did not read back (the promise is that there are none). {@code corruptedBlocks} counts
- * pages read back as no write of the device (torn). Stalls are the flusher passes and fsyncs,
- * migrations back included, on the scheduler's clock; {@code migrations} counts pages moved to the
- * device and back; {@code memoryOverheadBytes} the most bytes one writeback pass bounced (the
- * bounce pages held at once); {@code nsPerPin} the wall-clock cost of one device page write,
- * migration to device memory included.
+ * pages read back as no write of the device (torn). Stalls are the flusher passes and fsyncs in
+ * virtual time: the simulated CPU's clock (which moves only with timers) plus the lab's model,
+ * {@link PinnedFileScenario#BIO_NS} per write bio and {@link PinnedFileScenario#DMA_PERIOD_NS} per
+ * page migrated back (one device DMA); {@code migrations} counts pages moved to the device and
+ * back; {@code memoryOverheadBytes} the most bytes one writeback pass bounced (the bounce pages
+ * held at once); {@code nsPerPin} the wall-clock cost of one device page write, migration to device
+ * memory included.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class DeviceFileComparison implements Comparison {

@@ -60,6 +60,8 @@ class DeviceFileComparisonTest {
     assertEquals(0, r.memoryOverheadBytes(), tag);
     // every page went to the device and came home at least once for writeback
     assertTrue(r.migrations() >= 2L * DeviceFileComparison.PAGES, tag);
+    // an fsync waits for the pages it brings home: a migration back is one device DMA
+    assertTrue(r.stallMaxNs() >= dev.refkern.examples.fs.PinnedFileScenario.DMA_PERIOD_NS, tag);
     assertEquals(0, r.fsckErrors(), tag);
     assertEquals(0, r.bugs() + r.leakedPins(), tag);
   }
