@@ -32,6 +32,7 @@ import picocli.CommandLine.Command;
       FsCommand.Mkfs.class,
       FsckCommand.class,
       CrashTestCommand.class,
+      PowerCutCommand.class,
       PinBenchCommand.class,
       SchedBenchCommand.class,
       HmmFileBenchCommand.class,

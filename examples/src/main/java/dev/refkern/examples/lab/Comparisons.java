@@ -20,6 +20,7 @@ public final class Comparisons {
     out.add(new WritebackComparison());
     out.add(new TruncateComparison());
     out.add(new LongtermComparison());
+    out.add(new DeviceFileComparison());
     return List.copyOf(out);
   }
 
