@@ -1,6 +1,7 @@
 package dev.refkern.examples.cli;
 
 import dev.refkern.examples.ConsoleProgress;
+import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.compare.PinTrackingChart;
 import dev.refkern.examples.compare.PinTrackingComparison;
 import dev.refkern.examples.dio.DioExample;
@@ -8,6 +9,7 @@ import dev.refkern.examples.lab.Comparison;
 import dev.refkern.examples.lab.Comparisons;
 import dev.refkern.examples.lab.LabCell;
 import dev.refkern.examples.lab.LabRow;
+import dev.refkern.examples.lab.LabRunner;
 import dev.refkern.examples.lab.PowerCutRow;
 import dev.refkern.examples.report.LabReport;
 import dev.refkern.examples.report.ReportChart;
@@ -150,19 +152,33 @@ final class ReportCommand implements Callable<Integer> {
     List<LabRow> rows = new ArrayList<>();
     List<ReportSection> extras = new ArrayList<>();
     Map<String, String> commands = new LinkedHashMap<>();
+    List<String> failures = new ArrayList<>();
     try (ConsoleProgress bar =
         ConsoleProgress.open(
             ConsoleProgress.wanted(progress), "report", cells + 2 * pinPolicies + 1)) {
       Consumer<String> say = bar.on() ? bar::message : m -> err.println("report: " + m);
-      for (Comparison c : comparisons) {
-        commands.put(c.name(), "./refkern compare " + c.name() + " --seeds " + range);
-        for (long seed = range.first(); seed <= range.last(); seed++) {
-          for (LabCell cell : c.cells(seed)) {
-            say.accept(cell.key());
-            rows.add(runCell(c, cell));
-            bar.stepBy(1);
+      Path scratch = KernelSession.stateDir(null, "refkern-report");
+      try {
+        LabRunner runner = new LabRunner(scratch, 1, KernelSession::exiting);
+        for (Comparison c : comparisons) {
+          commands.put(c.name(), "./refkern compare " + c.name() + " --seeds " + range);
+          List<LabCell> todo = new ArrayList<>();
+          for (long seed = range.first(); seed <= range.last(); seed++) {
+            todo.addAll(c.cells(seed));
           }
+          LabRunner.Result r =
+              runner.run(
+                  c,
+                  todo,
+                  (cell, row, done, total) -> {
+                    say.accept(cell.key() + (row == null ? ": FAILED" : ""));
+                    bar.stepBy(1);
+                  });
+          rows.addAll(r.rows());
+          failures.addAll(r.failures());
         }
+      } finally {
+        KernelSession.release(scratch);
       }
       say.accept("compare pin-tracking");
       extras.add(pinTracking(range.first(), say, bar));
@@ -186,17 +202,8 @@ final class ReportCommand implements Callable<Integer> {
       System.out.println("markdown written to " + markdown.toAbsolutePath().normalize());
     }
     System.out.println("report written to " + written.toAbsolutePath().normalize());
-    return 0;
-  }
-
-  /** One cell in a scratch directory of its own, removed afterwards. */
-  private static LabRow runCell(Comparison c, LabCell cell) {
-    Path scratch = KernelSession.stateDir(null, "refkern-report-" + cell.comparison());
-    try {
-      return c.run(cell, scratch);
-    } finally {
-      KernelSession.release(scratch);
-    }
+    failures.forEach(f -> err.println("report: FAILED: " + f));
+    return failures.isEmpty() ? 0 : FinalCheck.VIOLATED;
   }
 
   /** {@code compare pin-tracking} as a section: its table and its PNG chart. */

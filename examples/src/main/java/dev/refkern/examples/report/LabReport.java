@@ -74,7 +74,7 @@ public final class LabReport {
         LabSummary.sentences(c, groups),
         List.of(LabSummary.table(c, groups)),
         List.of(
-            ReportChart.svg(
+            ReportChart.png(
                 c.name() + ": each " + c.policyParam() + " value on each filesystem",
                 LabSummary.chart(c, groups))));
   }

@@ -3,16 +3,16 @@ package dev.refkern.examples.report.internal;
 import static org.apiguardian.api.API.Status.INTERNAL;
 
 import dev.refkern.examples.lab.Comparison;
+import dev.refkern.examples.lab.LabCell;
+import dev.refkern.examples.lab.LabChart;
 import dev.refkern.examples.lab.LabRow;
+import dev.refkern.examples.lab.LabStats;
 import dev.refkern.examples.report.ReportTable;
 import dev.refkern.mm.PolicyRegistry;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.TreeSet;
-import java.util.function.ToDoubleFunction;
 import org.apiguardian.api.API;
 
 /**
@@ -23,40 +23,39 @@ import org.apiguardian.api.API;
 @API(status = INTERNAL, since = "0.1.0")
 public final class LabSummary {
   /** One numeric column of {@link LabRow}: its CSV name, its words, its unit. */
-  public record Metric(String column, String label, String unit, ToDoubleFunction<LabRow> value) {}
+  public record Metric(String column, String label, String unit) {
+    double of(LabRow r) {
+      return LabStats.value(r, column);
+    }
+  }
 
   /** The numeric columns, in the order the report shows them (outcomes first, costs after). */
   public static final List<Metric> METRICS =
       List.of(
-          new Metric("corrupted_blocks", "corrupted blocks", "blocks", LabRow::corruptedBlocks),
-          new Metric("bytes_lost", "bytes lost at the power cut", "bytes", LabRow::bytesLost),
-          new Metric("fsck_errors", "fsck errors", "findings", LabRow::fsckErrors),
-          new Metric("bugs", "BUG hits", "hits", LabRow::bugs),
-          new Metric("warns", "WARN hits", "hits", LabRow::warns),
-          new Metric("leaked_pins", "leaked pins", "pins", LabRow::leakedPins),
-          new Metric(
-              "device_writes_lost",
-              "device writes lost (orphaned page)",
-              "writes",
-              LabRow::deviceWritesLost),
-          new Metric(
-              "dummy_writes", "device writes to a dummy page", "writes", r -> r.dummyWrites()),
-          new Metric("stall_p99_ns", "stall p99", "virtual ns", LabRow::stallP99Ns),
-          new Metric("stall_max_ns", "stall max", "virtual ns", LabRow::stallMaxNs),
-          new Metric("stall_p50_ns", "stall p50", "virtual ns", LabRow::stallP50Ns),
-          new Metric("bytes_bounced", "bytes bounced", "bytes", LabRow::bytesBounced),
-          new Metric("migrations", "migrations", "pages", LabRow::migrations),
-          new Metric(
-              "memory_overhead_bytes", "memory overhead", "bytes", LabRow::memoryOverheadBytes),
-          new Metric("ns_per_pin", "cost of a pin (wall clock)", "ns", LabRow::nsPerPin));
+          new Metric("corrupted_blocks", "corrupted blocks", "blocks"),
+          new Metric("bytes_lost", "bytes lost at the power cut", "bytes"),
+          new Metric("fsck_errors", "fsck errors", "findings"),
+          new Metric("bugs", "BUG hits", "hits"),
+          new Metric("warns", "WARN hits", "hits"),
+          new Metric("leaked_pins", "leaked pins", "pins"),
+          new Metric("device_writes_lost", "device writes lost (orphaned page)", "writes"),
+          new Metric("dummy_writes", "device writes to a dummy page", "writes"),
+          new Metric("stall_p99_ns", "stall p99", "virtual ns"),
+          new Metric("stall_max_ns", "stall max", "virtual ns"),
+          new Metric("stall_p50_ns", "stall p50", "virtual ns"),
+          new Metric("bytes_bounced", "bytes bounced", "bytes"),
+          new Metric("migrations", "migrations", "pages"),
+          new Metric("memory_overhead_bytes", "memory overhead", "bytes"),
+          new Metric("ns_per_pin", "cost of a pin (wall clock)", "ns"));
 
   private LabSummary() {}
 
-  /** The rows of one workload, policy and filesystem, over its seeds. */
-  public record Group(String workload, String policy, String fs, List<LabRow> rows) {
+  /** The rows of one workload, policy and filesystem, over its seeds (the lab's aggregate). */
+  public record Group(
+      String workload, String policy, String fs, List<LabRow> rows, LabStats.Group lab) {
     /** The statistics of {@code m} over the seeds. */
-    public Stats stats(Metric m) {
-      return Stats.of(rows.stream().mapToDouble(m.value()).toArray());
+    public LabStats.Stat stats(Metric m) {
+      return lab.stat(m.column());
     }
 
     /** The errnos that refused the workload, or empty when every seed ran. */
@@ -80,18 +79,13 @@ public final class LabSummary {
 
   /** {@code rows} of comparison {@code c}, grouped, in the comparison's policy order. */
   public static List<Group> groups(Comparison c, List<LabRow> rows) {
-    Map<List<String>, List<LabRow>> by = new LinkedHashMap<>();
-    for (LabRow r : rows) {
-      if (r.cell().comparison().equals(c.name())) {
-        by.computeIfAbsent(
-                List.of(r.cell().workload(), r.cell().policy(), r.cell().fs()),
-                k -> new ArrayList<>())
-            .add(r);
-      }
-    }
+    List<LabRow> mine = rows.stream().filter(r -> r.cell().comparison().equals(c.name())).toList();
     List<String> order = c.policies();
     List<Group> out = new ArrayList<>();
-    by.forEach((k, v) -> out.add(new Group(k.get(0), k.get(1), k.get(2), List.copyOf(v))));
+    for (LabStats.Group g : LabStats.aggregate(mine)) {
+      LabCell k = g.cell();
+      out.add(new Group(k.workload(), k.policy(), k.fs(), g.rows(), g));
+    }
     out.sort(
         Comparator.comparing((Group g) -> g.workload())
             .thenComparingInt(
@@ -103,11 +97,7 @@ public final class LabSummary {
   /** The metrics worth a column: those not zero in some row. */
   public static List<Metric> shown(List<Group> groups) {
     return METRICS.stream()
-        .filter(
-            m ->
-                groups.stream()
-                    .anyMatch(
-                        g -> g.rows().stream().anyMatch(r -> m.value().applyAsDouble(r) != 0)))
+        .filter(m -> groups.stream().anyMatch(g -> g.rows().stream().anyMatch(r -> m.of(r) != 0)))
         .toList();
   }
 
@@ -148,8 +138,8 @@ public final class LabSummary {
       r.add(Integer.toString(g.rows().size()));
       r.add(g.errnos().isEmpty() ? "no" : g.errnos());
       for (Metric m : shown) {
-        Stats s = g.stats(m);
-        r.add(Fmt.meanCi(s.mean(), s.ci()));
+        LabStats.Stat s = g.stats(m);
+        r.add(Fmt.meanCi(s.mean(), s.ci95()));
       }
       if (anyLoss) {
         r.add(Long.toString(g.brokenPromises()));
@@ -210,13 +200,13 @@ public final class LabSummary {
               + ": most under "
               + hi.label(wl)
               + " ("
-              + Fmt.meanCi(hi.stats(m).mean(), hi.stats(m).ci())
+              + Fmt.meanCi(hi.stats(m).mean(), hi.stats(m).ci95())
               + " "
               + m.unit()
               + "), least under "
               + lo.label(wl)
               + " ("
-              + Fmt.meanCi(lo.stats(m).mean(), lo.stats(m).ci())
+              + Fmt.meanCi(lo.stats(m).mean(), lo.stats(m).ci95())
               + ").");
     }
     if (out.isEmpty() && !groups.isEmpty()) {
@@ -225,38 +215,11 @@ public final class LabSummary {
     return out;
   }
 
-  /** The chart: one panel per shown metric (at most four, outcomes first), one bar per group. */
-  public static String chart(Comparison c, List<Group> groups) {
-    boolean wl = severalWorkloads(groups);
-    List<String> cats = groups.stream().map(g -> g.label(wl)).toList();
-    List<SvgBars.Panel> panels = new ArrayList<>();
-    int i = 0;
-    for (Metric m : shown(groups)) {
-      if (panels.size() == 4) {
-        break;
-      }
-      double[] mean = groups.stream().mapToDouble(g -> g.stats(m).mean()).toArray();
-      double[] ci = groups.stream().mapToDouble(g -> g.stats(m).ci()).toArray();
-      String color = SvgBars.PALETTE.get(i++ % SvgBars.PALETTE.size());
-      panels.add(
-          new SvgBars.Panel(
-              capitalize(m.label()),
-              m.unit(),
-              cats,
-              List.of(new SvgBars.Series(m.label(), color, mean, ci)),
-              false));
-    }
-    if (panels.isEmpty()) {
-      double[] zeros = new double[cats.size()];
-      panels.add(
-          new SvgBars.Panel(
-              "Every column is zero",
-              "",
-              cats,
-              List.of(new SvgBars.Series("zero", SvgBars.PALETTE.get(0), zeros, null)),
-              false));
-    }
-    return SvgBars.render(c.name() + ": " + c.question(), panels);
+  /** The lab's chart of the comparison's rows (LabChart), as PNG bytes. */
+  public static byte[] chart(Comparison c, List<Group> groups) {
+    List<LabRow> rows = new ArrayList<>();
+    groups.forEach(g -> rows.addAll(g.rows()));
+    return LabChart.png(c.name() + ": " + c.question(), rows);
   }
 
   static String capitalize(String s) {
