@@ -33,6 +33,7 @@ import picocli.CommandLine.Command;
       FsCommand.Mkfs.class,
       FsckCommand.class,
       CrashTestCommand.class,
+      PowerCutCommand.class,
       PinBenchCommand.class,
       HmmFileBenchCommand.class,
       CommandLine.HelpCommand.class

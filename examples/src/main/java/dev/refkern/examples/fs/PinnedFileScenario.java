@@ -364,15 +364,15 @@ public final class PinnedFileScenario {
   }
 
   /** The page pattern of DMA generation {@code gen}: a word per 8 bytes, seeded. */
-  static long word(long seed, int gen, int i) {
+  public static long word(long seed, int gen, int i) {
     long z = seed + 0x9e3779b97f4a7c15L * (gen + 1) + i * 0xbf58476d1ce4e5b9L;
     z = (z ^ (z >>> 30)) * 0xbf58476d1ce4e5b9L;
     z = (z ^ (z >>> 27)) * 0x94d049bb133111ebL;
     return z ^ (z >>> 31);
   }
 
-  /** Which generation {@code page} holds, of 0..{@code maxGen}; -1 for none. */
-  static int generation(long seed, int maxGen, byte[] page) {
+  /** Which generation {@code page} holds, of 0..{@code maxGen}; -1 for none (-2: short). */
+  public static int generation(long seed, int maxGen, byte[] page) {
     if (page.length < Page.PAGE_SIZE) {
       return -2;
     }
