@@ -10,6 +10,7 @@ import dev.refkern.examples.lab.Comparisons;
 import dev.refkern.examples.lab.LabCell;
 import dev.refkern.examples.lab.LabRow;
 import dev.refkern.examples.lab.LabRunner;
+import dev.refkern.examples.lab.PowerCutMatrix;
 import dev.refkern.examples.lab.PowerCutRow;
 import dev.refkern.examples.report.LabReport;
 import dev.refkern.examples.report.ReportChart;
@@ -64,7 +65,7 @@ final class ReportCommand implements Callable<Integer> {
 
   @Option(
       names = "--seeds",
-      defaultValue = "1..2",
+      defaultValue = "1",
       paramLabel = "A..B",
       description =
           "Seeds of the lab's comparisons, inclusive; the first also seeds pin-tracking and the"
@@ -95,6 +96,9 @@ final class ReportCommand implements Callable<Integer> {
   static final String DIO_CMDLINE = "mem=512M";
   static final int DIO_MB = 4;
   static final int DIO_DESIGN_PAGES = 64;
+
+  /** Crash states checked per power-cut row: bounds the matrix to seconds per row. */
+  static final int POWER_CUT_STATES = 3;
 
   /** An inclusive range of seeds, {@code A..B} or one seed {@code A}. */
   record SeedRange(long first, long last) {
@@ -148,6 +152,11 @@ final class ReportCommand implements Callable<Integer> {
       cells += c.cells(range.first()).size() * range.count();
     }
     long pinPolicies = PinTrackingComparison.CANDIDATES.size();
+    long powerCutRows =
+        (long) PowerCutMatrix.FILESYSTEMS.size()
+            * PowerCutMatrix.writebackPolicies().size()
+            * PowerCutMatrix.truncatePolicies().size();
+    List<PowerCutRow> powerCut;
     PrintStream err = System.err;
     List<LabRow> rows = new ArrayList<>();
     List<ReportSection> extras = new ArrayList<>();
@@ -155,7 +164,9 @@ final class ReportCommand implements Callable<Integer> {
     List<String> failures = new ArrayList<>();
     try (ConsoleProgress bar =
         ConsoleProgress.open(
-            ConsoleProgress.wanted(progress), "report", cells + 2 * pinPolicies + 1)) {
+            ConsoleProgress.wanted(progress),
+            "report",
+            cells + powerCutRows + 2 * pinPolicies + 1)) {
       Consumer<String> say = bar.on() ? bar::message : m -> err.println("report: " + m);
       Path scratch = KernelSession.stateDir(null, "refkern-report");
       try {
@@ -180,13 +191,35 @@ final class ReportCommand implements Callable<Integer> {
       } finally {
         KernelSession.release(scratch);
       }
+      Path pcScratch = KernelSession.stateDir(null, "refkern-report-powercut");
+      try {
+        powerCut =
+            PowerCutMatrix.run(
+                PowerCutMatrix.FILESYSTEMS,
+                PowerCutMatrix.writebackPolicies(),
+                PowerCutMatrix.truncatePolicies(),
+                range.first(),
+                POWER_CUT_STATES,
+                pcScratch,
+                KernelSession::exiting,
+                (cell, done, total) -> {
+                  say.accept("power cut " + cell + ": state " + done + "/" + total);
+                  if (done == total) {
+                    bar.stepBy(1);
+                  }
+                });
+      } finally {
+        KernelSession.release(pcScratch);
+      }
+      commands.put(
+          ReportData.POWER_CUT,
+          "./refkern powercut --seed " + range.first() + " --max-states " + POWER_CUT_STATES);
       say.accept("compare pin-tracking");
       extras.add(pinTracking(range.first(), say, bar));
       say.accept("bio pin-tracking designs");
       extras.add(bioDesigns(range.first(), say));
       bar.stepBy(1);
     }
-    List<PowerCutRow> powerCut = List.of();
     ReportData data =
         new ReportData(
             ReportHeader.here(range.toString(), Main.VERSION),

@@ -156,6 +156,10 @@ class LabReportTest {
     assertTrue(md.contains("| writeback.pinned | fs | seeds |"), md);
     assertTrue(md.contains("Reproduce: `./refkern compare writeback --seeds 1..3`"));
     assertTrue(md.contains("Reproduce: `./refkern compare pin-tracking --seed 1 --pages 512`"));
-    assertTrue(md.contains("Corrupted blocks: most under ignore · "), md);
+    assertTrue(
+        md.contains("Corrupted blocks (blocks): most under ignore · ext4, ignore · xfs (4)"), md);
+    // bounce, skip and wait tie at zero: all named, not one picked
+    assertTrue(
+        md.contains("least under wait · ext4, wait · xfs, bounce · ext4 and 3 more (0)"), md);
   }
 }

@@ -170,6 +170,7 @@ public final class LabSummary {
             c.policyParam()
                 + "="
                 + g.policy()
+                + (wl ? " (" + g.workload() + " workload)" : "")
                 + " on "
                 + g.fs()
                 + " refused the workload with "
@@ -181,33 +182,20 @@ public final class LabSummary {
       if (m.column().equals("ns_per_pin")) {
         continue; // wall clock: not an outcome to rank in prose
       }
-      Group lo = null;
-      Group hi = null;
-      for (Group g : groups) {
-        double v = g.stats(m).mean();
-        if (lo == null || v < lo.stats(m).mean()) {
-          lo = g;
-        }
-        if (hi == null || v > hi.stats(m).mean()) {
-          hi = g;
-        }
-      }
-      if (lo == null || lo.stats(m).mean() == hi.stats(m).mean()) {
+      double min = groups.stream().mapToDouble(g -> g.stats(m).mean()).min().orElse(0);
+      double max = groups.stream().mapToDouble(g -> g.stats(m).mean()).max().orElse(0);
+      if (min == max) {
         continue;
       }
       out.add(
           capitalize(m.label())
-              + ": most under "
-              + hi.label(wl)
               + " ("
-              + Fmt.meanCi(hi.stats(m).mean(), hi.stats(m).ci95())
-              + " "
               + m.unit()
-              + "), least under "
-              + lo.label(wl)
-              + " ("
-              + Fmt.meanCi(lo.stats(m).mean(), lo.stats(m).ci95())
-              + ").");
+              + "): most under "
+              + at(groups, m, max, wl)
+              + ", least under "
+              + at(groups, m, min, wl)
+              + ".");
     }
     if (out.isEmpty() && !groups.isEmpty()) {
       out.add("Every " + c.policyParam() + " value measured the same on every column.");
@@ -220,6 +208,18 @@ public final class LabSummary {
     List<LabRow> rows = new ArrayList<>();
     groups.forEach(g -> rows.addAll(g.rows()));
     return LabChart.png(c.name() + ": " + c.question(), rows);
+  }
+
+  /**
+   * The groups whose mean of {@code m} is {@code v}: their labels (at most three) and the value.
+   */
+  static String at(List<Group> groups, Metric m, double v, boolean wl) {
+    List<Group> at = groups.stream().filter(g -> g.stats(m).mean() == v).toList();
+    String names =
+        String.join(", ", at.stream().limit(3).map(g -> g.label(wl)).toList())
+            + (at.size() > 3 ? " and " + (at.size() - 3) + " more" : "");
+    LabStats.Stat s = at.get(0).stats(m);
+    return names + " (" + Fmt.meanCi(s.mean(), at.size() == 1 ? s.ci95() : 0) + ")";
   }
 
   static String capitalize(String s) {
