@@ -55,6 +55,14 @@ class CliBadInputTest {
             new Bad("EISDIR", 21, "compare", "pin-tracking", "--out", full.toString()),
             new Bad("ENOMEM", 12, "compare", "pin-tracking", "--pages", "1000000"),
             new Bad("EINVAL", 22, "compare", "pin-tracking", "--pages", "-1"),
+            // report: seeds and output paths, checked before anything runs
+            new Bad("EINVAL", 22, "report", "--seeds", "5..1"),
+            new Bad("EINVAL", 22, "report", "--seeds", "a..b"),
+            new Bad("EINVAL", 22, "report", "--seeds", "1..2..3"),
+            new Bad("EINVAL", 22, "report", "--pin-pages", "1"),
+            new Bad("ENOTDIR", 20, "report", "--out", file + "/r"),
+            new Bad("ENOENT", 2, "report", "--out", "/proc/r"),
+            new Bad("EISDIR", 21, "report", "--out", tmp.toString(), "--markdown", full.toString()),
             // kernel command line values
             new Bad(
                 "EINVAL", 22, "boot", "--state", st, "--cmdline", "min_free_kbytes=99999999999"),

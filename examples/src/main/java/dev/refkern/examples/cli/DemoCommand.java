@@ -215,6 +215,14 @@ final class DemoCommand implements Callable<Integer> {
       check(mem);
     }
 
+    section("13. the report: every design of the seeds, measured, on one page");
+    rc = Main.execute("report", "--seeds", "1", "--out", state.resolve("report").toString());
+    if (rc != 0) {
+      out.println("report failed with status " + rc);
+      return rc;
+    }
+    out.println("open it in a browser; ./refkern report --seeds 1..5 measures more seeds");
+
     out.println();
     out.println(
         "inspect the state directories again with: ./refkern inspect --state "

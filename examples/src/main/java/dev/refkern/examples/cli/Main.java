@@ -27,6 +27,7 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       GupTestCommand.class,
       CompareCommand.class,
+      ReportCommand.class,
       RunCommand.class,
       FsCommand.class,
       FsCommand.Mkfs.class,
