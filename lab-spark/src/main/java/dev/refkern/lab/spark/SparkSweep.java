@@ -248,7 +248,8 @@ public final class SparkSweep {
       SparkContext sc = spark.sparkContext();
       AbstractFunction2<Object, String[], BoxedUnit> onResult = new StoreResult(store, ran, bar);
       sc.runJob(rdd.rdd(), new CellTask(source), onResult, ClassTag$.MODULE$.apply(String[].class));
-    } catch (RuntimeException e) {
+    } catch (Exception e) {
+      // SparkException is checked in Java's terms but thrown undeclared by Scala
       if (interrupted.get()) {
         throw new KernelException(
             Errno.EINTR,
@@ -300,7 +301,7 @@ public final class SparkSweep {
       Pattern.compile(Pattern.quote(CellTask.FAILED) + "(\\S+) failed: ([^\\n]*)");
 
   /** A failed job as one line: the cell and its error, not Spark's stack. */
-  private static KernelException failure(RuntimeException e) {
+  private static KernelException failure(Exception e) {
     for (Throwable t = e; t != null; t = t.getCause()) {
       String m = String.valueOf(t.getMessage());
       Matcher x = CELL_FAILED.matcher(m);
