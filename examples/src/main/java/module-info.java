@@ -25,5 +25,6 @@ module dev.refkern.examples {
   exports dev.refkern.examples.bench;
   exports dev.refkern.examples.fs;
   exports dev.refkern.examples.lab;
+  exports dev.refkern.examples.report;
   exports dev.refkern.examples.bench.jmh_generated;
 }

@@ -189,8 +189,13 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
     return o.failed().isEmpty() ? rc : FinalCheck.VIOLATED;
   }
 
-  /** The rows as aligned columns: the policy left-aligned, numbers right-aligned. */
+  /** The rows as aligned columns: the first left-aligned, numbers right-aligned. */
   static String table(List<Row> rows) {
+    return TextTable.render(cells(rows));
+  }
+
+  /** The header row, then one row of formatted cells per policy (the report shows them too). */
+  static List<String[]> cells(List<Row> rows) {
     List<String[]> cells = new ArrayList<>();
     cells.add(HEADERS);
     for (Row r : rows) {
@@ -212,6 +217,6 @@ final class ComparePinTrackingCommand implements Callable<Integer> {
             Long.toString(r.fastPathPages())
           });
     }
-    return TextTable.render(cells);
+    return cells;
   }
 }

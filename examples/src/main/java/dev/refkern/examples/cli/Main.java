@@ -27,6 +27,7 @@ import picocli.CommandLine.Command;
       BenchCommand.class,
       GupTestCommand.class,
       CompareCommand.class,
+      ReportCommand.class,
       RunCommand.class,
       FsCommand.class,
       FsCommand.Mkfs.class,
@@ -51,6 +52,7 @@ public final class Main implements Runnable {
   public static int execute(String... args) {
     KernelSession.install();
     CommandLine cl = new CommandLine(new Main());
+    CompareCommand.addLab(cl.getSubcommands().get("compare"));
     // a usage error is EINVAL, one line, as every other bad input
     cl.setParameterExceptionHandler(
         (ex, rest) -> {

@@ -186,8 +186,13 @@ final class RunDioCommand implements Callable<Integer> {
     out.flush();
   }
 
-  /** The rows as aligned columns: the design left-aligned, numbers right-aligned. */
+  /** The rows as aligned columns: the first left-aligned, numbers right-aligned. */
   static String table(List<DesignRow> rows) {
+    return TextTable.render(cells(rows));
+  }
+
+  /** The header row, then one row of formatted cells per design (the report shows them too). */
+  static List<String[]> cells(List<DesignRow> rows) {
     List<String[]> cells = new ArrayList<>();
     cells.add(HEADERS);
     for (DesignRow r : rows) {
@@ -202,6 +207,6 @@ final class RunDioCommand implements Callable<Integer> {
             String.format(Locale.ROOT, "%.1f", r.nsPerPage())
           });
     }
-    return TextTable.render(cells);
+    return cells;
   }
 }
