@@ -73,6 +73,15 @@ public final class PinnedFileScenario {
   private static final long BOUND_NANOS = 60_000_000_000L; // generous, for a loaded machine
 
   /**
+   * Virtual time of one DMA write of the NIC while a step sleeps on its pin: the steps run on real
+   * threads (they sleep on the pin), so their stall is modelled, not measured, and deterministic.
+   */
+  public static final long DMA_PERIOD_NS = 1_000_000;
+
+  /** Virtual time the disk takes for one write bio in a step (the same model). */
+  public static final long BIO_NS = 100_000;
+
+  /**
    * The kernel command line of a run ({@code writeback.pinned=}, {@code truncate.pinned=}), the
    * seed of the DMA data, and the optional steps.
    *
@@ -86,7 +95,10 @@ public final class PinnedFileScenario {
    * @param powerCut whether the disk loses power after the fsync, while the page is still pinned
    * @param fs the filesystem type: {@code flatfs} (the booted policies decide), {@code ext4} or
    *     {@code xfs} (mounted with {@code pinned_writeback=} and {@code pinned_truncate=} of this
-   *     run, which override their own defaults: stable pages for ext4, bounce for xfs)
+   *     run, which override their own defaults: stable pages for ext4, bounce for xfs); a null
+   *     {@code writeback} or {@code truncate} keeps the filesystem's and the kernel's default
+   * @param longterm the {@code gup.longterm_file=} policy: {@code allow}, or {@code refuse}
+   *     (mainline), under which the NIC's registration fails with {@code EFAULT}
    */
   public record Options(
       long seed,
@@ -96,30 +108,34 @@ public final class PinnedFileScenario {
       boolean background,
       boolean truncateFile,
       boolean powerCut,
-      String fs) {
+      String fs,
+      String longterm) {
     /** {@code writeback} with orphan truncate, a background pass, no race, no truncate, no cut. */
     public static Options writeback(long seed, String writeback) {
-      return new Options(seed, writeback, "orphan", false, true, false, false, "flatfs");
+      return new Options(seed, writeback, "orphan", false, true, false, false, "flatfs", "allow");
     }
 
     /** {@code truncate} with {@code writeback.pinned=ignore}, the file truncated while pinned. */
     public static Options truncate(long seed, String truncate) {
-      return new Options(seed, "ignore", truncate, false, true, true, false, "flatfs");
+      return new Options(seed, "ignore", truncate, false, true, true, false, "flatfs", "allow");
     }
 
     /** With a DMA racing the first write of the page. */
     public Options racing() {
-      return new Options(seed, writeback, truncate, true, background, truncateFile, powerCut, fs);
+      return new Options(
+          seed, writeback, truncate, true, background, truncateFile, powerCut, fs, longterm);
     }
 
     /** With a power cut after the fsync. */
     public Options withPowerCut() {
-      return new Options(seed, writeback, truncate, racingDma, background, truncateFile, true, fs);
+      return new Options(
+          seed, writeback, truncate, racingDma, background, truncateFile, true, fs, longterm);
     }
 
     /** Without the background pass: the fsync is the first writeback. */
     public Options fsyncOnly() {
-      return new Options(seed, writeback, truncate, racingDma, false, truncateFile, powerCut, fs);
+      return new Options(
+          seed, writeback, truncate, racingDma, false, truncateFile, powerCut, fs, longterm);
     }
 
     /** On filesystem type {@code type} ({@code flatfs}, {@code ext4} or {@code xfs}). */
@@ -128,22 +144,30 @@ public final class PinnedFileScenario {
         throw new KernelException(Errno.EINVAL, "no pinned-file scenario on " + type);
       }
       return new Options(
-          seed, writeback, truncate, racingDma, background, truncateFile, powerCut, type);
+          seed, writeback, truncate, racingDma, background, truncateFile, powerCut, type, longterm);
+    }
+
+    /** Under {@code gup.longterm_file=policy}. */
+    public Options longterm(String policy) {
+      return new Options(
+          seed, writeback, truncate, racingDma, background, truncateFile, powerCut, fs, policy);
     }
 
     /** The mount options of the first mount, which formats the image. */
     String mkfsOptions() {
       return !fs.equals("flatfs")
-          ? "mkfs,pinned_writeback=" + writeback + ",pinned_truncate=" + truncate
+          ? "mkfs"
+              + (writeback != null ? ",pinned_writeback=" + writeback : "")
+              + (truncate != null ? ",pinned_truncate=" + truncate : "")
           : "mkfs,extent=64k";
     }
 
     /** The kernel command line this run boots. */
     public String cmdline() {
-      return "mem=64M gup.longterm_file=allow writeback.pinned="
-          + writeback
-          + " truncate.pinned="
-          + truncate;
+      return "mem=64M gup.longterm_file="
+          + longterm
+          + (writeback != null ? " writeback.pinned=" + writeback : "")
+          + (truncate != null ? " truncate.pinned=" + truncate : "");
     }
   }
 
@@ -173,6 +197,15 @@ public final class PinnedFileScenario {
    * @param fsck flatfs {@code check()} findings on the image at the end
    * @param pinsLeaked the final check of both kernels ({@link FinalCheck#violations}): pins still
    *     held or broken invariants at shutdown; empty when clean
+   * @param errno the errno name that refused the NIC's registration ({@code EFAULT} under {@code
+   *     gup.longterm_file=refuse}), empty when it pinned; then nothing else ran
+   * @param dmaBeforeFsync the generation of the last DMA completed before the fsync began
+   * @param stepStallNs per step (background, fsync, ftruncate), its modelled virtual duration:
+   *     {@link #BIO_NS} per write bio plus {@link #DMA_PERIOD_NS} per DMA made while it slept
+   * @param warns WARN hits of both kernels
+   * @param bugs BUG hits of both kernels
+   * @param migrations {@code pgmigrate_success} of the first kernel
+   * @param pinNanos wall-clock nanoseconds of the NIC's pin and unpin
    */
   public record Outcome(
       Options options,
@@ -194,7 +227,14 @@ public final class PinnedFileScenario {
       int afterRemount,
       long sizeAfterRemount,
       List<String> fsck,
-      List<String> pinsLeaked) {
+      List<String> pinsLeaked,
+      String errno,
+      int dmaBeforeFsync,
+      List<Long> stepStallNs,
+      long warns,
+      long bugs,
+      long migrations,
+      long pinNanos) {
     /** Whether the fresh kernel read exactly the NIC's last DMA. */
     public boolean diskHoldsLastDma() {
       return afterRemount == lastDma;
@@ -367,6 +407,11 @@ public final class PinnedFileScenario {
     String stalledStep;
     boolean stillStalled;
     boolean completedAfterUnpin;
+    final List<Long> stepNs = new ArrayList<>();
+    long warns;
+    long bugs;
+    long migrations;
+    long pinNanos;
 
     final int id;
 
@@ -395,7 +440,16 @@ public final class PinnedFileScenario {
       addr = vfs.mmap(task, 0, Page.PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
       task.storeLong(addr, word(o.seed(), 0, 0)); // fault it in writable (page_mkwrite)
       mapping = inode().mapping();
-      nic = new RdmaNic(vm, task, addr, mapping, o.seed(), o.truncate().equals("revoke"));
+      long pin0 = System.nanoTime();
+      try {
+        nic = new RdmaNic(vm, task, addr, mapping, o.seed(), "revoke".equals(o.truncate()));
+      } catch (KernelException e) {
+        if (e.errno() != Errno.EFAULT) {
+          throw e;
+        }
+        return refused(e.errno());
+      }
+      pinNanos = System.nanoTime() - pin0;
       bdev.nic = nic;
       bdev.armed = o.racingDma();
 
@@ -413,6 +467,7 @@ public final class PinnedFileScenario {
         dma(); // generation 2
       }
       int[] err = new int[1];
+      int dmaBeforeFsync = gen;
       step(
           "fsync",
           () -> {
@@ -436,7 +491,9 @@ public final class PinnedFileScenario {
       if (o.powerCut()) {
         disk.powerCut();
       }
+      long unpin0 = System.nanoTime();
       nic.deregister();
+      pinNanos += System.nanoTime() - unpin0;
       vfs.munmap(task, addr, Page.PAGE_SIZE);
       vfs.close(task, fd);
       List<String> pins = new ArrayList<>(shutdown());
@@ -480,7 +537,49 @@ public final class PinnedFileScenario {
           afterRemount,
           size,
           fsck,
-          pins);
+          pins,
+          "",
+          dmaBeforeFsync,
+          List.copyOf(stepNs),
+          warns,
+          bugs,
+          migrations,
+          pinNanos);
+    }
+
+    /** The NIC could not pin ({@code errno}): the kernel is shut down, nothing else runs. */
+    Outcome refused(Errno errno) {
+      vfs.munmap(task, addr, Page.PAGE_SIZE);
+      vfs.close(task, fd);
+      List<String> pins = shutdown();
+      return new Outcome(
+          o,
+          0,
+          -2,
+          false,
+          0,
+          0,
+          false,
+          0,
+          0,
+          0,
+          null,
+          false,
+          false,
+          0,
+          0,
+          0,
+          -2,
+          -1,
+          List.of(),
+          pins,
+          errno.name(),
+          0,
+          List.of(),
+          warns,
+          bugs,
+          migrations,
+          0);
     }
 
     void boot(boolean create) {
@@ -504,6 +603,11 @@ public final class PinnedFileScenario {
       task.exit();
       disk.close();
       List<String> pins = FinalCheck.violations(mem);
+      warns += mem.health().warnCount();
+      bugs += mem.health().isDead() ? 1 : 0;
+      if (migrations == 0) {
+        migrations = mem.vmstat().get(dev.refkern.mm.VmItem.PGMIGRATE_SUCCESS);
+      }
       mem.close();
       return pins;
     }
@@ -582,6 +686,8 @@ public final class PinnedFileScenario {
               },
               name);
       long waitsBefore = waits();
+      long biosBefore = bdev.writes;
+      long dmaStalled = 0;
       t.start();
       long deadline = System.nanoTime() + BOUND_NANOS;
       while (t.isAlive() && !(blocked(t) && waits() > waitsBefore)) {
@@ -595,6 +701,7 @@ public final class PinnedFileScenario {
         for (int i = 0; i < STALL_STEPS; i++) {
           dma(); // the device goes on while the step sleeps
         }
+        dmaStalled = STALL_STEPS;
         stillStalled = t.isAlive() && blocked(t);
         nic.deregister();
       }
@@ -602,6 +709,7 @@ public final class PinnedFileScenario {
       if (stalledStep != null && stalledStep.equals(name)) {
         completedAfterUnpin = !t.isAlive();
       }
+      stepNs.add((bdev.writes - biosBefore) * BIO_NS + dmaStalled * DMA_PERIOD_NS);
       if (failed[0] instanceof RuntimeException e) {
         throw e;
       } else if (failed[0] != null) {
@@ -650,6 +758,7 @@ public final class PinnedFileScenario {
     final FileDisk disk;
     volatile RdmaNic nic;
     volatile boolean armed;
+    long writes; // write bios, for the steps' modelled time
 
     InFlightDisk(FileDisk disk) {
       super(disk);
@@ -659,6 +768,9 @@ public final class PinnedFileScenario {
     @Override
     public void submitBio(Bio bio) {
       disk.submitBio(bio);
+      if (bio.op() == BioOp.WRITE) {
+        writes++; // one submitter at a time: the step's thread
+      }
       RdmaNic n = nic;
       if (armed && n != null && n.pinned() && bio.op() == BioOp.WRITE && carries(bio, n)) {
         armed = false;

@@ -25,7 +25,12 @@ public interface Comparison {
 
   /** Every value of {@link #policyParam()} in the global registry, in registry order. */
   default List<String> policies() {
-    return PolicyRegistry.global().names(policyParam());
+    return policies(PolicyRegistry.global());
+  }
+
+  /** Every value of {@link #policyParam()} in {@code registry}, in registry order. */
+  default List<String> policies(PolicyRegistry registry) {
+    return registry.names(policyParam());
   }
 
   /** The workloads a cell may name; one, its own name, unless it runs others' workloads. */

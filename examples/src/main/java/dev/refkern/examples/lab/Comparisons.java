@@ -17,6 +17,9 @@ public final class Comparisons {
   public static List<Comparison> all() {
     List<Comparison> out = new ArrayList<>();
     // each comparison adds itself here, in report order
+    out.add(new WritebackComparison());
+    out.add(new TruncateComparison());
+    out.add(new LongtermComparison());
     out.add(new DeviceFileComparison());
     return List.copyOf(out);
   }

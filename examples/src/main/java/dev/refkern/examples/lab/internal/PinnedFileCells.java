@@ -1,0 +1,115 @@
+package dev.refkern.examples.lab.internal;
+
+import static org.apiguardian.api.API.Status.INTERNAL;
+
+import dev.refkern.examples.fs.PinnedFileScenario;
+import dev.refkern.examples.fs.PinnedFileScenario.Options;
+import dev.refkern.examples.fs.PinnedFileScenario.Outcome;
+import dev.refkern.examples.lab.LabCell;
+import dev.refkern.examples.lab.LabRow;
+import dev.refkern.mm.Page;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import org.apiguardian.api.API;
+
+/**
+ * The writeback and truncate workloads of the lab on {@link PinnedFileScenario} (an RDMA NIC's
+ * long-term pin of a file page, DMA racing its writeback, a background pass, fsync, optionally a
+ * truncate, a power cut, a remount and fsck), and the mapping of its outcome onto a {@link LabRow}.
+ */
+@API(status = INTERNAL, since = "0.1.0")
+public final class PinnedFileCells {
+  /** The device every row names. */
+  public static final String DEVICE = "rdma-nic";
+
+  private PinnedFileCells() {}
+
+  /**
+   * Runs {@code workload} ({@code writeback} or {@code truncate}) of {@code cell} in {@code dir}; a
+   * null policy keeps the filesystem's default.
+   */
+  public static LabRow run(
+      LabCell cell, Path dir, String writeback, String truncate, String longterm) {
+    boolean cut = cell.workload().equals("truncate");
+    // the NIC always races the page's first write: the DMA-under-writeback the seeds argue about
+    Options o =
+        new Options(cell.seed(), writeback, truncate, true, true, cut, true, cell.fs(), longterm);
+    return row(cell, new PinnedFileScenario(dir).run(o));
+  }
+
+  /** The row of {@code r}. */
+  public static LabRow row(LabCell cell, Outcome r) {
+    if (!r.errno().isEmpty()) {
+      return new LabRow(
+          cell,
+          DEVICE,
+          r.errno(),
+          0,
+          0,
+          true,
+          0,
+          0,
+          0,
+          0,
+          r.migrations(),
+          r.bugs(),
+          r.warns(),
+          r.pinsLeaked().size(),
+          0,
+          0,
+          r.fsck().size(),
+          0,
+          0);
+    }
+    Options o = r.options();
+    // what the fsync covered: the last DMA completed before it; older or torn is stale
+    boolean stale = r.onDiskAfterFsync() != -2 && r.onDiskAfterFsync() < r.dmaBeforeFsync();
+    long corrupted = r.integrityErrors() > 0 || stale ? 1 : 0;
+    long lost = !o.truncateFile() && r.afterRemount() < r.dmaBeforeFsync() ? Page.PAGE_SIZE : 0;
+    String wb = o.writeback() != null ? o.writeback() : defaultWriteback(o.fs());
+    // ignore (mainline) promises nothing about DMA'd data; the others promise fsync'd data
+    boolean within = wb.equals("ignore") || lost == 0;
+    List<Long> steps = new ArrayList<>(r.stepStallNs());
+    Collections.sort(steps);
+    long overhead =
+        (r.foliosBounced() > 0 ? Page.PAGE_SIZE : 0) // one bounce page at a time
+            + ("revoke".equals(o.truncate()) ? Page.PAGE_SIZE : 0) // the NIC's dummy page
+            + (r.writesLost() > 0 ? Page.PAGE_SIZE : 0); // the orphan, outside the page cache
+    return new LabRow(
+        cell,
+        DEVICE,
+        "",
+        corrupted,
+        lost,
+        within,
+        percentile(steps, 50),
+        percentile(steps, 99),
+        steps.isEmpty() ? 0 : steps.get(steps.size() - 1),
+        r.foliosBounced() * Page.PAGE_SIZE,
+        r.migrations(),
+        r.bugs(),
+        r.warns(),
+        r.pinsLeaked().size(),
+        r.writesLost(),
+        r.writesToDummy(),
+        r.fsck().size(),
+        overhead,
+        r.pinNanos());
+  }
+
+  /** The filesystem's own {@code pinned_writeback=} default. */
+  static String defaultWriteback(String fs) {
+    return fs.equals("ext4") ? "wait" : "bounce";
+  }
+
+  /** Nearest-rank percentile of sorted {@code v}. */
+  static long percentile(List<Long> v, int p) {
+    if (v.isEmpty()) {
+      return 0;
+    }
+    int rank = (int) Math.ceil(p / 100.0 * v.size());
+    return v.get(Math.max(0, rank - 1));
+  }
+}
