@@ -214,7 +214,10 @@ public final class SparkSweep {
     List<LabRow> rows = store.all();
     SweepOutputs.writeCsv(s.out(), rows);
     SweepOutputs.writeParquet(s.out(), rows);
-    Path html = report.write(s.out(), rows, s.command());
+    List<String> swept = cells.stream().map(LabCell::comparison).distinct().toList();
+    List<Comparison> comparisons =
+        source.all().stream().filter(c -> swept.contains(c.name())).toList();
+    Path html = report.write(s.out(), comparisons, rows, s.command());
     long seeds = cells.stream().map(LabCell::seed).distinct().count();
     double cellsPerSeed = seeds == 0 ? 1 : (double) cells.size() / seeds;
     double perMinute = jobNanos == 0 ? 0 : ran.get() / cellsPerSeed / (jobNanos / 60e9);

@@ -115,7 +115,7 @@ public final class SweepCommand implements Callable<Integer> {
 
   /** The command over the lab's registry and report. */
   public SweepCommand() {
-    this(ComparisonSource.REGISTRY, SweepReport.NONE);
+    this(ComparisonSource.REGISTRY, SweepReport.HTML);
   }
 
   /** The command over other comparisons and another report (tests). */
@@ -165,9 +165,7 @@ public final class SweepCommand implements Callable<Integer> {
     }
     System.out.println("rows: " + r.rows().size() + " in " + out.resolve(SweepOutputs.CSV));
     System.out.println("parquet: " + out.resolve(SweepOutputs.PARQUET));
-    System.out.println(
-        "report: "
-            + (r.report() != null ? r.report() : "none (this build has no HTML report renderer)"));
+    System.out.println("report: " + (r.report() != null ? r.report() : "none"));
     int missing = r.cells() - r.resumed() - r.ran();
     if (missing > 0) {
       System.out.println("pending: " + missing + " cells; rerun the same command to go on");

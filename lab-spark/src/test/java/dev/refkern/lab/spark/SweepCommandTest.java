@@ -51,7 +51,7 @@ class SweepCommandTest {
               true,
               StandardCharsets.UTF_8));
       return SweepCommand.execute(
-          new SweepCommand(TinyComparison.source(null), SweepReport.NONE), args);
+          new SweepCommand(TinyComparison.source(null), SweepReport.HTML), args);
     } finally {
       err.flush();
       System.setErr(oldErr);
@@ -100,6 +100,9 @@ class SweepCommandTest {
     assertTrue(r.out().contains("sweep: 4 cells, 0 already done, 4 run now"), r.out());
     assertEquals(5, Files.readAllLines(out.resolve("rows.csv")).size());
     assertTrue(Files.size(out.resolve("rows.parquet")) > 0);
+    String html = Files.readString(out.resolve("report.html"));
+    assertTrue(html.contains("refkern sweep --seeds 1..2 --fs ext4"), "the reproducing command");
+    assertTrue(r.out().contains("report: " + out.resolve("report.html")), r.out());
     Run again = run("--seeds", "1..2", "--fs", "ext4", "--out", out.toString(), "--no-progress");
     assertEquals(0, again.exit(), again.err());
     assertTrue(again.out().contains("sweep: 4 cells, 4 already done, 0 run now"), again.out());
