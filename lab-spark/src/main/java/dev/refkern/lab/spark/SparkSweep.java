@@ -50,6 +50,9 @@ public final class SparkSweep {
   /** Above this many cells a task runs several, so the scheduler is not swamped. */
   private static final int MAX_PARTITIONS = 20_000;
 
+  /** Set by the Ctrl-C/SIGTERM hook: the JVM is exiting, so nobody may call System.exit. */
+  private static volatile boolean exiting;
+
   private final ComparisonSource source;
   private final SweepReport report;
 
@@ -234,6 +237,7 @@ public final class SparkSweep {
             () -> {
               // Ctrl-C: cancel the tasks, let the driver finish storing what arrived, then exit
               interrupted.set(true);
+              exiting = true;
               spark.sparkContext().cancelAllJobs();
               try {
                 main.join(30_000);
@@ -318,6 +322,11 @@ public final class SparkSweep {
     int nl = m.indexOf('\n');
     return new KernelException(
         Errno.EIO, "spark: " + (nl < 0 ? m : m.substring(0, nl)) + " (finished cells are kept)");
+  }
+
+  /** Whether a signal is shutting the JVM down (System.exit would then block for ever). */
+  static boolean exiting() {
+    return exiting;
   }
 
   SparkConf conf(Settings s) {

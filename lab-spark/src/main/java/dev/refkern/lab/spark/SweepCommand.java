@@ -215,6 +215,11 @@ public final class SweepCommand implements Callable<Integer> {
 
   /** The {@code refkern sweep} entry point of the launcher. */
   public static void main(String[] args) {
-    System.exit(execute(new SweepCommand(), args));
+    int status = execute(new SweepCommand(), args);
+    if (!SparkSweep.exiting()) {
+      System.exit(status);
+    }
+    // a signal is shutting the JVM down: its status (130, 143) stands; ending main lets it go on
+
   }
 }
