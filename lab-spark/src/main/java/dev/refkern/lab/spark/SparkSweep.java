@@ -188,9 +188,27 @@ public final class SparkSweep {
     }
   }
 
+  /**
+   * Checks that this JVM can run Spark 4.0.
+   *
+   * @throws KernelException EOPNOTSUPP on Java 24 and later, where the Hadoop client inside Spark
+   *     4.0 fails ({@code Subject.getSubject} is gone with the security manager)
+   */
+  public static void checkJava() {
+    int feature = Runtime.version().feature();
+    if (feature >= 24) {
+      throw new KernelException(
+          Errno.EOPNOTSUPP,
+          "Spark 4.0 runs on Java 17 to 23, not "
+              + feature
+              + " (its Hadoop client calls Subject.getSubject); run the sweep with JDK 17 or 21");
+    }
+  }
+
   /** Runs the sweep's pending cells on Spark, then rebuilds the tables and the report. */
   public Result run(List<LabCell> cells, Settings s) {
     checkMaster(s.master());
+    checkJava();
     CellStore store = new CellStore(s.out());
     List<LabCell> pending = new ArrayList<>();
     for (LabCell c : cells) {

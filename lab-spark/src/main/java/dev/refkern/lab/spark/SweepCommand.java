@@ -130,6 +130,7 @@ public final class SweepCommand implements Callable<Integer> {
       throw new KernelException(Errno.EINVAL, "--executors must be 0 (all) or more");
     }
     SparkSweep.checkMaster(master);
+    SparkSweep.checkJava();
     SeedRange range = SeedRange.parse(seeds);
     SparkSweep sweep = new SparkSweep(source, report);
     List<LabCell> cells = sweep.cells(compare, fs, range);

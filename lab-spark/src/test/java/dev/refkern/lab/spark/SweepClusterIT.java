@@ -1,10 +1,13 @@
 package dev.refkern.lab.spark;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.refkern.examples.lab.LabCell;
 import dev.refkern.examples.lab.LabRow;
+import dev.refkern.mm.Errno;
+import dev.refkern.mm.KernelException;
 import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -21,6 +24,8 @@ import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledForJreRange;
+import org.junit.jupiter.api.condition.JRE;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -105,7 +110,17 @@ class SweepClusterIT {
     return jar;
   }
 
+  /** Spark 4.0's Hadoop client needs Subject.getSubject, which Java 24 removed. */
   @Test
+  @EnabledForJreRange(min = JRE.JAVA_24)
+  void onJava24AndLaterTheSweepSaysItCannotRunSpark() {
+    KernelException e = assertThrows(KernelException.class, SparkSweep::checkJava);
+    assertEquals(Errno.EOPNOTSUPP, e.errno());
+    assertTrue(e.getMessage().contains("Java 17 to 23"), e.getMessage());
+  }
+
+  @Test
+  @EnabledForJreRange(max = JRE.JAVA_23)
   void aSweepOnTwoLoopbackWorkersEqualsTheLocalSingleThreadedRun() throws Exception {
     Path home = sparkHome();
     int port = freePort();
