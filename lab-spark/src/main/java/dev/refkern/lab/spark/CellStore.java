@@ -49,7 +49,8 @@ final class CellStore {
     Path f = file(row.cell());
     try {
       Files.createDirectories(f.getParent());
-      Path tmp = Files.createTempFile(f.getParent(), ".part-", ".tmp");
+      // one writer per cell (the driver), so a fixed name; createTempFile would make it 0600
+      Path tmp = f.resolveSibling("." + f.getFileName() + ".tmp");
       Files.writeString(tmp, RowCodec.encode(row) + "\n", StandardCharsets.UTF_8);
       try {
         Files.move(tmp, f, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);

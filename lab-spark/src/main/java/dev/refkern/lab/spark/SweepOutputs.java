@@ -38,7 +38,7 @@ final class SweepOutputs {
     rows.forEach(r -> lines.add(RowCodec.encode(r)));
     Path f = out.resolve(CSV);
     try {
-      Path tmp = Files.createTempFile(out, ".rows-", ".tmp");
+      Path tmp = out.resolve(".rows.csv.tmp"); // not createTempFile: that would make it 0600
       Files.write(tmp, lines, StandardCharsets.UTF_8);
       Files.move(tmp, f, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
     } catch (IOException e) {
