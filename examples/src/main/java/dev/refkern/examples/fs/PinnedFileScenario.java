@@ -436,9 +436,9 @@ public final class PinnedFileScenario {
    * @param warns WARN hits of both kernels
    * @param bugs BUG hits of both kernels
    * @param migrations {@code pgmigrate_success} of the first kernel
-   * @param pinNanos wall-clock nanoseconds of one page's pin and unpin: the median over {@link
-   *     #PIN_SAMPLES} pins of the NIC's range after {@link #PIN_WARMUP} warm-up ones, divided by
-   *     its pages (0 when refused)
+   * @param pinNanos wall-clock nanoseconds of one page's pin and unpin: the median of a batch of
+   *     {@link #PIN_SAMPLES} pins of the NIC's range once the batches' medians have settled,
+   *     divided by its pages (0 when refused)
    * @param range what happened over the whole range and file (null when refused)
    */
   public record Outcome(
@@ -607,11 +607,18 @@ public final class PinnedFileScenario {
       long orphanPages,
       boolean powerCut) {}
 
-  /** Warm-up pins of the range before the measured ones ({@link Outcome#pinNanos}). */
-  public static final int PIN_WARMUP = 10_000;
+  /**
+   * Pins of the range per batch of {@link Outcome#pinNanos}: batches run until two in a row have
+   * medians within 10% of each other (the JIT has settled), at least {@link #PIN_MIN_BATCHES}, at
+   * most {@link #PIN_MAX_BATCHES}; the last batch's median is reported.
+   */
+  public static final int PIN_SAMPLES = 501;
 
-  /** Measured pins of the range; the median is reported. */
-  public static final int PIN_SAMPLES = 201;
+  /** The fewest batches of pins: the first ones only warm up. */
+  public static final int PIN_MIN_BATCHES = 10;
+
+  /** The most batches of pins, for a machine too loaded to settle. */
+  public static final int PIN_MAX_BATCHES = 100;
 
   private final Path dir;
   private int runs;
@@ -914,16 +921,23 @@ public final class PinnedFileScenario {
       long[] pfns = new long[w.pages()];
       long[] ns = new long[PIN_SAMPLES];
       int flags = Foll.FOLL_LONGTERM | Foll.FOLL_WRITE;
-      for (int k = -PIN_WARMUP; k < PIN_SAMPLES; k++) {
-        long t0 = System.nanoTime();
-        long got = vm.gup().pinUserPagesFast(task, addr, w.pages(), flags, pfns);
-        vm.gup().unpinUserPages(pfns, (int) Math.max(0, got));
-        if (k >= 0) {
+      long last = -1;
+      for (int batch = 1; batch <= PIN_MAX_BATCHES; batch++) {
+        for (int k = 0; k < PIN_SAMPLES; k++) {
+          long t0 = System.nanoTime();
+          long got = vm.gup().pinUserPagesFast(task, addr, w.pages(), flags, pfns);
+          vm.gup().unpinUserPages(pfns, (int) Math.max(0, got));
           ns[k] = System.nanoTime() - t0;
         }
+        java.util.Arrays.sort(ns);
+        long median = ns[PIN_SAMPLES / 2];
+        boolean settled = Math.abs(median - last) * 10 <= last;
+        last = median;
+        if (batch >= PIN_MIN_BATCHES && settled) {
+          break;
+        }
       }
-      java.util.Arrays.sort(ns);
-      return ns[PIN_SAMPLES / 2] / w.pages();
+      return last / w.pages();
     }
 
     /** The generation of each file page a fresh mount reads (-2 past the end or no file). */
