@@ -60,6 +60,16 @@ import org.apiguardian.api.API;
  * policy) is seen by state, never by time: the NIC then makes {@link #STALL_STEPS} more DMA writes,
  * the step must still be asleep, and only the unpin lets it finish. Each DMA writes a whole page of
  * a seeded pattern, so what is on disk names the generation it came from.
+ *
+ * <p>With a {@link Workload} ({@link Options#with}, {@link Workload#seeded}) the seed drives the
+ * steps instead: the NIC pins a range of a larger file, DMAs a seeded number of times into seeded
+ * pages of it (some while that page's write bio is in flight), the application writes other pages
+ * between, and the power goes at a seeded {@link Cut}; {@link Range} counts over every page.
+ *
+ * <p>Stalls are modelled, not measured: the steps sleep on the pin on real threads (a policy's wait
+ * needs the pinning thread to run), so a step's virtual time is {@link #BIO_NS} per write bio it
+ * submitted plus {@link #DMA_PERIOD_NS} per DMA the NIC made while it slept; both counts follow
+ * from the seeded workload.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PinnedFileScenario {

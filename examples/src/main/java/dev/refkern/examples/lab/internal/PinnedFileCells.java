@@ -16,9 +16,11 @@ import java.util.List;
 import org.apiguardian.api.API;
 
 /**
- * The writeback and truncate workloads of the lab on {@link PinnedFileScenario} (an RDMA NIC's
- * long-term pin of a file page, DMA racing its writeback, a background pass, fsync, optionally a
- * truncate, a power cut, a remount and fsck), and the mapping of its outcome onto a {@link LabRow}.
+ * The writeback and truncate workloads of the lab on {@link PinnedFileScenario} with the cell's
+ * seeded {@link Workload} (an RDMA NIC's long-term pin of a range of a file, DMA racing its
+ * writeback, application writes, a background pass, fsync, optionally a truncate, a seeded power
+ * cut, a remount and fsck), and the mapping of its outcome onto a {@link LabRow}: counts are over
+ * the whole file.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class PinnedFileCells {
