@@ -31,6 +31,7 @@ import dev.refkern.mm.FolioOps;
 import dev.refkern.mm.KernelException;
 import dev.refkern.mm.Page;
 import dev.refkern.mm.PhysicalMemory;
+import dev.refkern.mm.vm.Foll;
 import dev.refkern.mm.vm.PinnedTruncatePolicy;
 import dev.refkern.mm.vm.PinnedWritebackPolicy;
 import dev.refkern.mm.vm.Task;
@@ -42,6 +43,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import org.apiguardian.api.API;
 
 /**
@@ -58,11 +60,24 @@ import org.apiguardian.api.API;
  * policy) is seen by state, never by time: the NIC then makes {@link #STALL_STEPS} more DMA writes,
  * the step must still be asleep, and only the unpin lets it finish. Each DMA writes a whole page of
  * a seeded pattern, so what is on disk names the generation it came from.
+ *
+ * <p>With a {@link Workload} ({@link Options#with}, {@link Workload#seeded}) the seed drives the
+ * steps instead: the NIC pins a range of a larger file, DMAs a seeded number of times into seeded
+ * pages of it (some while that page's write bio is in flight), the application writes other pages
+ * between, and the power goes at a seeded {@link Cut}; {@link Range} counts over every page.
+ *
+ * <p>Stalls are modelled, not measured: the steps sleep on the pin on real threads (a policy's wait
+ * needs the pinning thread to run), so a step's virtual time is {@link #BIO_NS} per write bio it
+ * submitted plus {@link #DMA_PERIOD_NS} per DMA the NIC made while it slept; both counts follow
+ * from the seeded workload.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class PinnedFileScenario {
   /** DMA writes the NIC makes while a step sleeps on its pin, before it deregisters. */
   public static final int STALL_STEPS = 8;
+
+  /** The fewest DMAs a seeded workload's NIC makes while a step sleeps on its pin. */
+  public static final int STALL_DMAS = STALL_STEPS;
 
   /** DMA writes after the truncate, while the NIC still thinks it owns the page. */
   public static final int LATER_DMA = 3;
@@ -99,6 +114,8 @@ public final class PinnedFileScenario {
    *     {@code writeback} or {@code truncate} keeps the filesystem's and the kernel's default
    * @param longterm the {@code gup.longterm_file=} policy: {@code allow}, or {@code refuse}
    *     (mainline), under which the NIC's registration fails with {@code EFAULT}
+   * @param workload the pinned range, the DMA and application writes and the power cut's point;
+   *     null for the single page of the steps above ({@link Workload#single})
    */
   public record Options(
       long seed,
@@ -109,7 +126,32 @@ public final class PinnedFileScenario {
       boolean truncateFile,
       boolean powerCut,
       String fs,
-      String longterm) {
+      String longterm,
+      Workload workload) {
+    /** The single-page scenario: no seeded workload. */
+    public Options(
+        long seed,
+        String writeback,
+        String truncate,
+        boolean racingDma,
+        boolean background,
+        boolean truncateFile,
+        boolean powerCut,
+        String fs,
+        String longterm) {
+      this(
+          seed,
+          writeback,
+          truncate,
+          racingDma,
+          background,
+          truncateFile,
+          powerCut,
+          fs,
+          longterm,
+          null);
+    }
+
     /** {@code writeback} with orphan truncate, a background pass, no race, no truncate, no cut. */
     public static Options writeback(long seed, String writeback) {
       return new Options(seed, writeback, "orphan", false, true, false, false, "flatfs", "allow");
@@ -123,19 +165,46 @@ public final class PinnedFileScenario {
     /** With a DMA racing the first write of the page. */
     public Options racing() {
       return new Options(
-          seed, writeback, truncate, true, background, truncateFile, powerCut, fs, longterm);
+          seed,
+          writeback,
+          truncate,
+          true,
+          background,
+          truncateFile,
+          powerCut,
+          fs,
+          longterm,
+          workload);
     }
 
     /** With a power cut after the fsync. */
     public Options withPowerCut() {
       return new Options(
-          seed, writeback, truncate, racingDma, background, truncateFile, true, fs, longterm);
+          seed,
+          writeback,
+          truncate,
+          racingDma,
+          background,
+          truncateFile,
+          true,
+          fs,
+          longterm,
+          workload);
     }
 
     /** Without the background pass: the fsync is the first writeback. */
     public Options fsyncOnly() {
       return new Options(
-          seed, writeback, truncate, racingDma, false, truncateFile, powerCut, fs, longterm);
+          seed,
+          writeback,
+          truncate,
+          racingDma,
+          false,
+          truncateFile,
+          powerCut,
+          fs,
+          longterm,
+          workload);
     }
 
     /** On filesystem type {@code type} ({@code flatfs}, {@code ext4} or {@code xfs}). */
@@ -144,13 +213,51 @@ public final class PinnedFileScenario {
         throw new KernelException(Errno.EINVAL, "no pinned-file scenario on " + type);
       }
       return new Options(
-          seed, writeback, truncate, racingDma, background, truncateFile, powerCut, type, longterm);
+          seed,
+          writeback,
+          truncate,
+          racingDma,
+          background,
+          truncateFile,
+          powerCut,
+          type,
+          longterm,
+          workload);
     }
 
     /** Under {@code gup.longterm_file=policy}. */
     public Options longterm(String policy) {
       return new Options(
-          seed, writeback, truncate, racingDma, background, truncateFile, powerCut, fs, policy);
+          seed,
+          writeback,
+          truncate,
+          racingDma,
+          background,
+          truncateFile,
+          powerCut,
+          fs,
+          policy,
+          workload);
+    }
+
+    /** With the seeded workload {@code w}: a pinned range, DMA and writes, a seeded power cut. */
+    public Options with(Workload w) {
+      return new Options(
+          seed,
+          writeback,
+          truncate,
+          racingDma,
+          background,
+          truncateFile,
+          powerCut,
+          fs,
+          longterm,
+          w);
+    }
+
+    /** The workload that runs: {@link #workload} or the single page of the steps. */
+    public Workload steps() {
+      return workload != null ? workload : Workload.single(racingDma);
     }
 
     /** The mount options of the first mount, which formats the image. */
@@ -168,6 +275,140 @@ public final class PinnedFileScenario {
           + longterm
           + (writeback != null ? " writeback.pinned=" + writeback : "")
           + (truncate != null ? " truncate.pinned=" + truncate : "");
+    }
+  }
+
+  /** Where the disk loses power, if {@link Options#powerCut} asks for a cut. */
+  @API(status = EXPERIMENTAL, since = "0.1.0")
+  public enum Cut {
+    /** Before the background pass: nothing after the first fsync reached the media for sure. */
+    BEFORE_BACKGROUND,
+    /** Right after the background pass. */
+    AFTER_BACKGROUND,
+    /** After the {@link Workload#cutBio}-th write bio of the fsync: the fsync never returns. */
+    DURING_FSYNC,
+    /** After every step (the fsync, and the truncate when there is one). */
+    END
+  }
+
+  /**
+   * One write of the workload: the NIC's DMA into page {@code page} of its range, or the
+   * application's {@code pwrite} of file page {@code page} (outside the range).
+   *
+   * @param dma whether the NIC writes (else the application)
+   * @param page the range's page for a DMA, the file's page for the application
+   */
+  @API(status = EXPERIMENTAL, since = "0.1.0")
+  public record Write(boolean dma, int page) {}
+
+  /**
+   * What the NIC pins and when everyone writes: file pages {@code [first, first + pages)} of a
+   * {@code filePages}-page file are pinned; the writes {@code before} the background pass and
+   * {@code after} it (before the fsync); the range's pages whose first write bio a DMA races; the
+   * DMAs the NIC makes while a step sleeps on its pin; where the power is cut.
+   *
+   * @param filePages the file's size in pages, every page written and fsync'd before the pin
+   * @param first the first pinned page of the file
+   * @param pages pages pinned
+   * @param before writes before the background pass
+   * @param after writes after it, before the fsync
+   * @param racing pages of the range (0-based) whose first write bio a DMA races
+   * @param stallDmas DMAs the NIC makes while a step sleeps on its pin, then it deregisters
+   * @param cut where the disk loses power
+   * @param cutBio for {@link Cut#DURING_FSYNC}: after which write bio of the fsync (1-based)
+   */
+  @API(status = EXPERIMENTAL, since = "0.1.0")
+  public record Workload(
+      int filePages,
+      int first,
+      int pages,
+      List<Write> before,
+      List<Write> after,
+      List<Integer> racing,
+      int stallDmas,
+      Cut cut,
+      int cutBio) {
+    /** Pages of a seeded workload's file. */
+    public static final int FILE_PAGES = 12;
+
+    /**
+     * The steps of the class comment on a one-page file: a DMA, the background pass, a DMA, the
+     * fsync, the cut at the end; {@code racing} for a DMA racing the page's first write.
+     */
+    public static Workload single(boolean racing) {
+      List<Write> dma = List.of(new Write(true, 0));
+      return new Workload(
+          1, 0, 1, dma, dma, racing ? List.of(0) : List.of(), STALL_STEPS, Cut.END, 0);
+    }
+
+    /**
+     * The workload of {@code seed}: 2 to 8 pinned pages of a {@link #FILE_PAGES}-page file, one to
+     * three DMAs per pinned page into seeded pages of it and 1 to 6 application writes of the other
+     * pages, in a seeded order around the background pass; each pinned page's first write raced
+     * with probability 1/3; {@link #STALL_DMAS} to twice that DMAs during a sleep on the pin; the
+     * power cut at a seeded {@link Cut} ({@code END} when {@code truncate}: the truncate is what
+     * that comparison is about).
+     */
+    public static Workload seeded(long seed, boolean truncate) {
+      SplittableRandom r = new SplittableRandom(seed ^ 0x5eed_f11e_9a9eL);
+      int pages = 2 + r.nextInt(7);
+      int first = r.nextInt(FILE_PAGES - pages + 1);
+      List<Write> writes = new ArrayList<>();
+      for (int i = pages + r.nextInt(2 * pages + 1); i > 0; i--) {
+        writes.add(new Write(true, r.nextInt(pages)));
+      }
+      for (int i = 1 + r.nextInt(6); i > 0; i--) {
+        int p = r.nextInt(FILE_PAGES - pages);
+        writes.add(new Write(false, p < first ? p : p + pages)); // a page outside the range
+      }
+      for (int i = writes.size() - 1; i > 0; i--) { // Fisher-Yates, seeded
+        writes.set(i, writes.set(r.nextInt(i + 1), writes.get(i)));
+      }
+      int bg = r.nextInt(writes.size() + 1);
+      List<Integer> racing = new ArrayList<>();
+      for (int p = 0; p < pages; p++) {
+        if (r.nextInt(3) == 0) {
+          racing.add(p);
+        }
+      }
+      Cut cut = truncate ? Cut.END : Cut.values()[r.nextInt(Cut.values().length)];
+      return new Workload(
+          FILE_PAGES,
+          first,
+          pages,
+          List.copyOf(writes.subList(0, bg)),
+          List.copyOf(writes.subList(bg, writes.size())),
+          List.copyOf(racing),
+          STALL_DMAS + r.nextInt(STALL_DMAS + 1),
+          cut,
+          1 + r.nextInt(3));
+    }
+
+    /** DMAs made, racing ones included, outside a sleep on the pin. */
+    public long dmas() {
+      return before.stream().filter(Write::dma).count()
+          + after.stream().filter(Write::dma).count()
+          + racing.size();
+    }
+
+    /** A short description for failure messages. */
+    @Override
+    public String toString() {
+      return "pages "
+          + first
+          + ".."
+          + (first + pages - 1)
+          + "/"
+          + filePages
+          + ", "
+          + dmas()
+          + " DMA ("
+          + racing.size()
+          + " racing), "
+          + (before.size() + after.size() - dmas() + racing.size())
+          + " app writes, cut "
+          + cut
+          + (cut == Cut.DURING_FSYNC ? " at bio " + cutBio : "");
     }
   }
 
@@ -205,7 +446,10 @@ public final class PinnedFileScenario {
    * @param warns WARN hits of both kernels
    * @param bugs BUG hits of both kernels
    * @param migrations {@code pgmigrate_success} of the first kernel
-   * @param pinNanos wall-clock nanoseconds of the NIC's pin and unpin
+   * @param pinNanos wall-clock nanoseconds of one page's pin and unpin: the median of a batch of
+   *     {@link #PIN_SAMPLES} pins of the NIC's range once the batches' medians have settled,
+   *     divided by its pages (0 when refused)
+   * @param range what happened over the whole range and file (null when refused)
    */
   public record Outcome(
       Options options,
@@ -234,7 +478,8 @@ public final class PinnedFileScenario {
       long warns,
       long bugs,
       long migrations,
-      long pinNanos) {
+      long pinNanos,
+      Range range) {
     /** Whether the fresh kernel read exactly the NIC's last DMA. */
     public boolean diskHoldsLastDma() {
       return afterRemount == lastDma;
@@ -350,6 +595,41 @@ public final class PinnedFileScenario {
     }
   }
 
+  /**
+   * The outcome over every page of the file.
+   *
+   * @param workload what ran
+   * @param fsyncReturned whether the fsync returned (with or without an error) before the power
+   *     cut; if not, only the first fsync's data (before the pin) was promised
+   * @param stalePages pages whose block held, right after a returned fsync, something older than
+   *     what was in the page when it began (torn counts)
+   * @param lostPages pages whose promised data (of the last returned fsync) a fresh mount did not
+   *     read back: older, torn or missing; 0 after a truncate
+   * @param orphanPages pinned pages that took DMA after they had left the file
+   * @param powerCut whether the disk lost power, at the workload's point
+   */
+  @API(status = EXPERIMENTAL, since = "0.1.0")
+  public record Range(
+      Workload workload,
+      boolean fsyncReturned,
+      long stalePages,
+      long lostPages,
+      long orphanPages,
+      boolean powerCut) {}
+
+  /**
+   * Pins of the range per batch of {@link Outcome#pinNanos}: batches run until two in a row have
+   * medians within 10% of each other (the JIT has settled), at least {@link #PIN_MIN_BATCHES}, at
+   * most {@link #PIN_MAX_BATCHES}; the last batch's median is reported.
+   */
+  public static final int PIN_SAMPLES = 501;
+
+  /** The fewest batches of pins: the first ones only warm up. */
+  public static final int PIN_MIN_BATCHES = 10;
+
+  /** The most batches of pins, for a machine too loaded to settle. */
+  public static final int PIN_MAX_BATCHES = 100;
+
   private final Path dir;
   private int runs;
 
@@ -361,6 +641,11 @@ public final class PinnedFileScenario {
   /** Runs {@code o} in fresh kernels on a fresh image and returns what happened. */
   public synchronized Outcome run(Options o) {
     return new Run(o, runs++).go();
+  }
+
+  /** The seed of file page {@code p}'s patterns: page 0 keeps the run's seed. */
+  static long pageSeed(long seed, int p) {
+    return seed + 0x632be59bd9b4e019L * p;
   }
 
   /** The page pattern of DMA generation {@code gen}: a word per 8 bytes, seeded. */
@@ -392,6 +677,11 @@ public final class PinnedFileScenario {
   /** One run: two kernels in turn on one image. */
   private final class Run {
     final Options o;
+    final Workload w;
+    long buf; // the application's write buffer
+    int[] content; // per file page, the generation last written into its page-cache page
+    int[] promised; // per file page, the generation the last returned fsync covered
+    long size = -1; // the file's size in the fresh kernel
     final Path image;
     VirtualMemory vm;
     PhysicalMemory mem;
@@ -417,6 +707,7 @@ public final class PinnedFileScenario {
 
     Run(Options o, int id) {
       this.o = o;
+      this.w = o.steps();
       this.id = id;
       this.image = dir.resolve(o.fs() + "-" + id + ".img");
       try {
@@ -431,91 +722,122 @@ public final class PinnedFileScenario {
       boot(true);
       vfs.mount(o.fs(), "/dev/flat0", "/mnt", o.mkfsOptions());
       fd = vfs.open(task, FILE, O_RDWR | O_CREAT, 0600);
-      long buf = task.mmapAnon(Page.PAGE_SIZE);
-      for (int i = 0; i < Page.PAGE_SIZE / 8; i++) {
-        task.storeLong(buf + i * 8L, word(o.seed(), 0, i)); // generation 0, from the application
+      buf = task.mmapAnon(Page.PAGE_SIZE);
+      content = new int[w.filePages()];
+      for (int p = 0; p < w.filePages(); p++) {
+        appWrite(p, 0); // generation 0, from the application
       }
-      vfs.pwrite(task, fd, buf, Page.PAGE_SIZE, 0);
       vfs.fsync(task, fd);
-      addr = vfs.mmap(task, 0, Page.PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-      task.storeLong(addr, word(o.seed(), 0, 0)); // fault it in writable (page_mkwrite)
+      promised = content.clone();
+      long len = (long) w.pages() * Page.PAGE_SIZE;
+      addr =
+          vfs.mmap(
+              task,
+              0,
+              len,
+              PROT_READ | PROT_WRITE,
+              MAP_SHARED,
+              fd,
+              (long) w.first() * Page.PAGE_SIZE);
+      for (int i = 0; i < w.pages(); i++) { // fault it in writable (page_mkwrite)
+        task.storeLong(addr + (long) i * Page.PAGE_SIZE, word(pageSeed(w.first() + i), 0, 0));
+      }
       mapping = inode().mapping();
-      long pin0 = System.nanoTime();
       try {
-        nic = new RdmaNic(vm, task, addr, mapping, o.seed(), "revoke".equals(o.truncate()));
+        nic =
+            new RdmaNic(
+                vm,
+                task,
+                addr,
+                w.pages(),
+                w.first(),
+                mapping,
+                o.seed(),
+                "revoke".equals(o.truncate()));
       } catch (KernelException e) {
         if (e.errno() != Errno.EFAULT) {
           throw e;
         }
         return refused(e.errno());
       }
-      pinNanos = System.nanoTime() - pin0;
-      bdev.nic = nic;
-      bdev.armed = o.racingDma();
+      pinNanos = pinCost();
+      for (int i : w.racing()) {
+        bdev.armed.add(nic.pinnedPfn(i));
+      }
+      bdev.race = this::race;
 
-      dma(); // generation 1
+      play(w.before());
+      cutAt(Cut.BEFORE_BACKGROUND);
       int afterBackground = -2;
       boolean dirtyAfterBackground = false;
-      if (o.background()) {
+      if (o.background() && !off()) {
         step(
             "background",
             () -> vm.pageWriteback().writeCachePages(mapping, 0, Long.MAX_VALUE, WbSyncMode.NONE));
-        afterBackground = onDisk();
+        afterBackground = onDisk(w.first());
         dirtyAfterBackground = dirty();
       }
-      if (nic.pinned()) {
-        dma(); // generation 2
-      }
+      cutAt(Cut.AFTER_BACKGROUND);
+      play(w.after());
       int[] err = new int[1];
       int dmaBeforeFsync = gen;
-      step(
-          "fsync",
-          () -> {
-            try {
-              vfs.fsync(task, fd);
-            } catch (KernelException e) {
-              err[0] = e.errno().number();
-            }
-          });
-      int onDiskAfterFsync = onDisk();
+      int[] beforeFsync = content.clone();
+      boolean fsyncReturned = false;
+      long stale = 0;
+      int onDiskAfterFsync = -2;
+      if (!off()) {
+        if (o.powerCut() && w.cut() == Cut.DURING_FSYNC) {
+          bdev.cutAt = bdev.writes + w.cutBio();
+        }
+        step(
+            "fsync",
+            () -> {
+              try {
+                vfs.fsync(task, fd);
+              } catch (KernelException e) {
+                err[0] = e.errno().number();
+              }
+            });
+        fsyncReturned = !off();
+      }
+      if (fsyncReturned) {
+        promised = beforeFsync;
+        onDiskAfterFsync = onDisk(w.first());
+        for (int p = 0; p < w.filePages(); p++) {
+          int d = p == w.first() ? onDiskAfterFsync : onDisk(p);
+          stale += d != -2 && d < beforeFsync[p] ? 1 : 0;
+        }
+      }
       boolean dirtyAfterFsync = dirty();
-      if (o.truncateFile()) {
+      boolean truncated = false;
+      if (o.truncateFile() && !off()) {
         step("ftruncate", () -> vfs.ftruncate(task, fd, 0));
         for (int i = 0; i < LATER_DMA && nic.registered(); i++) {
-          nic.dma(++gen); // into the orphan, the dummy page, or nowhere once unpinned
+          nic.dma(
+              i % w.pages(), ++gen); // into the orphan, the dummy page, or nowhere once unpinned
         }
         vfs.fsync(task, fd);
+        truncated = true;
       }
       long integrityErrors = disk.integrityErrors();
       var stats = writebackPolicy().stats();
-      if (o.powerCut()) {
-        disk.powerCut();
-      }
-      long unpin0 = System.nanoTime();
+      cutAt(Cut.END);
+      boolean cut = off();
+      long orphans = nic.orphanedPages();
       nic.deregister();
-      pinNanos += System.nanoTime() - unpin0;
-      vfs.munmap(task, addr, Page.PAGE_SIZE);
+      vfs.munmap(task, addr, len);
       vfs.close(task, fd);
       List<String> pins = new ArrayList<>(shutdown());
 
       boot(false);
       vfs.mount(o.fs(), "/dev/flat0", "/mnt", "");
-      int afterRemount = -2;
-      long size = -1;
-      if (vfs.readdir("/mnt").contains(FILE.substring(5))) {
-        int rfd = vfs.open(task, FILE, O_RDONLY, 0);
-        size = vfs.fstat(task, rfd).size();
-        if (size > 0) {
-          long buf2 = task.mmapAnon(Page.PAGE_SIZE);
-          long n = vfs.pread(task, rfd, buf2, Page.PAGE_SIZE, 0);
-          byte[] page = new byte[(int) n];
-          task.load(buf2, page, 0, page.length);
-          afterRemount = generation(o.seed(), gen, page);
-        }
-        vfs.close(task, rfd);
-      }
+      int[] remount = readBack();
       vfs.umount("/mnt");
       pins.addAll(shutdown());
+      long lost = 0;
+      for (int p = 0; p < w.filePages() && !truncated; p++) {
+        lost += remount[p] < promised[p] ? 1 : 0;
+      }
       List<String> fsck = FileSystems.standard().get(o.fs()).check(image.toString());
       return new Outcome(
           o,
@@ -534,7 +856,7 @@ public final class PinnedFileScenario {
           nic.writes(),
           nic.writesLost(),
           nic.writesToDummy(),
-          afterRemount,
+          remount[w.first()],
           size,
           fsck,
           pins,
@@ -544,12 +866,113 @@ public final class PinnedFileScenario {
           warns,
           bugs,
           migrations,
-          pinNanos);
+          pinNanos,
+          new Range(w, fsyncReturned, stale, lost, orphans, cut));
+    }
+
+    /** The seed of file page {@code p}'s patterns: page 0 keeps the run's seed. */
+    long pageSeed(int p) {
+      return PinnedFileScenario.pageSeed(o.seed(), p);
+    }
+
+    /** The application's {@code pwrite} of generation {@code g} over file page {@code p}. */
+    void appWrite(int p, int g) {
+      for (int i = 0; i < Page.PAGE_SIZE / 8; i++) {
+        task.storeLong(buf + i * 8L, word(pageSeed(p), g, i));
+      }
+      vfs.pwrite(task, fd, buf, Page.PAGE_SIZE, (long) p * Page.PAGE_SIZE);
+      content[p] = g;
+    }
+
+    /** Plays {@code writes}; the NIC's only while it holds its pin, none once the power is off. */
+    void play(List<Write> writes) {
+      for (Write x : writes) {
+        if (off()) {
+          return;
+        }
+        if (!x.dma()) {
+          appWrite(x.page(), ++gen);
+        } else if (nic.pinned()) {
+          dma(x.page());
+        }
+      }
+    }
+
+    /** Cuts the power if the workload's cut is {@code here}. */
+    void cutAt(Cut here) {
+      if (o.powerCut() && w.cut() == here && !off()) {
+        disk.powerCut();
+        bdev.cut = true;
+      }
+    }
+
+    boolean off() {
+      return bdev.cut;
+    }
+
+    /** A DMA while the write bio of pinned {@code pfn} is in flight (the disk's thread). */
+    void race(long pfn) {
+      if (!nic.pinned()) {
+        return;
+      }
+      int i = nic.indexOf(pfn);
+      if (o.workload() == null) {
+        nic.dmaInFlight(i); // one word: the single page's block is torn
+      } else {
+        dma(i); // a whole new generation under the tags of the old one
+      }
+    }
+
+    /**
+     * {@link Outcome#pinNanos}: pins and unpins the NIC's range (pins on pinned pages, which
+     * changes nothing else), warm, and returns the median per page.
+     */
+    long pinCost() {
+      long[] pfns = new long[w.pages()];
+      long[] ns = new long[PIN_SAMPLES];
+      int flags = Foll.FOLL_LONGTERM | Foll.FOLL_WRITE;
+      long last = -1;
+      for (int batch = 1; batch <= PIN_MAX_BATCHES; batch++) {
+        for (int k = 0; k < PIN_SAMPLES; k++) {
+          long t0 = System.nanoTime();
+          long got = vm.gup().pinUserPagesFast(task, addr, w.pages(), flags, pfns);
+          vm.gup().unpinUserPages(pfns, (int) Math.max(0, got));
+          ns[k] = System.nanoTime() - t0;
+        }
+        java.util.Arrays.sort(ns);
+        long median = ns[PIN_SAMPLES / 2];
+        boolean settled = Math.abs(median - last) * 10 <= last;
+        last = median;
+        if (batch >= PIN_MIN_BATCHES && settled) {
+          break;
+        }
+      }
+      return last / w.pages();
+    }
+
+    /** The generation of each file page a fresh mount reads (-2 past the end or no file). */
+    int[] readBack() {
+      int[] g = new int[w.filePages()];
+      java.util.Arrays.fill(g, -2);
+      if (!vfs.readdir("/mnt").contains(FILE.substring(5))) {
+        return g;
+      }
+      int rfd = vfs.open(task, FILE, O_RDONLY, 0);
+      size = vfs.fstat(task, rfd).size();
+      long buf2 = task.mmapAnon(Page.PAGE_SIZE);
+      for (int p = 0; p < w.filePages() && (long) p * Page.PAGE_SIZE < size; p++) {
+        long n = vfs.pread(task, rfd, buf2, Page.PAGE_SIZE, (long) p * Page.PAGE_SIZE);
+        byte[] page = new byte[(int) n];
+        task.load(buf2, page, 0, page.length);
+        g[p] = generation(pageSeed(p), gen, page);
+      }
+      vfs.close(task, rfd);
+      return g;
     }
 
     /** The NIC could not pin ({@code errno}): the kernel is shut down, nothing else runs. */
     Outcome refused(Errno errno) {
-      vfs.munmap(task, addr, Page.PAGE_SIZE);
+      vfs.munmap(task, addr, (long) w.pages() * Page.PAGE_SIZE);
       vfs.close(task, fd);
       List<String> pins = shutdown();
       return new Outcome(
@@ -579,7 +1002,8 @@ public final class PinnedFileScenario {
           warns,
           bugs,
           migrations,
-          0);
+          0,
+          null);
     }
 
     void boot(boolean create) {
@@ -642,26 +1066,29 @@ public final class PinnedFileScenario {
       return null;
     }
 
-    void dma() {
-      nic.dma(++gen);
+    /** One DMA of a new generation into page {@code i} of the NIC's range. */
+    void dma(int i) {
+      nic.dma(i, ++gen);
+      content[w.first() + i] = gen;
     }
 
-    /** The generation in the file's first block on the disk now (cache over media). */
-    int onDisk() {
+    /** The generation in file page {@code p}'s block on the disk now (cache over media). */
+    int onDisk(int p) {
       Inode inode = inode();
       if (inode.sb().type() instanceof Ext4 ext4) { // buffer heads: FIBMAP
-        long blk = ext4.bmap(inode, 0);
+        long blk = ext4.bmap(inode, p);
         return blk == 0
             ? -2
             : generation(
-                o.seed(), gen, disk.peek(blk * (Page.PAGE_SIZE / 512), Page.PAGE_SIZE / 512));
+                pageSeed(p), gen, disk.peek(blk * (Page.PAGE_SIZE / 512), Page.PAGE_SIZE / 512));
       }
       Iomap m = new Iomap();
-      inode.sb().iomapOps().iomapBegin(inode, 0, Page.PAGE_SIZE, IomapOps.IOMAP_READ, m);
+      long pos = (long) p * Page.PAGE_SIZE;
+      inode.sb().iomapOps().iomapBegin(inode, pos, Page.PAGE_SIZE, IomapOps.IOMAP_READ, m);
       if (m.type() != Iomap.MAPPED) {
         return -2;
       }
-      return generation(o.seed(), gen, disk.peek(m.sector(0), Page.PAGE_SIZE / 512));
+      return generation(pageSeed(p), gen, disk.peek(m.sector(pos), Page.PAGE_SIZE / 512));
     }
 
     boolean dirty() {
@@ -698,10 +1125,10 @@ public final class PinnedFileScenario {
       }
       if (t.isAlive()) {
         stalledStep = name;
-        for (int i = 0; i < STALL_STEPS; i++) {
-          dma(); // the device goes on while the step sleeps
+        for (int i = 0; i < w.stallDmas(); i++) {
+          dma(i % w.pages()); // the device goes on while the step sleeps
         }
-        dmaStalled = STALL_STEPS;
+        dmaStalled = w.stallDmas();
         stillStalled = t.isAlive() && blocked(t);
         nic.deregister();
       }
@@ -756,9 +1183,11 @@ public final class PinnedFileScenario {
    */
   private static final class InFlightDisk extends ForwardingBlockDevice {
     final FileDisk disk;
-    volatile RdmaNic nic;
-    volatile boolean armed;
+    final java.util.Set<Long> armed = java.util.concurrent.ConcurrentHashMap.newKeySet(); // pfns
+    volatile java.util.function.LongConsumer race; // a DMA into a pfn whose write is in flight
     long writes; // write bios, for the steps' modelled time
+    long cutAt = -1; // the power goes after this write bio
+    volatile boolean cut; // the power is off
 
     InFlightDisk(FileDisk disk) {
       super(disk);
@@ -771,29 +1200,25 @@ public final class PinnedFileScenario {
       if (bio.op() == BioOp.WRITE) {
         writes++; // one submitter at a time: the step's thread
       }
-      RdmaNic n = nic;
-      if (armed && n != null && n.pinned() && bio.op() == BioOp.WRITE && carries(bio, n)) {
-        armed = false;
-        n.dmaInFlight();
-      }
-      disk.consumeAll();
-    }
-
-    private static boolean carries(Bio bio, RdmaNic n) {
-      for (int i = 0; i < bio.vecCount(); i++) {
-        if (bio.vecPfn(i) == n.pinnedPfn()) {
-          return true;
+      java.util.function.LongConsumer r = race;
+      for (int i = 0; r != null && bio.op() == BioOp.WRITE && i < bio.vecCount(); i++) {
+        if (armed.remove(bio.vecPfn(i))) {
+          r.accept(bio.vecPfn(i));
         }
       }
-      return false;
+      disk.consumeAll();
+      if (bio.op() == BioOp.WRITE && writes == cutAt) {
+        disk.powerCut();
+        cut = true;
+      }
     }
   }
 
   /**
-   * An RDMA NIC's memory region ({@code ib_umem}) over one page of the task's mapping: hmm-device's
-   * {@link dev.refkern.hmm.dma.RdmaNic} (pinned with {@code pin_user_pages(FOLL_WRITE |
-   * FOLL_LONGTERM)}, revoked on {@code MMU_NOTIFY_TRUNCATE} by redirecting its DMA to a dummy page
-   * and unpinning, seed 001) writing generation patterns through a {@link DmaEngine}, counted.
+   * An RDMA NIC's memory region ({@code ib_umem}) over pages of the task's mapping of a file:
+   * hmm-device's {@link dev.refkern.hmm.dma.RdmaNic} (pinned with {@code pin_user_pages(FOLL_WRITE
+   * | FOLL_LONGTERM)}, revoked on {@code MMU_NOTIFY_TRUNCATE} by redirecting its DMA to a dummy
+   * page and unpinning, seed 001) writing generation patterns through a {@link DmaEngine}, counted.
    */
   @API(status = EXPERIMENTAL, since = "0.1.0")
   public static final class RdmaNic {
@@ -802,7 +1227,8 @@ public final class PinnedFileScenario {
     private final dev.refkern.hmm.dma.RdmaNic mr;
     private final DmaEngine engine;
     private final DmaPattern pattern;
-    private final long pfn;
+    private final long[] pfns;
+    private final boolean[] orphaned;
     private long writes;
     private long lost;
     private long toDummy;
@@ -810,49 +1236,92 @@ public final class PinnedFileScenario {
     /** Registers the page at {@code addr} of {@code task}, a page of {@code file}. */
     public RdmaNic(
         VirtualMemory vm, Task task, long addr, AddressSpace file, long seed, boolean revoke) {
+      this(vm, task, addr, 1, 0, file, seed, revoke);
+    }
+
+    /**
+     * Registers {@code pages} pages at {@code addr} of {@code task}, file pages {@code firstPage}..
+     * of {@code file}, each page's patterns seeded for its place in the file.
+     */
+    public RdmaNic(
+        VirtualMemory vm,
+        Task task,
+        long addr,
+        int pages,
+        int firstPage,
+        AddressSpace file,
+        long seed,
+        boolean revoke) {
       this.mem = vm.physicalMemory();
       this.file = file;
       this.engine = new DmaEngine(mem.ram(), Page.PAGE_SIZE);
-      this.pattern = (gen, page, i) -> word(seed, (int) gen, i);
+      this.pattern = (gen, page, i) -> word(pageSeed(seed, firstPage + page), (int) gen, i);
       // revoke needs no switch: only truncate.pinned=revoke sends MMU_NOTIFY_TRUNCATE
-      this.mr = dev.refkern.hmm.dma.RdmaNic.register(vm, task, addr, Page.PAGE_SIZE, true, engine);
-      this.pfn = mr.pinnedPfn(0);
+      this.mr =
+          dev.refkern.hmm.dma.RdmaNic.register(
+              vm, task, addr, (long) pages * Page.PAGE_SIZE, true, engine);
+      this.pfns = new long[pages];
+      this.orphaned = new boolean[pages];
+      for (int i = 0; i < pages; i++) {
+        pfns[i] = mr.pinnedPfn(i);
+      }
     }
 
-    /** The pinned pfn (still the page's number after the unpin). */
+    /** The first pinned pfn (still the page's number after the unpin). */
     public long pinnedPfn() {
-      return pfn;
+      return pfns[0];
     }
 
-    /** Whether it still holds its pin. */
+    /** The pfn of page {@code i} of the range as pinned. */
+    public long pinnedPfn(int i) {
+      return pfns[i];
+    }
+
+    /** The page of the range that was pinned at {@code pfn}, -1 for none. */
+    public int indexOf(long pfn) {
+      for (int i = 0; i < pfns.length; i++) {
+        if (pfns[i] == pfn) {
+          return i;
+        }
+      }
+      return -1;
+    }
+
+    /** Whether it still holds its pins, all of them. */
     public boolean pinned() {
-      return mr.registered() && mr.pinnedPages() == 1;
+      return mr.registered() && mr.pinnedPages() == pfns.length;
     }
 
     /** Whether it still DMAs anywhere: pinned, or redirected to its dummy page. */
     public boolean registered() {
-      return mr.registered() && (mr.pinnedPages() == 1 || mr.isRevoked(0));
+      return mr.registered() && (mr.pinnedPages() == pfns.length || mr.isRevoked(0));
     }
 
-    /** One DMA write of generation {@code gen}'s pattern into its target page. */
-    public synchronized void dma(int gen) {
+    /** One DMA write of generation {@code gen}'s pattern into its first page. */
+    public void dma(int gen) {
+      dma(0, gen);
+    }
+
+    /** One DMA write of generation {@code gen}'s pattern into page {@code i} of its range. */
+    public synchronized void dma(int i, int gen) {
       if (!registered()) {
         return; // deregistered: the device is idle
       }
       long before = mr.bytesRedirected();
-      mr.dmaWrite(0, 1, gen, pattern);
+      mr.dmaWrite(i, 1, gen, pattern);
       engine.drain();
       writes++;
       if (mr.bytesRedirected() != before) {
         toDummy++;
-      } else if (mem.memmap().mapping(pfn) != file.id()) {
+      } else if (mem.memmap().mapping(pfns[i]) != file.id()) {
         lost++; // the page left the file: nobody will ever read this
+        orphaned[i] = true;
       }
     }
 
-    /** A DMA racing a write of the page: one word changes, matching no generation (torn). */
-    synchronized void dmaInFlight() {
-      mem.ram().writeLong(pfn, 0, ~mem.ram().readLong(pfn, 0));
+    /** A DMA racing a write of page {@code i}: one word changes, matching no generation (torn). */
+    synchronized void dmaInFlight(int i) {
+      mem.ram().writeLong(pfns[i], 0, ~mem.ram().readLong(pfns[i], 0));
       writes++;
     }
 
@@ -869,9 +1338,18 @@ public final class PinnedFileScenario {
       return writes;
     }
 
-    /** DMA writes into the pinned page after it had left the file. */
+    /** DMA writes into a pinned page after it had left the file. */
     public synchronized long writesLost() {
       return lost;
+    }
+
+    /** Pinned pages that took a DMA write after they had left the file (orphans). */
+    public synchronized long orphanedPages() {
+      long n = 0;
+      for (boolean b : orphaned) {
+        n += b ? 1 : 0;
+      }
+      return n;
     }
 
     /** DMA writes redirected to the dummy page. */

@@ -19,8 +19,9 @@ import org.apiguardian.api.API;
  *     than the last DMA that completed before the data-integrity writeback that covered them
  * @param bytesLost bytes a power cut lost: acknowledged (fsync'd) data that a fresh mount did not
  *     read back
- * @param lossWithinPromise whether that loss is within what the policy promises (e.g. {@code skip}
- *     promises nothing for a pinned page that background writeback left dirty)
+ * @param lossWithinPromise whether that loss is within what was promised: none lost, or the fsync
+ *     that covered it returned an error (the application was told); every policy, mainline's
+ *     {@code ignore} included, makes fsync's promise, as the power-cut matrix counts it
  * @param stallP50Ns median of the writeback, fsync and truncate stalls, virtual nanoseconds
  * @param stallP99Ns their 99th percentile
  * @param stallMaxNs their maximum

@@ -10,7 +10,8 @@ import org.apiguardian.api.API;
 /**
  * {@code refkern compare truncate}: every {@code truncate.pinned=} policy on one workload. The
  * writeback workload ({@code pinned_writeback=bounce}, so the pin survives writeback), then {@code
- * ftruncate(0)} under the NIC's pin while it goes on DMAing, fsync, a power cut, remount and fsck.
+ * ftruncate(0)} under the NIC's pins while it goes on DMAing, fsync, a power cut (always after the
+ * truncate), remount and fsck.
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class TruncateComparison implements Comparison {

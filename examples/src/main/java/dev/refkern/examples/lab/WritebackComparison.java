@@ -9,9 +9,11 @@ import org.apiguardian.api.API;
 
 /**
  * {@code refkern compare writeback}: every {@code writeback.pinned=} policy on one workload. An
- * RDMA NIC long-term-pins a page of a file ({@code gup.longterm_file=allow}) and DMAs into it, once
- * while its first write is in flight; a background writeback pass, more DMA, fsync, a power cut, a
- * remount in a fresh kernel and fsck. The mount chooses the policy ({@code -o pinned_writeback=}).
+ * RDMA NIC long-term-pins a seeded range of a file ({@code gup.longterm_file=allow}) and DMAs into
+ * seeded pages of it, some while their write is in flight, as the application writes other pages; a
+ * background writeback pass, fsync, a power cut at a seeded point, a remount in a fresh kernel and
+ * fsck ({@link dev.refkern.examples.fs.PinnedFileScenario.Workload#seeded}). The mount chooses the
+ * policy ({@code -o pinned_writeback=}).
  */
 @API(status = EXPERIMENTAL, since = "0.1.0")
 public final class WritebackComparison implements Comparison {

@@ -5,6 +5,7 @@ import static org.apiguardian.api.API.Status.INTERNAL;
 import dev.refkern.examples.fs.PinnedFileScenario;
 import dev.refkern.examples.fs.PinnedFileScenario.Options;
 import dev.refkern.examples.fs.PinnedFileScenario.Outcome;
+import dev.refkern.examples.fs.PinnedFileScenario.Workload;
 import dev.refkern.examples.lab.LabCell;
 import dev.refkern.examples.lab.LabRow;
 import dev.refkern.mm.Page;
@@ -15,9 +16,11 @@ import java.util.List;
 import org.apiguardian.api.API;
 
 /**
- * The writeback and truncate workloads of the lab on {@link PinnedFileScenario} (an RDMA NIC's
- * long-term pin of a file page, DMA racing its writeback, a background pass, fsync, optionally a
- * truncate, a power cut, a remount and fsck), and the mapping of its outcome onto a {@link LabRow}.
+ * The writeback and truncate workloads of the lab on {@link PinnedFileScenario} with the cell's
+ * seeded {@link Workload} (an RDMA NIC's long-term pin of a range of a file, DMA racing its
+ * writeback, application writes, a background pass, fsync, optionally a truncate, a seeded power
+ * cut, a remount and fsck), and the mapping of its outcome onto a {@link LabRow}: counts are over
+ * the whole file.
  */
 @API(status = INTERNAL, since = "0.1.0")
 public final class PinnedFileCells {
@@ -32,10 +35,10 @@ public final class PinnedFileCells {
    */
   public static LabRow run(
       LabCell cell, Path dir, String writeback, String truncate, String longterm) {
-    boolean cut = cell.workload().equals("truncate");
-    // the NIC always races the page's first write: the DMA-under-writeback the seeds argue about
+    boolean trunc = cell.workload().equals("truncate");
     Options o =
-        new Options(cell.seed(), writeback, truncate, true, true, cut, true, cell.fs(), longterm);
+        new Options(cell.seed(), writeback, truncate, true, true, trunc, true, cell.fs(), longterm)
+            .with(Workload.seeded(cell.seed(), trunc));
     return row(cell, new PinnedFileScenario(dir).run(o));
   }
 
@@ -64,19 +67,19 @@ public final class PinnedFileCells {
           0);
     }
     Options o = r.options();
-    // what the fsync covered: the last DMA completed before it; older or torn is stale
-    boolean stale = r.onDiskAfterFsync() != -2 && r.onDiskAfterFsync() < r.dmaBeforeFsync();
-    long corrupted = r.integrityErrors() > 0 || stale ? 1 : 0;
-    long lost = !o.truncateFile() && r.afterRemount() < r.dmaBeforeFsync() ? Page.PAGE_SIZE : 0;
+    PinnedFileScenario.Range range = r.range();
+    // blocks the disk caught (a bio's tags) or that a returned fsync left older than the page
+    long corrupted = Math.max(r.integrityErrors(), range.stalePages());
+    long lost = range.lostPages() * Page.PAGE_SIZE;
     String wb = o.writeback() != null ? o.writeback() : defaultWriteback(o.fs());
-    // ignore (mainline) promises nothing about DMA'd data; the others promise fsync'd data
-    boolean within = wb.equals("ignore") || lost == 0;
+    // every policy makes fsync's promise; a loss is within it only when fsync reported an error
+    boolean within = lost == 0 || r.fsyncErrno() != 0;
     List<Long> steps = new ArrayList<>(r.stepStallNs());
     Collections.sort(steps);
     long overhead =
         (r.foliosBounced() > 0 ? Page.PAGE_SIZE : 0) // one bounce page at a time
             + ("revoke".equals(o.truncate()) ? Page.PAGE_SIZE : 0) // the NIC's dummy page
-            + (r.writesLost() > 0 ? Page.PAGE_SIZE : 0); // the orphan, outside the page cache
+            + range.orphanPages() * Page.PAGE_SIZE; // orphans, outside the page cache
     return new LabRow(
         cell,
         DEVICE,
