@@ -9,6 +9,7 @@ import dev.refkern.mm.Errno;
 import dev.refkern.mm.KernelException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.Properties;
@@ -54,7 +55,7 @@ final class ChronicleLayout {
       c.updateLock().lock();
       MapAbsentEntry<Integer, byte[]> absent = c.absentEntry();
       if (absent == null) {
-        throw new KernelException(Errno.EEXIST, "memmap section " + s + " already present");
+        throw new IllegalStateException("memmap section " + s + " already in a fresh map");
       }
       c.insert(absent, zero);
     }
@@ -130,10 +131,12 @@ final class ChronicleLayout {
    * File offsets of each section's descriptors: Chronicle maps the whole file from offset 0, so an
    * address minus the mapping's start is the offset. Proved on section 0 with markers at both ends
    * of its descriptors, written through the file and read back through Chronicle's entry, so a
-   * Chronicle layout change fails the boot, not a later inspection. Markers, not a whole-section
-   * put: rewriting the 2 MiB value twice was most of a small kernel's boot.
+   * Chronicle layout change fails the boot, not a later inspection ({@code markerBuffer}: 8 bytes
+   * for the markers' I/O). Markers, not a whole-section put: rewriting the 2 MiB value twice was
+   * most of a small kernel's boot.
    */
-  static long[] locate(ChronicleMap<Integer, byte[]> map, FileChannel ch, long[] bases)
+  static long[] locate(
+      ChronicleMap<Integer, byte[]> map, FileChannel ch, long[] bases, byte[] markerBuffer)
       throws IOException {
     long start = ((VanillaChronicleHash<?, ?, ?, ?>) map).bsAddress();
     long[] offsets = new long[bases.length];
@@ -141,15 +144,18 @@ final class ChronicleLayout {
       offsets[s] = bases[s] - start;
     }
     long[] at = {0, SECTION_BYTES - MARKER_BYTES};
-    ByteBuffer b = ByteBuffer.allocate(MARKER_BYTES).order(java.nio.ByteOrder.nativeOrder());
+    ByteBuffer b = ByteBuffer.wrap(markerBuffer, 0, MARKER_BYTES).order(ByteOrder.nativeOrder());
     for (int m = 0; m < at.length; m++) {
       writeFully(ch, b.clear().putLong(0, MARKER + m), offsets[0] + at[m]);
     }
     boolean found;
     try (ExternalMapQueryContext<Integer, byte[], ?> c = map.queryContext(0)) {
       MapEntry<Integer, byte[]> e = c.entry();
-      Data<byte[]> v = e != null ? e.value() : null;
-      found = v != null;
+      if (e == null) {
+        throw new KernelException(Errno.EIO, "memmap section 0 missing after creation");
+      }
+      Data<byte[]> v = e.value();
+      found = true;
       for (int m = 0; m < at.length && found; m++) {
         long raw = v.bytes().addressForRead(v.offset());
         found = v.bytes().readLong(v.offset() + (bases[0] - raw) + at[m]) == MARKER + m;

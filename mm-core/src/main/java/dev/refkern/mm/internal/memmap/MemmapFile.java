@@ -167,7 +167,7 @@ public final class MemmapFile implements AutoCloseable {
       // the file drops a process's locks (POSIX), so the kernel reads it through this one channel,
       // open until close().
       mapCh = FileChannel.open(mapFile, StandardOpenOption.READ, StandardOpenOption.WRITE);
-      long[] offsets = ChronicleLayout.locate(map, mapCh, bases);
+      long[] offsets = ChronicleLayout.locate(map, mapCh, bases, new byte[Long.BYTES]);
       Properties p = new Properties();
       p.setProperty("format", FORMAT);
       p.setProperty("descriptor_bytes", Integer.toString(PageDescriptor.SIZE));
