@@ -41,6 +41,7 @@ public final class DiskOptions {
   private long writeCacheBytes = DEFAULT_WRITE_CACHE_BYTES;
   private Consumption consumption = Consumption.SYNCHRONOUS;
   private Workqueue workqueue;
+  private boolean hostSync = true;
 
   private DiskOptions() {}
 
@@ -53,6 +54,7 @@ public final class DiskOptions {
     o.writeCacheBytes = writeCacheBytes;
     o.consumption = consumption;
     o.workqueue = workqueue;
+    o.hostSync = hostSync;
     return o;
   }
 
@@ -134,6 +136,25 @@ public final class DiskOptions {
     o.consumption = Consumption.MANUAL;
     o.workqueue = null;
     return o;
+  }
+
+  /**
+   * Whether a {@link FileDisk} forces its image file to the host's storage ({@link
+   * java.nio.channels.FileChannel#force}) where the drive makes data durable: FLUSH, FUA, creation
+   * (default true). The model's durability is the write cache's: a {@link FileDisk#powerCut} loses
+   * the same sectors either way, and a later open of the image on the same host reads the same
+   * bytes. Off, a crash of the host itself may lose the image; for throwaway images (the lab's
+   * cells), where a host fsync per FLUSH was most of a cell's wall time.
+   */
+  public DiskOptions hostSync(boolean on) {
+    DiskOptions o = copy();
+    o.hostSync = on;
+    return o;
+  }
+
+  /** Whether a {@link FileDisk} forces its image file at FLUSH, FUA and creation. */
+  public boolean hasHostSync() {
+    return hostSync;
   }
 
   /** The configured name, or null for the device's default. */

@@ -29,8 +29,8 @@ import org.apiguardian.api.API;
  * <ul>
  *   <li>A completed WRITE sits in the cache; later reads see it; it is <em>not</em> durable.
  *   <li>{@code REQ_OP_FLUSH} writes every cached sector to the file and forces it ({@link
- *       FileChannel#force}, like {@code fdatasync}): every write completed before the flush is
- *       durable when the flush completes.
+ *       FileChannel#force}, like {@code fdatasync}, unless {@link DiskOptions#hostSync} is off):
+ *       every write completed before the flush is durable when the flush completes.
  *   <li>A write with {@code REQ_PREFLUSH} first flushes the cache (so every earlier completed write
  *       is durable before it), then is cached itself unless it also has {@code REQ_FUA}.
  *   <li>A write with {@code REQ_FUA} goes to the file and is forced before it completes; it is
@@ -145,7 +145,9 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
         if (capacitySectors > 0) {
           ch.write(ByteBuffer.allocate(1), capacitySectors * SECTOR - 1);
         }
-        ch.force(true);
+        if (opts.hasHostSync()) {
+          ch.force(true);
+        }
       }
     } catch (IOException e) {
       throw new KernelException(Errno.EIO, "cannot create " + file + ": " + e.getMessage());
@@ -532,8 +534,15 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
   /** {@code REQ_OP_FLUSH}: destages the cache, then forces the file. */
   private void doFlush() throws IOException {
     destageAll();
-    channel.force(false);
+    hostSync();
     flushes++;
+  }
+
+  /** Forces the image to the host's storage, unless the options turned that off. */
+  private void hostSync() throws IOException {
+    if (opts.hasHostSync()) {
+      channel.force(false);
+    }
   }
 
   private void closeChannel() {
@@ -608,7 +617,7 @@ public final class FileDisk implements BlockDevice, AutoCloseable {
           pos += src.len(i);
         }
         writeFile(sector * SECTOR, b, 0, pos);
-        channel.force(false);
+        hostSync();
         cache.invalidate(sector, bytes / SECTOR); // superseded, on the media now
         return;
       }

@@ -141,6 +141,25 @@ class FileDiskTest {
   }
 
   @Test
+  void withoutHostSyncFlushFuaAndPowerCutKeepTheirSemantics() throws IOException {
+    // only the host's fsync goes: what the drive made durable is in the file, the rest is lost
+    FileDisk d = create(64, DiskOptions.defaults().hostSync(false));
+    assertFalse(DiskOptions.defaults().hostSync(false).hasHostSync());
+    assertEquals(0, write(d, 8, 0, page(pattern(3, PAGE))));
+    assertEquals(0, submit(d, new Bio(BioOp.FLUSH, 0, 0)));
+    assertEquals(0, write(d, 16, Bio.REQ_FUA, page(pattern(4, PAGE))));
+    assertEquals(0, write(d, 24, 0, page(pattern(5, PAGE))));
+    assertEquals(1, d.flushes());
+    assertArrayEquals(pattern(3, PAGE), fileAt(8, PAGE), "flushed: in the file");
+    assertArrayEquals(pattern(4, PAGE), fileAt(16, PAGE), "FUA: in the file");
+    assertEquals(new FileDisk.PowerCut(1, 0, 8, 0, 0), d.powerCut());
+    d.reopen();
+    assertArrayEquals(pattern(3, PAGE), read(d, 8));
+    assertArrayEquals(pattern(4, PAGE), read(d, 16));
+    assertArrayEquals(new byte[PAGE], read(d, 24), "unflushed: lost");
+  }
+
+  @Test
   void fuaWriteIsDurableWithoutFlushingTheCache() throws IOException {
     FileDisk d = create(64, DiskOptions.defaults());
     assertEquals(0, write(d, 0, 0, page(pattern(5, PAGE))));

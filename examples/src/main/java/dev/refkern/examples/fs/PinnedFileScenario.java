@@ -1011,7 +1011,8 @@ public final class PinnedFileScenario {
           VirtualMemory.boot(
               BootParams.parse(o.cmdline()), dir.resolve("k" + id + (create ? "a" : "b")), true);
       mem = vm.physicalMemory();
-      DiskOptions opts = DiskOptions.defaults().integrity(true).manualConsumption();
+      // a throwaway image: the write cache models durability, a host fsync per FLUSH buys nothing
+      DiskOptions opts = DiskOptions.defaults().integrity(true).manualConsumption().hostSync(false);
       long sectors = o.fs().equals("flatfs") ? SECTORS : EXT4_SECTORS;
       disk = create ? FileDisk.create(mem, image, sectors, opts) : FileDisk.open(mem, image, opts);
       bdev = new InFlightDisk(disk);

@@ -156,9 +156,9 @@ public final class MemmapFile implements AutoCloseable {
       }
       creating = true;
       map = ChronicleLayout.builder(sections).createPersistedTo(mapFile.toFile());
-      byte[] zero = new byte[VALUE_BYTES];
+      ChronicleLayout.ZeroSection zero = new ChronicleLayout.ZeroSection();
       for (int s = 0; s < sections; s++) {
-        map.put(s, zero);
+        ChronicleLayout.insert(map, s, zero);
         progress.accept(Math.min(nrPfns, (s + 1L) << SECTION_SHIFT));
       }
       long[] bases = ChronicleLayout.addresses(map, sections);
@@ -167,7 +167,7 @@ public final class MemmapFile implements AutoCloseable {
       // the file drops a process's locks (POSIX), so the kernel reads it through this one channel,
       // open until close().
       mapCh = FileChannel.open(mapFile, StandardOpenOption.READ, StandardOpenOption.WRITE);
-      long[] offsets = ChronicleLayout.locate(map, mapCh, bases, zero);
+      long[] offsets = ChronicleLayout.locate(map, mapCh, bases, new byte[Long.BYTES]);
       Properties p = new Properties();
       p.setProperty("format", FORMAT);
       p.setProperty("descriptor_bytes", Integer.toString(PageDescriptor.SIZE));
