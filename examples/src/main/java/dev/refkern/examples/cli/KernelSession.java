@@ -40,6 +40,13 @@ final class KernelSession {
     if (!installed) {
       installed = true;
       Runtime.getRuntime().addShutdownHook(new Thread(KernelSession::onExit, "refkern-exit"));
+      // Chronicle registers its own shutdown hook when this class first initializes; a Ctrl-C
+      // during the first boot would make that fail and leave the command with a broken class
+      try {
+        Class.forName("net.openhft.chronicle.core.io.BackgroundResourceReleaser");
+      } catch (ClassNotFoundException | LinkageError e) {
+        // no Chronicle on this path: nothing to prepare
+      }
     }
   }
 

@@ -20,8 +20,8 @@ import org.apiguardian.api.API;
  * @param bytesLost bytes a power cut lost: acknowledged (fsync'd) data that a fresh mount did not
  *     read back
  * @param lossWithinPromise whether that loss is within what was promised: none lost, or the fsync
- *     that covered it returned an error (the application was told); every policy, mainline's
- *     {@code ignore} included, makes fsync's promise, as the power-cut matrix counts it
+ *     that covered it returned an error (the application was told); every policy, mainline's {@code
+ *     ignore} included, makes fsync's promise, as the power-cut matrix counts it
  * @param stallP50Ns median of the writeback, fsync and truncate stalls, virtual nanoseconds
  * @param stallP99Ns their 99th percentile
  * @param stallMaxNs their maximum

@@ -102,7 +102,8 @@ class PinnedFileComparisonsTest {
         }
         if (w.racing().isEmpty() && ignore.bytesLost() > 0) {
           // no DMA raced a write bio, so no integrity error: fsync said 0 and the data is gone
-          assertFalse(ignore.lossWithinPromise(), tag(seed) + ": fsync's promise broken: " + ignore);
+          assertFalse(
+              ignore.lossWithinPromise(), tag(seed) + ": fsync's promise broken: " + ignore);
         }
         for (String p : List.of("wait", "bounce", "skip")) {
           LabRow r = t.get("writeback/" + p + "/" + fs + "/" + seed);
