@@ -89,12 +89,28 @@ final class ChronicleRuntime {
     String missing = missingFlag;
     if (missing == null) {
       Module chronicle = ChronicleMap.class.getModule();
-      missing = firstMissing(readArgs(chronicle.isNamed() ? MODULE_PATH_ARGS : CLASS_PATH_ARGS));
+      missing =
+          firstMissing(
+              requiredLine(readArgs(chronicle.isNamed() ? MODULE_PATH_ARGS : CLASS_PATH_ARGS)));
       missingFlag = missing;
     }
     if (!missing.isEmpty()) {
       throw new KernelException(Errno.EPERM, "JVM flag missing: " + missing + " (" + README + ")");
     }
+  }
+
+  /**
+   * The argfile's first line: Chronicle's flags, which a kernel cannot boot without. The next line
+   * holds the simulator's, which only make simulations faster (continuations instead of parked
+   * threads) and so are not required.
+   */
+  static String requiredLine(String argfile) {
+    for (String line : argfile.split("\\R")) {
+      if (!line.isBlank()) {
+        return line;
+      }
+    }
+    return "";
   }
 
   /** The first flag of {@code args} that this JVM does not have, or "". */
