@@ -14,6 +14,7 @@ import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
 import dev.refkern.block.ForwardingBlockDevice;
 import dev.refkern.examples.FinalCheck;
+import dev.refkern.examples.fs.internal.PinStep;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
@@ -1102,46 +1103,25 @@ public final class PinnedFileScenario {
      * the step must finish. Bounded generously; asserts state, not time.
      */
     void step(String name, Runnable body) {
-      Throwable[] failed = new Throwable[1];
-      Thread t =
-          new Thread(
-              () -> {
-                try {
-                  body.run();
-                } catch (Throwable e) {
-                  failed[0] = e;
-                }
-              },
-              name);
-      long waitsBefore = waits();
       long biosBefore = bdev.writes;
       long dmaStalled = 0;
-      t.start();
-      long deadline = System.nanoTime() + BOUND_NANOS;
-      while (t.isAlive() && !(blocked(t) && waits() > waitsBefore)) {
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException(name + " neither finished nor slept on the pin");
-        }
-        sleepBriefly(); // polling state, not timing: the bound above only ends a hung run
-      }
-      if (t.isAlive()) {
+      PinStep s = PinStep.start(name, body, this::waits, BOUND_NANOS);
+      if (s.asleep()) {
         stalledStep = name;
         for (int i = 0; i < w.stallDmas(); i++) {
           dma(i % w.pages()); // the device goes on while the step sleeps
         }
         dmaStalled = w.stallDmas();
-        stillStalled = t.isAlive() && blocked(t);
+        stillStalled = s.asleep() && s.blocked();
         nic.deregister();
       }
-      join(t);
-      if (stalledStep != null && stalledStep.equals(name)) {
-        completedAfterUnpin = !t.isAlive();
-      }
-      stepNs.add((bdev.writes - biosBefore) * BIO_NS + dmaStalled * DMA_PERIOD_NS);
-      if (failed[0] instanceof RuntimeException e) {
-        throw e;
-      } else if (failed[0] != null) {
-        throw new IllegalStateException(name + " failed", failed[0]);
+      try {
+        s.finish();
+      } finally {
+        if (stalledStep != null && stalledStep.equals(name)) {
+          completedAfterUnpin = !s.asleep();
+        }
+        stepNs.add((bdev.writes - biosBefore) * BIO_NS + dmaStalled * DMA_PERIOD_NS);
       }
     }
 
@@ -1150,31 +1130,6 @@ public final class PinnedFileScenario {
       return writebackPolicy().stats().counters().getOrDefault("waits", 0L)
           + truncatePolicy().stats().counters().getOrDefault("waits", 0L);
     }
-
-    void join(Thread t) {
-      try {
-        t.join(BOUND_NANOS / 1_000_000);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-      if (t.isAlive()) {
-        throw new IllegalStateException(t.getName() + " did not finish after the unpin");
-      }
-    }
-  }
-
-  private static void sleepBriefly() {
-    try {
-      Thread.sleep(1);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted", e);
-    }
-  }
-
-  private static boolean blocked(Thread t) {
-    Thread.State s = t.getState();
-    return s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING;
   }
 
   /**

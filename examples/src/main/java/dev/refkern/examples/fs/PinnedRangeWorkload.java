@@ -14,6 +14,7 @@ import dev.refkern.block.DiskOptions;
 import dev.refkern.block.FileDisk;
 import dev.refkern.block.ForwardingBlockDevice;
 import dev.refkern.examples.FinalCheck;
+import dev.refkern.examples.fs.internal.PinStep;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
@@ -43,7 +44,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
 import org.apiguardian.api.API;
 
@@ -476,48 +476,24 @@ public final class PinnedRangeWorkload {
     void writeback(String name, Runnable step) {
       nic.newPass();
       bdev.armed = true;
-      Throwable[] failed = new Throwable[1];
-      Thread t =
-          new Thread(
-              () -> {
-                try {
-                  step.run();
-                } catch (Throwable e) {
-                  failed[0] = e;
-                }
-              },
-              "pinbench-" + name);
-      long waitsBefore = waits();
-      t.start();
-      long deadline = System.nanoTime() + BOUND_NANOS;
-      while (t.isAlive() && !(blocked(t) && waits() > waitsBefore)) {
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException(name + " neither finished nor slept on the pin");
-        }
-        LockSupport.parkNanos(50_000); // polling state; the bound above only ends a hung run
-      }
-      if (t.isAlive()) {
+      PinStep s = PinStep.start("pinbench-" + name, step, this::waits, BOUND_NANOS);
+      if (s.asleep()) {
         long asleep = System.nanoTime();
         stalls++;
         for (int i = 0; i < STALL_STEPS; i++) {
           nic.dma(c.pinStart() + stallRnd.nextInt(c.pinned())); // the device goes on
           stallSteps++;
         }
-        if (!(t.isAlive() && blocked(t))) {
+        if (!(s.asleep() && s.blocked())) {
           throw new IllegalStateException(name + " woke while the NIC still held its pin");
         }
         nic.deregister();
-        join(t);
+        s.finish();
         stallNanos += System.nanoTime() - asleep;
       } else {
-        join(t);
+        s.finish();
       }
       bdev.armed = false;
-      if (failed[0] instanceof RuntimeException e) {
-        throw e;
-      } else if (failed[0] != null) {
-        throw new IllegalStateException(name + " failed", failed[0]);
-      }
     }
 
     /** Bytes of the file a fresh kernel reads that differ from the last DMA or write. */
@@ -625,22 +601,6 @@ public final class PinnedRangeWorkload {
       v = v << 8 | (b[off + i] & 0xFF);
     }
     return v;
-  }
-
-  private static boolean blocked(Thread t) {
-    Thread.State s = t.getState();
-    return s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING;
-  }
-
-  private static void join(Thread t) {
-    try {
-      t.join(BOUND_NANOS / 1_000_000);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-    if (t.isAlive()) {
-      throw new IllegalStateException(t.getName() + " did not finish after the unpin");
-    }
   }
 
   /**

@@ -17,6 +17,7 @@ import dev.refkern.block.LogWrites;
 import dev.refkern.examples.FinalCheck;
 import dev.refkern.examples.fs.PinnedFileScenario;
 import dev.refkern.examples.fs.PinnedFileScenario.RdmaNic;
+import dev.refkern.examples.fs.internal.PinStep;
 import dev.refkern.fs.FileSystems;
 import dev.refkern.fs.Mount;
 import dev.refkern.fs.Vfs;
@@ -452,43 +453,12 @@ public final class PowerCutMatrix {
      * by state, never by time.
      */
     void step(String name, Runnable body) {
-      Throwable[] failed = new Throwable[1];
-      Thread t =
-          new Thread(
-              () -> {
-                try {
-                  body.run();
-                } catch (Throwable e) {
-                  failed[0] = e;
-                }
-              },
-              "powercut-" + name);
-      long waitsBefore = waits();
-      t.start();
-      long deadline = System.nanoTime() + BOUND_NANOS;
-      while (t.isAlive() && !(blocked(t) && waits() > waitsBefore)) {
-        if (System.nanoTime() > deadline) {
-          throw new IllegalStateException(name + " neither finished nor slept on the pin");
-        }
-        sleepBriefly(); // polling state: the bound above only ends a hung run
-      }
-      if (t.isAlive()) {
+      PinStep s = PinStep.start("powercut-" + name, body, this::waits, BOUND_NANOS);
+      if (s.asleep()) {
         dma(); // the device goes on while the step sleeps
         nic.deregister();
       }
-      try {
-        t.join(BOUND_NANOS / 1_000_000);
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      }
-      if (t.isAlive()) {
-        throw new IllegalStateException(name + " did not finish after the unpin");
-      }
-      if (failed[0] instanceof RuntimeException e) {
-        throw e;
-      } else if (failed[0] != null) {
-        throw new IllegalStateException(name + " failed", failed[0]);
-      }
+      s.finish();
     }
 
     long waits() {
@@ -644,19 +614,5 @@ public final class PowerCutMatrix {
       }
       return false;
     }
-  }
-
-  private static void sleepBriefly() {
-    try {
-      Thread.sleep(1);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted", e);
-    }
-  }
-
-  private static boolean blocked(Thread t) {
-    Thread.State s = t.getState();
-    return s == Thread.State.WAITING || s == Thread.State.TIMED_WAITING;
   }
 }
