@@ -48,7 +48,7 @@ final class CompareLabCommand implements Callable<Integer> {
   @Option(
       names = "--seeds",
       paramLabel = "A..B",
-      description = "Every seed from A to B: the table shows mean±95% CI over them.")
+      description = "Every seed from A to B: the table shows mean±95%% CI over them.")
   String seeds;
 
   @Option(
@@ -98,7 +98,7 @@ final class CompareLabCommand implements Callable<Integer> {
                 + String.join(", ", comparison.policies())
                 + ") on "
                 + String.join(", ", comparison.filesystems())
-                + ". Prints one row per cell (mean±95% CI over seeds with --seeds) and writes"
+                + ". Prints one row per cell (mean±95%% CI over seeds with --seeds) and writes"
                 + " <name>.png and <name>.csv to --out.");
     return cl;
   }
