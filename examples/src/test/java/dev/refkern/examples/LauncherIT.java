@@ -37,6 +37,10 @@ class LauncherIT {
     for (String a : Files.readString(target.resolve("launcher/jvm.args")).trim().split("\\s+")) {
       cmd.add(a);
     }
+    if (Runtime.version().feature() >= 24) { // as ./refkern grants them there
+      cmd.add("--enable-native-access=ALL-UNNAMED,org.jnrproject.jffi,com.sun.jna");
+      cmd.add("--sun-misc-unsafe-memory-access=allow");
+    }
     cmd.add("-Djava.util.logging.config.file=" + target.resolve("launcher/logging.properties"));
     cmd.add("--module-path");
     cmd.add(target.resolve("lib") + File.pathSeparator + target.resolve("refkern-examples.jar"));
