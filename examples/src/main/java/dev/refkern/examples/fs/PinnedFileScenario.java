@@ -270,9 +270,13 @@ public final class PinnedFileScenario {
           : "mkfs,extent=64k";
     }
 
-    /** The kernel command line this run boots. */
+    /**
+     * The kernel command line this run boots. The periodic flusher is off ({@code
+     * vm.dirty_writeback_centisecs=0}): the steps run on real threads, and a flusher waking on the
+     * wall clock would make a seed's outcome depend on the machine's speed.
+     */
     public String cmdline() {
-      return "mem=64M gup.longterm_file="
+      return "mem=64M vm.dirty_writeback_centisecs=0 gup.longterm_file="
           + longterm
           + (writeback != null ? " writeback.pinned=" + writeback : "")
           + (truncate != null ? " truncate.pinned=" + truncate : "");

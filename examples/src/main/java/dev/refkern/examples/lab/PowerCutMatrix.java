@@ -183,8 +183,9 @@ public final class PowerCutMatrix {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
+    // no periodic flusher: on real threads it would wake by the wall clock, not by the seed
     String cmdline =
-        "mem=64M gup.longterm_file=allow writeback.pinned="
+        "mem=64M vm.dirty_writeback_centisecs=0 gup.longterm_file=allow writeback.pinned="
             + writeback
             + " truncate.pinned="
             + truncate;
