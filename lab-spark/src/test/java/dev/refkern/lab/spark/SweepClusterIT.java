@@ -208,7 +208,7 @@ class SweepClusterIT {
         LabRow local = CellTask.run(both, c);
         LabRow remote = byKey.get(c.key());
         assertTrue(
-            remote != null && local.sameOutcome(remote),
+            remote != null && local.sameCounts(remote), // stalls: see LabRow.sameCounts
             "seed "
                 + c.seed()
                 + ": cell "
